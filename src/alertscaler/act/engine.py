@@ -1,0 +1,206 @@
+"""The engine: owns the background loops (processing, re-evaluation, status refresh, one worker per group)
+and offers ``api`` what it may ask (record a notification, manual scale, group views).
+
+Created by ``service``; tests create it directly with a SQLite store and a clock they control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from alertscaler.act.executing import Executor
+from alertscaler.act.lifecycle import reconcile_groups, recover_interrupted
+from alertscaler.act.metrics import Metrics
+from alertscaler.act.processing import Processor, Recorded
+from alertscaler.act.queueing import GroupWorker
+from alertscaler.act.reevaluating import Reevaluator
+from alertscaler.config import PolicyFile
+from alertscaler.decide.evaluator import evaluate_manual
+from alertscaler.model.alerts import Notification
+from alertscaler.model.decisions import Outcome, Trigger, Verdict
+from alertscaler.model.errors import NotFound, ProviderError
+from alertscaler.model.groups import GroupStatus
+from alertscaler.providers.base import Provider
+from alertscaler.store.base import NewDecision, Receipt, StateStore
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_S = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ManualResult:
+    decision_id: int
+    action_id: int | None
+    verdict: Verdict
+
+
+class Engine:
+    def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
+        self.policy = policy
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.processor = Processor(policy, store)
+        self.reevaluator = Reevaluator(policy, store)
+        self.workers = {
+            name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock),
+                              clock, self._after_action)
+            for name in policy.groups
+        }
+        self.statuses: dict[str, GroupStatus] = {}
+        self._process_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[GroupStatus]] = set()
+        self.started = False
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        now = self.clock()
+        await anyio.to_thread.run_sync(recover_interrupted, self.store, self.providers, now)
+        await anyio.to_thread.run_sync(reconcile_groups, self.policy, self.store, self.providers, now)
+        self._spawn(self._processing_loop(), "processing")
+        self._spawn(self._reevaluate_loop(), "reevaluate")
+        self._spawn(self._status_loop(), "status")
+        for name, worker in self.workers.items():
+            self._spawn(worker.run(), f"worker-{name}")
+        self._process_event.set()  # anything recorded before a crash is processed now
+        self.started = True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for provider in self.providers.values():
+            provider.close()
+        self.started = False
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # --- what the API calls ------------------------------------------------------------------------
+    def record(self, notification: Notification, received_at: datetime) -> Receipt:
+        """Durably record a webhook (blocking: call from a worker thread). Raises StoreUnavailable."""
+        receipt = self.store.record_notification(notification, received_at)
+        self.metrics.notifications.inc()
+        self.metrics.alerts.labels("new").inc(receipt.new)
+        self.metrics.alerts.labels("duplicate").inc(receipt.duplicates)
+        return receipt
+
+    def notify_recorded(self) -> None:
+        """Wake the processing loop (call from the event loop's thread)."""
+        self._process_event.set()
+
+    async def manual_scale(self, group: str, desired: int) -> ManualResult:
+        if group not in self.policy.groups:
+            raise NotFound(f"no group named {group!r}")
+        result = await anyio.to_thread.run_sync(self._manual_scale, group, desired)
+        self._count([Recorded(group, result.verdict.outcome, result.verdict.reason, result.action_id)])
+        if result.action_id is not None:
+            self.workers[group].wake()
+        return result
+
+    def _manual_scale(self, name: str, desired: int) -> ManualResult:
+        group = self.policy.groups[name]
+        now = self.clock()
+        with self.store.transaction() as tx:
+            state = tx.lock_group(name, group.initial_desired)
+            verdict = evaluate_manual(state, desired, group.bounds)
+            if group.dry_run:
+                verdict = verdict.as_dry_run()
+            decision_id = tx.add_decision(NewDecision(
+                group=name, policy=None, trigger=Trigger.MANUAL, outcome=verdict.outcome, reason=verdict.reason,
+                from_capacity=verdict.from_capacity, to_capacity=verdict.to_capacity, message=verdict.message,
+                decided_at=now))
+            action_id = None
+            if verdict.acted:
+                tx.save_group(type(state)(name, verdict.to_capacity, state.last_scale_out_at,
+                                          state.last_scale_in_at, now))
+                action_id = tx.add_action(decision_id, name, verdict.from_capacity, verdict.to_capacity, now)
+        log.info("decision group=%s policy=- from=%s to=%s outcome=%s reason=%s trigger=manual: %s",
+                 name, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
+                 verdict.reason.value, verdict.message)
+        return ManualResult(decision_id, action_id, verdict)
+
+    async def live_status(self, group: str) -> GroupStatus:
+        if group not in self.providers:
+            raise NotFound(f"no group named {group!r}")
+        try:
+            status = await anyio.to_thread.run_sync(self.providers[group].status)
+        except ProviderError as exc:
+            status = GroupStatus(current=None, detail=f"provider error: {exc}")
+        self.statuses[group] = status
+        if status.current is not None:
+            self.metrics.current.labels(group).set(status.current)
+        return status
+
+    # --- loops -------------------------------------------------------------------------------------
+    async def _processing_loop(self) -> None:
+        while True:
+            self._process_event.clear()
+            try:
+                recorded = await anyio.to_thread.run_sync(self.processor.process_pending, self.clock())
+                self._count(recorded)
+                self._wake(recorded)
+            except Exception:
+                log.exception("processing notifications failed; will retry")
+            try:
+                await asyncio.wait_for(self._process_event.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def _reevaluate_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.server.reevaluate_interval)
+            try:
+                recorded = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
+                self._count(recorded)
+                self._wake(recorded)
+            except Exception:
+                log.exception("re-evaluating firing alerts failed; will retry")
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self.refresh_gauges()
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
+    async def refresh_gauges(self) -> None:
+        try:
+            states = await anyio.to_thread.run_sync(self.store.group_states)
+            for state in states:
+                self.metrics.desired.labels(state.name).set(state.desired)
+            active = await anyio.to_thread.run_sync(self.store.active_alerts)
+            for name in self.policy.groups:
+                self.metrics.active_alerts.labels(name).set(sum(1 for a in active if a.group == name))
+        except Exception:
+            log.exception("reading group state for metrics failed")
+        for name in self.policy.groups:
+            await self.live_status(name)
+
+    def _after_action(self, group: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.live_status(group))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _count(self, recorded: list[Recorded]) -> None:
+        for r in recorded:
+            self.metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
+
+    def _wake(self, recorded: list[Recorded]) -> None:
+        for r in recorded:
+            if r.outcome is Outcome.ACTED and r.group in self.workers:
+                self.workers[r.group].wake()

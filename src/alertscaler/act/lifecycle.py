@@ -1,0 +1,90 @@
+"""Start-up recovery: actions left RUNNING by a crashed process (kill -9) are resumed or reconciled, and a
+group whose provider disagrees with its desired capacity gets a reconcile action.
+
+Called by ``act.engine.Engine.start`` before the workers run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from alertscaler.config import PolicyFile
+from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
+from alertscaler.model.errors import ProviderError
+from alertscaler.providers.base import Provider
+from alertscaler.store.base import NewDecision, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def recover_interrupted(store: StateStore, providers: dict[str, Provider], now: datetime) -> list[str]:
+    """Settle every action a previous process left RUNNING. Returns one line per action, for the log."""
+    notes = []
+    for action in store.running_actions():
+        provider = providers.get(action.group)
+        if provider is None:
+            store.finish_action(action.id, ActionState.FAILED, now, error="group no longer configured")
+            notes.append(f"action {action.id}: group {action.group} gone, failed")
+            continue
+        if provider.idempotent:
+            store.release_action(action.id, now, "interrupted by a restart; resuming (provider converges)")
+            notes.append(f"action {action.id}: resumed")
+            continue
+        try:
+            current = provider.status().current
+        except ProviderError as exc:
+            current = None
+            log.warning("action %s: cannot read status to reconcile: %s", action.id, exc)
+        if current == action.desired:
+            store.finish_action(action.id, ActionState.SUCCEEDED, now,
+                                result=f"reconciled after restart: provider reports {current}")
+            notes.append(f"action {action.id}: reconciled as succeeded")
+        else:
+            store.finish_action(
+                action.id, ActionState.FAILED, now,
+                error=f"interrupted by a restart; provider reports current={current}, wanted {action.desired}; "
+                      "not re-run because this provider's commands are not idempotent")
+            notes.append(f"action {action.id}: interrupted, failed (not idempotent)")
+    for note in notes:
+        log.warning("recovery: %s", note)
+    return notes
+
+
+def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
+                     now: datetime) -> list[int]:
+    """Create the group rows, clamp desired into the configured bounds, and queue a reconcile action for a
+    group whose provider reports a different size (and has nothing queued). Returns new action ids."""
+    created = []
+    for name, group in policy.groups.items():
+        provider = providers[name]
+        try:
+            current = provider.status().current
+        except ProviderError as exc:
+            log.warning("group %s: cannot read provider status at start: %s", name, exc)
+            current = None
+        with store.transaction() as tx:
+            state = tx.lock_group(name, group.initial_desired)
+            desired = group.bounds.clamp(state.desired)
+            if desired != state.desired:
+                log.warning("group %s: desired %d outside bounds %d..%d, clamped to %d",
+                            name, state.desired, group.min_size, group.max_size, desired)
+            if current is None or (current == desired and desired == state.desired):
+                continue
+            if store.next_action(name) is not None:
+                continue
+            if group.dry_run:
+                log.info("group %s (dry run): provider reports %s, desired %d; not converging",
+                         name, current, desired)
+                continue
+            message = f"provider reports {current}, desired is {desired}: converge"
+            decision_id = tx.add_decision(NewDecision(
+                group=name, policy=None, trigger=Trigger.RECONCILE, outcome=Outcome.ACTED,
+                reason=Reason.RECONCILE, from_capacity=current, to_capacity=desired, message=message,
+                decided_at=now))
+            state = type(state)(name, desired, state.last_scale_out_at, state.last_scale_in_at, now)
+            tx.save_group(state)
+            created.append(tx.add_action(decision_id, name, current, desired, now))
+            log.info("decision group=%s from=%s to=%s outcome=acted reason=reconcile: %s",
+                     name, current, desired, message)
+    return created

@@ -1,0 +1,36 @@
+"""alertscaler's own Prometheus metrics (one private registry per engine). Served by ``api`` at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.notifications = Counter(
+            "alertscaler_notifications_received_total", "Webhook notifications durably recorded", registry=r)
+        self.alerts = Counter(
+            "alertscaler_alerts_received_total", "Alerts in recorded notifications, by new/duplicate",
+            ["kind"], registry=r)
+        self.rejected = Counter(
+            "alertscaler_notifications_rejected_total", "Webhook calls refused, by HTTP status",
+            ["status"], registry=r)
+        self.decisions = Counter(
+            "alertscaler_decisions_total", "Decisions by group, outcome and reason",
+            ["group", "outcome", "reason"], registry=r)
+        self.actions = Counter(
+            "alertscaler_actions_total", "Finished provider actions by group and result",
+            ["group", "result"], registry=r)
+        self.action_retries = Counter(
+            "alertscaler_action_retries_total", "Provider calls that failed temporarily and were retried",
+            ["group"], registry=r)
+        self.action_duration = Histogram(
+            "alertscaler_action_duration_seconds", "Duration of one provider call", ["group"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300), registry=r)
+        self.desired = Gauge("alertscaler_group_desired", "Desired capacity", ["group"], registry=r)
+        self.current = Gauge("alertscaler_group_current", "Capacity reported by the provider",
+                             ["group"], registry=r)
+        self.active_alerts = Gauge("alertscaler_active_alerts", "Firing alerts routed to the group",
+                                   ["group"], registry=r)

@@ -1,0 +1,208 @@
+"""Stored notifications → decisions (and pending actions), one atomic transaction per notification.
+
+Called by ``act.engine`` after every webhook and at start (so nothing accepted is ever lost: a notification
+recorded before a crash is processed after the restart). The decision code itself is ``decide.evaluator``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.decide.evaluator import evaluate_step
+from alertscaler.ingest.alertmanager import parse_notification
+from alertscaler.ingest.routing import Route, route
+from alertscaler.model.alerts import Alert
+from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
+from alertscaler.model.errors import InputError
+from alertscaler.model.matchers import MatcherSet
+from alertscaler.store.base import ActiveAlert, NewDecision, StateStore, StoredNotification, Tx
+
+log = logging.getLogger(__name__)
+
+
+def build_routes(policy: PolicyFile) -> list[Route]:
+    return [
+        Route(name, direction, MatcherSet.parse(step.matchers))
+        for name, group in policy.groups.items()
+        for direction, step in group.policies()
+    ]
+
+
+def alert_summary(alert: Alert) -> dict[str, Any]:
+    """How an alert is kept in a decision: enough to explain it, and to hand it to a provider."""
+    return {
+        "status": alert.status.value,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": alert.starts_at.isoformat(),
+        "endsAt": alert.ends_at.isoformat() if alert.ends_at else None,
+        "generatorURL": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+@dataclass
+class _Bucket:
+    firing: list[Alert] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+    duplicates: list[Alert] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One decision written by this module, for logs, metrics and waking the group's worker."""
+
+    group: str | None
+    outcome: Outcome
+    reason: Reason
+    action_id: int | None
+
+
+class Processor:
+    def __init__(self, policy: PolicyFile, store: StateStore) -> None:
+        self.policy = policy
+        self.store = store
+        self.routes = build_routes(policy)
+
+    def process_pending(self, now: datetime, limit: int = 100) -> list[Recorded]:
+        """Process every recorded-but-unprocessed notification; returns what was decided."""
+        out: list[Recorded] = []
+        while True:
+            batch = self.store.pending_notifications(limit)
+            for stored in batch:
+                out.extend(self.process(stored, now))
+            if len(batch) < limit:
+                return out
+
+    def process(self, stored: StoredNotification, now: datetime) -> list[Recorded]:
+        try:
+            notification = parse_notification(stored.body)
+        except InputError as exc:  # cannot happen for bodies the API accepted; keep the record, say why
+            log.error("stored notification %s cannot be parsed: %s", stored.id, exc)
+            with self.store.transaction() as tx:
+                tx.mark_processed(stored.id, now)
+            return []
+        buckets: dict[Route, _Bucket] = defaultdict(_Bucket)
+        unrouted: list[Alert] = []
+        unrouted_dups: list[Alert] = []
+        for alert in notification.alerts:
+            is_new = alert.dedup_key(notification.receiver, notification.group_key) in stored.new_keys
+            matched = route(alert.labels, self.routes)
+            if not matched:
+                (unrouted if is_new else unrouted_dups).append(alert)
+            for r in matched:
+                bucket = buckets[r]
+                if not is_new:
+                    bucket.duplicates.append(alert)
+                elif alert.firing:
+                    bucket.firing.append(alert)
+                else:
+                    bucket.resolved.append(alert)
+        recorded: list[Recorded] = []
+        with self.store.transaction() as tx:
+            ctx = _Ctx(tx, stored, now, recorded)
+            if unrouted:
+                ctx.decide_skip(None, None, Reason.NO_GROUP, unrouted,
+                                "no group policy matches these alerts' labels")
+            if unrouted_dups:
+                ctx.decide_skip(None, None, Reason.DUPLICATE, unrouted_dups, "already received (no group)")
+            for r, bucket in buckets.items():
+                self._bucket(ctx, r, self.policy.groups[r.group], bucket)
+            tx.mark_processed(stored.id, now)
+        return recorded
+
+    def _bucket(self, ctx: _Ctx, r: Route, group: GroupConfig, bucket: _Bucket) -> None:
+        tx = ctx.tx
+        if bucket.duplicates:
+            for alert in bucket.duplicates:
+                if alert.firing:  # a re-send confirms the alert is still firing
+                    tx.upsert_active_alert(self._active(r, alert, ctx))
+            ctx.decide_skip(r.group, r.policy, Reason.DUPLICATE, bucket.duplicates,
+                            "already received: Alertmanager retry, repeat or HA peer; not acted again")
+        if bucket.resolved:
+            for alert in bucket.resolved:
+                tx.remove_active_alert(r.group, r.policy, alert.fingerprint)
+            ctx.decide_skip(r.group, r.policy, Reason.RESOLVED, bucket.resolved,
+                            "alert resolved: a resolved alert never scales by itself")
+        if not bucket.firing:
+            return
+        for alert in bucket.firing:
+            tx.upsert_active_alert(self._active(r, alert, ctx))
+        step = group.scale_out if r.direction.value == "scale_out" else group.scale_in
+        assert step is not None
+        state = tx.lock_group(r.group, group.initial_desired)
+        verdict = evaluate_step(state, step, r.direction, group.bounds, ctx.now)
+        apply_verdict(tx, group, r, verdict, state, ctx.now, Trigger.NOTIFICATION, bucket.firing,
+                      ctx.stored, ctx.recorded)
+
+    def _active(self, r: Route, alert: Alert, ctx: _Ctx) -> ActiveAlert:
+        return ActiveAlert(r.group, r.policy, alert.fingerprint, alert.labels, alert.starts_at,
+                           ctx.now, ctx.stored.id)
+
+
+def apply_verdict(
+    tx: Tx,
+    group: GroupConfig,
+    r: Route,
+    verdict: Verdict,
+    state: Any,
+    now: datetime,
+    trigger: Trigger,
+    alerts: Sequence[Alert] | Sequence[ActiveAlert],
+    stored: StoredNotification | None,
+    recorded: list[Recorded],
+) -> None:
+    """Record ``verdict`` for group ``r.group``; when it acts, advance the group and queue the action."""
+    if group.dry_run:
+        verdict = verdict.as_dry_run()
+    summaries = [alert_summary(a) if isinstance(a, Alert) else _active_summary(a) for a in alerts]
+    starts = min((a.starts_at for a in alerts), default=None)
+    decision_id = tx.add_decision(NewDecision(
+        group=r.group, policy=r.policy, trigger=trigger, outcome=verdict.outcome, reason=verdict.reason,
+        from_capacity=verdict.from_capacity, to_capacity=verdict.to_capacity, message=verdict.message,
+        decided_at=now, alerts=summaries, notification_id=stored.id if stored else None,
+        alert_starts_at=starts, received_at=stored.received_at if stored else None,
+    ))
+    action_id = None
+    if verdict.acted:
+        tx.save_group(state.stepped(r.direction, verdict.to_capacity, now))
+        action_id = tx.add_action(decision_id, r.group, verdict.from_capacity, verdict.to_capacity, now)
+    elif verdict.reason is Reason.DRY_RUN:
+        tx.save_group(state.stepped(r.direction, state.desired, now))  # cooldown runs, size does not
+    for a in alerts:
+        tx.set_alert_reason(r.group, r.policy, a.fingerprint, verdict.reason.value)
+    log.info("decision group=%s policy=%s from=%s to=%s outcome=%s reason=%s trigger=%s: %s",
+             r.group, r.policy, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
+             verdict.reason.value, trigger.value, verdict.message)
+    recorded.append(Recorded(r.group, verdict.outcome, verdict.reason, action_id))
+
+
+def _active_summary(a: ActiveAlert) -> dict[str, Any]:
+    return {"status": "firing", "labels": a.labels, "startsAt": a.starts_at.isoformat(),
+            "fingerprint": a.fingerprint, "lastSeenAt": a.last_seen_at.isoformat()}
+
+
+@dataclass
+class _Ctx:
+    tx: Tx
+    stored: StoredNotification
+    now: datetime
+    recorded: list[Recorded]
+
+    def decide_skip(self, group: str | None, policy: str | None, reason: Reason, alerts: list[Alert],
+                    message: str) -> None:
+        self.tx.add_decision(NewDecision(
+            group=group, policy=policy, trigger=Trigger.NOTIFICATION, outcome=Outcome.SKIPPED, reason=reason,
+            from_capacity=None, to_capacity=None, message=message, decided_at=self.now,
+            alerts=[alert_summary(a) for a in alerts], notification_id=self.stored.id,
+            alert_starts_at=min(a.starts_at for a in alerts), received_at=self.stored.received_at,
+        ))
+        log.info("decision group=%s policy=%s outcome=skipped reason=%s alerts=%d: %s",
+                 group, policy, reason.value, len(alerts), message)
+        self.recorded.append(Recorded(group, Outcome.SKIPPED, reason, None))

@@ -1,0 +1,77 @@
+"""One serial worker per group: takes the group's oldest unfinished action, waits for its retry time,
+claims it atomically (so a second replica cannot run it too) and executes it. Scaling of one group never
+overlaps; groups proceed independently.
+
+Started and stopped by ``act.engine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import anyio
+
+from alertscaler.act.executing import Executor
+from alertscaler.model.decisions import ActionState
+from alertscaler.store.base import StateStore
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 1.0  # how often an idle worker looks for actions queued by another replica
+
+
+class GroupWorker:
+    def __init__(self, group: str, store: StateStore, executor: Executor, clock: Callable[[], datetime],
+                 on_finished: Callable[[str], None]) -> None:
+        self.group = group
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+        self.on_finished = on_finished
+        self.wakeup = asyncio.Event()
+        self.busy = False
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # store down, provider bug: keep the worker alive, try again shortly
+                log.exception("worker for group %s: step failed; retrying", self.group)
+                await self._sleep(IDLE_POLL_S)
+
+    async def _step(self) -> None:
+        self.wakeup.clear()  # before looking: a wake() from now on is not lost
+        action = await anyio.to_thread.run_sync(self.store.next_action, self.group)
+        if action is None:
+            await self._sleep(IDLE_POLL_S)
+            return
+        if action.state is ActionState.RUNNING:  # another replica is running it
+            await self._sleep(IDLE_POLL_S)
+            return
+        now = self.clock()
+        if action.not_before is not None and action.not_before > now:
+            await self._sleep((action.not_before - now).total_seconds())
+            return
+        claimed = await anyio.to_thread.run_sync(self.store.claim_action, action.id, now)
+        if claimed is None:
+            return
+        self.busy = True
+        try:
+            await anyio.to_thread.run_sync(self.executor.execute, claimed)
+        finally:
+            self.busy = False
+        self.on_finished(self.group)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout=max(0.0, seconds))
+        except TimeoutError:
+            pass

@@ -1,0 +1,1 @@
+"""The HTTP API: webhook ingest, groups, decisions, actions, http_sd targets, health, metrics, OpenAPI."""

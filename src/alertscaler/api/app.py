@@ -1,0 +1,297 @@
+"""The Starlette application: routes, auth, error mapping. Built by ``service`` (and by tests) around an
+``act.engine.Engine``.
+
+Client mistakes get 4xx with a message naming what is wrong; a store that cannot take a write gets 503 so
+that Alertmanager retries; 500 is only ever a bug of ours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import anyio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from alertscaler import __version__
+from alertscaler.act.engine import Engine
+from alertscaler.api import auth, views
+from alertscaler.ingest.alertmanager import parse_body
+from alertscaler.model.decisions import ActionState, Outcome, Reason
+from alertscaler.model.errors import (
+    AuthError,
+    InputError,
+    NotFound,
+    PayloadTooLarge,
+    StoreError,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "alertscaler", "version": __version__}})
+
+
+def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
+    """The API around ``engine``. With ``manage_engine`` the app starts and stops the engine's loops."""
+    policy = engine.policy
+    auth_config = policy.server.auth
+    max_body = policy.server.max_body_bytes
+
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            raise PayloadTooLarge(f"body of {length} bytes is over the limit of {max_body} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise PayloadTooLarge(f"body is over the limit of {max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def alerts(request: Request) -> Response:
+        """
+        summary: Alertmanager webhook (format version 4). Point webhook_configs.url here.
+        description: The notification is durably recorded before 200 is returned. Re-sent notifications
+          (retries, HA peers) are recognised and never act twice. 503 means "retry later".
+        responses:
+          200: {description: recorded; body says how many alerts were new and how many duplicates}
+          400: {description: body is not JSON}
+          401: {description: missing or wrong credentials}
+          413: {description: body over server.max_body_bytes}
+          422: {description: a field is missing or wrong; the message names it}
+          503: {description: store unavailable; Alertmanager will retry}
+        """
+        auth.check(request, auth_config, write=True)
+        try:
+            body = await read_body(request)
+            notification = parse_body(body)
+        except InputError as exc:
+            engine.metrics.rejected.labels(str(exc.status_code)).inc()
+            raise
+        received = engine.clock()
+        try:
+            receipt = await anyio.to_thread.run_sync(engine.record, notification, received)
+        except StoreUnavailable:
+            engine.metrics.rejected.labels("503").inc()
+            raise
+        engine.notify_recorded()
+        return JSONResponse({"status": "recorded", "notification_id": receipt.notification_id,
+                             "new": receipt.new, "duplicates": receipt.duplicates})
+
+    async def list_groups(request: Request) -> Response:
+        """
+        summary: All groups with desired and current capacity.
+        """
+        auth.check(request, auth_config, write=False)
+        states = {s.name: s for s in await anyio.to_thread.run_sync(engine.store.group_states)}
+        return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n))
+                             for n, g in policy.groups.items()])
+
+    async def get_group(request: Request) -> Response:
+        """
+        summary: One group with desired, current capacity and members (read live from the provider).
+        responses:
+          404: {description: no such group}
+        """
+        auth.check(request, auth_config, write=False)
+        name = request.path_params["name"]
+        if name not in policy.groups:
+            raise NotFound(f"no group named {name!r}")
+        state = await anyio.to_thread.run_sync(engine.store.get_group_state, name)
+        status = await engine.live_status(name)
+        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True))
+
+    async def scale(request: Request) -> Response:
+        """
+        summary: Manually set a group's desired capacity. Body {"desired": N}. Bounds apply; cooldowns do not.
+        responses:
+          202: {description: decision recorded (and an action queued when it acts)}
+          404: {description: no such group}
+          422: {description: desired missing or not a non-negative integer}
+        """
+        auth.check(request, auth_config, write=True)
+        name = request.path_params["name"]
+        if name not in policy.groups:
+            raise NotFound(f"no group named {name!r}")
+        try:
+            data = await request.json()
+        except ValueError:
+            raise InputError("body is not valid JSON", status_code=400) from None
+        desired = data.get("desired") if isinstance(data, dict) else None
+        if not isinstance(desired, int) or isinstance(desired, bool) or desired < 0:
+            raise InputError("required: a non-negative integer", field="desired")
+        result = await engine.manual_scale(name, desired)
+        v = result.verdict
+        return JSONResponse({"decision_id": result.decision_id, "action_id": result.action_id,
+                             "outcome": v.outcome.value, "reason": v.reason.value,
+                             "from": v.from_capacity, "to": v.to_capacity, "message": v.message},
+                            status_code=202)
+
+    async def decisions(request: Request) -> Response:
+        """
+        summary: Decisions, newest first. Query - group, outcome (acted|skipped), reason, since, until
+          (RFC 3339), limit (default 100, max 1000). Each carries its timing breakdown in timing_ms.
+        """
+        auth.check(request, auth_config, write=False)
+        q = request.query_params
+        rows = await anyio.to_thread.run_sync(lambda: engine.store.list_decisions(
+            group=q.get("group"),
+            outcome=_enum(Outcome, q.get("outcome"), "outcome"),
+            reason=_enum(Reason, q.get("reason"), "reason"),
+            since=_time(q.get("since"), "since"),
+            until=_time(q.get("until"), "until"),
+            limit=_limit(q.get("limit")),
+        ))
+        return JSONResponse([views.decision(d) for d in rows])
+
+    async def actions(request: Request) -> Response:
+        """
+        summary: Provider actions, newest first. Query - group, state (pending|running|succeeded|failed), limit.
+        """
+        auth.check(request, auth_config, write=False)
+        q = request.query_params
+        rows = await anyio.to_thread.run_sync(lambda: engine.store.list_actions(
+            group=q.get("group"), state=_enum(ActionState, q.get("state"), "state"), limit=_limit(q.get("limit"))))
+        return JSONResponse([views.action(a) for a in rows])
+
+    async def targets(request: Request) -> Response:
+        """
+        summary: Every managed instance in Prometheus http_sd format (labels alertscaler_group,
+          alertscaler_member, alertscaler_provider, alertscaler_state).
+        """
+        auth.check(request, auth_config, write=False)
+        out = []
+        for name, group in policy.groups.items():
+            status = engine.statuses.get(name) or await engine.live_status(name)
+            for m in status.members:
+                if not m.address:
+                    continue
+                out.append({"targets": [m.address], "labels": {
+                    "alertscaler_group": name, "alertscaler_member": m.id,
+                    "alertscaler_provider": group.provider_type, "alertscaler_state": m.state.value}})
+        return JSONResponse(out)
+
+    async def healthz(request: Request) -> Response:
+        """
+        summary: Liveness - the process answers.
+        """
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        """
+        summary: Readiness - the store answers and the engine runs.
+        responses:
+          503: {description: not ready; the body says why}
+        """
+        try:
+            await anyio.to_thread.run_sync(engine.store.ping)
+        except StoreError as exc:
+            return PlainTextResponse(f"store unavailable: {exc}", status_code=503)
+        if manage_engine and not engine.started:
+            return PlainTextResponse("engine not started", status_code=503)
+        return PlainTextResponse("ready")
+
+    async def metrics(request: Request) -> Response:
+        """
+        summary: alertscaler's own metrics in Prometheus text format.
+        """
+        return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request) -> Response:
+        return schemas.OpenAPIResponse(request=request)
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+        return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+    async def on_input(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InputError)
+        return error(exc.status_code, str(exc), field=exc.field or None)
+
+    async def on_auth(request: Request, exc: Exception) -> Response:
+        if request.url.path == "/api/v1/alerts":
+            engine.metrics.rejected.labels("401").inc()
+        return error(401, str(exc), {"WWW-Authenticate": auth.challenge(auth_config)})
+
+    async def on_not_found(request: Request, exc: Exception) -> Response:
+        return error(404, str(exc))
+
+    async def on_store(request: Request, exc: Exception) -> Response:
+        log.warning("store unavailable for %s %s: %s", request.method, request.url.path, exc)
+        return error(503, f"store unavailable, retry later: {exc}", {"Retry-After": "5"})
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_engine:
+            await engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                await engine.stop()
+
+    routes = [
+        Route("/api/v1/alerts", alerts, methods=["POST"]),
+        Route("/api/v1/groups", list_groups, methods=["GET"]),
+        Route("/api/v1/groups/{name}", get_group, methods=["GET"]),
+        Route("/api/v1/groups/{name}/scale", scale, methods=["POST"]),
+        Route("/api/v1/decisions", decisions, methods=["GET"]),
+        Route("/api/v1/actions", actions, methods=["GET"]),
+        Route("/api/v1/targets", targets, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            InputError: on_input, AuthError: on_auth, NotFound: on_not_found,
+            StoreUnavailable: on_store, StoreError: on_store, HTTPException: on_http,
+        },
+    )
+
+
+def _enum(kind: Any, value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InputError(f"must be one of {allowed}", field=name) from None
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"not an RFC 3339 time: {value!r}", field=name) from None
+    if parsed.tzinfo is None:
+        raise InputError("needs a time zone (e.g. 2026-11-21T10:00:00Z)", field=name)
+    return parsed
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 100
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise InputError("must be an integer from 1 to 1000", field="limit")
+    return int(value)

@@ -1,0 +1,77 @@
+"""JSON shapes of the API's resources. Used by ``api.app``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from alertscaler.config import GroupConfig
+from alertscaler.model.decisions import Action, Decision
+from alertscaler.model.groups import GroupState, GroupStatus, Member
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, enums and datetimes → JSON-ready values."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _ms(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return round((later - earlier).total_seconds() * 1000, 3)
+
+
+def decision(d: Decision) -> dict[str, Any]:
+    out: dict[str, Any] = plain(d)
+    out["timing_ms"] = {
+        "alert_to_arrival": _ms(d.received_at, d.alert_starts_at),
+        "arrival_to_decision": _ms(d.decided_at, d.received_at),
+        "decision_to_provider_call": _ms(d.provider_call_at, d.decided_at),
+        "arrival_to_provider_call": _ms(d.provider_call_at, d.received_at),
+    }
+    return out
+
+
+def action(a: Action) -> dict[str, Any]:
+    out: dict[str, Any] = plain(a)
+    return out
+
+
+def member(m: Member) -> dict[str, Any]:
+    out: dict[str, Any] = plain(asdict(m))
+    return out
+
+
+def group(name: str, config: GroupConfig, state: GroupState | None, status: GroupStatus | None,
+          members: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": name,
+        "provider": config.provider_type,
+        "min_size": config.min_size,
+        "max_size": config.max_size,
+        "desired": state.desired if state else config.initial_desired,
+        "current": status.current if status else None,
+        "dry_run": config.dry_run,
+        "last_scale_out_at": plain(state.last_scale_out_at) if state else None,
+        "last_scale_in_at": plain(state.last_scale_in_at) if state else None,
+        "policies": {d.value: {"matchers": p.matchers, "adjustment_type": p.adjustment_type.value,
+                               "adjustment": p.adjustment, "cooldown_s": p.cooldown}
+                     for d, p in config.policies()},
+    }
+    if status is not None and status.detail:
+        out["detail"] = status.detail
+    if members:
+        out["members"] = [member(m) for m in (status.members if status else ())]
+    return out

@@ -1,0 +1,264 @@
+"""The ``alertscaler`` command. ``serve`` runs the service; ``check`` validates a policy file; ``status``,
+``decisions`` and ``scale`` talk to a running service over its HTTP API.
+
+Exit codes: 0 success; 1 the command ran but the answer is "no" (invalid file, refused request);
+2 usage error; 3 the service cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from alertscaler import __version__
+from alertscaler.config import PolicyFile, load_policy_file
+from alertscaler.model.durations import parse_duration
+from alertscaler.model.errors import ConfigError
+
+EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+DEFAULT_CONFIG = "alertscaler.yml"
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_NO) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return exc.code
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_NO
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alertscaler",
+        description="Turn Prometheus alerts into safe, durable scaling actions on groups of instances.",
+        epilog="Exit codes: 0 ok, 1 refused/invalid, 2 usage error, 3 service unreachable. "
+               "Docs: README.md",
+    )
+    p.add_argument("--version", action="version", version=f"alertscaler {__version__}")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", default=os.environ.get("ALERTSCALER_CONFIG", DEFAULT_CONFIG),
+                        help="policy file (default: $ALERTSCALER_CONFIG or ./alertscaler.yml)")
+
+    def client_args(sp: argparse.ArgumentParser) -> None:
+        config_arg(sp)
+        sp.add_argument("--url", help="service URL (default: from the policy file's server section)")
+        sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    s = sub.add_parser("serve", help="run the service (webhook, API, workers)",
+                       description="Run alertscaler: receive Alertmanager webhooks, decide, act.")
+    config_arg(s)
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--log-format", default="text", choices=["text", "json"])
+    s.set_defaults(func=_serve)
+
+    c = sub.add_parser("check", help="validate a policy file, reporting every problem with its path",
+                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed.")
+    c.add_argument("file", nargs="?", help="policy file (or use -c)")
+    config_arg(c)
+    c.set_defaults(func=_check)
+
+    st = sub.add_parser("status", help="groups: desired and current capacity, members")
+    client_args(st)
+    st.add_argument("group", nargs="?", help="show one group with its members")
+    st.set_defaults(func=_status)
+
+    d = sub.add_parser("decisions", help="recent decisions with their reasons")
+    client_args(d)
+    d.add_argument("--group")
+    d.add_argument("--outcome", choices=["acted", "skipped"])
+    d.add_argument("--reason")
+    d.add_argument("--since", help="a duration ago (10m, 2h) or an RFC 3339 time")
+    d.add_argument("--limit", type=int, default=20)
+    d.set_defaults(func=_decisions)
+
+    sc = sub.add_parser("scale", help="set a group's desired capacity (bounds apply, cooldowns do not)")
+    client_args(sc)
+    sc.add_argument("group")
+    sc.add_argument("desired", type=_non_negative)
+    sc.set_defaults(func=_scale)
+    return p
+
+
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
+# --- commands -----------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    from alertscaler import service  # heavy imports only when serving
+
+    policy = _load(args.config)
+    service.setup_logging(args.log_level, args.log_format)
+    service.serve(policy, args.log_level)
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    policy = _load(path)
+    out.print(f"[green]ok[/green] {path}: {len(policy.groups)} group(s): "
+              + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
+              highlight=False)
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    if args.group:
+        data = _request(args, "GET", f"/api/v1/groups/{args.group}")
+        if args.json:
+            return _print_json(data)
+        _print_groups([data])
+        members = Table(title=f"members of {args.group}")
+        for col in ("id", "address", "state", "created_at"):
+            members.add_column(col)
+        for m in data.get("members", []):
+            members.add_row(m["id"], m.get("address") or "", m["state"], m.get("created_at") or "")
+        out.print(members)
+        return EXIT_OK
+    data = _request(args, "GET", "/api/v1/groups")
+    if args.json:
+        return _print_json(data)
+    _print_groups(data)
+    return EXIT_OK
+
+
+def _decisions(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    for key in ("group", "outcome", "reason"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    if args.since:
+        params["since"] = _since(args.since)
+    data = _request(args, "GET", "/api/v1/decisions", params=params)
+    if args.json:
+        return _print_json(data)
+    table = Table(title="decisions (newest first)")
+    for col in ("id", "time", "group", "policy", "trigger", "outcome", "reason", "from→to", "message"):
+        table.add_column(col, overflow="fold")
+    for d in data:
+        arrow = f"{d['from_capacity']}→{d['to_capacity']}" if d["from_capacity"] is not None else ""
+        style = "green" if d["outcome"] == "acted" else "yellow"
+        table.add_row(str(d["id"]), (d["decided_at"] or "")[:19], d["group"] or "-", d["policy"] or "-",
+                      d["trigger"], f"[{style}]{d['outcome']}[/{style}]", d["reason"], arrow, d["message"])
+    out.print(table)
+    return EXIT_OK
+
+
+def _scale(args: argparse.Namespace) -> int:
+    data = _request(args, "POST", f"/api/v1/groups/{args.group}/scale", body={"desired": args.desired})
+    if args.json:
+        return _print_json(data)
+    out.print(f"{data['outcome']} ({data['reason']}): {data['message']}", highlight=False)
+    return EXIT_OK if data["outcome"] == "acted" or data["reason"] == "no_change" else EXIT_NO
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+def _load(path: str) -> PolicyFile:
+    if not os.path.exists(path):
+        raise CliError(f"policy file {path} not found (give one with -c FILE)", EXIT_USAGE)
+    return load_policy_file(path)
+
+
+def _print_problems(exc: ConfigError) -> None:
+    where = f"{exc.source}: " if exc.source else ""
+    err.print(f"[red]invalid[/red] {where}{len(exc.problems)} problem(s)", highlight=False)
+    for p in exc.problems:
+        err.print(f"  {p}", highlight=False, markup=False)
+
+
+def _print_json(data: Any) -> int:
+    print(json.dumps(data, indent=2))
+    return EXIT_OK
+
+
+def _print_groups(groups: list[dict[str, Any]]) -> None:
+    table = Table(title="groups")
+    for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "last scale out", "last scale in"):
+        table.add_column(col)
+    for g in groups:
+        current = "?" if g.get("current") is None else str(g["current"])
+        if g.get("current") is not None and g["current"] != g["desired"]:
+            current = f"[yellow]{current}[/yellow]"
+        table.add_row(g["name"], g["provider"], str(g["min_size"]), str(g["desired"]), current,
+                      str(g["max_size"]), "yes" if g["dry_run"] else "", (g["last_scale_out_at"] or "")[:19],
+                      (g["last_scale_in_at"] or "")[:19])
+    out.print(table)
+
+
+def _since(text: str) -> str:
+    if re.fullmatch(r"[0-9smhdw.]+", text):
+        try:
+            return (datetime.now(UTC) - timedelta(seconds=parse_duration(text))).isoformat()
+        except ValueError as exc:
+            raise CliError(f"--since: {exc}", EXIT_USAGE) from None
+    return text
+
+
+def _request(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,
+             body: Any = None) -> Any:
+    url = args.url
+    headers = {}
+    policy = None
+    if os.path.exists(args.config):
+        policy = load_policy_file(args.config)
+    if url is None:
+        if policy is None:
+            raise CliError(f"no --url and no policy file {args.config} to find the service", EXIT_USAGE)
+        url = policy.server.url
+    token = os.environ.get("ALERTSCALER_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif policy is not None and policy.server.auth.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {policy.server.auth.bearer_token.get_secret_value()}"
+    basic = policy.server.auth.basic if policy is not None else None
+    auth = (basic.username, basic.password.get_secret_value()) if basic and "Authorization" not in headers else None
+    try:
+        with httpx.Client(base_url=url, timeout=30, headers=headers, auth=auth) as client:
+            response = client.request(method, path, params=params, json=body)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach alertscaler at {url}: {exc}", EXIT_UNREACHABLE) from None
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"error": response.text}
+    if response.status_code >= 400:
+        message = data.get("error") if isinstance(data, dict) else None
+        raise CliError(f"{method} {path}: HTTP {response.status_code}: {message or response.text}")
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(main())

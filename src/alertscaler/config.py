@@ -1,0 +1,356 @@
+"""The policy file: its typed model and a loader that reports EVERY problem at once, each with its path.
+
+Called by ``cli`` (``check``, ``serve``), ``service`` and ``act``. Secrets (auth tokens, passwords) may be
+given literally, as ``<name>_env: VAR`` or as ``<name>_file: PATH``; they are held as ``SecretStr`` and
+never printed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from alertscaler.model.durations import Duration
+from alertscaler.model.errors import ConfigError, Problem
+from alertscaler.model.policies import Bounds, Direction, StepPolicy
+from alertscaler.providers import registry
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve_secret(data: Any, name: str, base: Path | None) -> Any:
+    """Turn ``name_env`` / ``name_file`` into ``name`` (the value), so the model only sees ``name``."""
+    if not isinstance(data, dict):
+        return data
+    given = [k for k in (name, f"{name}_env", f"{name}_file") if data.get(k) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give only one of {', '.join(given)}")
+    out = dict(data)
+    if f"{name}_env" in out:
+        var = out.pop(f"{name}_env")
+        if var is not None:
+            if var not in os.environ:
+                raise ValueError(f"{name}_env: environment variable {var} is not set")
+            out[name] = os.environ[var]
+    if f"{name}_file" in out:
+        path = out.pop(f"{name}_file")
+        if path is not None:
+            file = Path(path) if base is None or Path(path).is_absolute() else base / path
+            try:
+                out[name] = file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{name}_file: cannot read {file}: {exc.strerror}") from None
+    return out
+
+
+class BasicAuth(_Model):
+    username: Annotated[str, Field(min_length=1)]
+    password: SecretStr
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return _resolve_secret(data, "password", (info.context or {}).get("base"))
+
+
+class AuthConfig(_Model):
+    """Who may call the API. State-changing routes always require auth; reads too if ``protect_reads``."""
+
+    bearer_token: SecretStr | None = None
+    basic: BasicAuth | None = None
+    protect_reads: bool = False
+    insecure_no_auth: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return _resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+
+    @model_validator(mode="after")
+    def _something(self) -> AuthConfig:
+        if self.bearer_token is None and self.basic is None and not self.insecure_no_auth:
+            raise ValueError("set bearer_token (or bearer_token_env / bearer_token_file) or basic; "
+                             "insecure_no_auth: true disables authentication explicitly")
+        if self.bearer_token is not None and len(self.bearer_token.get_secret_value()) < 8:
+            raise ValueError("bearer_token: too short (use at least 8 characters)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.bearer_token is not None or self.basic is not None
+
+
+class ServerConfig(_Model):
+    listen: str = "127.0.0.1:8080"
+    auth: AuthConfig = AuthConfig(insecure_no_auth=True)
+    max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY
+    reevaluate_interval: Duration = 5.0
+    alert_stale_after: Duration = 24 * 3600.0
+    state_dir: str = "./alertscaler-state"
+    public_url: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be HOST:PORT like 127.0.0.1:8080, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class StoreConfig(_Model):
+    url: str | None = None
+    path: str | None = None
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return _resolve_secret(data, "url", (info.context or {}).get("base"))
+
+    @model_validator(mode="after")
+    def _one(self) -> StoreConfig:
+        if self.url and self.path:
+            raise ValueError("give url or path, not both")
+        if self.url and not self.url.startswith(("sqlite", "postgresql")):
+            raise ValueError("url: must start with sqlite:// or postgresql+psycopg://")
+        return self
+
+
+class PrometheusConfig(_Model):
+    url: str = "http://127.0.0.1:9090"
+
+
+class ActionsConfig(_Model):
+    max_attempts: Annotated[int, Field(ge=1)] = 8
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 300.0
+
+
+class ScaleOutPolicy(StepPolicy):
+    @model_validator(mode="after")
+    def _sign(self) -> ScaleOutPolicy:
+        self.check_direction(Direction.SCALE_OUT)
+        return self
+
+
+class ScaleInPolicy(StepPolicy):
+    @model_validator(mode="after")
+    def _sign(self) -> ScaleInPolicy:
+        self.check_direction(Direction.SCALE_IN)
+        return self
+
+
+class GroupConfig(_Model):
+    provider: Any = None  # replaced by the provider type's own config model in ``load_policy``
+    min_size: Annotated[int, Field(ge=0)] = 0
+    max_size: Annotated[int, Field(ge=0)] = 1
+    desired: Annotated[int, Field(ge=0)] | None = None
+    dry_run: bool = False
+    scale_out: ScaleOutPolicy | None = None
+    scale_in: ScaleInPolicy | None = None
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_size")
+        if low is not None and low > value:
+            raise ValueError(f"min_size ({low}) is greater than max_size ({value})")
+        return value
+
+    @field_validator("desired")
+    @classmethod
+    def _desired_within(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low, high = info.data.get("min_size"), info.data.get("max_size")
+        if value is not None and low is not None and high is not None and not low <= value <= high:
+            raise ValueError(f"desired ({value}) must be within min_size..max_size ({low}..{high})")
+        return value
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(min_size=self.min_size, max_size=self.max_size)
+
+    @property
+    def initial_desired(self) -> int:
+        return self.min_size if self.desired is None else self.desired
+
+    @property
+    def provider_type(self) -> str:
+        return str(getattr(self.provider, "type", ""))
+
+    def policies(self) -> Iterator[tuple[Direction, StepPolicy]]:
+        if self.scale_out is not None:
+            yield Direction.SCALE_OUT, self.scale_out
+        if self.scale_in is not None:
+            yield Direction.SCALE_IN, self.scale_in
+
+
+class PolicyFile(_Model):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    actions: ActionsConfig = ActionsConfig()
+    groups: dict[str, GroupConfig] = {}
+    base_dir: str = "."
+
+    def state_dir(self) -> Path:
+        return _under(self.base_dir, self.server.state_dir)
+
+    def store_url(self) -> str:
+        if self.store.url:
+            return self.store.url
+        path = _under(self.base_dir, self.store.path) if self.store.path else self.state_dir() / "alertscaler.db"
+        return f"sqlite:///{path}"
+
+    def group(self, name: str) -> GroupConfig:
+        return self.groups[name]
+
+
+def _under(base: str, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else (Path(base) / p).resolve()
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "server": ServerConfig, "store": StoreConfig, "prometheus": PrometheusConfig, "actions": ActionsConfig,
+}
+_GROUP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def load_policy_file(path: str | Path) -> PolicyFile:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {file}: {exc.strerror}")], str(file)) from None
+    return load_policy(text, base_dir=file.resolve().parent, source=str(file))
+
+
+def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> PolicyFile:
+    """Validate a policy file's text. Raises ConfigError listing every problem, each with its path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([Problem("", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")], source) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "must be a mapping with server, store, groups, ...")], source)
+    ctx = {"base": base_dir}
+    problems: list[Problem] = []
+    sections: dict[str, Any] = {}
+    known = [*_SECTIONS, "groups"]
+    for key in data:
+        if key not in known:
+            problems.append(Problem(str(key), _unknown(str(key), known)))
+    for key, model in _SECTIONS.items():
+        if data.get(key) is None:
+            continue
+        try:
+            sections[key] = model.model_validate(data[key], context=ctx)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, key))
+    groups: dict[str, GroupConfig] = {}
+    raw_groups = data.get("groups") or {}
+    if not isinstance(raw_groups, dict):
+        problems.append(Problem("groups", "must be a mapping of group name to group"))
+        raw_groups = {}
+    if not raw_groups:
+        problems.append(Problem("groups", "define at least one group"))
+    for name, raw in raw_groups.items():
+        where = f"groups.{name}"
+        if not set(str(name)) <= _GROUP_NAME_CHARS:
+            problems.append(Problem(where, "group names may use letters, digits, _ and - only"))
+        group, group_problems = _load_group(raw, where, ctx)
+        problems.extend(group_problems)
+        if group is not None:
+            groups[str(name)] = group
+    if problems:
+        raise ConfigError(problems, source)
+    return PolicyFile(**sections, groups=groups, base_dir=str(base_dir or Path.cwd()))
+
+
+def _load_group(raw: Any, where: str, ctx: dict[str, Any]) -> tuple[GroupConfig | None, list[Problem]]:
+    if not isinstance(raw, dict):
+        return None, [Problem(where, "must be a mapping (provider, min_size, max_size, scale_out, ...)")]
+    problems: list[Problem] = []
+    provider = None
+    raw_provider = raw.get("provider")
+    if raw_provider is None:
+        problems.append(Problem(f"{where}.provider", "required (e.g. {type: local})"))
+    elif not isinstance(raw_provider, dict) or "type" not in raw_provider:
+        problems.append(Problem(f"{where}.provider", "must be a mapping with a type (e.g. {type: local})"))
+    else:
+        try:
+            model = registry.config_model(str(raw_provider["type"]))
+            provider = model.model_validate(raw_provider, context=ctx)
+        except ValueError as exc:  # unknown type, or pydantic's ValidationError (a ValueError)
+            if isinstance(exc, ValidationError):
+                problems.extend(_problems(exc, f"{where}.provider"))
+            else:
+                problems.append(Problem(f"{where}.provider.type", str(exc)))
+    try:
+        group = GroupConfig.model_validate({**raw, "provider": None}, context=ctx)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, where))
+        return None, problems
+    if problems:
+        return None, problems
+    return group.model_copy(update={"provider": provider}), problems
+
+
+def _problems(exc: ValidationError, prefix: str) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        path = ".".join([prefix, *loc]) if loc else prefix
+        msg = err["msg"]
+        for head in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(head)
+        if err["type"] == "missing":
+            msg = "required"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(Problem(path, msg))
+    return out
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"unknown key (did you mean {close[0]}?)" if close else f"unknown key (known: {', '.join(known)})"

@@ -1,0 +1,118 @@
+"""Alertmanager webhook format version 4 → ``Notification``. Called by ``api`` (hot path) and ``act``.
+
+Every rejection names the field that is wrong (``alerts[2].startsAt: not an RFC 3339 time``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from alertscaler.model.alerts import Alert, AlertStatus, Notification
+from alertscaler.model.errors import InputError
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def parse_body(body: bytes) -> Notification:
+    """Parse and validate a webhook body. Raises ``InputError`` (400 for bad JSON, 422 for bad fields)."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"body is not valid JSON: {exc}", status_code=400) from None
+    return parse_notification(data)
+
+
+def parse_notification(data: Any) -> Notification:
+    if not isinstance(data, dict):
+        raise InputError("body must be a JSON object (Alertmanager webhook)", status_code=400)
+    version = data.get("version")
+    if version != "4":
+        raise InputError(f"unsupported webhook version {version!r}; alertscaler accepts version \"4\"",
+                         field="version")
+    receiver = _str(data, "receiver")
+    status = _status(data.get("status"), "status")
+    raw_alerts = data.get("alerts")
+    if not isinstance(raw_alerts, list):
+        raise InputError("required: a list of alerts", field="alerts")
+    alerts = tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
+    truncated = data.get("truncatedAlerts", 0)
+    if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
+        raise InputError("must be a non-negative integer", field="truncatedAlerts")
+    return Notification(
+        receiver=receiver,
+        status=status,
+        alerts=alerts,
+        group_labels=_labels(data.get("groupLabels", {}), "groupLabels"),
+        common_labels=_labels(data.get("commonLabels", {}), "commonLabels"),
+        common_annotations=_labels(data.get("commonAnnotations", {}), "commonAnnotations"),
+        external_url=_str(data, "externalURL", required=False),
+        group_key=_str(data, "groupKey"),
+        truncated_alerts=truncated,
+        raw=data,
+    )
+
+
+def _alert(data: Any, where: str) -> Alert:
+    if not isinstance(data, dict):
+        raise InputError("must be an object", field=where)
+    labels = _labels(data.get("labels"), f"{where}.labels", required=True)
+    fingerprint = data.get("fingerprint")
+    if not isinstance(fingerprint, str) or not fingerprint:
+        raise InputError("required: a non-empty string", field=f"{where}.fingerprint")
+    starts = _time(data.get("startsAt"), f"{where}.startsAt")
+    if starts is None:
+        raise InputError("required: an RFC 3339 time", field=f"{where}.startsAt")
+    return Alert(
+        status=_status(data.get("status"), f"{where}.status"),
+        labels=labels,
+        annotations=_labels(data.get("annotations", {}), f"{where}.annotations"),
+        starts_at=starts,
+        ends_at=_time(data.get("endsAt"), f"{where}.endsAt"),
+        generator_url=data.get("generatorURL") if isinstance(data.get("generatorURL"), str) else "",
+        fingerprint=fingerprint,
+    )
+
+
+def _str(data: dict[str, Any], key: str, required: bool = True) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InputError("required: a string", field=key)
+    return value
+
+
+def _status(value: Any, where: str) -> AlertStatus:
+    try:
+        return AlertStatus(value)
+    except ValueError:
+        raise InputError(f"must be \"firing\" or \"resolved\", got {value!r}", field=where) from None
+
+
+def _labels(value: Any, where: str, required: bool = False) -> dict[str, str]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError("must be an object of string values", field=where)
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise InputError("must be a string", field=f"{where}.{k}")
+    return value
+
+
+def _time(value: Any, where: str) -> datetime | None:
+    if value is None or value == "" or value == _ZERO_TIME:
+        return None
+    if not isinstance(value, str):
+        raise InputError("must be an RFC 3339 time string", field=where)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"not an RFC 3339 time: {value!r}", field=where) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed.year <= 1:
+        return None
+    return parsed.astimezone(UTC)

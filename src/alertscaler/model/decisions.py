@@ -1,0 +1,111 @@
+"""Decisions (what was decided, or why nothing was) and actions (the provider work a decision implies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class Outcome(str, Enum):
+    ACTED = "acted"
+    SKIPPED = "skipped"
+
+
+class Reason(str, Enum):
+    """Why a decision came out as it did. Stored, filtered on, counted in /metrics."""
+
+    SCALED = "scaled"                # acted: capacity changes
+    CLAMPED = "clamped"              # acted, but the step was cut by min/max
+    MANUAL = "manual"                # acted: an operator asked through the API/CLI
+    COOLDOWN = "cooldown"
+    AT_MAX = "at_max"
+    AT_MIN = "at_min"
+    NO_CHANGE = "no_change"          # exact capacity equal to the current one
+    DUPLICATE = "duplicate"          # a re-sent notification (Alertmanager retry or HA peer)
+    RESOLVED = "resolved"            # a resolved alert never scales by itself
+    NO_GROUP = "no_group"            # no group/policy matches the alert's labels
+    DRY_RUN = "dry_run"              # would have acted; the group is in dry-run mode
+    STALE = "stale"                  # a firing alert not confirmed for too long stops stepping
+    RECONCILE = "reconcile"          # acted: the provider's size differs from the desired capacity
+
+
+class Trigger(str, Enum):
+    NOTIFICATION = "notification"    # a webhook from Alertmanager
+    TIMER = "timer"                  # an alert that stays firing, re-evaluated after its cooldown
+    MANUAL = "manual"
+    RECONCILE = "reconcile"          # at start: the provider's actual size differs from desired
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``decide`` returns: pure, no identity, no time of its own."""
+
+    outcome: Outcome
+    reason: Reason
+    from_capacity: int
+    to_capacity: int
+    message: str
+
+    @property
+    def acted(self) -> bool:
+        return self.outcome is Outcome.ACTED
+
+    def as_dry_run(self) -> Verdict:
+        if not self.acted:
+            return self
+        return replace(self, outcome=Outcome.SKIPPED, reason=Reason.DRY_RUN,
+                       message=f"dry run: would have {self.message}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stored verdict with its context."""
+
+    id: int
+    group: str | None
+    policy: str | None
+    trigger: Trigger
+    outcome: Outcome
+    reason: Reason
+    from_capacity: int | None
+    to_capacity: int | None
+    message: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    notification_id: int | None = None
+    alert_starts_at: datetime | None = None
+    received_at: datetime | None = None
+    decided_at: datetime | None = None
+    provider_call_at: datetime | None = None
+    action_id: int | None = None
+
+
+class ActionState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ActionState.SUCCEEDED, ActionState.FAILED)
+
+
+@dataclass(frozen=True)
+class Action:
+    """Provider work for one acted decision: bring ``group`` to ``desired``. Executed at most once to success."""
+
+    id: int
+    decision_id: int
+    group: str
+    from_capacity: int
+    desired: int
+    state: ActionState
+    attempts: int
+    not_before: datetime | None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    result: str | None = None

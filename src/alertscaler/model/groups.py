@@ -1,0 +1,56 @@
+"""Groups as values: the durable state alertscaler keeps (desired, cooldown clocks) and what providers report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+from alertscaler.model.policies import Direction
+
+
+class MemberState(str, Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One instance of a group, as its provider reports it."""
+
+    id: str
+    address: str | None
+    state: MemberState
+    created_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """What a provider says about a group right now. ``current`` is None when the provider cannot tell."""
+
+    current: int | None
+    members: tuple[Member, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """What alertscaler remembers about a group: its desired capacity and the cooldown clocks."""
+
+    name: str
+    desired: int
+    last_scale_out_at: datetime | None = None
+    last_scale_in_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def last_step_at(self, direction: Direction) -> datetime | None:
+        return self.last_scale_out_at if direction is Direction.SCALE_OUT else self.last_scale_in_at
+
+    def stepped(self, direction: Direction, desired: int, at: datetime) -> GroupState:
+        if direction is Direction.SCALE_OUT:
+            return replace(self, desired=desired, last_scale_out_at=at, updated_at=at)
+        return replace(self, desired=desired, last_scale_in_at=at, updated_at=at)

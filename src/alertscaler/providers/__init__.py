@@ -1,0 +1,1 @@
+"""Providers: the narrow boundary to where instances live (local processes, commands, clouds)."""

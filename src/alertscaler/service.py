@@ -1,0 +1,81 @@
+"""Wiring: policy file → store, providers, engine, HTTP app; and running it under uvicorn.
+
+Called by ``cli`` (``serve``) and by tests that want the whole service in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from alertscaler.act.engine import Engine
+from alertscaler.api.app import create_app
+from alertscaler.config import PolicyFile
+from alertscaler.providers import registry
+from alertscaler.providers.base import Provider, ProviderContext
+from alertscaler.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    policy: PolicyFile
+    store: SqlStore
+    engine: Engine
+    app: Starlette
+
+
+def build(policy: PolicyFile) -> Service:
+    """Open (and migrate) the store and create every group's provider. Nothing runs yet."""
+    state_dir = policy.state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlStore(policy.store_url(), sqlite_synchronous=policy.store.sqlite_synchronous)
+    store.migrate()
+    providers: dict[str, Provider] = {}
+    for name, group in policy.groups.items():
+        group_dir = state_dir / "groups" / name
+        group_dir.mkdir(parents=True, exist_ok=True)
+        providers[name] = registry.create(group.provider, ProviderContext(group=name, state_dir=group_dir))
+    engine = Engine(policy, store, providers)
+    return Service(policy, store, engine, create_app(engine))
+
+
+def serve(policy: PolicyFile, log_level: str = "info") -> None:
+    service = build(policy)
+    server = uvicorn.Server(uvicorn.Config(
+        service.app, host=policy.server.host, port=policy.server.port, log_config=None,
+        log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+    ))
+    log.info("alertscaler listening on %s (store %s, %d group(s))", policy.server.listen,
+             service.store.describe(), len(policy.groups))
+    try:
+        server.run()
+    finally:
+        service.store.close()
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                               "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

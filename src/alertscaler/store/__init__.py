@@ -1,0 +1,1 @@
+"""Durable state: notifications, de-duplication keys, groups, decisions, actions, active alerts."""

@@ -1,0 +1,166 @@
+"""The StateStore Protocol: what ``act``, ``api`` and ``service`` may ask of the durable state.
+
+Implemented by ``store.sql.SqlStore`` (SQLite by default, PostgreSQL for HA). Every method raises
+``StoreUnavailable`` when the database cannot be reached, is locked for too long or is out of space;
+other database failures raise ``StoreError``. Times are timezone-aware UTC datetimes, passed in by the
+caller (the store never reads the clock), so tests control time.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from alertscaler.model.alerts import Notification
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.groups import GroupState
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Result of recording one webhook call. ``new`` + ``duplicates`` = number of alerts in it."""
+
+    notification_id: int
+    new: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    """A recorded notification waiting to be turned into decisions.
+
+    ``new_keys``: the dedup keys (``Alert.dedup_key``) that THIS notification was the first to record;
+    its other alerts are duplicates of earlier notifications.
+    """
+
+    id: int
+    received_at: datetime
+    body: dict[str, Any]
+    new_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    group: str | None
+    policy: str | None
+    trigger: Trigger
+    outcome: Outcome
+    reason: Reason
+    from_capacity: int | None
+    to_capacity: int | None
+    message: str
+    decided_at: datetime
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    notification_id: int | None = None
+    alert_starts_at: datetime | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    """A firing alert routed to a group's policy, kept until it resolves (or goes stale)."""
+
+    group: str
+    policy: str
+    fingerprint: str
+    labels: dict[str, str]
+    starts_at: datetime
+    last_seen_at: datetime
+    notification_id: int
+    last_reason: str | None = None
+
+
+class Tx(Protocol):
+    """One atomic unit of work. Everything done through it commits together or not at all."""
+
+    def lock_group(self, name: str, initial_desired: int) -> GroupState:
+        """Return the group's state, creating it with ``initial_desired`` if missing, and hold a lock on it
+        (PostgreSQL: row lock; SQLite: the write transaction) until the end of the transaction."""
+
+    def save_group(self, state: GroupState) -> None: ...
+
+    def add_decision(self, decision: NewDecision) -> int: ...
+
+    def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int, now: datetime) -> int:
+        """Create a pending action for an acted decision (and link the decision to it)."""
+
+    def upsert_active_alert(self, alert: ActiveAlert) -> None:
+        """Insert, or refresh labels / last_seen_at / notification_id of, the (group, policy, fingerprint) row.
+        A refresh keeps ``last_reason``."""
+
+    def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None: ...
+
+    def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
+        """Forget a resolved / stale alert. True if it was active."""
+
+    def mark_processed(self, notification_id: int, now: datetime) -> None: ...
+
+
+class StateStore(Protocol):
+    def migrate(self) -> None:
+        """Create or upgrade the schema (alembic). Idempotent."""
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable if the store cannot be used right now."""
+
+    def close(self) -> None: ...
+
+    # --- ingest -----------------------------------------------------------------------------------
+    def record_notification(self, notification: Notification, received_at: datetime) -> Receipt:
+        """Durably store the notification and claim its alerts' dedup keys, in one transaction.
+        Returns only after the commit. A key already claimed by an earlier notification is a duplicate."""
+
+    def pending_notifications(self, limit: int = 100) -> list[StoredNotification]:
+        """Recorded but not yet processed notifications, oldest first."""
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def notification_body(self, notification_id: int) -> dict[str, Any] | None:
+        """The raw webhook body of a recorded notification (for providers that pass it on, like exec)."""
+
+    # --- groups -----------------------------------------------------------------------------------
+    def group_states(self) -> list[GroupState]: ...
+
+    def get_group_state(self, name: str) -> GroupState | None: ...
+
+    # --- decisions --------------------------------------------------------------------------------
+    def list_decisions(
+        self,
+        group: str | None = None,
+        outcome: Outcome | None = None,
+        reason: Reason | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Decision]:
+        """Newest first. ``Decision.provider_call_at`` is the linked action's first start, if any."""
+
+    def get_decision(self, decision_id: int) -> Decision | None: ...
+
+    # --- actions ----------------------------------------------------------------------------------
+    def list_actions(self, group: str | None = None, state: ActionState | None = None,
+                     limit: int = 100) -> list[Action]:
+        """Newest first."""
+
+    def get_action(self, action_id: int) -> Action | None: ...
+
+    def next_action(self, group: str) -> Action | None:
+        """The group's oldest unfinished action (pending or running), whatever its ``not_before``."""
+
+    def claim_action(self, action_id: int, now: datetime) -> Action | None:
+        """Atomically move a PENDING action to RUNNING (attempts + 1; started_at set on the first claim).
+        None if it was not pending (another worker or replica has it)."""
+
+    def release_action(self, action_id: int, not_before: datetime, error: str) -> None:
+        """RUNNING → PENDING after a temporary error; it may be claimed again from ``not_before``."""
+
+    def finish_action(self, action_id: int, state: ActionState, now: datetime,
+                      result: str | None = None, error: str | None = None) -> None:
+        """RUNNING (or PENDING) → SUCCEEDED / FAILED."""
+
+    def running_actions(self) -> list[Action]:
+        """Actions left RUNNING, e.g. by a process that was killed: to resume or reconcile at start."""
+
+    def active_alerts(self, group: str | None = None) -> list[ActiveAlert]: ...

@@ -1,0 +1,125 @@
+"""Policy file validation: every problem at once, each with its path; secrets from env and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alertscaler.config import load_policy
+from alertscaler.model.errors import ConfigError
+
+GOOD = """
+server:
+  listen: 127.0.0.1:8080
+  auth: {bearer_token: s3cret-token}
+groups:
+  web:
+    provider: {type: local}
+    min_size: 1
+    max_size: 5
+    desired: 2
+    scale_out: {matchers: ['alertname="HighLoad"'], adjustment: 1, cooldown: 60s}
+    scale_in: {matchers: ['alertname="LowLoad"'], adjustment: -1, cooldown: 2m}
+"""
+
+
+def test_good_file_loads() -> None:
+    policy = load_policy(GOOD)
+    web = policy.groups["web"]
+    assert (web.min_size, web.max_size, web.initial_desired, web.provider_type) == (1, 5, 2, "local")
+    assert web.scale_in is not None and web.scale_in.cooldown == 120.0
+    assert policy.server.auth.bearer_token is not None
+    assert "s3cret" not in repr(policy) and "s3cret" not in str(policy.server.auth)
+
+
+def _problems(text: str) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        load_policy(text)
+    return {p.path: p.message for p in info.value.problems}
+
+
+def test_every_problem_reported_at_once_with_paths() -> None:
+    problems = _problems("""
+server: {listen: nowhere, auth: {insecure_no_auth: true}}
+stor: {}
+groups:
+  web:
+    provider: {type: local, comand: [x]}
+    min_size: 3
+    max_size: 2
+    scale_out: {matchers: ['alertname="HighLoad"'], adjustment: 1, cooldown: soon}
+    scale_in: {matchers: ['alertname~"LowLoad"'], adjustment: 1}
+  api:
+    provider: {type: cloud9}
+""")
+    assert problems["groups.web.scale_out.cooldown"].startswith("must be a duration like 60s")
+    assert "must be HOST:PORT" in problems["server.listen"]
+    assert "did you mean store" in problems["stor"]
+    assert problems["groups.web.provider.comand"] == "unknown key"
+    assert "not a matcher" in problems["groups.web.scale_in.matchers"]
+    assert "unknown provider type 'cloud9'" in problems["groups.api.provider.type"]
+    assert any("min_size (3) is greater than max_size (2)" in m for m in problems.values())
+
+
+@pytest.mark.parametrize(
+    ("group", "path", "fragment"),
+    [
+        ("scale_in: {matchers: ['a=\"b\"'], adjustment: 1}", "groups.g.scale_in", "negative for scale_in"),
+        ("scale_out: {matchers: ['a=\"b\"'], adjustment: -1}", "groups.g.scale_out", "positive for scale_out"),
+        ("scale_out: {matchers: [], adjustment: 1}", "groups.g.scale_out.matchers", "at least 1"),
+        ("scale_out: {matchers: ['a=\"b\"'], adjustment: 1, adjustment_type: double}",
+         "groups.g.scale_out.adjustment_type", "change_in_capacity"),
+        ("desired: 9", "groups.g.desired", "within min_size..max_size"),
+        ("scale_out: {matchers: ['a=\"b\"']}", "groups.g.scale_out.adjustment", "required"),
+    ],
+    ids=["scale-in-positive", "scale-out-negative", "no-matchers", "bad-adjustment-type", "desired-outside",
+         "missing-adjustment"],
+)
+def test_group_problems(group: str, path: str, fragment: str) -> None:
+    text = f"server: {{auth: {{insecure_no_auth: true}}}}\ngroups:\n  g:\n    provider: {{type: local}}\n" \
+           f"    min_size: 1\n    max_size: 3\n    {group}\n"
+    problems = _problems(text)
+    assert fragment in problems[path], problems
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("groups: [", "not valid YAML: line"), ("- a\n- b", "must be a mapping"), ("server: {}", "at least one group")],
+    ids=["yaml-syntax", "not-a-mapping", "no-groups"],
+)
+def test_file_level_problems(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_policy(text)
+    assert fragment in str(info.value)
+
+
+def test_auth_is_required_unless_explicitly_disabled() -> None:
+    problems = _problems("server: {auth: {}}\ngroups: {g: {provider: {type: local}}}")
+    assert "insecure_no_auth" in problems["server.auth"]
+
+
+def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AS_TEST_TOKEN", "from-the-environment")
+    policy = load_policy(GOOD.replace("bearer_token: s3cret-token", "bearer_token_env: AS_TEST_TOKEN"))
+    assert policy.server.auth.bearer_token is not None
+    assert policy.server.auth.bearer_token.get_secret_value() == "from-the-environment"
+    (tmp_path / "token").write_text("from-a-file-123\n")
+    policy = load_policy(GOOD.replace("bearer_token: s3cret-token", "bearer_token_file: token"), base_dir=tmp_path)
+    assert policy.server.auth.bearer_token is not None
+    assert policy.server.auth.bearer_token.get_secret_value() == "from-a-file-123"
+
+
+@pytest.mark.parametrize(
+    ("auth", "fragment"),
+    [("bearer_token_env: AS_TEST_UNSET_VAR", "environment variable AS_TEST_UNSET_VAR is not set"),
+     ("bearer_token_file: /nonexistent/token", "cannot read /nonexistent/token"),
+     ("{bearer_token: abcdefghij, bearer_token_env: X}", "give only one of")],
+    ids=["env-unset", "file-missing", "two-sources"],
+)
+def test_secret_problems_never_show_the_secret(auth: str, fragment: str) -> None:
+    text = GOOD.replace("{bearer_token: s3cret-token}", auth if auth.startswith("{") else "{" + auth + "}")
+    with pytest.raises(ConfigError) as info:
+        load_policy(text)
+    assert fragment in str(info.value)
+    assert "abcdefghij" not in str(info.value)
