@@ -54,7 +54,7 @@ def serve(policy: PolicyFile, log_level: str = "info") -> None:
         log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
     ))
     log.info("alertscaler listening on %s (store %s, %d group(s))", policy.server.listen,
-             service.store.describe(), len(policy.groups))
+             service.store.safe_url, len(policy.groups))
     try:
         server.run()
     finally:
@@ -79,3 +79,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "alembic"):  # one line per HTTP call / migration plugin: not decisions
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -148,6 +148,17 @@ class Engine:
             self.metrics.current.labels(group).set(status.current)
         return status
 
+    async def run_once(self) -> list[Recorded]:
+        """One deterministic pass of every loop at ``clock()``: process notifications, re-evaluate firing
+        alerts, execute every action that is due. Used by tests and tools instead of the timers."""
+        recorded = await anyio.to_thread.run_sync(self.processor.process_pending, self.clock())
+        recorded += await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
+        self._count(recorded)
+        for worker in self.workers.values():
+            while await worker.run_due() is None:
+                pass
+        return recorded
+
     # --- loops -------------------------------------------------------------------------------------
     async def _processing_loop(self) -> None:
         while True:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alertscaler.config import ActionsConfig
 from alertscaler.act.metrics import Metrics
+from alertscaler.config import ActionsConfig
 from alertscaler.model.decisions import Action, ActionState
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.providers.base import Provider, ScaleRequest

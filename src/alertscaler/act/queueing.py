@@ -49,26 +49,29 @@ class GroupWorker:
 
     async def _step(self) -> None:
         self.wakeup.clear()  # before looking: a wake() from now on is not lost
+        wait = await self.run_due()
+        if wait is not None:
+            await self._sleep(wait)
+
+    async def run_due(self) -> float | None:
+        """Execute the group's next action if it is due. Returns None when one was executed (look again at
+        once), else how long to wait before looking again."""
         action = await anyio.to_thread.run_sync(self.store.next_action, self.group)
-        if action is None:
-            await self._sleep(IDLE_POLL_S)
-            return
-        if action.state is ActionState.RUNNING:  # another replica is running it
-            await self._sleep(IDLE_POLL_S)
-            return
+        if action is None or action.state is ActionState.RUNNING:  # nothing, or another replica runs it
+            return IDLE_POLL_S
         now = self.clock()
         if action.not_before is not None and action.not_before > now:
-            await self._sleep((action.not_before - now).total_seconds())
-            return
+            return (action.not_before - now).total_seconds()
         claimed = await anyio.to_thread.run_sync(self.store.claim_action, action.id, now)
         if claimed is None:
-            return
+            return None
         self.busy = True
         try:
             await anyio.to_thread.run_sync(self.executor.execute, claimed)
         finally:
             self.busy = False
         self.on_finished(self.group)
+        return None
 
     async def _sleep(self, seconds: float) -> None:
         try:

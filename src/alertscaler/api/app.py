@@ -8,7 +8,7 @@ that Alertmanager retries; 500 is only ever a bug of ours.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -211,7 +211,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
     async def openapi(request: Request) -> Response:
         return schemas.OpenAPIResponse(request=request)
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
         return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
     async def on_input(request: Request, exc: Exception) -> Response:

@@ -64,13 +64,14 @@ def _alert(data: Any, where: str) -> Alert:
     starts = _time(data.get("startsAt"), f"{where}.startsAt")
     if starts is None:
         raise InputError("required: an RFC 3339 time", field=f"{where}.startsAt")
+    generator_url = data.get("generatorURL")
     return Alert(
         status=_status(data.get("status"), f"{where}.status"),
         labels=labels,
         annotations=_labels(data.get("annotations", {}), f"{where}.annotations"),
         starts_at=starts,
         ends_at=_time(data.get("endsAt"), f"{where}.endsAt"),
-        generator_url=data.get("generatorURL") if isinstance(data.get("generatorURL"), str) else "",
+        generator_url=generator_url if isinstance(generator_url, str) else "",
         fingerprint=fingerprint,
     )
 

@@ -26,6 +26,7 @@ class ProviderType:
 BUILTIN: dict[str, ProviderType] = {
     "local": ProviderType("local", "alertscaler.providers.local", None),
     "exec": ProviderType("exec", "alertscaler.providers.exec", None),
+    "fake": ProviderType("fake", "alertscaler.providers.fake", None),
 }
 
 
@@ -35,7 +36,7 @@ def config_model(name: str) -> type[BaseModel]:
 
 
 def create(config: BaseModel, context: ProviderContext) -> Provider:
-    name = getattr(config, "type")
+    name = str(config.model_dump().get("type", ""))
     factory: Callable[[Any, ProviderContext], Provider] = _module(name).create
     return factory(config, context)
 

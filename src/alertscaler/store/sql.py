@@ -1,0 +1,719 @@
+"""``SqlStore``: the one implementation of the ``StateStore`` Protocol, on SQLAlchemy 2 Core.
+
+Owns the schema (the ``Table`` objects below, created and upgraded by the alembic migrations in
+``store/migrations``), the engine and its connection pool, SQLite's pragmas and write locking, and the
+translation of database failures into ``StoreUnavailable`` / ``StoreError``. Called by ``service`` (builds
+it, runs ``migrate()``), ``ingest``'s webhook handler (``record_notification``, the hot path), the
+processing loop (``pending_notifications``, ``transaction()``), ``act`` (the action lifecycle) and ``api``
+(read-only listings).
+
+Two back ends:
+
+* SQLite (default, one replica): WAL journal, ``synchronous`` FULL or NORMAL, 5 s busy timeout, foreign
+  keys on. Every write runs in a ``BEGIN IMMEDIATE`` transaction, so writers are serialised by SQLite's
+  write lock (that lock is what ``Tx.lock_group`` holds); reads use deferred ``BEGIN`` and run alongside.
+* PostgreSQL (``postgresql+psycopg://``, several replicas): ``Tx.lock_group`` is a ``SELECT ... FOR
+  UPDATE`` row lock, ``claim_action`` a conditional ``UPDATE``; the migration holds an advisory lock.
+
+The engine is thread-safe: each call checks a connection out of the pool for its own duration only.
+Times go in and come out as timezone-aware UTC datetimes (``UtcDateTime``); the store never reads the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, Row, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from alertscaler.model.alerts import Notification
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.errors import StoreError, StoreUnavailable
+from alertscaler.model.groups import GroupState
+from alertscaler.store.base import ActiveAlert, NewDecision, Receipt, StateStore, StoredNotification, Tx
+
+__all__ = ["SqlStore", "UtcDateTime", "metadata", "sqlite_url"]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+PG_CONNECT_TIMEOUT_S: Final = 5
+# pg_advisory_xact_lock key serialising concurrent migrate() calls ("alertsca" as a big-endian int64).
+PG_MIGRATION_LOCK_KEY: Final = int.from_bytes(b"alertsca", "big", signed=True)
+_SQLITE_SYNCHRONOUS: Final = ("full", "normal")
+_WRITE_OPTION: Final = "alertscaler_write"  # execution option: SQLite BEGIN IMMEDIATE for this connection
+_KEYS_PER_INSERT: Final = 500  # rows per multi-VALUES insert into seen_keys (SQLite variable limit)
+
+
+def sqlite_url(path: str | Path) -> str:
+    """SQLAlchemy URL of the SQLite database file at ``path`` (made absolute; ``~`` expanded)."""
+    return f"sqlite+pysqlite:///{Path(path).expanduser().absolute()}"
+
+
+# --- types ------------------------------------------------------------------------------------------
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every back end.
+
+    PostgreSQL: ``TIMESTAMP WITH TIME ZONE``. SQLite: naive UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``,
+    which sorts and compares correctly). Naive datetimes are refused: the caller must say it means UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id_type() -> sa.types.TypeEngine[int]:
+    """BIGINT (BIGSERIAL) on PostgreSQL; INTEGER on SQLite so the column is the rowid."""
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# --- schema (must match migrations/versions; tests/contract checks it) -------------------------------
+
+metadata = sa.MetaData()
+
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("receiver", sa.Text, nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the webhook JSON as received
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.Index("ix_notifications_pending", "id",
+             postgresql_where=sa.text("processed_at IS NULL"),
+             sqlite_where=sa.text("processed_at IS NULL")),
+    sqlite_autoincrement=True,
+)
+
+seen_keys = sa.Table(
+    "seen_keys", metadata,
+    sa.Column("dedup_key", sa.Text, primary_key=True),
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=False),
+    sa.Index("ix_seen_keys_notification", "notification_id"),
+)
+
+group_states = sa.Table(
+    "group_states", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("last_scale_out_at", UtcDateTime, nullable=True),
+    sa.Column("last_scale_in_at", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("group_name", sa.Text, nullable=True),
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("from_capacity", sa.Integer, nullable=True),
+    sa.Column("to_capacity", sa.Integer, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("alerts", sa.Text, nullable=False),  # JSON list of objects
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=True),
+    sa.Column("alert_starts_at", UtcDateTime, nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    # No foreign key (it would be circular with actions.decision_id); set only by Tx.add_action.
+    sa.Column("action_id", _id_type(), nullable=True),
+    sa.Index("ix_decisions_decided_at", "decided_at"),
+    sa.Index("ix_decisions_group_decided_at", "group_name", "decided_at"),
+    sqlite_autoincrement=True,
+)
+
+actions = sa.Table(
+    "actions", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("decision_id", _id_type(), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("from_capacity", sa.Integer, nullable=False),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("not_before", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),  # first claim only
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.UniqueConstraint("decision_id", name="uq_actions_decision_id"),
+    sa.Index("ix_actions_group_state", "group_name", "state"),
+    sa.Index("ix_actions_state", "state"),
+    sqlite_autoincrement=True,
+)
+
+active_alerts = sa.Table(
+    "active_alerts", metadata,
+    sa.Column("group_name", sa.Text, primary_key=True),
+    sa.Column("policy", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("labels", sa.Text, nullable=False),  # JSON object
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=False),
+    sa.Column("last_reason", sa.Text, nullable=True),
+)
+
+_UNFINISHED: Final = (ActionState.PENDING.value, ActionState.RUNNING.value)
+
+# Decisions with ``provider_call_at``: the linked action's first start.
+_DECISIONS_WITH_CALL: Final = (
+    sa.select(decisions, actions.c.started_at.label("provider_call_at"))
+    .select_from(decisions.outerjoin(actions, actions.c.id == decisions.c.action_id))
+)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_limit(limit: int) -> int:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+def _unique(keys: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(keys))
+
+
+def _group_from_row(row: Row[Any]) -> GroupState:
+    return GroupState(name=row.name, desired=row.desired, last_scale_out_at=row.last_scale_out_at,
+                      last_scale_in_at=row.last_scale_in_at, updated_at=row.updated_at)
+
+
+def _decision_from_row(r: Row[Any]) -> Decision:
+    return Decision(id=r.id, group=r.group_name, policy=r.policy, trigger=Trigger(r.trigger),
+                    outcome=Outcome(r.outcome), reason=Reason(r.reason), from_capacity=r.from_capacity,
+                    to_capacity=r.to_capacity, message=r.message, alerts=json.loads(r.alerts),
+                    notification_id=r.notification_id, alert_starts_at=r.alert_starts_at,
+                    received_at=r.received_at, decided_at=r.decided_at, provider_call_at=r.provider_call_at,
+                    action_id=r.action_id)
+
+
+def _action_from_row(row: Row[Any]) -> Action:
+    return Action(id=row.id, decision_id=row.decision_id, group=row.group_name,
+                  from_capacity=row.from_capacity, desired=row.desired, state=ActionState(row.state),
+                  attempts=row.attempts, not_before=row.not_before, created_at=row.created_at,
+                  started_at=row.started_at, finished_at=row.finished_at, error=row.error, result=row.result)
+
+
+def _alert_from_row(row: Row[Any]) -> ActiveAlert:
+    return ActiveAlert(group=row.group_name, policy=row.policy, fingerprint=row.fingerprint,
+                       labels=json.loads(row.labels), starts_at=row.starts_at, last_seen_at=row.last_seen_at,
+                       notification_id=row.notification_id, last_reason=row.last_reason)
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """What differs between the back ends, decided once at construction."""
+
+    name: str
+
+    @property
+    def sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def insert(self, table: sa.Table) -> Any:  # sqlite.Insert | postgresql.Insert: same API we use
+        return sqlite_dialect.insert(table) if self.sqlite else pg_dialect.insert(table)
+
+
+# --- the store --------------------------------------------------------------------------------------
+
+
+class SqlStore:
+    """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
+
+    Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call
+    (``ping()`` or ``migrate()`` at start-up).
+    """
+
+    def __init__(self, url: str | URL, *, sqlite_synchronous: str = "full") -> None:
+        sync = sqlite_synchronous.lower()
+        if sync not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(
+                f"sqlite_synchronous must be one of {', '.join(_SQLITE_SYNCHRONOUS)}, got {sync!r}")
+        try:
+            parsed = make_url(url)
+        except (ValueError, sa.exc.ArgumentError):
+            raise ValueError("invalid database URL (expected sqlite:///path or postgresql+psycopg://...)"
+                             ) from None  # the URL may hold a password: do not echo it
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's psycopg2
+        self._dialect = _Dialect(parsed.get_backend_name())
+        if self._dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {parsed.render_as_string(hide_password=True)!r}: "
+                             "use sqlite:///path or postgresql+psycopg://...")
+        self._password = parsed.password if isinstance(parsed.password, str) and parsed.password else None
+        self._engine = self._create_engine(parsed, sync)
+        self.safe_url = self._engine.url.render_as_string(hide_password=True)
+
+    # --- engine -------------------------------------------------------------------------------------
+
+    def _create_engine(self, url: URL, synchronous: str) -> Engine:
+        if self._dialect.sqlite:
+            database = url.database or ""
+            if not database or database == ":memory:" or url.query.get("mode") == "memory":
+                raise ValueError("SqlStore needs a SQLite database file, not an in-memory database")
+            engine = sa.create_engine(
+                url, poolclass=sa.pool.QueuePool, pool_size=5, max_overflow=10,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            )
+            _install_sqlite_hooks(engine, Path(database), synchronous)
+            return engine
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                                connect_args=connect_args)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect_name(self) -> str:
+        return self._dialect.name
+
+    # --- connection scopes --------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            self._raise(exc)
+
+    def _raise(self, exc: sa.exc.SQLAlchemyError) -> NoReturn:
+        detail = str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else str(exc)
+        detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        if _unavailable(exc):
+            raise StoreUnavailable(f"database {self.safe_url} unavailable: {detail}") from exc
+        raise StoreError(f"database {self.safe_url}: {type(exc).__name__}: {detail}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._errors(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (SQLite: BEGIN IMMEDIATE). Commits on success, rolls back on any error."""
+        with self._errors(), self._engine.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest alembic revision. Idempotent; concurrent callers are
+        serialised (SQLite: the write lock; PostgreSQL: a transaction-scoped advisory lock)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        with self._write() as conn:
+            if not self._dialect.sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        log.info("database %s schema is up to date", self.safe_url)
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute(sa.text("SELECT 1")).scalar_one()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- ingest -------------------------------------------------------------------------------------
+
+    def record_notification(self, notification: Notification, received_at: datetime) -> Receipt:
+        keys = notification.dedup_keys()
+        with self._write() as conn:
+            notification_id: int = conn.execute(
+                notifications.insert().returning(notifications.c.id),
+                {"receiver": notification.receiver, "group_key": notification.group_key,
+                 "body": _dumps(notification.raw), "received_at": received_at, "processed_at": None},
+            ).scalar_one()
+            claimed = 0
+            unique = _unique(keys)
+            for start in range(0, len(unique), _KEYS_PER_INSERT):
+                chunk = unique[start:start + _KEYS_PER_INSERT]
+                stmt = (self._dialect.insert(seen_keys)
+                        .values([{"dedup_key": k, "notification_id": notification_id} for k in chunk])
+                        .on_conflict_do_nothing(index_elements=[seen_keys.c.dedup_key])
+                        .returning(seen_keys.c.dedup_key))
+                claimed += len(conn.execute(stmt).all())
+        return Receipt(notification_id=notification_id, new=claimed, duplicates=len(keys) - claimed)
+
+    def pending_notifications(self, limit: int = 100) -> list[StoredNotification]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(notifications.c.id, notifications.c.received_at, notifications.c.body)
+                .where(notifications.c.processed_at.is_(None))
+                .order_by(notifications.c.id)
+                .limit(_check_limit(limit))
+            ).all()
+            if not rows:
+                return []
+            keys: dict[int, set[str]] = {row.id: set() for row in rows}
+            for key_row in conn.execute(
+                sa.select(seen_keys.c.notification_id, seen_keys.c.dedup_key)
+                .where(seen_keys.c.notification_id.in_(list(keys)))
+            ):
+                keys[key_row.notification_id].add(key_row.dedup_key)
+        return [StoredNotification(id=row.id, received_at=row.received_at, body=json.loads(row.body),
+                                   new_keys=frozenset(keys[row.id])) for row in rows]
+
+    def notification_body(self, notification_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            body = conn.execute(
+                sa.select(notifications.c.body).where(notifications.c.id == notification_id)
+            ).scalar_one_or_none()
+        return json.loads(body) if body is not None else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: committed when the ``with`` block ends normally, rolled back (and the
+        exception re-raised unchanged) when it raises. Do not keep it open across slow calls (providers):
+        on SQLite it blocks every other writer."""
+        with self._write() as conn:
+            yield _SqlTx(self, conn)
+
+    # --- groups -------------------------------------------------------------------------------------
+
+    def group_states(self) -> list[GroupState]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(group_states).order_by(group_states.c.name)).all()
+        return [_group_from_row(r) for r in rows]
+
+    def get_group_state(self, name: str) -> GroupState | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(group_states).where(group_states.c.name == name)).first()
+        return _group_from_row(row) if row is not None else None
+
+    # --- decisions ----------------------------------------------------------------------------------
+
+    def list_decisions(
+        self,
+        group: str | None = None,
+        outcome: Outcome | None = None,
+        reason: Reason | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Decision]:
+        """Newest first (``decided_at`` then id, descending). ``since`` is inclusive, ``until`` exclusive."""
+        d = decisions
+        stmt = _DECISIONS_WITH_CALL
+        if group is not None:
+            stmt = stmt.where(d.c.group_name == group)
+        if outcome is not None:
+            stmt = stmt.where(d.c.outcome == Outcome(outcome).value)
+        if reason is not None:
+            stmt = stmt.where(d.c.reason == Reason(reason).value)
+        if since is not None:
+            stmt = stmt.where(d.c.decided_at >= since)
+        if until is not None:
+            stmt = stmt.where(d.c.decided_at < until)
+        stmt = stmt.order_by(d.c.decided_at.desc(), d.c.id.desc()).limit(_check_limit(limit))
+        with self._read() as conn:
+            return [_decision_from_row(r) for r in conn.execute(stmt).all()]
+
+    def get_decision(self, decision_id: int) -> Decision | None:
+        with self._read() as conn:
+            row = conn.execute(_DECISIONS_WITH_CALL.where(decisions.c.id == decision_id)).first()
+        return _decision_from_row(row) if row is not None else None
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def list_actions(self, group: str | None = None, state: ActionState | None = None,
+                     limit: int = 100) -> list[Action]:
+        """Newest (highest id) first."""
+        stmt = sa.select(actions)
+        if group is not None:
+            stmt = stmt.where(actions.c.group_name == group)
+        if state is not None:
+            stmt = stmt.where(actions.c.state == ActionState(state).value)
+        stmt = stmt.order_by(actions.c.id.desc()).limit(_check_limit(limit))
+        with self._read() as conn:
+            return [_action_from_row(r) for r in conn.execute(stmt).all()]
+
+    def get_action(self, action_id: int) -> Action | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(actions).where(actions.c.id == action_id)).first()
+        return _action_from_row(row) if row is not None else None
+
+    def next_action(self, group: str) -> Action | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(actions)
+                .where(actions.c.group_name == group, actions.c.state.in_(_UNFINISHED))
+                .order_by(actions.c.id)
+                .limit(1)
+            ).first()
+        return _action_from_row(row) if row is not None else None
+
+    def claim_action(self, action_id: int, now: datetime) -> Action | None:
+        """PENDING → RUNNING in one conditional UPDATE (atomic across threads and replicas). ``not_before``
+        is not checked here: the caller decides when an action is due."""
+        stmt = (
+            actions.update()
+            .where(actions.c.id == action_id, actions.c.state == ActionState.PENDING.value)
+            .values(state=ActionState.RUNNING.value, attempts=actions.c.attempts + 1,
+                    started_at=sa.func.coalesce(actions.c.started_at,
+                                                sa.bindparam("now", now, type_=UtcDateTime)))
+            .returning(*actions.c)
+        )
+        with self._write() as conn:
+            row = conn.execute(stmt).first()
+        return _action_from_row(row) if row is not None else None
+
+    def release_action(self, action_id: int, not_before: datetime, error: str) -> None:
+        """RUNNING → PENDING. A no-op (logged) if the action is not RUNNING any more, so a late release can
+        never resurrect an action that was finished meanwhile."""
+        with self._write() as conn:
+            result = conn.execute(
+                actions.update()
+                .where(actions.c.id == action_id, actions.c.state == ActionState.RUNNING.value)
+                .values(state=ActionState.PENDING.value, not_before=not_before, error=error)
+            )
+        if result.rowcount != 1:
+            log.warning("release_action(%s): action is missing or not running; left unchanged", action_id)
+
+    def finish_action(self, action_id: int, state: ActionState, now: datetime,
+                      result: str | None = None, error: str | None = None) -> None:
+        """RUNNING or PENDING → SUCCEEDED / FAILED. ``error=None`` clears the error on success and keeps the
+        last temporary error on failure. A no-op (logged) if the action is already finished or missing."""
+        state = ActionState(state)
+        if not state.finished:
+            raise ValueError(f"finish_action needs succeeded or failed, got {state.value}")
+        if error is not None:
+            new_error: Any = error
+        elif state is ActionState.FAILED:
+            new_error = actions.c.error
+        else:
+            new_error = None
+        with self._write() as conn:
+            res = conn.execute(
+                actions.update()
+                .where(actions.c.id == action_id, actions.c.state.in_(_UNFINISHED))
+                .values(state=state.value, finished_at=now, result=result, error=new_error)
+            )
+        if res.rowcount != 1:
+            log.warning("finish_action(%s, %s): action is missing or already finished; left unchanged",
+                        action_id, state.value)
+
+    def running_actions(self) -> list[Action]:
+        """Oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(actions).where(actions.c.state == ActionState.RUNNING.value).order_by(actions.c.id)
+            ).all()
+        return [_action_from_row(r) for r in rows]
+
+    def active_alerts(self, group: str | None = None) -> list[ActiveAlert]:
+        """Ordered by group, policy, fingerprint."""
+        stmt = sa.select(active_alerts)
+        if group is not None:
+            stmt = stmt.where(active_alerts.c.group_name == group)
+        stmt = stmt.order_by(active_alerts.c.group_name, active_alerts.c.policy, active_alerts.c.fingerprint)
+        with self._read() as conn:
+            return [_alert_from_row(r) for r in conn.execute(stmt).all()]
+
+
+class _SqlTx:
+    """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
+
+    A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it
+    propagate out of the ``with`` block (which rolls everything back).
+    """
+
+    def __init__(self, store: SqlStore, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def _execute(self, stmt: sa.Executable,
+                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                 ) -> sa.CursorResult[Any]:
+        try:
+            return self._conn.execute(stmt, params)
+        except sa.exc.SQLAlchemyError as exc:
+            self._store._raise(exc)
+
+    def lock_group(self, name: str, initial_desired: int) -> GroupState:
+        self._execute(
+            self._store._dialect.insert(group_states)
+            .values(name=name, desired=initial_desired)
+            .on_conflict_do_nothing(index_elements=[group_states.c.name])
+        )
+        stmt = sa.select(group_states).where(group_states.c.name == name)
+        if not self._store._dialect.sqlite:
+            stmt = stmt.with_for_update()
+        return _group_from_row(self._execute(stmt).one())
+
+    def save_group(self, state: GroupState) -> None:
+        values = {"name": state.name, "desired": state.desired, "last_scale_out_at": state.last_scale_out_at,
+                  "last_scale_in_at": state.last_scale_in_at, "updated_at": state.updated_at}
+        stmt = self._store._dialect.insert(group_states).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[group_states.c.name],
+            set_={k: stmt.excluded[k] for k in values if k != "name"},
+        )
+        self._execute(stmt)
+
+    def add_decision(self, decision: NewDecision) -> int:
+        row = self._execute(
+            decisions.insert().returning(decisions.c.id),
+            {"group_name": decision.group, "policy": decision.policy,
+             "trigger": Trigger(decision.trigger).value, "outcome": Outcome(decision.outcome).value,
+             "reason": Reason(decision.reason).value, "from_capacity": decision.from_capacity,
+             "to_capacity": decision.to_capacity, "message": decision.message,
+             "alerts": _dumps(decision.alerts), "notification_id": decision.notification_id,
+             "alert_starts_at": decision.alert_starts_at, "received_at": decision.received_at,
+             "decided_at": decision.decided_at, "action_id": None},
+        ).one()
+        return int(row.id)
+
+    def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int,
+                   now: datetime) -> int:
+        """Raises ``StoreError`` if the decision is unknown or already has an action."""
+        action_id = int(self._execute(
+            actions.insert().returning(actions.c.id),
+            {"decision_id": decision_id, "group_name": group, "from_capacity": from_capacity,
+             "desired": desired, "state": ActionState.PENDING.value, "attempts": 0, "not_before": None,
+             "created_at": now, "started_at": None, "finished_at": None, "error": None, "result": None},
+        ).scalar_one())
+        self._execute(decisions.update().where(decisions.c.id == decision_id).values(action_id=action_id))
+        return action_id
+
+    def upsert_active_alert(self, alert: ActiveAlert) -> None:
+        stmt = self._store._dialect.insert(active_alerts).values(
+            group_name=alert.group, policy=alert.policy, fingerprint=alert.fingerprint,
+            labels=_dumps(alert.labels), starts_at=alert.starts_at, last_seen_at=alert.last_seen_at,
+            notification_id=alert.notification_id, last_reason=alert.last_reason,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[active_alerts.c.group_name, active_alerts.c.policy, active_alerts.c.fingerprint],
+            set_={k: stmt.excluded[k] for k in ("labels", "last_seen_at", "notification_id")},
+        )
+        self._execute(stmt)
+
+    def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None:
+        self._execute(active_alerts.update().where(*self._alert_key(group, policy, fingerprint))
+                      .values(last_reason=reason))
+
+    def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
+        result = self._execute(active_alerts.delete().where(*self._alert_key(group, policy, fingerprint)))
+        return result.rowcount > 0
+
+    def mark_processed(self, notification_id: int, now: datetime) -> None:
+        self._execute(notifications.update().where(notifications.c.id == notification_id)
+                      .values(processed_at=now))
+
+    @staticmethod
+    def _alert_key(group: str, policy: str, fingerprint: str) -> tuple[sa.ColumnElement[bool], ...]:
+        c = active_alerts.c
+        return (c.group_name == group, c.policy == policy, c.fingerprint == fingerprint)
+
+
+def _conforms(store: SqlStore, tx: _SqlTx) -> tuple[StateStore, Tx]:
+    """Never called: makes mypy check that ``SqlStore`` / ``_SqlTx`` still satisfy the Protocols."""
+    return store, tx
+
+
+# --- SQLite specifics -------------------------------------------------------------------------------
+
+
+def _install_sqlite_hooks(engine: Engine, path: Path, synchronous: str) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _make_parent_dir(dialect: Dialect, conn_rec: ConnectionPoolEntry, cargs: Any, cparams: Any) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # sqlite3 then fails with "unable to open database file"
+            log.debug("cannot create %s: %s", path.parent, exc)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, conn_rec: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # sqlite3 must not BEGIN on its own; _begin below does
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+_SQLITE_SCHEMA_ERRORS: Final = ("no such table", "no such column", "syntax error", "has no column")
+
+
+def _unavailable(exc: sa.exc.SQLAlchemyError) -> bool:
+    """True for failures worth retrying later: cannot connect, locked / busy, disk full or failing, pool
+    exhausted, connection lost, PostgreSQL serialisation failure or deadlock."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.TimeoutError | sa.exc.DisconnectionError | sa.exc.InterfaceError):
+        return True
+    if isinstance(exc, sa.exc.OperationalError):
+        # SQLite reports a missing schema as OperationalError too: that is a bug or a missing migrate().
+        text = str(exc.orig).lower()
+        return not any(marker in text for marker in _SQLITE_SCHEMA_ERRORS)
+    return False

@@ -1,0 +1,199 @@
+"""Fixtures for the provider contract suite: one factory per provider type, and leak checks.
+
+Load with ``pytest_plugins = ["tests.contract.provider_fixtures"]`` in a test module; helpers may also be
+imported from here (hence PYTEST_DONT_REWRITE: the module is imported before pytest could rewrite it, so it
+uses ``pytest.fail`` rather than ``assert``).
+
+``PROVIDER_FACTORIES`` maps a provider type to ``factory(state_dir) -> (provider, cleanup)``. Every call
+returns a NEW provider object on ``state_dir`` (a second call on the same directory is how the suite
+simulates an alertscaler restart); ``cleanup()`` must leave no instance of that directory running, even
+after a failed test. Adding a provider to the suite = adding one entry here.
+
+Every process started by a ``local`` provider under test carries ``ALERTSCALER_TEST_RUN=<RUN_MARKER>`` in
+its environment; ``no_leftover_processes`` (module scope: ``pytestmark = pytest.mark.usefixtures(...)``)
+kills and reports any left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
+from alertscaler.providers.exec import ExecConfig, ExecProvider
+from alertscaler.providers.local import LocalConfig, LocalProvider
+
+Cleanup = Callable[[], None]
+ProviderFactory = Callable[[Path], tuple[Provider, Cleanup]]
+
+GROUP = "contract"
+MARKER_VAR = "ALERTSCALER_TEST_RUN"
+RUN_MARKER = f"alertscaler-test-{uuid.uuid4().hex}"
+
+_action_ids = itertools.count(1)
+
+
+def scale_to(provider: Provider, desired: int, group: str = GROUP) -> str:
+    """``provider.scale`` with a well-formed request (``from_capacity`` as the provider reports it now)."""
+    current = provider.status().current
+    action_id = next(_action_ids)
+    request = ScaleRequest(
+        group=group, from_capacity=current or 0, desired=desired, action_id=action_id, decision_id=action_id
+    )
+    return provider.scale(request)
+
+
+# -- local --------------------------------------------------------------------------------------------------
+
+
+def local_config(**overrides: Any) -> LocalConfig:
+    """A ``local`` config for tests: quick workload, generous start timeout, marked processes."""
+    values: dict[str, Any] = {
+        "type": "local",
+        "workload": {"service_time": "10ms", "concurrency": 4, "queue_limit": 16},
+        "start_timeout": "20s",
+        "stop_timeout": "3s",
+        "env": {MARKER_VAR: RUN_MARKER},
+    }
+    values.update(overrides)
+    values["env"] = {**values["env"], MARKER_VAR: RUN_MARKER}
+    return LocalConfig.model_validate(values)
+
+
+def local_provider(state_dir: Path, group: str = GROUP, **overrides: Any) -> tuple[LocalProvider, Cleanup]:
+    provider = LocalProvider(local_config(**overrides), ProviderContext(group=group, state_dir=state_dir))
+
+    def cleanup() -> None:
+        with contextlib.suppress(Exception):
+            scale_to(provider, 0, group)
+        kill_recorded(state_dir)
+
+    return provider, cleanup
+
+
+def kill_recorded(state_dir: Path) -> None:
+    """SIGKILL the process group of every instance still recorded in ``state_dir`` (if it is still ours)."""
+    from alertscaler.providers import local
+
+    provider = LocalProvider(local_config(), ProviderContext(group=GROUP, state_dir=state_dir))
+    for record in provider._load():
+        if local._is_alive(record):
+            with contextlib.suppress(OSError):
+                os.killpg(record.pid, signal.SIGKILL)
+            local.LocalProvider._reap(record)
+        provider._forget(record, keep_log=True)
+
+
+def marked_processes(marker: str = RUN_MARKER, var: str = MARKER_VAR) -> list[int]:
+    """Pids of live (non-zombie) processes whose environment holds ``<var>=<marker>``."""
+    needle = f"{var}={marker}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and stat[stat.rindex(")") + 2] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_marked(marker: str = RUN_MARKER, var: str = MARKER_VAR) -> list[int]:
+    """SIGKILL (and reap, when they are our children) the marked processes; return their pids."""
+    pids = marked_processes(marker, var)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        if not marked_processes(marker, var):
+            break
+        time.sleep(0.05)
+    return pids
+
+
+# -- exec ---------------------------------------------------------------------------------------------------
+
+EXEC_COUNTER = Path(__file__).parent / "data" / "exec_counter.py"
+
+
+def exec_provider(state_dir: Path, group: str = GROUP) -> tuple[ExecProvider, Cleanup]:
+    """An ``exec`` group whose size is a count file in ``state_dir`` (see ``data/exec_counter.py``)."""
+    config = ExecConfig(
+        type="exec",
+        command=[sys.executable, str(EXEC_COUNTER), "scale"],
+        status_command=[sys.executable, str(EXEC_COUNTER), "status"],
+        timeout="20s",
+        env={"EXEC_COUNTER_DIR": str(state_dir), MARKER_VAR: RUN_MARKER},
+    )
+    return ExecProvider(config, ProviderContext(group=group, state_dir=state_dir)), lambda: None
+
+
+PROVIDER_FACTORIES: dict[str, ProviderFactory] = {
+    "exec": exec_provider,
+    "local": local_provider,
+}
+
+
+# -- fixtures -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProviderHarness:
+    """One provider type on one state directory. ``new()`` = a fresh provider object (a restart)."""
+
+    name: str
+    state_dir: Path
+    factory: ProviderFactory
+    cleanups: list[Cleanup] = field(default_factory=list)
+
+    def new(self) -> Provider:
+        provider, cleanup = self.factory(self.state_dir)
+        self.cleanups.append(cleanup)
+        return provider
+
+    def scale(self, provider: Provider, desired: int) -> str:
+        return scale_to(provider, desired)
+
+    def close(self) -> None:
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+
+
+@pytest.fixture(params=sorted(PROVIDER_FACTORIES))
+def provider_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProviderHarness]:
+    harness = ProviderHarness(request.param, tmp_path / "state", PROVIDER_FACTORIES[request.param])
+    harness.state_dir.mkdir()
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture(scope="module")
+def no_leftover_processes() -> Iterator[None]:
+    """After a module: no process started by a provider under test may still run."""
+    yield
+    deadline = time.monotonic() + 3  # give processes being stopped a moment
+    while marked_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leaked = kill_marked()
+    if leaked:
+        pytest.fail(f"processes left running after the tests (now killed): {leaked}")

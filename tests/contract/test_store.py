@@ -1,0 +1,790 @@
+"""Contract tests of ``StateStore`` (``store.base``) against ``SqlStore`` on SQLite and PostgreSQL.
+
+Every test runs once per back end (fixture ``store`` / ``db_url`` in conftest). Times are passed explicitly;
+nothing sleeps. Concurrency tests use threads and a barrier, and check outcomes, not timings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from alertscaler.model.alerts import Alert, AlertStatus, Notification
+from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
+from alertscaler.model.errors import StoreError, StoreUnavailable
+from alertscaler.model.groups import GroupState
+from alertscaler.store.base import ActiveAlert, NewDecision, StateStore
+from alertscaler.store.sql import SqlStore, metadata, sqlite_url
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+AlertF = Callable[..., Alert]
+NotificationF = Callable[..., Notification]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def decision(
+    group: str | None = "web",
+    *,
+    outcome: Outcome = Outcome.ACTED,
+    reason: Reason = Reason.SCALED,
+    decided_at: datetime = T0,
+    **kwargs: Any,
+) -> NewDecision:
+    return NewDecision(group=group, policy="scale_out" if group else None, trigger=Trigger.NOTIFICATION,
+                       outcome=outcome, reason=reason, from_capacity=2, to_capacity=3,
+                       message=f"{reason.value} at {decided_at.isoformat()}", decided_at=decided_at, **kwargs)
+
+
+def new_action(store: SqlStore, group: str = "web", now: datetime = T0) -> int:
+    with store.transaction() as tx:
+        decision_id = tx.add_decision(decision(group, decided_at=now))
+        return tx.add_action(decision_id, group, 2, 3, now)
+
+
+def test_sql_store_satisfies_the_protocol(store: SqlStore) -> None:
+    as_protocol: StateStore = store
+    as_protocol.ping()
+
+
+# --- ingest: recording and de-duplication --------------------------------------------------------------
+
+
+def test_the_same_notification_twice_is_all_duplicates(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    n = notification(alert("a"), alert("b"), alert("c"))
+
+    first = store.record_notification(n, at(0))
+    second = store.record_notification(n, at(1))
+
+    assert (first.new, first.duplicates) == (3, 0)
+    assert (second.new, second.duplicates) == (0, 3)
+    assert second.notification_id > first.notification_id
+
+
+# Each case: how the second notification differs from a first one with alerts fp-a and fp-b (firing at T0).
+SECOND_NOTIFICATION: list[tuple[str, dict[str, Any], int, int]] = [
+    # id, changes (alerts as (fingerprint, status, starts_at) + notification kwargs), new, duplicates
+    ("alertmanager-retry", {}, 0, 2),
+    ("ha-peer-copy", {"external_url": "http://alertmanager-1:9093"}, 0, 2),
+    ("resolved", {"alerts": [("fp-a", AlertStatus.RESOLVED, T0), ("fp-b", AlertStatus.RESOLVED, T0)]}, 2, 0),
+    ("fired-again", {"alerts": [("fp-a", AlertStatus.FIRING, at(600)),
+                                ("fp-b", AlertStatus.FIRING, T0)]}, 1, 1),
+    ("one-more-alert", {"alerts": [("fp-a", AlertStatus.FIRING, T0), ("fp-b", AlertStatus.FIRING, T0),
+                                   ("fp-c", AlertStatus.FIRING, T0)]}, 1, 2),
+    ("other-receiver", {"receiver": "pager"}, 2, 0),
+    ("other-group-key", {"group_key": '{}:{alertname="Other"}'}, 2, 0),
+]
+
+
+@pytest.mark.parametrize(("changes", "new", "duplicates"), [c[1:] for c in SECOND_NOTIFICATION],
+                         ids=[c[0] for c in SECOND_NOTIFICATION])
+def test_dedup_identity_is_receiver_group_fingerprint_status_and_start(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+    changes: dict[str, Any], new: int, duplicates: int,
+) -> None:
+    store.record_notification(notification(alert("fp-a"), alert("fp-b")), at(0))
+    changes = dict(changes)
+    specs = changes.pop("alerts", [("fp-a", AlertStatus.FIRING, T0), ("fp-b", AlertStatus.FIRING, T0)])
+    second = notification(*(alert(fp, status=st, starts_at=sa_) for fp, st, sa_ in specs), **changes)
+
+    receipt = store.record_notification(second, at(1))
+
+    assert (receipt.new, receipt.duplicates) == (new, duplicates)
+
+
+def test_the_same_key_twice_in_one_notification_is_one_new_and_one_duplicate(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    receipt = store.record_notification(notification(alert("a"), alert("a")), at(0))
+
+    assert (receipt.new, receipt.duplicates) == (1, 1)
+    [pending] = store.pending_notifications()
+    assert pending.new_keys == frozenset(notification(alert("a")).dedup_keys())
+
+
+def test_a_notification_without_alerts_is_recorded(store: SqlStore, notification: NotificationF) -> None:
+    n = replace(notification(), alerts=())
+
+    receipt = store.record_notification(n, at(0))
+
+    assert (receipt.new, receipt.duplicates) == (0, 0)
+    assert [p.id for p in store.pending_notifications()] == [receipt.notification_id]
+
+
+def test_concurrent_copies_of_one_notification_claim_each_key_once(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    copies = [notification(alert("a"), alert("b"), external_url=f"http://am-{i}:9093") for i in range(6)]
+    barrier = threading.Barrier(len(copies))
+
+    def record(n: Notification) -> int:
+        barrier.wait()
+        return store.record_notification(n, at(0)).new
+
+    with ThreadPoolExecutor(len(copies)) as pool:
+        news = list(pool.map(record, copies))
+
+    assert sum(news) == 2
+    assert sum(len(p.new_keys) for p in store.pending_notifications()) == 2
+
+
+def test_pending_notifications_are_oldest_first_with_body_and_new_keys(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    first_n = notification(alert("a"), alert("b"))
+    second_n = notification(alert("b"), alert("c"), external_url="http://alertmanager-1:9093")
+    first = store.record_notification(first_n, at(0))
+    second = store.record_notification(second_n, at(1))
+    retry = store.record_notification(first_n, at(2))
+
+    pending = store.pending_notifications()
+
+    assert [p.id for p in pending] == [first.notification_id, second.notification_id, retry.notification_id]
+    assert [p.received_at for p in pending] == [at(0), at(1), at(2)]
+    assert all(p.received_at.tzinfo is not None for p in pending)
+    assert pending[0].body == first_n.raw
+    assert pending[1].body == second_n.raw
+    assert pending[0].new_keys == frozenset(first_n.dedup_keys())
+    assert pending[1].new_keys == frozenset(second_n.dedup_keys()) - frozenset(first_n.dedup_keys())
+    assert pending[2].new_keys == frozenset()
+    limited = store.pending_notifications(limit=2)
+    assert [p.id for p in limited] == [first.notification_id, second.notification_id]
+
+
+def test_notification_body_is_the_raw_webhook_body(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    n = notification(alert("a"), alert("b"))
+    nid = store.record_notification(n, at(0)).notification_id
+    with store.transaction() as tx:
+        tx.mark_processed(nid, at(1))
+
+    assert store.notification_body(nid) == n.raw
+    assert store.notification_body(nid + 1000) is None
+
+
+def test_mark_processed_removes_a_notification_from_pending(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    ids = [store.record_notification(notification(alert(f"fp-{i}")), at(i)).notification_id for i in range(3)]
+
+    with store.transaction() as tx:
+        tx.mark_processed(ids[1], at(10))
+
+    assert [p.id for p in store.pending_notifications()] == [ids[0], ids[2]]
+
+
+# --- transactions and groups ----------------------------------------------------------------------------
+
+
+def test_a_transaction_commits_everything_together(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+
+    with store.transaction() as tx:
+        state = tx.lock_group("web", 2)
+        tx.save_group(replace(state, desired=3))
+        decision_id = tx.add_decision(decision("web", notification_id=nid))
+        tx.add_action(decision_id, "web", 2, 3, at(1))
+        tx.upsert_active_alert(ActiveAlert("web", "scale_out", "a", {"alertname": "X"}, T0, at(0), nid))
+        tx.mark_processed(nid, at(1))
+
+    assert store.get_group_state("web") == GroupState("web", 3)
+    assert [d.id for d in store.list_decisions()] == [decision_id]
+    assert store.next_action("web") is not None
+    assert len(store.active_alerts()) == 1
+    assert store.pending_notifications() == []
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_exception_inside_a_transaction_rolls_everything_back(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+
+    with pytest.raises(Boom), store.transaction() as tx:
+        state = tx.lock_group("web", 2)
+        tx.save_group(replace(state, desired=5, updated_at=at(1)))
+        decision_id = tx.add_decision(decision("web", notification_id=nid))
+        tx.add_action(decision_id, "web", 2, 5, at(1))
+        tx.upsert_active_alert(ActiveAlert("web", "scale_out", "a", {}, T0, at(0), nid))
+        tx.mark_processed(nid, at(1))
+        raise Boom
+
+    assert store.group_states() == []
+    assert store.list_decisions() == []
+    assert store.list_actions() == []
+    assert store.active_alerts() == []
+    assert [p.id for p in store.pending_notifications()] == [nid]
+
+
+def test_lock_group_creates_the_group_once_then_returns_the_stored_state(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        created = tx.lock_group("web", 2)
+    with store.transaction() as tx:
+        again = tx.lock_group("web", 7)
+        tx.save_group(replace(again, desired=4, last_scale_out_at=at(5), updated_at=at(5)))
+    with store.transaction() as tx:
+        saved = tx.lock_group("web", 9)
+
+    assert created == GroupState("web", 2)
+    assert again == GroupState("web", 2)
+    assert saved == GroupState("web", 4, last_scale_out_at=at(5), updated_at=at(5))
+
+
+def test_lock_group_serialises_read_modify_write(store: SqlStore) -> None:
+    workers, rounds = 6, 5
+    barrier = threading.Barrier(workers)
+
+    def bump(_: int) -> None:
+        barrier.wait()
+        for _round in range(rounds):
+            with store.transaction() as tx:
+                state = tx.lock_group("web", 0)
+                tx.save_group(replace(state, desired=state.desired + 1))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(bump, range(workers)))
+
+    state = store.get_group_state("web")
+    assert state is not None
+    assert state.desired == workers * rounds
+
+
+@pytest.mark.parametrize("stamp", [
+    datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC),
+    datetime(2026, 3, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2))),
+    datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+], ids=["utc-microseconds", "plus-two-hours", "old"])
+def test_save_group_roundtrips_tz_aware_utc_datetimes(store: SqlStore, stamp: datetime) -> None:
+    state = GroupState("web", 3, last_scale_out_at=stamp, last_scale_in_at=stamp - timedelta(hours=1),
+                       updated_at=stamp)
+
+    with store.transaction() as tx:
+        tx.save_group(state)
+
+    got = store.get_group_state("web")
+    assert got == state
+    assert got is not None
+    for value in (got.last_scale_out_at, got.last_scale_in_at, got.updated_at):
+        assert value is not None
+        assert value.utcoffset() == timedelta(0)
+        assert value.tzinfo == UTC
+
+
+def test_a_naive_datetime_is_refused(store: SqlStore) -> None:
+    with pytest.raises(StoreError, match="naive"), store.transaction() as tx:
+        tx.save_group(GroupState("web", 3, updated_at=datetime(2026, 1, 1)))
+
+    assert store.group_states() == []
+
+
+def test_group_states_and_unknown_groups(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        for name in ("web", "api", "db"):
+            tx.lock_group(name, 1)
+
+    assert [g.name for g in store.group_states()] == ["api", "db", "web"]
+    assert store.get_group_state("nope") is None
+
+
+# --- decisions ------------------------------------------------------------------------------------------
+
+
+def test_a_decision_roundtrips_every_field(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+    alerts = [{"fingerprint": "a", "labels": {"alertname": "HighLoad"}, "startsAt": "2026-01-01T00:00:00Z"}]
+    new = NewDecision(group="web", policy="scale_out", trigger=Trigger.NOTIFICATION, outcome=Outcome.ACTED,
+                      reason=Reason.CLAMPED, from_capacity=2, to_capacity=4, message="2 → 4 (clamped)",
+                      decided_at=at(2), alerts=alerts, notification_id=nid, alert_starts_at=T0,
+                      received_at=at(1))
+    with store.transaction() as tx:
+        did = tx.add_decision(new)
+
+    [got] = store.list_decisions()
+
+    assert (got.id, got.group, got.policy, got.trigger, got.outcome, got.reason) == (
+        did, "web", "scale_out", Trigger.NOTIFICATION, Outcome.ACTED, Reason.CLAMPED)
+    assert (got.from_capacity, got.to_capacity, got.message) == (2, 4, "2 → 4 (clamped)")
+    assert got.alerts == alerts
+    assert (got.notification_id, got.alert_starts_at) == (nid, T0)
+    assert (got.received_at, got.decided_at) == (at(1), at(2))
+    assert (got.provider_call_at, got.action_id) == (None, None)
+    assert store.get_decision(did) == got
+    assert store.get_decision(did + 1000) is None
+
+
+def test_a_decision_without_group_or_capacities(store: SqlStore) -> None:
+    new = NewDecision(group=None, policy=None, trigger=Trigger.NOTIFICATION, outcome=Outcome.SKIPPED,
+                      reason=Reason.NO_GROUP, from_capacity=None, to_capacity=None, message="no group",
+                      decided_at=T0)
+    with store.transaction() as tx:
+        tx.add_decision(new)
+
+    [got] = store.list_decisions()
+    assert (got.group, got.policy, got.alerts) == (None, None, [])
+    assert (got.from_capacity, got.to_capacity) == (None, None)
+
+
+# (id, group, outcome, reason, decided_at offset in minutes), recorded in this order.
+DECISIONS = [
+    (1, "web", Outcome.ACTED, Reason.SCALED, 0),
+    (2, "web", Outcome.SKIPPED, Reason.COOLDOWN, 10),
+    (3, "api", Outcome.ACTED, Reason.SCALED, 20),
+    (4, "api", Outcome.SKIPPED, Reason.AT_MAX, 30),
+    (5, None, Outcome.SKIPPED, Reason.NO_GROUP, 40),
+    (6, "web", Outcome.SKIPPED, Reason.COOLDOWN, 50),
+    (7, "web", Outcome.ACTED, Reason.MANUAL, 5),  # recorded last, decided early
+]
+
+
+def minutes(m: int) -> datetime:
+    return T0 + timedelta(minutes=m)
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    ({}, [6, 5, 4, 3, 2, 7, 1]),
+    ({"group": "web"}, [6, 2, 7, 1]),
+    ({"group": "nope"}, []),
+    ({"outcome": Outcome.ACTED}, [3, 7, 1]),
+    ({"reason": Reason.COOLDOWN}, [6, 2]),
+    ({"group": "web", "outcome": Outcome.SKIPPED}, [6, 2]),
+    ({"since": minutes(20)}, [6, 5, 4, 3]),
+    ({"until": minutes(10)}, [7, 1]),
+    ({"since": minutes(5), "until": minutes(30)}, [3, 2, 7]),
+    ({"limit": 2}, [6, 5]),
+    ({"group": "web", "limit": 1}, [6]),
+    ({"limit": 0}, []),
+], ids=["all-newest-first", "group", "unknown-group", "outcome", "reason", "group+outcome", "since-inclusive",
+        "until-exclusive", "since+until", "limit", "group+limit", "limit-0"])
+def test_list_decisions_filters_newest_first(
+    store: SqlStore, filters: dict[str, Any], expected: list[int],
+) -> None:
+    ids: dict[int, int] = {}
+    with store.transaction() as tx:
+        for key, group, outcome, reason, offset in DECISIONS:
+            ids[tx.add_decision(decision(group, outcome=outcome, reason=reason,
+                                         decided_at=minutes(offset)))] = key
+
+    got = store.list_decisions(**filters)
+
+    assert [ids[d.id] for d in got] == expected
+
+
+def test_provider_call_at_is_the_actions_first_start(store: SqlStore) -> None:
+    action_id = new_action(store)
+    [before] = store.list_decisions()
+    store.claim_action(action_id, at(10))
+    store.release_action(action_id, at(70), "timeout")
+    store.claim_action(action_id, at(80))
+
+    [after] = store.list_decisions()
+
+    assert (before.action_id, before.provider_call_at) == (action_id, None)
+    assert (after.action_id, after.provider_call_at) == (action_id, at(10))
+    assert store.get_decision(after.id) == after
+
+
+# --- actions --------------------------------------------------------------------------------------------
+
+
+def test_action_lifecycle_with_a_retry(store: SqlStore) -> None:
+    action_id = new_action(store, now=at(0))
+
+    created = store.get_action(action_id)
+    first = store.claim_action(action_id, at(1))
+    store.release_action(action_id, at(60), "provider said 503")
+    released = store.get_action(action_id)
+    second = store.claim_action(action_id, at(61))
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(62), result="desired=3")
+    done = store.get_action(action_id)
+
+    assert created is not None and first is not None and released is not None
+    assert second is not None and done is not None
+    assert (created.state, created.attempts, created.not_before, created.created_at) == (
+        ActionState.PENDING, 0, None, at(0))
+    assert (created.group, created.from_capacity, created.desired) == ("web", 2, 3)
+    assert (first.state, first.attempts, first.started_at) == (ActionState.RUNNING, 1, at(1))
+    assert (released.state, released.not_before, released.error) == (
+        ActionState.PENDING, at(60), "provider said 503")
+    assert (second.state, second.attempts, second.started_at) == (ActionState.RUNNING, 2, at(1))
+    assert (done.state, done.attempts, done.started_at, done.finished_at) == (
+        ActionState.SUCCEEDED, 2, at(1), at(62))
+    assert (done.result, done.error) == ("desired=3", None)
+
+
+def test_a_failed_action_keeps_its_last_error_unless_given_one(store: SqlStore) -> None:
+    kept, given = new_action(store, "web"), new_action(store, "api")
+    for action_id in (kept, given):
+        store.claim_action(action_id, at(1))
+        store.release_action(action_id, at(2), "temporary")
+        store.claim_action(action_id, at(3))
+    store.finish_action(kept, ActionState.FAILED, at(4))
+    store.finish_action(given, ActionState.FAILED, at(4), error="permanent: 403")
+
+    assert [(a.state, a.error) for a in (store.get_action(kept), store.get_action(given)) if a] == [
+        (ActionState.FAILED, "temporary"), (ActionState.FAILED, "permanent: 403")]
+
+
+def test_a_pending_action_can_be_finished_directly(store: SqlStore) -> None:
+    action_id = new_action(store)
+
+    store.finish_action(action_id, ActionState.FAILED, at(5), error="superseded")
+
+    got = store.get_action(action_id)
+    assert got is not None
+    assert (got.state, got.attempts, got.started_at, got.finished_at) == (ActionState.FAILED, 0, None, at(5))
+
+
+@pytest.mark.parametrize("prepare", ["running", "succeeded", "failed", "unknown-id"])
+def test_claim_of_a_non_pending_action_returns_none(store: SqlStore, prepare: str) -> None:
+    action_id = new_action(store)
+    if prepare == "unknown-id":
+        action_id += 1000
+    else:
+        store.claim_action(action_id, at(1))
+        if prepare != "running":
+            store.finish_action(action_id, ActionState(prepare), at(2))
+
+    assert store.claim_action(action_id, at(3)) is None
+    if prepare != "unknown-id":
+        got = store.get_action(action_id)
+        assert got is not None and got.attempts == 1
+
+
+def test_only_one_of_many_concurrent_claims_wins(store: SqlStore) -> None:
+    action_id = new_action(store)
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def claim(i: int) -> bool:
+        barrier.wait()
+        return store.claim_action(action_id, at(i)) is not None
+
+    with ThreadPoolExecutor(workers) as pool:
+        wins = list(pool.map(claim, range(workers)))
+
+    assert wins.count(True) == 1
+    got = store.get_action(action_id)
+    assert got is not None and got.attempts == 1
+
+
+def test_late_release_or_finish_never_changes_a_finished_action(store: SqlStore) -> None:
+    action_id = new_action(store)
+    store.claim_action(action_id, at(1))
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(2), result="ok")
+
+    store.release_action(action_id, at(60), "late timeout")
+    store.finish_action(action_id, ActionState.FAILED, at(3), error="late failure")
+
+    got = store.get_action(action_id)
+    assert got is not None
+    assert (got.state, got.finished_at, got.result, got.error) == (ActionState.SUCCEEDED, at(2), "ok", None)
+
+
+def test_finish_action_refuses_an_unfinished_state(store: SqlStore) -> None:
+    action_id = new_action(store)
+    with pytest.raises(ValueError, match="succeeded or failed"):
+        store.finish_action(action_id, ActionState.RUNNING, at(1))
+
+
+def test_a_decision_gets_at_most_one_action(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        decision_id = tx.add_decision(decision())
+        tx.add_action(decision_id, "web", 2, 3, T0)
+
+    with pytest.raises(StoreError), store.transaction() as tx:
+        tx.add_action(decision_id, "web", 2, 3, at(1))
+
+    assert len(store.list_actions()) == 1
+
+
+def test_an_action_needs_an_existing_decision(store: SqlStore) -> None:
+    with pytest.raises(StoreError), store.transaction() as tx:
+        tx.add_action(12345, "web", 2, 3, T0)
+
+    assert store.list_actions() == []
+
+
+def test_next_action_is_the_groups_oldest_unfinished_whatever_its_not_before(store: SqlStore) -> None:
+    done = new_action(store, "web")
+    store.claim_action(done, at(1))
+    store.finish_action(done, ActionState.SUCCEEDED, at(2))
+    waiting = new_action(store, "web")
+    store.claim_action(waiting, at(3))
+    store.release_action(waiting, at(3600), "rate limited")
+    later = new_action(store, "web")
+    other = new_action(store, "api")
+
+    first = store.next_action("web")
+    assert first is not None and first.id == waiting
+    store.claim_action(waiting, at(3601))
+    running = store.next_action("web")
+    assert running is not None and (running.id, running.state) == (waiting, ActionState.RUNNING)
+    store.finish_action(waiting, ActionState.SUCCEEDED, at(3602))
+    then = store.next_action("web")
+    assert then is not None and then.id == later
+    api = store.next_action("api")
+    assert api is not None and api.id == other
+    assert store.next_action("db") is None
+
+
+def test_list_actions_filters_newest_first(store: SqlStore) -> None:
+    a1, a2, a3 = new_action(store, "web"), new_action(store, "api"), new_action(store, "web")
+    store.claim_action(a3, at(1))
+
+    assert [a.id for a in store.list_actions()] == [a3, a2, a1]
+    assert [a.id for a in store.list_actions(group="web")] == [a3, a1]
+    assert [a.id for a in store.list_actions(state=ActionState.PENDING)] == [a2, a1]
+    assert [a.id for a in store.list_actions(group="web", state=ActionState.RUNNING)] == [a3]
+    assert [a.id for a in store.list_actions(limit=1)] == [a3]
+
+
+def test_running_actions_survive_a_crash(db_url: str, store: SqlStore) -> None:
+    running, pending = new_action(store, "web"), new_action(store, "api")
+    store.claim_action(running, at(1))
+    store.close()  # the process "dies" with the action RUNNING
+
+    restarted = SqlStore(db_url)
+    try:
+        restarted.migrate()
+        found = restarted.running_actions()
+    finally:
+        restarted.close()
+
+    assert [(a.id, a.state, a.started_at) for a in found] == [(running, ActionState.RUNNING, at(1))]
+    assert pending not in [a.id for a in found]
+
+
+# --- active alerts --------------------------------------------------------------------------------------
+
+
+def test_active_alerts_upsert_reason_and_remove(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    n1 = store.record_notification(notification(alert("a")), at(0)).notification_id
+    n2 = store.record_notification(notification(alert("a"), external_url="http://x"), at(60)).notification_id
+    first = ActiveAlert("web", "scale_out", "a", {"alertname": "HighLoad", "v": "1"}, T0, at(0), n1)
+    other = ActiveAlert("api", "scale_out", "b", {"alertname": "HighLoad"}, T0, at(0), n1)
+
+    with store.transaction() as tx:
+        tx.upsert_active_alert(first)
+        tx.upsert_active_alert(other)
+        tx.set_alert_reason("web", "scale_out", "a", "cooldown")
+    with store.transaction() as tx:
+        tx.upsert_active_alert(replace(first, labels={"alertname": "HighLoad", "v": "2"}, starts_at=at(30),
+                                       last_seen_at=at(60), notification_id=n2))
+
+    refreshed = ActiveAlert("web", "scale_out", "a", {"alertname": "HighLoad", "v": "2"}, T0, at(60), n2,
+                            last_reason="cooldown")
+    assert store.active_alerts("web") == [refreshed]
+    assert [a.group for a in store.active_alerts()] == ["api", "web"]
+
+    with store.transaction() as tx:
+        tx.set_alert_reason("web", "scale_out", "a", None)
+        removed = tx.remove_active_alert("api", "scale_out", "b")
+        removed_again = tx.remove_active_alert("api", "scale_out", "b")
+        never = tx.remove_active_alert("web", "scale_in", "a")
+
+    assert (removed, removed_again, never) == (True, False, False)
+    assert [(a.group, a.last_reason) for a in store.active_alerts()] == [("web", None)]
+
+
+def test_an_inserted_active_alert_keeps_its_given_reason(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+    with store.transaction() as tx:
+        tx.upsert_active_alert(ActiveAlert("web", "p", "a", {}, T0, T0, nid, last_reason="at_max"))
+
+    assert [a.last_reason for a in store.active_alerts()] == ["at_max"]
+
+
+# --- schema, migrations, configuration ------------------------------------------------------------------
+
+
+def test_migrate_twice_is_harmless(store: SqlStore, alert: AlertF, notification: NotificationF) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+
+    store.migrate()
+    store.migrate()
+
+    assert [p.id for p in store.pending_notifications()] == [nid]
+
+
+def test_concurrent_migrations_of_an_empty_database(db_url: str) -> None:
+    stores = [SqlStore(db_url) for _ in range(3)]
+    barrier = threading.Barrier(len(stores))
+
+    def migrate(s: SqlStore) -> None:
+        barrier.wait()
+        s.migrate()
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            list(pool.map(migrate, stores))
+        stores[0].ping()
+        assert stores[1].group_states() == []
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+
+    assert diff == []
+    assert version == "0001"
+
+
+def test_an_unmigrated_database_is_a_store_error_not_unavailable(db_url: str) -> None:
+    s = SqlStore(db_url)
+    try:
+        with pytest.raises(StoreError) as info:
+            s.list_actions()
+    finally:
+        s.close()
+
+    assert not isinstance(info.value, StoreUnavailable)
+
+
+@pytest.mark.parametrize(("synchronous", "expected"), [("full", 2), ("normal", 1), ("NORMAL", 1)])
+def test_sqlite_pragmas(tmp_path: Path, synchronous: str, expected: int) -> None:
+    s = SqlStore(sqlite_url(tmp_path / "new" / "dir" / "state.db"), sqlite_synchronous=synchronous)
+    try:
+        s.migrate()
+        with s.engine.connect() as conn:
+            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                       for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+    finally:
+        s.close()
+
+    assert pragmas == {"journal_mode": "wal", "synchronous": expected, "foreign_keys": 1,
+                       "busy_timeout": 5000}
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite://", "sqlite:///:memory:", "mysql://u:s3cr3t@h/db", "postgresql://u:s3cr3t@h:port/db", "s3cr3t",
+], ids=["memory-default", "memory", "mysql", "bad-port", "not-a-url"])
+def test_unsupported_urls_are_refused_without_echoing_a_password(url: str) -> None:
+    with pytest.raises(ValueError) as info:
+        SqlStore(url)
+
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
+    pytest.importorskip("psycopg")
+    s = SqlStore("postgresql://u@127.0.0.1:1/db")
+    try:
+        assert s.engine.url.drivername == "postgresql+psycopg"
+    finally:
+        s.close()
+
+
+def test_sqlite_synchronous_must_be_full_or_normal(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        SqlStore(sqlite_url(tmp_path / "x.db"), sqlite_synchronous="off")
+
+
+# --- unavailability -------------------------------------------------------------------------------------
+
+
+def _calls(store: SqlStore, alert: AlertF, notification: NotificationF) -> list[Callable[[], object]]:
+    return [store.ping, store.migrate, lambda: store.record_notification(notification(alert()), T0),
+            store.pending_notifications, store.group_states, lambda: store.claim_action(1, T0)]
+
+
+def test_sqlite_file_that_cannot_be_created_is_unavailable(
+    tmp_path: Path, alert: AlertF, notification: NotificationF,
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    s = SqlStore(sqlite_url(blocker / "state.db"))
+    try:
+        for call in _calls(s, alert, notification):
+            with pytest.raises(StoreUnavailable, match="unable to open"):
+                call()
+    finally:
+        s.close()
+
+
+def test_sqlite_directory_without_write_permission_is_unavailable(tmp_path: Path) -> None:
+    locked = tmp_path / "ro"
+    locked.mkdir(mode=0o500)
+    try:
+        probe = locked / "probe"
+        try:
+            probe.touch()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("running with privileges that ignore directory permissions (root)")
+        s = SqlStore(sqlite_url(locked / "state.db"))
+        try:
+            with pytest.raises(StoreUnavailable):
+                s.migrate()
+        finally:
+            s.close()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_sqlite_write_lock_held_elsewhere_is_unavailable_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import alertscaler.store.sql as sql
+
+    monkeypatch.setattr(sql, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "state.db"
+    s = SqlStore(sqlite_url(path))
+    s.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="locked"), s.transaction() as tx:
+            tx.lock_group("web", 1)
+        assert s.group_states() == []  # readers are not blocked by a writer (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        s.close()
+
+
+def test_postgresql_on_a_closed_port_is_unavailable_and_hides_the_password(
+    alert: AlertF, notification: NotificationF,
+) -> None:
+    pytest.importorskip("psycopg")
+    password = "s3cr3t-Pa55word"
+    s = SqlStore(f"postgresql+psycopg://scaler:{password}@127.0.0.1:1/alertscaler")
+    try:
+        for call in _calls(s, alert, notification):
+            with pytest.raises(StoreUnavailable) as info:
+                call()
+            assert password not in str(info.value)
+            assert "127.0.0.1" in str(info.value)
+    finally:
+        s.close()

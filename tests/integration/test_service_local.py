@@ -1,0 +1,209 @@
+"""The whole service as a real process, with the ``local`` provider's real processes.
+
+A real-shaped webhook starts instances; a scale-in alert stops them; ``kill -9`` of alertscaler in the
+middle of an action loses no instance and doubles none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import alertscaler
+from tests.support.webhooks import alert, body
+
+pytestmark = pytest.mark.integration
+TOKEN = "integration-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment, with the package importable from the child's working directory."""
+    src = str(Path(alertscaler.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+
+
+@dataclass
+class Service:
+    dir: Path
+    url: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.dir / "service.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "alertscaler.cli", "serve", "-c", str(self.dir / "policy.yml")],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env=_child_env())
+        _wait(lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200, what="readyz")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(f"{self.url}/api/v1/alerts", json=payload, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def group(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/api/v1/groups/web", timeout=10).json()
+        return data
+
+    def decisions(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = httpx.get(f"{self.url}/api/v1/decisions", timeout=10).json()
+        return data
+
+    def settled(self, size: int) -> bool:
+        actions = httpx.get(f"{self.url}/api/v1/actions", timeout=10).json()
+        g = self.group()
+        running = [m for m in g["members"] if m["state"] == "running"]
+        return bool(g["current"] == size and len(running) == size
+                    and all(a["state"] in ("succeeded", "failed") for a in actions))
+
+
+def _instance_pids(state_dir: Path) -> set[int]:
+    """Every live process started for this test's group, found through the environment the provider gives
+    its instances — so an untracked (leaked or doubled) instance would be counted too."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            continue
+        if f"ALERTSCALER_TEST_MARK={state_dir}".encode() in environ:
+            pids.add(int(proc.name))
+    return pids
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    port = _free_port()
+    state = tmp_path / "state"
+    (tmp_path / "policy.yml").write_text(f"""
+server:
+  listen: 127.0.0.1:{port}
+  auth: {{bearer_token: {TOKEN}}}
+  state_dir: {state}
+  reevaluate_interval: 1h
+groups:
+  web:
+    provider:
+      type: local
+      env: {{ALERTSCALER_TEST_MARK: "{state}"}}
+      # a slow start (1.5 s) leaves time to kill alertscaler in the middle of an action
+      command: [/bin/sh, -c, "sleep 1.5; exec {sys.executable} -m alertscaler.workload --port {{port}}"]
+      start_timeout: 15s
+    min_size: 1
+    max_size: 4
+    desired: 1
+    scale_out: {{matchers: ['alertname="HighLoad"'], adjustment: 1, cooldown: 0s}}
+    scale_in: {{matchers: ['alertname="LowLoad"'], adjustment: -1, cooldown: 0s}}
+""")
+    svc = Service(tmp_path, f"http://127.0.0.1:{port}")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        for pid in _instance_pids(state):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert _wait(lambda: not _instance_pids(state), 10, "instances gone") is True
+
+
+def test_webhooks_start_and_stop_real_instances_across_kill_9(service: Service) -> None:
+    state = service.dir / "state"
+    service.start()
+    _wait(lambda: service.settled(1), what="initial instance (reconcile 0 -> 1)")
+    assert len(_instance_pids(state)) == 1
+
+    service.post(body(alert("HighLoad", instance="a")))
+    _wait(lambda: service.settled(2), what="scale out to 2")
+    members = service.group()["members"]
+    for m in members:  # the instances are real servers
+        assert httpx.get(f"http://{m['address']}/healthz", timeout=5).status_code == 200
+    pids_before = _instance_pids(state)
+    assert len(pids_before) == 2
+
+    # kill -9 alertscaler while idle: the instances are not its to lose
+    service.kill9()
+    assert _instance_pids(state) == pids_before
+    service.start()
+    _wait(lambda: service.settled(2), what="re-adopted 2")
+    assert _instance_pids(state) == pids_before
+    assert {m["id"] for m in service.group()["members"]} == {m["id"] for m in members}
+
+    # kill -9 in the middle of a scale-out to 4: after the restart it converges to exactly 4
+    service.post(body(alert("HighLoad", instance="b"), alert("HighLoad", instance="c")))
+    _wait(lambda: any(a["state"] == "running" for a in
+                      httpx.get(f"{service.url}/api/v1/actions").json()), 15, "action running")
+    service.kill9()
+    service.start()
+    _wait(lambda: service.settled(3), what="converged after kill -9 mid-action")
+    assert len(_instance_pids(state)) == 3
+    recovered = [d for d in service.decisions() if d["reason"] == "scaled"]
+    assert [(d["from_capacity"], d["to_capacity"]) for d in reversed(recovered)] == [(1, 2), (2, 3)]
+
+    # the same notification again (Alertmanager retry): nothing happens
+    resent = service.post(body(alert("HighLoad", instance="b"), alert("HighLoad", instance="c")))
+    assert resent["duplicates"] == 2 and resent["new"] == 0
+
+    # scale-in: a real instance really stops
+    service.post(body(alert("LowLoad", instance="a")))
+    _wait(lambda: service.settled(2), what="scale in to 2")
+    assert len(_instance_pids(state)) == 2
+
+    # resolved alerts never scale
+    service.post(body(dict(alert("LowLoad", instance="a"), status="resolved")))
+    _wait(lambda: service.decisions()[0]["reason"] == "resolved", what="resolved decision")
+    assert service.settled(2)
+    assert json.dumps(service.decisions()).count('"reason": "resolved"') == 1
