@@ -237,6 +237,21 @@ def machine_load(before: tuple[float, float, float], seconds: float, ours: float
             "other_pct": round(max(0.0, busy_pct - ours), 1)}
 
 
+def wait_quiet(threshold: float, max_wait: float) -> dict[str, float]:
+    """Wait (up to ``max_wait`` s) until the machine is nearly idle (busy < ``threshold`` % of a core over
+    1 s), so that other work on a shared machine does not end up in the figures. Reports what it saw."""
+    t0 = time.monotonic()
+    busy = 0.0
+    while True:
+        before = system_cpu()
+        time.sleep(1.0)
+        after = system_cpu()
+        busy = 100 * (after[0] - before[0]) / max(1e-9, (after[2] - before[2]) / (os.cpu_count() or 1))
+        waited = time.monotonic() - t0
+        if busy < threshold or waited >= max_wait:
+            return {"busy_before_pct": round(busy, 1), "waited_s": round(waited, 1)}
+
+
 def loaded_impls(pid: int) -> dict[str, str]:
     """Which uvicorn loop / HTTP implementation a live server uses, from the libraries it has mapped."""
     maps = Path(f"/proc/{pid}/maps").read_text()
@@ -354,7 +369,7 @@ def run_baseline_server(port: int) -> None:
 
 
 def run_wrk(server: Server, work: Path, *, seconds: float, concurrency: int, run: int,
-            mode: str) -> dict[str, Any]:
+            mode: str, profile: Path | None = None) -> dict[str, Any]:
     script = work / f"wrk-{server.proc.pid}-{run}.lua"
     script.write_text(WRK_LUA % {"pre": _BODY_PRE, "mid": _BODY_MID, "post": _BODY_POST, "dup": REAL_BODY,
                                  "token": server.token or "none", "path": ALERTS_PATH})
@@ -367,10 +382,14 @@ def run_wrk(server: Server, work: Path, *, seconds: float, concurrency: int, run
     cpu0 = cpu_seconds(server.proc.pid)
     sys0 = system_cpu()
     proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    spy = start_profile(server, profile, seconds) if profile else None
     out, err = proc.communicate()
     _CHILDREN.remove(proc)
     cpu1 = cpu_seconds(server.proc.pid)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if spy is not None:
+        spy.wait()
+        _CHILDREN.remove(spy)
     line = next((ln for ln in out.decode().splitlines() if ln.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {err.decode()}\n{out.decode()}")
@@ -383,6 +402,18 @@ def run_wrk(server: Server, work: Path, *, seconds: float, concurrency: int, run
                                   / secs, 1)
     res.update(machine_load(sys0, secs, res["server_cpu_pct"] + res["client_cpu_pct"]))
     return res
+
+
+def start_profile(server: Server, out: Path, seconds: float) -> subprocess.Popen[Any] | None:
+    """``py-spy record`` of the server for ``seconds`` (raw collapsed stacks, one line per stack, per thread)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        log("py-spy not installed (pip install py-spy): not profiling")
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return spawn([spy, "record", "--pid", str(server.proc.pid), "--duration", str(max(1, round(seconds) - 1)),
+                  "--rate", "250", "--nonblocking", "--threads", "--format", "raw", "--output", str(out)],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_openloop(server: Server, *, rate: float, seconds: float, warmup: float, mode: str,
@@ -595,10 +626,14 @@ def store_counts(path: Path) -> dict[str, Any]:
             "SELECT count(*) FROM decisions WHERE received_at IS NOT NULL AND decided_at < received_at"
         ).fetchone()[0]
         active = conn.execute("SELECT count(*) FROM active_alerts").fetchone()[0]
+        min_arrival_to_decision_ms = conn.execute(
+            "SELECT min((julianday(decided_at) - julianday(received_at)) * 86400000.0) FROM decisions"
+            " WHERE received_at IS NOT NULL").fetchone()[0]
     return {"notifications": total, "processed": processed, "max_id": max_id,
             "decisions_from_notifications": from_notifications, "decisions_by_reason": reasons,
             "actions_by_state": actions, "active_alerts": active,
-            "decided_before_received": decided_before_received}
+            "decided_before_received": decided_before_received,
+            "min_arrival_to_decision_ms": round(min_arrival_to_decision_ms or 0.0, 1)}
 
 
 def drain(server: Server, timeout: float) -> dict[str, Any]:
@@ -628,9 +663,15 @@ def newest_decision(server: Server) -> dict[str, Any] | None:
 def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> dict[str, Any]:
     result: dict[str, Any] = {"name": server.name, "uvicorn": server.impls, "mode": mode}
     log(f"[{server.name}] throughput: wrk -c{args.concurrency}, {args.warmup}s warm-up + {args.duration}s")
+    quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
     warm = run_wrk(server, work, seconds=args.warmup, concurrency=args.concurrency, run=1, mode=mode)
-    tput = run_wrk(server, work, seconds=args.duration, concurrency=args.concurrency, run=2, mode=mode)
+    profile = None
+    if args.profile:
+        profile = args.profile / (server.name.replace(" ", "_").replace("=", "-") + "-throughput.txt")
+    tput = run_wrk(server, work, seconds=args.duration, concurrency=args.concurrency, run=2, mode=mode,
+                   profile=profile)
     result["throughput"] = tput
+    tput["quiet"] = quiet
     acked = warm["ok"] + tput["ok"]
     if server.db is not None:
         drained = drain(server, args.drain_timeout)
@@ -652,8 +693,10 @@ def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> 
     log(f"[{server.name}]   {tput['ok_per_s']:.0f} req/s 200, non-200 {tput['non200']}, "
         f"server CPU {tput['server_cpu_pct']}%")
     log(f"[{server.name}] latency: open loop {args.rate}/s, {args.warmup}s warm-up + {args.duration}s")
+    quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
     lat = run_openloop(server, rate=args.rate, seconds=args.duration, warmup=args.warmup, mode=mode, run=3)
     result["latency"] = lat
+    lat["quiet"] = quiet
     if server.db is not None:
         drained = drain(server, args.drain_timeout)
         lat["processing"] = {k: v for k, v in drained.items() if k != "counts"}
@@ -773,6 +816,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--modes", default="unique,duplicate", help="body variants (default unique,duplicate)")
     p.add_argument("--drain-timeout", type=float, default=300.0,
                    help="max seconds to wait for the engine to process the backlog (default 300)")
+    p.add_argument("--quiet-threshold", type=float, default=30.0,
+                   help="before each phase wait until the machine is below this CPU %% (default 30)")
+    p.add_argument("--quiet-wait", type=float, default=120.0,
+                   help="max seconds to wait for that (default 120; 0 = do not wait)")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy record each server during its throughput run into DIR (skews the figures)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     return p.parse_args(argv)

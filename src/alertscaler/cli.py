@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,8 +26,8 @@ from alertscaler.model.errors import ConfigError
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_CONFIG = "alertscaler.yml"
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CliError(Exception):
@@ -219,12 +218,16 @@ def _print_groups(groups: list[dict[str, Any]]) -> None:
 
 
 def _since(text: str) -> str:
-    if re.fullmatch(r"[0-9smhdw.]+", text):
-        try:
-            return (datetime.now(UTC) - timedelta(seconds=parse_duration(text))).isoformat()
-        except ValueError as exc:
-            raise CliError(f"--since: {exc}", EXIT_USAGE) from None
-    return text
+    """``10m`` (a duration ago) or an RFC 3339 time, checked here so a typo is a usage error."""
+    try:
+        return (datetime.now(UTC) - timedelta(seconds=parse_duration(text))).isoformat()
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--since: {text!r} is neither a duration (10m, 2h) nor an RFC 3339 time", EXIT_USAGE) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
 def _request(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,

@@ -27,7 +27,7 @@ from pydantic import (
 
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import ConfigError, Problem
-from alertscaler.model.policies import Bounds, Direction, StepPolicy
+from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
 from alertscaler.providers import registry
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -162,17 +162,23 @@ class ActionsConfig(_Model):
 
 
 class ScaleOutPolicy(StepPolicy):
-    @model_validator(mode="after")
-    def _sign(self) -> ScaleOutPolicy:
-        self.check_direction(Direction.SCALE_OUT)
-        return self
+    @field_validator("adjustment")
+    @classmethod
+    def _sign(cls, value: int, info: ValidationInfo) -> int:
+        return _signed(value, info, Direction.SCALE_OUT)
 
 
 class ScaleInPolicy(StepPolicy):
-    @model_validator(mode="after")
-    def _sign(self) -> ScaleInPolicy:
-        self.check_direction(Direction.SCALE_IN)
-        return self
+    @field_validator("adjustment")
+    @classmethod
+    def _sign(cls, value: int, info: ValidationInfo) -> int:
+        return _signed(value, info, Direction.SCALE_IN)
+
+
+def _signed(value: int, info: ValidationInfo, direction: Direction) -> int:
+    kind = info.data.get("adjustment_type", AdjustmentType.CHANGE_IN_CAPACITY)
+    StepPolicy.check_sign(kind, value, direction)
+    return value
 
 
 class GroupConfig(_Model):

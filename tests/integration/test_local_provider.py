@@ -246,6 +246,18 @@ def test_stop_escalates_to_sigkill(make_local: MakeLocal) -> None:
     assert provider.status().current == 0
 
 
+def test_instance_left_starting_is_health_checked_by_the_next_scale(make_local: MakeLocal, state_dir: Path) -> None:
+    provider = make_local()
+    scale_to(provider, 1)
+    (member,) = provider.members()
+    path = state_dir / f"{member.id}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "phase": "starting"}))  # as if we crashed
+    assert [m.state for m in provider.members()] == [MemberState.STARTING]
+    assert provider.status().current == 1
+    assert scale_to(provider, 1) == "no change, 1 running"
+    assert [(m.id, m.state) for m in provider.members()] == [(member.id, MemberState.RUNNING)]
+
+
 # -- failures -------------------------------------------------------------------------------------------------
 
 

@@ -65,8 +65,9 @@ groups:
 @pytest.mark.parametrize(
     ("group", "path", "fragment"),
     [
-        ("scale_in: {matchers: ['a=\"b\"'], adjustment: 1}", "groups.g.scale_in", "negative for scale_in"),
-        ("scale_out: {matchers: ['a=\"b\"'], adjustment: -1}", "groups.g.scale_out", "positive for scale_out"),
+        ("scale_in: {matchers: ['a=\"b\"'], adjustment: 1}", "groups.g.scale_in.adjustment", "negative for scale_in"),
+        ("scale_out: {matchers: ['a=\"b\"'], adjustment: -1}", "groups.g.scale_out.adjustment",
+         "positive for scale_out"),
         ("scale_out: {matchers: [], adjustment: 1}", "groups.g.scale_out.matchers", "at least 1"),
         ("scale_out: {matchers: ['a=\"b\"'], adjustment: 1, adjustment_type: double}",
          "groups.g.scale_out.adjustment_type", "change_in_capacity"),

@@ -114,7 +114,8 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
 
     async def scale(request: Request) -> Response:
         """
-        summary: Manually set a group's desired capacity. Body {"desired": N}. Bounds apply; cooldowns do not.
+        summary: Manually set a group's desired capacity (JSON body with an integer desired).
+        description: Bounds apply, cooldowns do not.
         responses:
           202: {description: decision recorded (and an action queued when it acts)}
           404: {description: no such group}
@@ -209,7 +210,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
-        return schemas.OpenAPIResponse(request=request)
+        return JSONResponse(schemas.get_schema(routes=request.app.routes))
 
     def error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
         return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)

@@ -46,15 +46,16 @@ class StepPolicy(_Frozen):
     def matcher_set(self) -> MatcherSet:
         return MatcherSet.parse(self.matchers)
 
-    def check_direction(self, direction: Direction) -> None:
+    @staticmethod
+    def check_sign(kind: AdjustmentType, adjustment: int, direction: Direction) -> None:
         """Raise ValueError if the adjustment's sign contradicts the policy's direction."""
-        if self.adjustment_type is AdjustmentType.EXACT_CAPACITY:
-            if self.adjustment < 0:
+        if kind is AdjustmentType.EXACT_CAPACITY:
+            if adjustment < 0:
                 raise ValueError("exact_capacity must be >= 0")
             return
-        if direction is Direction.SCALE_OUT and self.adjustment <= 0:
+        if direction is Direction.SCALE_OUT and adjustment <= 0:
             raise ValueError("must be positive for scale_out (e.g. 1)")
-        if direction is Direction.SCALE_IN and self.adjustment >= 0:
+        if direction is Direction.SCALE_IN and adjustment >= 0:
             raise ValueError("must be negative for scale_in (e.g. -1)")
 
 

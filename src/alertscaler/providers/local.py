@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 _POLL = 0.1  # seconds between liveness / health polls
 _LOG_TAIL = 400  # characters of an instance's log quoted in errors
+_KEPT_LOGS = 20  # logs of dead / failed instances kept for inspection, newest first
 _PROC = Path("/proc")
 
 
@@ -249,48 +250,55 @@ class LocalProvider:
         if desired < 0:
             raise PermanentProviderError(f"desired capacity must be >= 0, got {desired}")
         with self._lock, self._state_lock():
-            notes: list[str] = []
-            live: list[_Record] = []
-            dead: list[_Record] = []
-            for record in self._load():
-                (live if _is_alive(record) else dead).append(record)
-            for record in dead:
-                self._forget(record, keep_log=True)
-            if dead:
-                notes.append(f"removed {len(dead)} dead ({', '.join(r.id for r in dead)})")
-
-            live.sort(key=lambda r: (r.created_at, r.id))
-            if len(live) > desired:
-                surplus = list(reversed(live[desired:]))  # newest first
-                self._stop(surplus)
-                live = live[:desired]
-                notes.append(f"stopped {len(surplus)} ({', '.join(r.id for r in surplus)})")
-
-            to_check = [r for r in live if r.phase != "running"]  # left "starting" by an interrupted scale
-            started: list[_Record] = []
             try:
-                for _ in range(desired - len(live)):
-                    started.append(self._spawn())
-            except PermanentProviderError:
-                self._stop(started)
-                raise
-            except TemporaryProviderError as exc:
-                notes.append(str(exc))
-            to_check += started
-            failures = self._await_healthy(to_check)
-            healthy_new = [r for r in started if r.id not in failures]
-            if healthy_new:
-                notes.insert(0, f"started {len(healthy_new)} ({', '.join(r.id for r in healthy_new)})")
-            now = len(live) + len(started) - len(failures)
-            if failures or now != desired:
-                problems = "; ".join(f"{rid}: {why}" for rid, why in failures.items())
-                notes.append(problems)
-                raise TemporaryProviderError(
-                    f"{self.group}: {now} of {desired} instances running: " + "; ".join(n for n in notes if n)
-                )
-            if not notes:
-                return f"no change, {now} running"
-            return ", ".join(notes) + f", now {now}"
+                return self._converge(desired)
+            finally:
+                self._prune_logs()
+
+    def _converge(self, desired: int) -> str:
+        """Forget dead instances, stop the newest surplus, start and health-check the missing ones."""
+        notes: list[str] = []
+        live: list[_Record] = []
+        dead: list[_Record] = []
+        for record in self._load():
+            (live if _is_alive(record) else dead).append(record)
+        for record in dead:
+            self._forget(record, keep_log=True)
+        if dead:
+            notes.append(f"removed {len(dead)} dead ({', '.join(r.id for r in dead)})")
+
+        live.sort(key=lambda r: (r.created_at, r.id))
+        if len(live) > desired:
+            surplus = list(reversed(live[desired:]))  # newest first
+            self._stop(surplus)
+            live = live[:desired]
+            notes.append(f"stopped {len(surplus)} ({', '.join(r.id for r in surplus)})")
+
+        to_check = [r for r in live if r.phase != "running"]  # left "starting" by an interrupted scale
+        started: list[_Record] = []
+        try:
+            for _ in range(desired - len(live)):
+                started.append(self._spawn())
+        except PermanentProviderError:
+            self._stop(started)
+            raise
+        except TemporaryProviderError as exc:
+            notes.append(str(exc))
+        to_check += started
+        failures = self._await_healthy(to_check)
+        healthy_new = [r for r in started if r.id not in failures]
+        if healthy_new:
+            notes.insert(0, f"started {len(healthy_new)} ({', '.join(r.id for r in healthy_new)})")
+        now = len(live) + len(started) - len(failures)
+        if failures or now != desired:
+            problems = "; ".join(f"{rid}: {why}" for rid, why in failures.items())
+            notes.append(problems)
+            raise TemporaryProviderError(
+                f"{self.group}: {now} of {desired} instances running: " + "; ".join(n for n in notes if n)
+            )
+        if not notes:
+            return f"no change, {now} running"
+        return ", ".join(notes) + f", now {now}"
 
     def close(self) -> None:
         """Nothing to release: instances keep running, and a new provider re-adopts them."""
@@ -328,6 +336,16 @@ class LocalProvider:
         self._record_path(record.id).unlink(missing_ok=True)
         if not keep_log:
             self._log_path(record.id).unlink(missing_ok=True)
+
+    def _prune_logs(self) -> None:
+        """Keep the newest ``_KEPT_LOGS`` logs of instances that are gone."""
+        orphans = []
+        for path in self.state_dir.glob("*.log"):
+            if not path.with_suffix(".json").exists():
+                with contextlib.suppress(OSError):
+                    orphans.append((path.stat().st_mtime, path))
+        for _, path in sorted(orphans, reverse=True)[_KEPT_LOGS:]:
+            path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _state_lock(self) -> Iterator[None]:
@@ -478,7 +496,7 @@ class LocalProvider:
             for record in records:
                 self._release_port(record.port)
         failed = [r for r in records if r.id in failures]
-        self._stop(failed)
+        self._stop(failed, keep_log=True)
         for record in failed:
             log.warning("%s: instance %s failed to start: %s", self.group, record.id, failures[record.id])
         return failures
@@ -505,7 +523,7 @@ class LocalProvider:
 
     # -- stopping ---------------------------------------------------------------------------------
 
-    def _stop(self, records: list[_Record]) -> None:
+    def _stop(self, records: list[_Record], keep_log: bool = False) -> None:
         """SIGTERM each process group, wait up to ``stop_timeout``, SIGKILL what is left, reap, forget."""
         targets = [r for r in records if _is_alive(r)]  # never signal a pid that is no longer ours
         for record in targets:
@@ -522,7 +540,7 @@ class LocalProvider:
             self._reap(record)
         for record in records:
             self._release_port(record.port)
-            self._forget(record, keep_log=False)
+            self._forget(record, keep_log=keep_log)
 
     @staticmethod
     def _reap(record: _Record, timeout: float = 5.0) -> None:

@@ -1,0 +1,63 @@
+"""The CLI: exit codes scripts can rely on, every problem listed, never a traceback for a user's mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "local.yml"
+
+
+def test_check_accepts_the_shipped_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(EXAMPLE)]) == EXIT_OK
+    assert "ok" in capsys.readouterr().out
+
+
+def test_check_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("server: {listen: nowhere, auth: {bearer_token: hunter2hunter2}}\ngroups:\n"
+                   "  web:\n    provider: {type: local}\n    max_size: 2\n"
+                   "    scale_out: {matchers: ['alertname=\"H\"'], adjustment: 1, cooldown: soon}\n"
+                   "    scale_in: {matchers: ['alertname=\"L\"'], adjustment: 1}\n")
+    assert main(["check", str(bad)]) == EXIT_NO
+    err = capsys.readouterr().err
+    assert "3 problem(s)" in err
+    assert "groups.web.scale_out.cooldown: must be a duration like 60s" in err
+    assert "groups.web.scale_in.adjustment: must be negative for scale_in" in err
+    assert "server.listen" in err
+    assert "hunter2" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "fragment"),
+    [
+        (["check", "/nonexistent/policy.yml"], EXIT_USAGE, "not found"),
+        (["status", "--url", "http://127.0.0.1:1", "-c", "/nonexistent.yml"], EXIT_UNREACHABLE, "cannot reach"),
+        (["decisions", "-c", "/nonexistent.yml"], EXIT_USAGE, "no --url"),
+        (["decisions", "--url", "http://127.0.0.1:1", "-c", "/x.yml", "--since", "5parsecs"], EXIT_USAGE, "--since"),
+    ],
+    ids=["check-missing-file", "service-down", "no-url", "bad-since"],
+)
+def test_user_mistakes_get_a_message_and_a_code(argv: list[str], code: int, fragment: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scale", "web", "minus-one"])
+    assert info.value.code == EXIT_USAGE
+    assert "non-negative integer" in capsys.readouterr().err
+    assert main([]) == EXIT_USAGE
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("alertscaler 0.")
