@@ -414,3 +414,32 @@ def test_leak_check_sees_marked_processes() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_instance_started_but_unrecorded_by_a_killed_alertscaler_is_adopted(make_local: MakeLocal,
+                                                                             state_dir: Path) -> None:
+    provider = make_local()
+    scale_to(provider, 1)
+    (member,) = provider.members()
+    path = state_dir / f"{member.id}.json"
+    record = json.loads(path.read_text())
+    # what the state dir holds if alertscaler is killed -9 between fork and the pid being recorded
+    path.write_text(json.dumps({**record, "pid": 0, "start_time": None, "phase": "spawning"}))
+
+    restarted = make_local()
+    assert restarted.status().current == 0  # not counted until settled...
+    scale_to(restarted, 1)  # ...and then adopted, not doubled
+    (again,) = restarted.members()
+    assert (again.id, again.labels["pid"]) == (member.id, member.labels["pid"])
+    assert len(marked_processes()) == 1
+
+
+def test_intent_record_without_a_process_is_dropped(make_local: MakeLocal, state_dir: Path) -> None:
+    (state_dir).mkdir(parents=True, exist_ok=True)
+    (state_dir / "web-deadbeef.json").write_text(json.dumps({
+        "id": "web-deadbeef", "group": GROUP, "pid": 0, "port": 1, "created_at": "2026-11-21T12:00:00+00:00",
+        "start_time": None, "phase": "spawning", "command": ["never-started"]}))
+    provider = make_local()
+    message = scale_to(provider, 1)
+    assert "removed 1 dead (web-deadbeef)" in message
+    assert [m.id for m in provider.members()] != ["web-deadbeef"] and len(provider.members()) == 1

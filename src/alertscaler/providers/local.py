@@ -167,8 +167,29 @@ def _try_reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _find_instance_process(instance_id: str) -> int | None:
+    """The live process whose environment says it is ``instance_id`` (see ``LocalProvider._command``)."""
+    marker = f"ALERTSCALER_INSTANCE_ID={instance_id}".encode()
+    if not _PROC.is_dir():
+        return None
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            stat = _proc_stat(int(entry.name))
+            if stat is not None and stat[0] not in ("Z", "X"):
+                return int(entry.name)
+    return None
+
+
 def _is_alive(record: _Record) -> bool:
     """True when the recorded process still runs and is the same process (not a reused pid, not a zombie)."""
+    if record.pid <= 0:  # "spawning": no process known yet
+        return False
     with _children_lock:
         popen = _children.get(record.pid)
     if popen is not None and popen.poll() is not None:  # poll() reaps our own dead children
@@ -204,6 +225,8 @@ def _group_exists(pgid: int) -> bool:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    if pgid <= 1:  # never our own process group (0) or every process (-1 / 1)
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
@@ -261,6 +284,8 @@ class LocalProvider:
         live: list[_Record] = []
         dead: list[_Record] = []
         for record in self._load():
+            if record.phase == "spawning":
+                record = self._settle_spawning(record)
             (live if _is_alive(record) else dead).append(record)
         for record in dead:
             self._forget(record, keep_log=True)
@@ -331,6 +356,17 @@ class LocalProvider:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+
+    def _settle_spawning(self, record: _Record) -> _Record:
+        """A record left "spawning" by a killed alertscaler: adopt its process if it was started."""
+        pid = _find_instance_process(record.id)
+        stat = _proc_stat(pid) if pid else None
+        if pid is None or stat is None:
+            return record  # never started: pid 0 is not alive, the record is dropped as dead
+        adopted = replace(record, pid=pid, start_time=stat[1], phase="starting")
+        self._save(adopted)
+        log.warning("%s: adopted %s (pid %d) left unrecorded by an interrupted start", self.group, record.id, pid)
+        return adopted
 
     def _forget(self, record: _Record, keep_log: bool) -> None:
         self._record_path(record.id).unlink(missing_ok=True)
@@ -424,6 +460,11 @@ class LocalProvider:
         instance_id = f"{self._id_prefix}-{secrets.token_hex(4)}"
         port = self._allocate_port()
         argv, env = self._command(instance_id, port)
+        # Intent first: if alertscaler is killed between the fork and the record below, the next scale
+        # finds the process by its ALERTSCALER_INSTANCE_ID and adopts it instead of starting a double.
+        self._save(_Record(id=instance_id, group=self.group, pid=0, port=port,
+                           created_at=datetime.now(UTC).isoformat(), start_time=None, phase="spawning",
+                           command=argv))
         try:
             with open(self._log_path(instance_id), "ab") as log_file:
                 popen = subprocess.Popen(
@@ -438,6 +479,7 @@ class LocalProvider:
         except OSError as exc:
             self._release_port(port)
             self._log_path(instance_id).unlink(missing_ok=True)
+            self._record_path(instance_id).unlink(missing_ok=True)
             if exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR, errno.EISDIR):
                 raise PermanentProviderError(f"{self.group}: cannot run command {argv!r}: {exc}") from exc
             raise TemporaryProviderError(f"{self.group}: cannot start command {argv!r}: {exc}") from exc
