@@ -207,3 +207,26 @@ def test_webhooks_start_and_stop_real_instances_across_kill_9(service: Service) 
     _wait(lambda: service.decisions()[0]["reason"] == "resolved", what="resolved decision")
     assert service.settled(2)
     assert json.dumps(service.decisions()).count('"reason": "resolved"') == 1
+
+
+def test_cli_against_a_running_service(service: Service, capsys: pytest.CaptureFixture[str]) -> None:
+    from alertscaler.cli import EXIT_NO, EXIT_OK, main
+
+    config = str(service.dir / "policy.yml")
+    service.start()
+    _wait(lambda: service.settled(1), what="initial instance")
+    assert main(["scale", "-c", config, "web", "3"]) == EXIT_OK
+    assert "acted (manual): manual scale 1 -> 3" in capsys.readouterr().out
+    _wait(lambda: service.settled(3), what="manual scale to 3")
+    assert main(["status", "-c", config]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "web" in table and "local" in table
+    assert main(["status", "-c", config, "web", "--json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert (data["desired"], data["current"], len(data["members"])) == (3, 3, 3)
+    assert main(["decisions", "-c", config, "--json", "--reason", "manual"]) == EXIT_OK
+    (decision,) = json.loads(capsys.readouterr().out)
+    assert (decision["from_capacity"], decision["to_capacity"]) == (1, 3)
+    assert main(["scale", "-c", config, "web", "3"]) == EXIT_OK  # no change is not a failure
+    assert main(["scale", "-c", config, "nosuch", "1"]) == EXIT_NO
+    assert "no group named 'nosuch'" in capsys.readouterr().err
