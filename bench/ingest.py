@@ -190,7 +190,7 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
 
 def stop_all() -> None:
     for proc in list(reversed(_CHILDREN)):
-        stop(proc, grace=5.0)
+        stop(proc, grace=10.0)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -289,6 +289,15 @@ class Server:
             time.sleep(0.1)
 
 
+def log_problems(path: Path, limit: int = 20) -> dict[str, int]:
+    """WARNING / ERROR lines of a server log (timestamps cut, so repeats collapse), with their counts."""
+    seen: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        if " WARNING " in line or " ERROR " in line or line.startswith("Traceback"):
+            seen[line[24:] if line[:4].isdigit() else line] += 1
+    return dict(seen.most_common(limit))
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -381,6 +390,7 @@ def run_wrk(server: Server, work: Path, *, seconds: float, concurrency: int, run
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = cpu_seconds(server.proc.pid)
     sys0 = system_cpu()
+    t0 = time.monotonic()
     proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     spy = start_profile(server, profile, seconds) if profile else None
     out, err = proc.communicate()
@@ -400,7 +410,9 @@ def run_wrk(server: Server, work: Path, *, seconds: float, concurrency: int, run
     res["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / secs, 1)
     res["client_cpu_pct"] = round(100 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
                                   / secs, 1)
-    res.update(machine_load(sys0, secs, res["server_cpu_pct"] + res["client_cpu_pct"]))
+    elapsed = time.monotonic() - t0
+    res.update(machine_load(sys0, elapsed, (cpu1 - cpu0 + after.ru_utime + after.ru_stime - before.ru_utime
+                                            - before.ru_stime) * 100 / elapsed))
     return res
 
 
@@ -692,21 +704,26 @@ def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> 
                                    if newest else None)
     log(f"[{server.name}]   {tput['ok_per_s']:.0f} req/s 200, non-200 {tput['non200']}, "
         f"server CPU {tput['server_cpu_pct']}%")
-    log(f"[{server.name}] latency: open loop {args.rate}/s, {args.warmup}s warm-up + {args.duration}s")
-    quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
-    lat = run_openloop(server, rate=args.rate, seconds=args.duration, warmup=args.warmup, mode=mode, run=3)
-    result["latency"] = lat
-    lat["quiet"] = quiet
-    if server.db is not None:
-        drained = drain(server, args.drain_timeout)
-        lat["processing"] = {k: v for k, v in drained.items() if k != "counts"}
-        lat["store_after"] = drained["counts"]
-        # The open-loop client waits for every answer: each 200 of this phase is exactly one new row.
-        recorded = drained["counts"]["notifications"] - tput["store_after"]["notifications"]
-        lat["durability"] = {"acked_200": lat["ok_including_warmup"], "recorded": recorded,
-                             "ok": recorded == lat["ok_including_warmup"]}
-    log(f"[{server.name}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms, "
-        f"non-200 {lat['non200']}")
+    rates = [("latency", args.rate, 3)] + ([("latency_low", args.low_rate, 4)] if args.low_rate else [])
+    before = tput.get("store_after", {}).get("notifications", 0)
+    for key, rate, run in rates:
+        log(f"[{server.name}] latency: open loop {rate:g}/s, {args.warmup}s warm-up + {args.duration}s")
+        quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
+        lat = run_openloop(server, rate=rate, seconds=args.duration, warmup=args.warmup, mode=mode, run=run)
+        result[key] = lat
+        lat["rate"] = rate
+        lat["quiet"] = quiet
+        if server.db is not None:
+            drained = drain(server, args.drain_timeout)
+            lat["processing"] = {k: v for k, v in drained.items() if k != "counts"}
+            lat["store_after"] = drained["counts"]
+            # The open-loop client waits for every answer: each 200 of this phase is exactly one new row.
+            recorded = drained["counts"]["notifications"] - before
+            before = drained["counts"]["notifications"]
+            lat["durability"] = {"acked_200": lat["ok_including_warmup"], "recorded": recorded,
+                                 "ok": recorded == lat["ok_including_warmup"]}
+        log(f"[{server.name}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms, "
+            f"non-200 {lat['non200']}, achieved {lat['achieved_per_s']}/s")
     return result
 
 
@@ -757,31 +774,46 @@ def fsync_ms(work: Path, n: int = 100) -> float:
 
 
 def report(results: dict[str, Any]) -> str:
-    rows = [("target", "mode", "req/s 200", "ratio", "durable", "p50 ms", "p99 ms", "max ms", "non-200",
-             "backlog/drain")]
+    rate = results["params"]["rate"]
+    low = results["params"]["low_rate"]
+    head = ["target", "mode", "200/s", "ratio", "durable", f"p50@{rate:g}", f"p99@{rate:g}", f"max@{rate:g}",
+            f"done/s@{rate:g}", "non-200", "backlog/drain"]
+    if low:
+        head += [f"p50@{low:g}", f"p99@{low:g}"]
+    head.append("other CPU%")
+    rows = [tuple(head)]
     base = results["baseline_ok_per_s"]
     for t in results["targets"]:
         tp, lat = t["throughput"], t["latency"]
+        phases = [tp, lat] + ([t["latency_low"]] if "latency_low" in t else [])
         ratio = f"{tp['ok_per_s'] / base:.2f}x" if base else "-"
-        durable = "-"
-        backlog = "-"
+        durable = backlog = "-"
         if "durability" in tp:
-            durable = ("ok" if tp["durability"]["ok"] and lat["durability"]["ok"] else "MISMATCH")
+            durable = "ok" if all(ph["durability"]["ok"] for ph in phases) else "MISMATCH"
             proc = tp["processing"]
-            backlog = f"{proc['backlog_at_end']}/{proc['drain_s']}s"
-        rows.append((t["name"].split(" ")[0] if t["name"] == "baseline" else t["name"].rsplit(" ", 1)[0],
-                     t["mode"], f"{tp['ok_per_s']:.0f}", ratio, durable, f"{lat['p50_ms']:.1f}",
-                     f"{lat['p99_ms']:.1f}", f"{lat['max_ms']:.1f}",
-                     str(tp["non200"] + lat["non200"]), backlog))
+            backlog = f"{proc['backlog_at_end']}/{proc['drain_s']:.1f}s"
+        name = t["name"].removesuffix(f" {t['mode']}")
+        row = [name, t["mode"], f"{tp['ok_per_s']:.0f}", ratio, durable, f"{lat['p50_ms']:.1f}",
+               f"{lat['p99_ms']:.1f}", f"{lat['max_ms']:.1f}", f"{lat['achieved_per_s']:.0f}",
+               str(sum(ph["non200"] for ph in phases)), backlog]
+        if low:
+            low_lat = t.get("latency_low", {})
+            row += [f"{low_lat.get('p50_ms', 0):.1f}", f"{low_lat.get('p99_ms', 0):.1f}"]
+        row.append(f"{max(ph.get('other_pct', 0.0) for ph in phases):.0f}")
+        rows.append(tuple(row))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     g = results["goals"]
     lines += ["",
-              f"goal ingest >= {GOAL_RATIO}x baseline (new notifications): "
+              "200/s: wrk closed loop; ratio: / baseline; durable: every 200 found in the store; latency in ms "
+              "from the scheduled send (open loop); backlog/drain: unprocessed notifications when the "
+              "throughput run ended / seconds to process them; other CPU%: the machine's CPU use by other "
+              "processes during the run (max over phases, % of one core).",
+              f"goal ingest >= {GOAL_RATIO}x baseline: "
               + ", ".join(f"{k}: {v['ratio']:.2f}x {'met' if v['met'] else 'NOT met'}"
                           for k, v in g["ratio"].items()),
-              f"goal ack p99 <= {GOAL_P99_MS:g} ms at {results['params']['rate']:g}/s: "
+              f"goal ack p99 <= {GOAL_P99_MS:g} ms at {rate:g}/s: "
               + ", ".join(f"{k}: {v['p99_ms']:.1f} ms {'met' if v['met'] else 'NOT met'}"
                           for k, v in g["p99"].items())]
     return "\n".join(lines)
@@ -811,6 +843,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0,
                    help="seconds of warm-up before each phase (default 2)")
     p.add_argument("--rate", type=float, default=500.0, help="open-loop notifications/s (default 500)")
+    p.add_argument("--low-rate", type=float, default=100.0,
+                   help="also measure ack latency at this lower rate (default 100; 0 = skip)")
     p.add_argument("--concurrency", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--sync", default="full,normal", help="sqlite_synchronous values (default full,normal)")
     p.add_argument("--modes", default="unique,duplicate", help="body variants (default unique,duplicate)")
@@ -830,6 +864,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
     work = Path(tempfile.mkdtemp(prefix="alertscaler-bench-"))
     results: dict[str, Any] = {"params": {k: (str(v) if isinstance(v, Path) else v)
                                           for k, v in vars(args).items()},
@@ -840,19 +875,17 @@ def main(argv: Sequence[str]) -> int:
         try:
             results["targets"].append(measure(server, work, args, "unique"))
         finally:
-            stop(server.proc)
+            stop_all()  # newest first: a load generator left by Ctrl-C goes before the server
         for sync in [s.strip() for s in args.sync.split(",") if s.strip()]:
             for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
                 server = start_alertscaler(work, sync, mode)
                 try:
                     results["targets"].append(measure(server, work, args, mode))
                 finally:
-                    stop(server.proc)
+                    stop_all()
                 if server.proc.returncode not in (0, -signal.SIGTERM):
                     log(f"[{server.name}] exited with {server.proc.returncode}:\n{tail(server.log)}")
-                errors = [ln for ln in server.log.read_text(errors="replace").splitlines()
-                          if " ERROR " in ln or "Traceback" in ln]
-                results["targets"][-1]["server_log_errors"] = errors[:20]
+                results["targets"][-1]["server_log_problems"] = log_problems(server.log)
         results["baseline_ok_per_s"] = results["targets"][0]["throughput"]["ok_per_s"]
         results["goals"] = goals(results)
     except KeyboardInterrupt:

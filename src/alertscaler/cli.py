@@ -1,5 +1,6 @@
-"""The ``alertscaler`` command. ``serve`` runs the service; ``check`` validates a policy file; ``status``,
-``decisions`` and ``scale`` talk to a running service over its HTTP API.
+"""The ``alertscaler`` command. ``serve`` runs the service; ``check`` validates a policy file (and the
+Prometheus side generated from it, with promtool and amtool when installed); ``render`` writes that
+Prometheus side; ``status``, ``decisions`` and ``scale`` talk to a running service over its HTTP API.
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (invalid file, refused request);
 2 usage error; 3 the service cannot be reached.
@@ -11,14 +12,20 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from alertscaler import __version__
+from alertscaler.confgen import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput, render_all, write_files
+from alertscaler.confgen.scrape import alertmanager_target
+from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile, load_policy_file
 from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import ConfigError
@@ -82,10 +89,22 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     c = sub.add_parser("check", help="validate a policy file, reporting every problem with its path",
-                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed.")
+                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed. "
+                                   "Then validate the Prometheus side render would write with promtool and amtool "
+                                   "(when on PATH).")
     c.add_argument("file", nargs="?", help="policy file (or use -c)")
     config_arg(c)
+    _render_args(c)
     c.set_defaults(func=_check)
+
+    r = sub.add_parser("render", help="write Prometheus rules, prometheus.yml and alertmanager.yml for a policy",
+                       description="Generate the Prometheus side of a policy file: rules/alertscaler.rules.yml, "
+                                   "prometheus.yml, scrape_configs.yml, alertmanager.yml, alertmanager-route.yml. "
+                                   "Secrets are never written: the files point at --token-file.")
+    config_arg(r)
+    r.add_argument("--out", required=True, metavar="DIR", help="directory to write into (created if missing)")
+    _render_args(r)
+    r.set_defaults(func=_render)
 
     st = sub.add_parser("status", help="groups: desired and current capacity, members")
     client_args(st)
@@ -131,6 +150,66 @@ def _check(args: argparse.Namespace) -> int:
     out.print(f"[green]ok[/green] {path}: {len(policy.groups)} group(s): "
               + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
               highlight=False)
+    return _check_generated(policy, path, args)
+
+
+def _render_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--token-file", default=DEFAULT_TOKEN_FILE, metavar="PATH",
+                    help="file Prometheus and Alertmanager read alertscaler's token (or basic-auth password) from "
+                         f"(default {DEFAULT_TOKEN_FILE}); its content is never written")
+    sp.add_argument("--alertmanager-url", default=DEFAULT_ALERTMANAGER_URL, metavar="URL",
+                    help=f"Alertmanager for prometheus.yml's alerting section (default {DEFAULT_ALERTMANAGER_URL})")
+
+
+def _render_input(policy: PolicyFile, source: str, args: argparse.Namespace) -> RenderInput:
+    am_url = args.alertmanager_url
+    try:
+        alertmanager_target(am_url)
+    except ValueError as exc:
+        raise CliError(f"--alertmanager-url: {exc}", EXIT_USAGE) from None
+    auth = policy.server.auth
+    return RenderInput(
+        source=source, server_url=policy.server.url,
+        auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
+        basic_username=auth.basic.username if auth.basic is not None else None,
+        rules=policy.rules, alertmanager=policy.alertmanager, scrape=policy.scrape,
+        token_file=args.token_file, alertmanager_url=am_url)
+
+
+def _render(args: argparse.Namespace) -> int:
+    policy = _load(args.config)
+    files = render_all(_render_input(policy, args.config, args))
+    try:
+        written = write_files(args.out, files)
+    except OSError as exc:
+        raise CliError(f"cannot write into {args.out}: {exc.strerror or exc}") from None
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+    out.print(f"credentials: Prometheus and Alertmanager read alertscaler's token from {args.token_file}; "
+              f"validate with: alertscaler check {args.config}", highlight=False)
+    return EXIT_OK
+
+
+def _check_generated(policy: PolicyFile, path: str, args: argparse.Namespace) -> int:
+    """Run promtool / amtool on what ``render`` would write; exit 1 if they reject it."""
+    inp = _render_input(policy, path, args)
+    with tempfile.TemporaryDirectory(prefix="alertscaler-check-") as tmp:
+        try:
+            reports = validate(inp, Path(tmp))
+        except OSError as exc:
+            raise CliError(f"cannot render into a temporary directory: {exc.strerror or exc}") from None
+    failed = [r for r in reports if r.status == "failed"]
+    for report in reports:
+        style = {"ok": "green", "failed": "red"}.get(report.status, "yellow")
+        label = {"missing": "skipped"}.get(report.status, report.status)
+        (err if report.status == "failed" else out).print(
+            f"[{style}]{label}[/{style}] {report.check}: {escape(report.summary)}", highlight=False)
+        for problem in report.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+    if failed:
+        err.print(f"[red]invalid[/red] {path}: {sum(len(r.problems) for r in failed)} problem(s) in the generated "
+                  "Prometheus side", highlight=False)
+        return EXIT_NO
     return EXIT_OK
 
 

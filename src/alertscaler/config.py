@@ -28,6 +28,7 @@ from pydantic import (
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import ConfigError, Problem
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
+from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
 from alertscaler.providers import registry
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -231,6 +232,10 @@ class PolicyFile(_Model):
     prometheus: PrometheusConfig = PrometheusConfig()
     actions: ActionsConfig = ActionsConfig()
     groups: dict[str, GroupConfig] = {}
+    # the Prometheus side, rendered by ``alertscaler render`` (see model/rules.py)
+    rules: PrometheusRules | None = None
+    alertmanager: AlertmanagerRoute = AlertmanagerRoute()
+    scrape: ScrapeJobs = ScrapeJobs()
     base_dir: str = "."
 
     def state_dir(self) -> Path:
@@ -253,6 +258,10 @@ def _under(base: str, path: str) -> Path:
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig, "store": StoreConfig, "prometheus": PrometheusConfig, "actions": ActionsConfig,
+}
+# sections for the Prometheus side: their problems' paths index lists like rules.groups[0].rules[1].expr
+_GENERATOR_SECTIONS: dict[str, type[BaseModel]] = {
+    "rules": PrometheusRules, "alertmanager": AlertmanagerRoute, "scrape": ScrapeJobs,
 }
 _GROUP_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -281,7 +290,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     ctx = {"base": base_dir}
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
-    known = [*_SECTIONS, "groups"]
+    known = [*_SECTIONS, "groups", *_GENERATOR_SECTIONS]
     for key in data:
         if key not in known:
             problems.append(Problem(str(key), _unknown(str(key), known)))
@@ -292,6 +301,13 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
             sections[key] = model.model_validate(data[key], context=ctx)
         except ValidationError as exc:
             problems.extend(_problems(exc, key))
+    for key, model in _GENERATOR_SECTIONS.items():
+        if data.get(key) is None:
+            continue
+        try:
+            sections[key] = model.model_validate(data[key], context=ctx)
+        except ValidationError as exc:
+            problems.extend(_indexed_problems(exc, key))
     groups: dict[str, GroupConfig] = {}
     raw_groups = data.get("groups") or {}
     if not isinstance(raw_groups, dict):
@@ -307,9 +323,32 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
         problems.extend(group_problems)
         if group is not None:
             groups[str(name)] = group
+    problems.extend(_group_references(data, raw_groups))
     if problems:
         raise ConfigError(problems, source)
     return PolicyFile(**sections, groups=groups, base_dir=str(base_dir or Path.cwd()))
+
+
+def _group_references(data: dict[Any, Any], raw_groups: dict[Any, Any]) -> list[Problem]:
+    """Every ``group:`` in the rules and scrape sections must name a group of this file. Read from the raw
+    data, so that a reference is checked even when its section has other problems."""
+    names = sorted(str(n) for n in raw_groups)
+    refs: list[tuple[str, Any]] = []
+    rules = data.get("rules")
+    rule_groups = rules.get("groups") if isinstance(rules, dict) else None
+    for gi, group in enumerate(rule_groups if isinstance(rule_groups, list) else []):
+        items = group.get("rules") if isinstance(group, dict) else None
+        for ri, rule in enumerate(items if isinstance(items, list) else []):
+            if isinstance(rule, dict) and "alert" in rule and rule.get("group") is not None:
+                refs.append((f"rules.groups[{gi}].rules[{ri}].group", rule["group"]))
+    scrape = data.get("scrape")
+    for job in ("openstack", "linode"):
+        raw_job = scrape.get(job) if isinstance(scrape, dict) else None
+        if isinstance(raw_job, dict) and raw_job.get("group") is not None:
+            refs.append((f"scrape.{job}.group", raw_job["group"]))
+    known = ", ".join(names) or "none defined"
+    return [Problem(path, f"no group {name!r} in this file (groups: {known})")
+            for path, name in refs if str(name) not in names]
 
 
 def _load_group(raw: Any, where: str, ctx: dict[str, Any]) -> tuple[GroupConfig | None, list[Problem]]:
@@ -346,6 +385,31 @@ def _problems(exc: ValidationError, prefix: str) -> list[Problem]:
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
         path = ".".join([prefix, *loc]) if loc else prefix
+        msg = err["msg"]
+        for head in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(head)
+        if err["type"] == "missing":
+            msg = "required"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(Problem(path, msg))
+    return out
+
+
+def _indexed_problems(exc: ValidationError, prefix: str) -> list[Problem]:
+    """Like ``_problems``, with list positions as ``[i]`` and without pydantic's union tags:
+    ``rules.groups[0].rules[1].expr``."""
+    out = []
+    for err in exc.errors(include_url=False):
+        path = prefix
+        loc = list(err["loc"])
+        for i, part in enumerate(loc):
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] == "rules" and part in ("alert", "record"):
+                continue  # the tag of the rule kind, not a key of the file
+            else:
+                path += f".{part}"
         msg = err["msg"]
         for head in ("Value error, ", "Assertion failed, "):
             msg = msg.removeprefix(head)

@@ -189,6 +189,29 @@ def test_mark_processed_removes_a_notification_from_pending(
     assert [p.id for p in store.pending_notifications()] == [ids[0], ids[2]]
 
 
+def test_only_one_transaction_can_claim_a_notification(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    """Two replicas processing the same pending notification: exactly one claim wins, even concurrently."""
+    nid = store.record_notification(notification(alert("claimed")), at(0)).notification_id
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        with store.transaction() as tx:
+            results.append(tx.mark_processed(nid, at(1)))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    with store.transaction() as tx:
+        assert tx.mark_processed(nid, at(2)) is False
+
+
 # --- transactions and groups ----------------------------------------------------------------------------
 
 

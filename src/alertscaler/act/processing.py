@@ -106,6 +106,8 @@ class Processor:
                     bucket.resolved.append(alert)
         recorded: list[Recorded] = []
         with self.store.transaction() as tx:
+            if not tx.mark_processed(stored.id, now):
+                return []  # another replica processed it meanwhile
             ctx = _Ctx(tx, stored, now, recorded)
             if unrouted:
                 ctx.decide_skip(None, None, Reason.NO_GROUP, unrouted,
@@ -114,7 +116,6 @@ class Processor:
                 ctx.decide_skip(None, None, Reason.DUPLICATE, unrouted_dups, "already received (no group)")
             for r, bucket in buckets.items():
                 self._bucket(ctx, r, self.policy.groups[r.group], bucket)
-            tx.mark_processed(stored.id, now)
         return recorded
 
     def _bucket(self, ctx: _Ctx, r: Route, group: GroupConfig, bucket: _Bucket) -> None:

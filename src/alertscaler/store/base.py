@@ -95,7 +95,10 @@ class Tx(Protocol):
     def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
         """Forget a resolved / stale alert. True if it was active."""
 
-    def mark_processed(self, notification_id: int, now: datetime) -> None: ...
+    def mark_processed(self, notification_id: int, now: datetime) -> bool:
+        """Claim the notification for processing in this transaction. False if it was already processed (or
+        another replica's transaction claimed it first): the caller must then decide nothing for it.
+        Call it FIRST in the transaction: on PostgreSQL the row lock it takes serialises replicas."""
 
 
 class StateStore(Protocol):

@@ -658,9 +658,11 @@ class _SqlTx:
         result = self._execute(active_alerts.delete().where(*self._alert_key(group, policy, fingerprint)))
         return result.rowcount > 0
 
-    def mark_processed(self, notification_id: int, now: datetime) -> None:
-        self._execute(notifications.update().where(notifications.c.id == notification_id)
-                      .values(processed_at=now))
+    def mark_processed(self, notification_id: int, now: datetime) -> bool:
+        result = self._execute(notifications.update()
+                               .where(notifications.c.id == notification_id, notifications.c.processed_at.is_(None))
+                               .values(processed_at=now))
+        return bool(result.rowcount == 1)
 
     @staticmethod
     def _alert_key(group: str, policy: str, fingerprint: str) -> tuple[sa.ColumnElement[bool], ...]:

@@ -1,0 +1,54 @@
+"""The Prometheus rule file (``rules/alertscaler.rules.yml``) from the policy file's ``rules`` section.
+
+Groups and rules keep the policy file's order (Prometheus evaluates a group's rules in order); labels and
+annotations are sorted. An alert rule's ``group: NAME`` becomes the label ``alertscaler_group: NAME``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertscaler.confgen.yamltext import dump, header
+from alertscaler.model.durations import format_duration
+from alertscaler.model.rules import AlertRule, PrometheusRules, RecordingRule, RuleGroup
+
+
+def rule_document(rule: AlertRule | RecordingRule) -> dict[str, Any]:
+    if isinstance(rule, RecordingRule):
+        doc: dict[str, Any] = {"record": rule.record, "expr": rule.expr}
+        if rule.labels:
+            doc["labels"] = dict(sorted(rule.labels.items()))
+        return doc
+    doc = {"alert": rule.alert, "expr": rule.expr}
+    if rule.for_ is not None:
+        doc["for"] = format_duration(rule.for_)
+    labels = rule.all_labels()
+    if labels:
+        doc["labels"] = dict(sorted(labels.items()))
+    if rule.annotations:
+        doc["annotations"] = dict(sorted(rule.annotations.items()))
+    return doc
+
+
+def group_document(group: RuleGroup, rules: list[AlertRule | RecordingRule] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": group.name}
+    if group.interval is not None:
+        doc["interval"] = format_duration(group.interval)
+    doc["rules"] = [rule_document(r) for r in (group.rules if rules is None else rules)]
+    return doc
+
+
+def rules_document(rules: PrometheusRules | None) -> dict[str, Any]:
+    """``{"groups": [...]}``; no ``rules`` section gives an empty (valid) rule file."""
+    return {"groups": [group_document(g) for g in (rules.groups if rules else [])]}
+
+
+def rules_text(rules: PrometheusRules | None, source: str) -> str:
+    count = sum(len(g.rules) for g in rules.groups) if rules else 0
+    note = f"{count} rule(s) from the rules section" if count else "no rules section in the policy file"
+    return dump(rules_document(rules), header(source, note))
+
+
+def single_rule_text(group: RuleGroup, rule: AlertRule | RecordingRule, source: str) -> str:
+    """A rule file holding one rule in its group: lets promtool's verdict be traced to one rule."""
+    return dump({"groups": [group_document(group, [rule])]}, header(source))

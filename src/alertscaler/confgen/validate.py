@@ -1,0 +1,195 @@
+"""Validate generated files with the real tools: ``promtool check rules``, ``promtool check config`` and
+``amtool check-config``. The one module of confgen that runs programs; used by ``alertscaler check``.
+
+A rejection is traced back to the policy file: promtool names the rule group and the rule's position
+(``group "g", rule 2, "HighLoad": ...``), which maps to ``rules.groups[i].rules[j]``; when its message does
+not, every rule is checked on its own to find the culprits.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from alertscaler.confgen.alertmanager import NULL_RECEIVER, route_snippet
+from alertscaler.confgen.inputs import RenderInput
+from alertscaler.confgen.output import ALERTMANAGER_FILE, PROMETHEUS_FILE, RULES_FILE, render_all, write_files
+from alertscaler.confgen.rules import single_rule_text
+from alertscaler.confgen.scrape import prometheus_config
+from alertscaler.confgen.yamltext import dump, header
+
+TIMEOUT = 60.0
+PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+_RULE_ERROR = re.compile(r'group "(?P<group>.*?)", rule (?P<index>\d+), "(?P<name>.*?)": (?P<message>.*)$')
+_LINODE_MISSING = "field linode_sd_configs not found"
+
+Status = Literal["ok", "failed", "missing", "warning"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """One check's outcome. ``failed`` means the generated files were rejected (the policy needs fixing)."""
+
+    check: str                       # "promtool check rules"
+    status: Status
+    summary: str
+    problems: list[str] = field(default_factory=list)   # "rules.groups[0].rules[2] (alert X): promtool: ..."
+
+
+def validate(inp: RenderInput, workdir: Path) -> list[Report]:
+    """Render into ``workdir`` and run every available tool on the result."""
+    write_files(workdir, render_all(inp))
+    reports = []
+    promtool = shutil.which("promtool")
+    rules = _check_rules(promtool, inp, workdir)
+    reports.append(rules)
+    reports.append(_check_config(promtool, inp, workdir, syntax_only=rules.status == "failed"))
+    reports.append(_check_alertmanager(shutil.which("amtool"), inp, workdir))
+    return reports
+
+
+def _missing(tool: str, what: str, check: str) -> Report:
+    return Report(check, "missing",
+                  f"{tool} not found on PATH: generated {what} not validated (install the Debian package "
+                  f"{PACKAGES[tool]})")
+
+
+def _run(argv: Sequence[str], cwd: Path) -> tuple[int, str] | str:
+    """(exit code, stdout + stderr), or a sentence saying why the tool could not run."""
+    try:
+        done = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return f"{argv[0]} did not finish within {TIMEOUT:.0f}s"
+    except OSError as exc:
+        return f"cannot run {argv[0]}: {exc.strerror or exc}"
+    return done.returncode, (done.stdout + "\n" + done.stderr)
+
+
+def _clean(output: str, *paths: Path | str) -> str:
+    """promtool's / amtool's message without the progress lines and the temporary paths."""
+    lines = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("Checking ", "SUCCESS", "amtool: error: failed to validate")):
+            continue
+        line = line.removeprefix("FAILED:").strip()
+        for path in paths:
+            line = line.replace(f"{path}: ", "").replace(str(path), Path(str(path)).name)
+        if line:
+            lines.append(line)
+    return "; ".join(lines)
+
+
+# --- rules ------------------------------------------------------------------------------------------------
+def _check_rules(promtool: str | None, inp: RenderInput, workdir: Path) -> Report:
+    check = "promtool check rules"
+    if promtool is None:
+        return _missing("promtool", "rules", check)
+    count = sum(1 for _ in inp.rules.walk()) if inp.rules else 0
+    result = _run([promtool, "check", "rules", RULES_FILE], workdir)
+    if isinstance(result, str):
+        return Report(check, "warning", f"{result}: generated rules not validated")
+    code, output = result
+    if code == 0:
+        return Report(check, "ok", f"{count} rule(s) valid")
+    problems = _mapped_rule_errors(inp, output) or _rule_by_rule(promtool, inp, workdir)
+    if not problems:
+        problems = [f"rules: promtool: {_clean(output, RULES_FILE)}"]
+    return Report(check, "failed", "promtool rejected the generated rules", problems)
+
+
+def _mapped_rule_errors(inp: RenderInput, output: str) -> list[str]:
+    if inp.rules is None:
+        return []
+    origins = {(o.group.name, o.rule_index + 1): o for o in inp.rules.walk()}
+    problems = []
+    for line in output.splitlines():
+        match = _RULE_ERROR.search(line)
+        if not match:
+            continue
+        origin = origins.get((match["group"], int(match["index"])))
+        if origin is None:
+            return []  # not what we generated: let the rule-by-rule check find it
+        problems.append(f"{origin}: promtool: {match['message'].strip()}")
+    return problems
+
+
+def _rule_by_rule(promtool: str, inp: RenderInput, workdir: Path) -> list[str]:
+    if inp.rules is None:
+        return []
+    single = workdir / "single"
+    single.mkdir(exist_ok=True)
+    problems = []
+    for origin in inp.rules.walk():
+        name = f"rule-{origin.group_index}-{origin.rule_index}.yml"
+        write_files(single, {name: single_rule_text(origin.group, origin.rule, inp.source)})
+        result = _run([promtool, "check", "rules", name], single)
+        if isinstance(result, tuple) and result[0] != 0:
+            text = _clean(result[1], name)
+            match = _RULE_ERROR.search(text)
+            problems.append(f"{origin}: promtool: {match['message'].strip() if match else text}")
+    return problems
+
+
+# --- prometheus.yml ---------------------------------------------------------------------------------------
+def _check_config(promtool: str | None, inp: RenderInput, workdir: Path, syntax_only: bool) -> Report:
+    check = "promtool check config"
+    if promtool is None:
+        return _missing("promtool", PROMETHEUS_FILE, check)
+    argv = [promtool, "check", "config", *(["--syntax-only"] if syntax_only else []), PROMETHEUS_FILE]
+    result = _run(argv, workdir)
+    if isinstance(result, str):
+        return Report(check, "warning", f"{result}: generated {PROMETHEUS_FILE} not validated")
+    code, output = result
+    note = ""
+    if code != 0 and _LINODE_MISSING in output and inp.scrape.linode is not None:
+        # Debian's prometheus package is built without Linode service discovery: check the rest.
+        config = prometheus_config(inp)
+        config["scrape_configs"] = [j for j in config["scrape_configs"] if "linode_sd_configs" not in j]
+        (workdir / "prometheus-without-linode.yml").write_text(dump(config, header(inp.source)))
+        result = _run([*argv[:-1], "prometheus-without-linode.yml"], workdir)
+        if isinstance(result, str):
+            return Report(check, "warning", f"{result}: generated {PROMETHEUS_FILE} not validated")
+        code, output = result
+        note = (f"; job {inp.scrape.linode.job_name} not validated: this promtool has no linode_sd_configs "
+                "(Debian's package leaves Linode discovery out; upstream builds have it)")
+    if code == 0:
+        valid = "syntax valid (its rule file is rejected above)" if syntax_only else "valid"
+        return Report(check, "warning" if note else "ok", f"{PROMETHEUS_FILE} {valid}{note}")
+    message = _clean(output, PROMETHEUS_FILE, "prometheus-without-linode.yml")
+    return Report(check, "failed", f"promtool rejected the generated {PROMETHEUS_FILE}",
+                  [f"{PROMETHEUS_FILE} (scrape, alertmanager url): promtool: {message}"])
+
+
+# --- alertmanager.yml -------------------------------------------------------------------------------------
+def _check_alertmanager(amtool: str | None, inp: RenderInput, workdir: Path) -> Report:
+    check = "amtool check-config"
+    if amtool is None:
+        return _missing("amtool", ALERTMANAGER_FILE, check)
+    merged = "alertmanager-route.check.yml"
+    (workdir / merged).write_text(dump(_snippet_in_a_config(inp), header(inp.source)))
+    problems = []
+    for name, origin in ((ALERTMANAGER_FILE, "alertmanager"), (merged, "alertmanager (route snippet)")):
+        result = _run([amtool, "check-config", name], workdir)
+        if isinstance(result, str):
+            return Report(check, "warning", f"{result}: generated {ALERTMANAGER_FILE} not validated")
+        code, output = result
+        if code != 0:
+            problems.append(f"{origin}: amtool: {_clean(output, name)}")
+    if problems:
+        return Report(check, "failed", f"amtool rejected the generated {ALERTMANAGER_FILE}", problems)
+    return Report(check, "ok", f"{ALERTMANAGER_FILE} and the route snippet valid")
+
+
+def _snippet_in_a_config(inp: RenderInput) -> dict[str, Any]:
+    """The route snippet merged into a minimal configuration, as a user would merge it."""
+    snippet = route_snippet(inp)
+    default = NULL_RECEIVER if inp.alertmanager.receiver != NULL_RECEIVER else "default"
+    return {"route": {"receiver": default, "routes": snippet["route"]["routes"]},
+            "receivers": [{"name": default}, *snippet["receivers"]]}
+
