@@ -60,7 +60,7 @@ def test_the_default_window_goes_quiet_busy_quiet() -> None:
     start, end = replay.rate_at(0), replay.rate_at(replay.duration)
     assert start < 80.0 * 0.6 and end < 80.0 * 0.8  # one instance copes at both ends
     assert replay.peak / start > 10
-    assert DEFAULT_START == datetime(1998, 6, 30, 10, 0)
+    assert datetime(1998, 6, 30, 10, 0) == DEFAULT_START
 
 
 # -- parsing ---------------------------------------------------------------------------------------------------
