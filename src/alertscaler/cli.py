@@ -178,15 +178,15 @@ def _render_input(policy: PolicyFile, source: str, args: argparse.Namespace) -> 
 
 def _render(args: argparse.Namespace) -> int:
     policy = _load(args.config)
-    files = render_all(_render_input(policy, args.config, args))
+    inp = _render_input(policy, args.config, args)
     try:
-        written = write_files(args.out, files)
+        written = write_files(args.out, render_all(inp))
     except OSError as exc:
         raise CliError(f"cannot write into {args.out}: {exc.strerror or exc}") from None
     for path in written:
         out.print(f"wrote {path}", highlight=False)
-    out.print(f"credentials: Prometheus and Alertmanager read alertscaler's token from {args.token_file}; "
-              f"validate with: alertscaler check {args.config}", highlight=False)
+    out.print(" ".join(inp.credentials_note()), highlight=False)
+    out.print(f"validate with: alertscaler check {args.config}", highlight=False)
     return EXIT_OK
 
 

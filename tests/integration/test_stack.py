@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +32,9 @@ from alertscaler.demo.stack import (
 )
 
 pytestmark = pytest.mark.integration
+Script = Callable[[str], "subprocess.Popen[str]"]
 
-HAVE_BINARIES = all(
-    os.access(p, os.X_OK)
-    for p in (
-        __import__("shutil").which("prometheus") or "",
-        __import__("shutil").which("prometheus-alertmanager") or "",
-    )
-)
+HAVE_BINARIES = all(shutil.which(name) for name in ("prometheus", "prometheus-alertmanager"))
 needs_prometheus = pytest.mark.skipif(
     not HAVE_BINARIES,
     reason="prometheus / prometheus-alertmanager not installed: apt-get install -y prometheus prometheus-alertmanager",
@@ -96,15 +93,27 @@ def assert_all_gone(pids: Iterable[int], timeout: float = 5.0) -> None:
              f"processes {pids} and their process groups to be gone")  # fmt: skip
 
 
-def run_script(code: str) -> subprocess.Popen[str]:
-    """A Python child (with this alertscaler importable) that prints JSON lines on stdout."""
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=python_env(),
-    )
+@pytest.fixture
+def run_script() -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+    """Start a Python child (with this alertscaler importable) printing JSON lines; killed at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def run(code: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=python_env(),
+        )
+        procs.append(proc)
+        return proc
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()  # its watchdog stops what it started
+        proc.communicate()
 
 
 def read_json_line(proc: subprocess.Popen[str], timeout: float = 30.0) -> Any:
@@ -164,7 +173,7 @@ def test_a_child_that_exits_during_start_reports_its_log(tmp_path: Path) -> None
 
 def test_a_child_that_never_gets_ready_is_stopped(tmp_path: Path) -> None:
     with Stack(tmp_path, watchdog=False) as stack:
-        with pytest.raises(ChildError, match="not 200 within 0.5s"):
+        with pytest.raises(ChildError, match=r"not 200 within 0\.5s"):
             stack.start("mute", ["sleep", "60"], ready_url=f"http://127.0.0.1:{free_port()}/", timeout=0.5)
         pid = stack.children["mute"].pid
         assert pid is not None
@@ -301,7 +310,7 @@ except KeyboardInterrupt as exc:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_a_stop_signal_stops_everything_cleanly(sig: signal.Signals) -> None:
+def test_a_stop_signal_stops_everything_cleanly(sig: signal.Signals, run_script: Script) -> None:
     proc = run_script(_STACK_SCRIPT.format(stop_timeout=5, extra="pass", count=3))
     info = read_json_line(proc)
     assert len(info["pids"]) == 3
@@ -313,7 +322,7 @@ def test_a_stop_signal_stops_everything_cleanly(sig: signal.Signals) -> None:
     assert not Path(info["workdir"]).exists()
 
 
-def test_repeated_signals_do_not_interrupt_the_cleanup() -> None:
+def test_repeated_signals_do_not_interrupt_the_cleanup(run_script: Script) -> None:
     stubborn = ("stack.start('stubborn', [sys.executable, '-c', "
                 "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])")
     proc = run_script(_STACK_SCRIPT.format(stop_timeout=1.5, extra=stubborn, count=4))
@@ -330,7 +339,7 @@ def test_repeated_signals_do_not_interrupt_the_cleanup() -> None:
     assert_all_gone(info["pids"])
 
 
-def test_kill_9_of_the_parent_leaves_no_child_and_no_grandchild() -> None:
+def test_kill_9_of_the_parent_leaves_no_child_and_no_grandchild(run_script: Script) -> None:
     proc = run_script(_STACK_SCRIPT.format(stop_timeout=5, extra="pass", count=3))
     info = read_json_line(proc)
     pids = info["pids"]
@@ -342,7 +351,9 @@ def test_kill_9_of_the_parent_leaves_no_child_and_no_grandchild() -> None:
     wait_for(lambda: not Path(info["workdir"]).exists(), 10, "the watchdog to remove the temporary directory")
 
 
-def test_pdeathsig_alone_kills_a_child_in_its_own_session_when_the_parent_is_killed(tmp_path: Path) -> None:
+def test_pdeathsig_alone_kills_a_child_in_its_own_session_when_the_parent_is_killed(
+    tmp_path: Path, run_script: Script
+) -> None:
     # No Stack, no watchdog: only prctl(PR_SET_PDEATHSIG) set in preexec_fn, combined with start_new_session.
     proc = run_script(f"""
         import json, os, time
@@ -362,8 +373,6 @@ def test_pdeathsig_alone_kills_a_child_in_its_own_session_when_the_parent_is_kil
 
 def test_a_child_of_a_worker_thread_is_not_killed_when_the_thread_ends(tmp_path: Path) -> None:
     # PR_SET_PDEATHSIG fires when the *thread* that forked exits: off by default outside the main thread.
-    import threading
-
     children: list[Child] = []
 
     def start() -> None:

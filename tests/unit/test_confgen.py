@@ -139,7 +139,8 @@ def test_amtool_accepts_the_golden_alertmanager_yml() -> None:
 @needs_amtool
 def test_amtool_accepts_the_route_snippet_merged_into_a_config(tmp_path: Path) -> None:
     snippet = yaml.safe_load((EXPECTED / "alertmanager-route.yml").read_text())
-    existing = {"route": {"receiver": "ops", "routes": [{"receiver": "ops", "matchers": ['team="ops"']}]},
+    existing: dict[str, Any] = {"route": {"receiver": "ops", "routes": [{"receiver": "ops",
+                                                                       "matchers": ['team="ops"']}]},
                 "receivers": [{"name": "ops"}]}
     existing["route"]["routes"] = snippet["route"]["routes"] + existing["route"]["routes"]
     existing["receivers"] += snippet["receivers"]

@@ -42,4 +42,4 @@ class RenderInput:
             return ["alertscaler runs without authentication (server.auth.insecure_no_auth): no credentials here."]
         what = "token" if self.auth == "bearer" else f"basic-auth password of user {self.basic_username}"
         return [f"alertscaler's {what} is read from {self.token_file} (render --token-file PATH);",
-                "put it there, readable by Prometheus and Alertmanager: it is never written into this file."]
+                "put it there, readable by Prometheus and Alertmanager: it is never written into generated files."]

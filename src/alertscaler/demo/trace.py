@@ -240,4 +240,3 @@ def default_replay(
         smooth_minutes=DEFAULT_SMOOTH_MINUTES,
         wrap=wrap,
     )
-
