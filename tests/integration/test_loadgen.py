@@ -226,7 +226,7 @@ async def test_outstanding_requests_are_bounded_without_slowing_the_schedule(tmp
     port = free_port()
     with Stack(tmp_path, watchdog=False, handle_signals=False) as stack:
         stack.start("slow", [sys.executable, "-m", "alertscaler.workload", "--port", str(port), "--service-time",
-                             "0.5", "--concurrency", "1", "--queue-limit", "100"],
+                             "0.5", "--concurrency", "1", "--queue-limit", "100", "--drain-timeout", "0.2"],
                     ready_url=f"http://127.0.0.1:{port}/healthz", env=python_env())  # fmt: skip
         gen = LoadGenerator(lambda t: 50.0, targets=[f"127.0.0.1:{port}"], max_outstanding=5, drain_timeout=0.1)
         final = await gen.run(duration=2.0)

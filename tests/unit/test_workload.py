@@ -111,7 +111,9 @@ async def test_idle_utilisation_is_zero_and_endpoints(client: httpx.AsyncClient)
 async def test_shutdown_finishes_in_flight_requests(client: httpx.AsyncClient) -> None:
     server, base = await start(WorkloadConfig(service_time=0.3, concurrency=1))
     request = asyncio.create_task(client.get(f"{base}/work"))
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(5):  # wait until the server holds the request, however slow the machine
+        while server.workload.in_flight() == 0:
+            await asyncio.sleep(0.002)
     await server.shutdown(drain_timeout=2)
     response = await request
     assert response.status_code == 200
