@@ -112,7 +112,7 @@ async def test_shutdown_finishes_in_flight_requests(client: httpx.AsyncClient) -
     server, base = await start(WorkloadConfig(service_time=0.3, concurrency=1))
     request = asyncio.create_task(client.get(f"{base}/work"))
     async with asyncio.timeout(5):  # wait until the server holds the request, however slow the machine
-        while server.workload.in_flight() == 0:
+        while server.workload.in_flight == 0:
             await asyncio.sleep(0.002)
     await server.shutdown(drain_timeout=2)
     response = await request
