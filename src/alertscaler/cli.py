@@ -25,6 +25,7 @@ from rich.table import Table
 from alertscaler import __version__
 from alertscaler.confgen import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput, render_all, write_files
 from alertscaler.confgen.scrape import alertmanager_target
+from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile, load_policy_file
 from alertscaler.model.durations import parse_duration
@@ -106,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
     _render_args(r)
     r.set_defaults(func=_render)
 
+    rules = sub.add_parser("rules", help="manage the generated rules in a running Prometheus")
+    rules_sub = rules.add_subparsers(title="rules commands", metavar="COMMAND")
+    rs = rules_sub.add_parser(
+        "sync", help="install the generated rule file into Prometheus safely (validate, reload, confirm, roll back)",
+        description="Validate the generated rules with promtool, write them atomically into prometheus.rules_dir, "
+                    "POST /-/reload, confirm through Prometheus' API that they loaded; on any failure restore the "
+                    "previous file. Prometheus is never left with a broken rule file.")
+    config_arg(rs)
+    rs.add_argument("--rules-dir", metavar="DIR", help="override prometheus.rules_dir")
+    rs.add_argument("--prometheus-url", metavar="URL", help="override prometheus.url")
+    rs.add_argument("--no-promtool", action="store_true",
+                    help="sync even when promtool is not installed (Prometheus' reload still guards)")
+    rs.set_defaults(func=_rules_sync)
+    rules.set_defaults(func=lambda args: _usage(rules))
+
     st = sub.add_parser("status", help="groups: desired and current capacity, members")
     client_args(st)
     st.add_argument("group", nargs="?", help="show one group with its members")
@@ -128,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
+
+
 def _non_negative(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
@@ -140,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     policy = _load(args.config)
     service.setup_logging(args.log_level, args.log_format)
-    service.serve(policy, args.log_level)
+    service.serve(policy, args.log_level, source=args.config)
     return EXIT_OK
 
 
@@ -162,18 +183,11 @@ def _render_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _render_input(policy: PolicyFile, source: str, args: argparse.Namespace) -> RenderInput:
-    am_url = args.alertmanager_url
     try:
-        alertmanager_target(am_url)
+        alertmanager_target(args.alertmanager_url)
     except ValueError as exc:
         raise CliError(f"--alertmanager-url: {exc}", EXIT_USAGE) from None
-    auth = policy.server.auth
-    return RenderInput(
-        source=source, server_url=policy.server.url,
-        auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
-        basic_username=auth.basic.username if auth.basic is not None else None,
-        rules=policy.rules, alertmanager=policy.alertmanager, scrape=policy.scrape,
-        token_file=args.token_file, alertmanager_url=am_url)
+    return policy.render_input(source, args.token_file, args.alertmanager_url)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -187,6 +201,27 @@ def _render(args: argparse.Namespace) -> int:
         out.print(f"wrote {path}", highlight=False)
     out.print(" ".join(inp.credentials_note()), highlight=False)
     out.print(f"validate with: alertscaler check {args.config}", highlight=False)
+    return EXIT_OK
+
+
+def _rules_sync(args: argparse.Namespace) -> int:
+    policy = _load(args.config)
+    rules_dir = Path(args.rules_dir) if args.rules_dir else policy.rules_dir()
+    if rules_dir is None:
+        raise CliError("no rules directory: set prometheus.rules_dir in the policy file or pass --rules-dir",
+                       EXIT_USAGE)
+    url = args.prometheus_url or policy.prometheus.url
+    try:
+        result = sync_rules(policy.render_input(args.config), rules_dir, policy.prometheus.rule_file, url,
+                            require_promtool=not args.no_promtool)
+    except SyncError as exc:
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+        raise CliError(f"rules sync: {exc}") from None
+    for step in result.steps:
+        out.print(step, highlight=False)
+    out.print(f"[green]ok[/green] {result.path}: {result.groups} group(s), {result.rules} rule(s)"
+              + ("" if result.changed else " (unchanged)"), highlight=False)
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import ConfigError, Problem
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
@@ -154,6 +155,16 @@ class StoreConfig(_Model):
 
 class PrometheusConfig(_Model):
     url: str = "http://127.0.0.1:9090"
+    rules_dir: str | None = None              # where ``rules sync`` installs the generated rule file
+    rule_file: str = "alertscaler.rules.yml"  # its name there (prometheus.yml's rule_files must match it)
+    sync_rules_on_start: bool = False         # ``serve`` syncs the rules before taking traffic
+
+    @field_validator("rule_file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or not value.endswith((".yml", ".yaml")) or value.startswith("."):
+            raise ValueError("must be a plain file name ending in .yml, like alertscaler.rules.yml")
+        return value
 
 
 class ActionsConfig(_Model):
@@ -240,6 +251,20 @@ class PolicyFile(_Model):
 
     def state_dir(self) -> Path:
         return _under(self.base_dir, self.server.state_dir)
+
+    def render_input(self, source: str, token_file: str = DEFAULT_TOKEN_FILE,
+                     alertmanager_url: str = DEFAULT_ALERTMANAGER_URL) -> RenderInput:
+        """What ``confgen`` needs to generate the Prometheus side of this policy."""
+        auth = self.server.auth
+        return RenderInput(
+            source=source, server_url=self.server.url,
+            auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
+            basic_username=auth.basic.username if auth.basic is not None else None,
+            rules=self.rules, alertmanager=self.alertmanager, scrape=self.scrape,
+            token_file=token_file, alertmanager_url=alertmanager_url)
+
+    def rules_dir(self) -> Path | None:
+        return _under(self.base_dir, self.prometheus.rules_dir) if self.prometheus.rules_dir else None
 
     def store_url(self) -> str:
         if self.store.url:

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from alertscaler.act.engine import Engine
 from alertscaler.api.app import create_app
+from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.config import PolicyFile
 from alertscaler.providers import registry
 from alertscaler.providers.base import Provider, ProviderContext
@@ -47,7 +48,24 @@ def build(policy: PolicyFile) -> Service:
     return Service(policy, store, engine, create_app(engine))
 
 
-def serve(policy: PolicyFile, log_level: str = "info") -> None:
+def sync_rules_at_start(policy: PolicyFile, source: str) -> bool:
+    """``prometheus.sync_rules_on_start``: install the generated rules. A failure is logged, not fatal:
+    scaling keeps working on the rules Prometheus already has (sync never leaves it a broken file)."""
+    rules_dir = policy.rules_dir()
+    if not policy.prometheus.sync_rules_on_start or rules_dir is None:
+        return False
+    try:
+        result = sync_rules(policy.render_input(source), rules_dir, policy.prometheus.rule_file,
+                            policy.prometheus.url)
+    except SyncError as exc:
+        log.error("rule sync at start failed: %s %s", exc, "; ".join(exc.problems))
+        return False
+    log.info("rule sync at start: %s", "; ".join(result.steps))
+    return True
+
+
+def serve(policy: PolicyFile, log_level: str = "info", source: str = "policy file") -> None:
+    sync_rules_at_start(policy, source)
     service = build(policy)
     server = uvicorn.Server(uvicorn.Config(
         service.app, host=policy.server.host, port=policy.server.port, log_config=None,

@@ -4,11 +4,12 @@ fake ``/api/v1/targets`` endpoint: an even spread, targets that come and go, ope
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from alertscaler.demo.loadgen import (
     Balancer,
+    HttpPool,
     LoadGenerator,
     even_arrivals,
     parse_targets,
@@ -71,7 +73,7 @@ def test_even_arrivals_carry_fractions_over(rate: float, ticks: int, expected_co
         times += got
     assert counts == expected_counts
     if rate > 0 and len(times) > 1:  # evenly spaced across tick boundaries
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) == pytest.approx(min(gaps)) == pytest.approx(1 / rate)
 
 
@@ -99,7 +101,7 @@ def test_round_robin_spreads_evenly_and_follows_updates() -> None:
     assert [balancer.pick() for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
     balancer.update(["a", "c"])
     picks = [balancer.pick() for _ in range(4)]
-    assert sorted(picks) == ["a", "a", "c", "c"]
+    assert sorted(p or "" for p in picks) == ["a", "a", "c", "c"]
 
 
 def test_least_outstanding_prefers_idle_targets_and_breaks_ties_round_robin() -> None:
@@ -109,6 +111,106 @@ def test_least_outstanding_prefers_idle_targets_and_breaks_ties_round_robin() ->
     assert [balancer.pick({}) for _ in range(3)] == ["a", "b", "c"]
     with pytest.raises(ValueError):
         Balancer("random")  # type: ignore[arg-type]
+
+
+# -- the HTTP client ---------------------------------------------------------------------------------------------
+
+
+class ScriptedServer:
+    """An asyncio server answering each request with ``answer(n)`` -> (bytes, close after it)."""
+
+    def __init__(self, answer: Callable[[int], tuple[bytes, bool]]) -> None:
+        self.answer = answer
+        self.requests = 0
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.address = ""
+
+    async def start(self) -> ScriptedServer:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"GET /work HTTP/1.1\r\nHost: 127.0.0.1:")
+                data, close = self.answer(self.requests)
+                self.requests += 1
+                writer.write(data)
+                await writer.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[[Callable[[int], tuple[bytes, bool]]], Any]]:
+    servers: list[ScriptedServer] = []
+
+    async def make(answer: Callable[[int], tuple[bytes, bool]]) -> ScriptedServer:
+        server = await ScriptedServer(answer).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        assert server.server is not None
+        server.server.close()
+
+
+OK_KEEP = (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", False)
+
+
+@integration
+@pytest.mark.parametrize(
+    ("answer", "status", "connections"),
+    [
+        (OK_KEEP, 200, 1),  # keep-alive: one connection for all
+        ((b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", False), 503, 1),
+        ((b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n"
+          b"Trailer: 1\r\n\r\n", False), 201, 1),
+        ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", False), 202, 1),
+        ((b"HTTP/1.0 200 OK\r\n\r\nuntil the end", True), 200, 3),  # close-delimited: a connection each
+        ((b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", True), 200, 3),
+        ((b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", False), 200, 1),
+    ],
+)  # fmt: skip
+async def test_http_pool_reads_every_kind_of_answer(
+    scripted: Any, answer: tuple[bytes, bool], status: int, connections: int
+) -> None:
+    server = await scripted(lambda n: answer)
+    pool = HttpPool(server.address)
+    assert [await pool.get("/work") for _ in range(3)] == [status] * 3
+    assert server.connections == connections
+    pool.close()
+
+
+@integration
+async def test_http_pool_retries_a_keep_alive_connection_the_server_closed(scripted: Any) -> None:
+    server = await scripted(lambda n: (OK_KEEP[0], True))  # says keep-alive, then closes
+    pool = HttpPool(server.address)
+    for _ in range(3):
+        assert await pool.get("/work") == 200
+        await asyncio.sleep(0.05)  # the server's close has arrived
+    assert server.connections == 3 and server.requests == 3
+    pool.close()
+
+
+@integration
+async def test_http_pool_reports_garbage_and_refusals_as_connection_errors(scripted: Any) -> None:
+    server = await scripted(lambda n: (b"SSH-2.0-OpenSSH\r\n\r\n", True))
+    with pytest.raises(ConnectionError, match="malformed"):
+        await HttpPool(server.address).get("/work")
+    with pytest.raises(ConnectionError):
+        await HttpPool(f"127.0.0.1:{free_port()}").get("/work")
+    with pytest.raises(ValueError):
+        HttpPool("no-port")
 
 
 # -- against real workload processes ------------------------------------------------------------------------------
@@ -123,7 +225,7 @@ class TargetsEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 endpoint.requests += 1
                 body = json.dumps(endpoint.members).encode()
                 self.send_response(200)

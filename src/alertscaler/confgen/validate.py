@@ -19,7 +19,7 @@ from typing import Any, Literal
 from alertscaler.confgen.alertmanager import NULL_RECEIVER, route_snippet
 from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.output import ALERTMANAGER_FILE, PROMETHEUS_FILE, RULES_FILE, render_all, write_files
-from alertscaler.confgen.rules import single_rule_text
+from alertscaler.confgen.rules import rules_text, single_rule_text
 from alertscaler.confgen.scrape import prometheus_config
 from alertscaler.confgen.yamltext import dump, header
 
@@ -86,6 +86,12 @@ def _clean(output: str, *paths: Path | str) -> str:
 
 
 # --- rules ------------------------------------------------------------------------------------------------
+def check_rules(inp: RenderInput, workdir: Path) -> Report:
+    """Render only the rule file into ``workdir`` and run ``promtool check rules`` on it."""
+    write_files(workdir, {RULES_FILE: rules_text(inp.rules, inp.source)})
+    return _check_rules(shutil.which("promtool"), inp, workdir)
+
+
 def _check_rules(promtool: str | None, inp: RenderInput, workdir: Path) -> Report:
     check = "promtool check rules"
     if promtool is None:
