@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import random
 import sys
 import threading
@@ -288,11 +289,17 @@ async def test_requests_are_spread_evenly_over_the_live_targets(
     assert [s.second for s in history] == [0, 1, 2]
     for second in history:
         assert second.target_rate == 100.0
-        assert second.counts.sent == pytest.approx(100, abs=2)
+        assert second.counts.sent == pytest.approx(100, rel=0.15)  # by send time: a late loop shifts a few
         assert second.p50 is not None and second.p95 is not None
-        assert 0.04 <= second.p50 <= second.p95 < 0.5  # service time 50 ms, no queueing
+        assert 0.04 <= second.p50 <= second.p95 < 1.0  # service time 50 ms, no queueing
     assert final.outstanding == 0
     assert endpoint.requests >= 10
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
 
 
 @integration
@@ -302,24 +309,27 @@ async def test_a_target_that_disappears_stops_receiving_and_a_new_one_starts(
     a, b = workloads
     endpoint.set(member(a))
     gen = LoadGenerator(lambda t: 60.0, targets_url=endpoint.url, poll_interval=0.1)
-    run = asyncio.create_task(gen.run(duration=4.5))
-
-    await asyncio.sleep(1.5)
-    assert set(gen.stats().per_target) == {a}
-    endpoint.set(member(a), member(b))  # scaled out
-    await asyncio.sleep(1.5)
-    both = gen.stats()
-    assert both.targets == (a, b)
-    assert both.per_target[b] > 20
-    endpoint.set(member(b))  # a is gone (scaled in)
-    await asyncio.sleep(0.5)  # a few polls
-    a_before = gen.stats().per_target[a]
-    final = await run
-    assert final.per_target[a] == a_before  # no new request since
-    assert final.per_target[b] > both.per_target[b] + 50
+    run = asyncio.create_task(gen.run(None))
+    try:
+        await until(lambda: gen.stats().per_target.get(a, 0) >= 30)
+        assert set(gen.stats().per_target) == {a}
+        endpoint.set(member(a), member(b))  # scaled out
+        await until(lambda: gen.stats().per_target.get(b, 0) >= 30)
+        both = gen.stats()
+        assert both.targets == (a, b)
+        assert both.per_target[a] >= 30 + 20  # a kept its share meanwhile
+        endpoint.set(member(b))  # a is gone (scaled in)
+        await until(lambda: gen.targets == (b,))  # the next poll
+        removed = gen.stats()
+        await until(lambda: gen.elapsed() > math.ceil(removed.elapsed) + 1.05)  # a whole second after
+    finally:
+        gen.stop()
+        final = await run
+    assert final.per_target[a] == removed.per_target[a]  # no request since the poll that removed it
+    assert final.per_target[b] > removed.per_target[b] + 50
     assert final.totals.errors == 0 and final.totals.ok == final.totals.sent
-    last_seconds = gen.history()[-1].per_target
-    assert set(last_seconds) == {b}
+    after = [s for s in gen.history() if s.second >= math.ceil(removed.elapsed)]
+    assert after and all(set(s.per_target) == {b} for s in after)
 
 
 @integration
@@ -334,9 +344,9 @@ async def test_outstanding_requests_are_bounded_without_slowing_the_schedule(tmp
         final = await gen.run(duration=2.0)
     totals = final.totals
     assert totals.sent + totals.dropped == pytest.approx(100, abs=2)  # every arrival happened on time
-    assert totals.sent <= 5 + totals.ok + totals.errors + 5
+    assert totals.sent <= totals.ok + totals.errors + 5  # never more than 5 in flight
     assert totals.dropped > 80
-    assert final.elapsed < 2.5
+    assert final.elapsed < 3.5  # 2 s of schedule + a 0.1 s drain: the schedule never waited
 
 
 @integration
@@ -368,3 +378,40 @@ async def test_stop_ends_an_unbounded_run_and_connection_errors_are_counted() ->
     assert final.totals.ok == 0
     with pytest.raises(RuntimeError, match="runs once"):
         await gen.run(1.0)
+
+
+@integration
+async def test_targets_come_from_a_real_alertscaler_with_the_local_provider(tmp_path: Path) -> None:
+    with Stack(tmp_path, watchdog=False, handle_signals=False) as stack:
+        policy = tmp_path / "policy.yml"
+        policy.write_text(f"""
+server:
+  listen: 127.0.0.1:{stack.alertscaler_port}
+  auth: {{bearer_token: sekret-demo-token, protect_reads: true}}
+  state_dir: ./state
+groups:
+  web:
+    provider: {{type: local}}
+    min_size: 1
+    max_size: 3
+    desired: 2
+""")
+        await asyncio.to_thread(stack.start_alertscaler, policy)
+        gen = LoadGenerator(
+            lambda t: 50.0,
+            targets_url=f"{stack.alertscaler_url}/api/v1/targets",
+            group="web",
+            targets_headers={"Authorization": "Bearer sekret-demo-token"},
+            poll_interval=0.2,
+        )
+        run = asyncio.create_task(gen.run(None))
+        try:
+            await until(lambda: len(gen.targets) == 2, timeout=30)
+            first = gen.stats().totals.sent
+            await until(lambda: gen.stats().totals.sent >= first + 100)
+        finally:
+            gen.stop()
+            final = await run
+    assert final.discovery_errors == 0
+    assert set(final.per_target) == set(final.targets) and len(final.targets) == 2
+    assert final.totals.ok == final.totals.sent

@@ -325,11 +325,11 @@ def test_a_stop_signal_stops_everything_cleanly(sig: signal.Signals, run_script:
 def test_repeated_signals_do_not_interrupt_the_cleanup(run_script: Script) -> None:
     stubborn = ("stack.start('stubborn', [sys.executable, '-c', "
                 "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])")
-    proc = run_script(_STACK_SCRIPT.format(stop_timeout=1.5, extra=stubborn, count=4))
+    proc = run_script(_STACK_SCRIPT.format(stop_timeout=2.5, extra=stubborn, count=4))
     info = read_json_line(proc)
     assert len(info["pids"]) == 4
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)  # the stack is now waiting for "stubborn" to exit
+    time.sleep(0.5)  # the stack is now waiting (2.5 s) for "stubborn" to exit
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
         proc.send_signal(sig)
         time.sleep(0.05)

@@ -453,8 +453,7 @@ class Stack:
         python: str = sys.executable,
     ) -> None:
         self._temporary = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="alertscaler-stack-")) if workdir is None else Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._workdir = None if workdir is None else Path(workdir)  # a temporary one is made by open()
         self.keep_workdir = keep_workdir or not self._temporary  # never delete a directory we did not create
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -487,6 +486,13 @@ class Stack:
         return f"http://{HOST}:{self.alertscaler_port}"
 
     @property
+    def workdir(self) -> Path:
+        """The working directory (a temporary one exists from ``open()`` / ``with`` until ``close()``)."""
+        if self._workdir is None:
+            raise RuntimeError("the stack's temporary working directory is made by open() (or `with Stack()`)")
+        return self._workdir
+
+    @property
     def logs_dir(self) -> Path:
         return self.workdir / "logs"
 
@@ -508,6 +514,8 @@ class Stack:
                 return self
             self._opened = True
             self._stopping = False
+            if self._temporary:
+                self._workdir = Path(tempfile.mkdtemp(prefix="alertscaler-stack-"))
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             if self.handle_signals:
                 self._install_handlers()

@@ -15,7 +15,7 @@ which must travel with it). Everything else here is pure and deterministic:
   from the last sample on the last value (or, with ``wrap``, the shape repeats).
 
 The default window, 1998-06-30 10:00 for 16 hours with a 5-minute average, is a quiet morning, the
-busy afternoon and evening of two matches (Argentina-England), and a quiet night: peak/quiet is about 12,
+busy afternoon and evening of the two round-of-16 matches of that day, and a quiet night: peak/quiet is about 12,
 so with ``peak_rps = 0.9 * max_size * capacity`` a group of max 5 needs 1 instance at the start and the
 end and 5 at the peak. At one trace minute per second it lasts 16 minutes.
 """
