@@ -458,6 +458,9 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
+IDLE_REUSE_S = 4.0  # uvicorn closes keep-alive connections idle for 5 s (timeout_keep_alive); do not race it
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection of the open-loop client, one request at a time.
 
@@ -473,6 +476,7 @@ class _Conn(asyncio.Protocol):
         self.status = 0
         self.current: tuple[int, float] | None = None  # (request number, scheduled time)
         self.closed = False
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -522,6 +526,7 @@ class _OpenLoop:
         self.idle: list[_Conn] = []
         self.opened = 0
         self.latencies: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (scheduled time, latency) of measured requests
         self.statuses: Counter[str] = Counter()
         self.all_ok = 0
         self.outstanding = 0
@@ -534,8 +539,10 @@ class _OpenLoop:
         self.all_ok += status == "200"
         if i >= self.first_measured:
             self.latencies.append(now - scheduled)
+            self.timeline.append((scheduled, now - scheduled))
             self.statuses[status] += 1
         if not conn.closed:
+            conn.idle_since = now
             self.idle.append(conn)  # LIFO: the fewest connections stay busy, the rest time out
         self.outstanding -= 1
         if self.outstanding == 0:
@@ -549,9 +556,14 @@ class _OpenLoop:
         conn = None
         while self.idle:
             candidate = self.idle.pop()
-            if not candidate.closed:
-                conn = candidate
-                break
+            if candidate.closed:
+                continue
+            if self.loop.time() - candidate.idle_since > IDLE_REUSE_S:  # the server may be closing it
+                assert candidate.transport is not None
+                candidate.transport.close()
+                continue
+            conn = candidate
+            break
         if conn is None:
             try:
                 _, conn = await self.loop.create_connection(lambda: _Conn(self), self.host, self.port)
@@ -591,20 +603,22 @@ class _OpenLoop:
             if conn.transport is not None:
                 conn.transport.close()
         ms = sorted(x * 1000 for x in self.latencies)
+        measured_from = start + self.first_measured / self.rate
+        slowest = sorted(self.timeline, key=lambda e: -e[1])[:10]
         unanswered = self.statuses.get("no_answer_after_60s", 0)
-        measured_start = start + self.first_measured / self.rate
         ok = self.statuses.get("200", 0)
         return {
             "sent": len(ms) + unanswered, "ok": ok, "non200": len(ms) + unanswered - ok,
             "statuses": dict(self.statuses),
             "ok_including_warmup": self.all_ok, "connections_opened": self.opened,
-            "achieved_per_s": round(len(ms) / max(1e-9, end - measured_start), 1),
+            "achieved_per_s": round(len(ms) / max(1e-9, end - measured_from), 1),
             "p50_ms": round(percentile(ms, 50), 3), "p90_ms": round(percentile(ms, 90), 3),
             "p99_ms": round(percentile(ms, 99), 3), "p999_ms": round(percentile(ms, 99.9), 3),
             "max_ms": round(ms[-1] if ms else 0.0, 3),
             "mean_ms": round(statistics.fmean(ms) if ms else 0.0, 3),
             "max_client_send_lag_ms": round(max_send_lag * 1000, 3),
             "client_cpu_pct": round(100 * cpu / (end - start), 1),
+            "slowest": [{"at_s": round(t - measured_from, 3), "ms": round(lat * 1000, 1)} for t, lat in slowest],
         }
 
 
