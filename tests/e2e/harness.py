@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from alertscaler.config import load_policy
 from alertscaler.confgen import render_all, write_files
+from alertscaler.config import load_policy
 from alertscaler.demo.stack import Stack
 
 TOKEN = "e2e-token-0123456789"
@@ -38,7 +38,7 @@ class ControlExporter:
         exporter = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's API
+            def do_GET(self) -> None:
                 body = "".join(f'control_value{{name="{k}"}} {v}\n' for k, v in sorted(exporter.values.items()))
                 data = body.encode()
                 self.send_response(200)

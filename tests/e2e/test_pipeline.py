@@ -52,7 +52,7 @@ rules:
         size = p.group("web")["desired"]
         p.wait(lambda: p.group("web")["current"] == size, 30, "last action done")
         # a resolved alert stops it: two more cooldowns pass without a step
-        resolved_at = [d for d in p.decisions(group="web") if d["reason"] == "resolved"][0]["id"]
+        resolved_at = next(d["id"] for d in p.decisions(group="web") if d["reason"] == "resolved")
         time.sleep(7)  # real time: e2e
         decisions = p.decisions(group="web")
         assert not [d for d in decisions if d["id"] > resolved_at and d["outcome"] == "acted"]
