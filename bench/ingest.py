@@ -13,18 +13,24 @@ invocation on the same machine, each party in its own process (so nobody shares 
   startsAt per request) or all re-sends of one notification (``duplicate``). The engine's background
   processing (decisions, cooldown skips, the provider action) stays on: it is part of the cost.
 
-For each target:
+For each target, in this order (the engine drains its backlog after each phase):
 
-1. **max throughput**: ``wrk`` (closed loop, ``--concurrency`` keep-alive HTTP/1.1 connections, one
+1. **ack latency at a sustainable rate**: the open-loop generator of 3. at ``--low-rate`` (100/s) on the
+   fresh store — what an alert storm the service keeps up with costs.
+2. **max throughput**: ``wrk`` (closed loop, ``--concurrency`` keep-alive HTTP/1.1 connections, one
    thread, a Lua script generating the bodies and counting status codes) for ``--warmup`` s, then for
    ``--duration`` s → answers 200 per second. For alertscaler the store is then read (after the
    background processing has drained) to check that every 200 was durably recorded; the newest
    decision is also read through ``GET /api/v1/decisions?limit=1``.
-2. **ack latency at a fixed rate**: an open-loop generator (a minimal asyncio HTTP/1.1 client in a
+3. **ack latency at a fixed rate**: an open-loop generator (a minimal asyncio HTTP/1.1 client in a
    subprocess, keep-alive connections opened as needed; sends are scheduled on a timer and never wait
    for earlier answers) at ``--rate`` notifications/s for ``--duration`` s after ``--warmup`` s; latency
    is measured from the *scheduled* send time (no coordinated omission) to the end of the answer →
    p50/p90/p99/max and the count of non-200 answers.
+
+Before each phase the script waits (up to ``--quiet-wait`` s) for the machine to be idle, and it reports
+how much CPU other processes used during each phase (``other_pct``): on a shared machine, read the
+figures with that column.
 
 Usage::
 
@@ -687,7 +693,34 @@ def newest_decision(server: Server) -> dict[str, Any] | None:
 
 
 def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """Phases, in this order: ack latency at ``--low-rate`` (a fresh store, a rate the service sustains),
+    max throughput (wrk), then ack latency at ``--rate``. The engine drains its backlog after each."""
     result: dict[str, Any] = {"name": server.name, "uvicorn": server.impls, "mode": mode}
+    recorded_before = 0
+
+    def latency_phase(key: str, rate: float, run: int) -> None:
+        nonlocal recorded_before
+        log(f"[{server.name}] latency: open loop {rate:g}/s, {args.warmup}s warm-up + {args.duration}s")
+        quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
+        lat = run_openloop(server, rate=rate, seconds=args.duration, warmup=args.warmup, mode=mode, run=run)
+        result[key] = lat
+        lat["rate"] = rate
+        lat["quiet"] = quiet
+        if server.db is not None:
+            drained = drain(server, args.drain_timeout)
+            lat["processing"] = {k: v for k, v in drained.items() if k != "counts"}
+            lat["store_after"] = drained["counts"]
+            # The open-loop client waits for every answer: each 200 of this phase is exactly one new row.
+            recorded = drained["counts"]["notifications"] - recorded_before
+            recorded_before = drained["counts"]["notifications"]
+            lat["durability"] = {"acked_200": lat["ok_including_warmup"], "recorded": recorded,
+                                 "ok": recorded == lat["ok_including_warmup"]}
+        log(f"[{server.name}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms, "
+            f"non-200 {lat['non200']}, achieved {lat['achieved_per_s']}/s")
+
+    if args.low_rate:
+        latency_phase("latency_low", args.low_rate, 4)
+
     log(f"[{server.name}] throughput: wrk -c{args.concurrency}, {args.warmup}s warm-up + {args.duration}s")
     quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
     warm = run_wrk(server, work, seconds=args.warmup, concurrency=args.concurrency, run=1, mode=mode)
@@ -702,12 +735,13 @@ def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> 
     if server.db is not None:
         drained = drain(server, args.drain_timeout)
         counts = drained["counts"]
-        recorded = counts["notifications"]
+        recorded = counts["notifications"] - recorded_before
+        recorded_before = counts["notifications"]
         # wrk stops with up to --concurrency requests in flight (per run): recorded, never answered.
         tput["durability"] = {
             "acked_200": acked, "recorded": recorded, "recorded_minus_acked": recorded - acked,
             "in_flight_allowance": 2 * args.concurrency,
-            "ok": acked <= recorded <= acked + 2 * args.concurrency and counts["max_id"] == recorded,
+            "ok": acked <= recorded <= acked + 2 * args.concurrency and counts["max_id"] == counts["notifications"],
         }
         tput["durable_per_s"] = tput["ok_per_s"] if acked <= recorded else round(
             (recorded - warm["ok"]) / tput["seconds"], 1)
@@ -718,26 +752,8 @@ def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> 
                                    if newest else None)
     log(f"[{server.name}]   {tput['ok_per_s']:.0f} req/s 200, non-200 {tput['non200']}, "
         f"server CPU {tput['server_cpu_pct']}%")
-    rates = [("latency", args.rate, 3)] + ([("latency_low", args.low_rate, 4)] if args.low_rate else [])
-    before = tput.get("store_after", {}).get("notifications", 0)
-    for key, rate, run in rates:
-        log(f"[{server.name}] latency: open loop {rate:g}/s, {args.warmup}s warm-up + {args.duration}s")
-        quiet = wait_quiet(args.quiet_threshold, args.quiet_wait)
-        lat = run_openloop(server, rate=rate, seconds=args.duration, warmup=args.warmup, mode=mode, run=run)
-        result[key] = lat
-        lat["rate"] = rate
-        lat["quiet"] = quiet
-        if server.db is not None:
-            drained = drain(server, args.drain_timeout)
-            lat["processing"] = {k: v for k, v in drained.items() if k != "counts"}
-            lat["store_after"] = drained["counts"]
-            # The open-loop client waits for every answer: each 200 of this phase is exactly one new row.
-            recorded = drained["counts"]["notifications"] - before
-            before = drained["counts"]["notifications"]
-            lat["durability"] = {"acked_200": lat["ok_including_warmup"], "recorded": recorded,
-                                 "ok": recorded == lat["ok_including_warmup"]}
-        log(f"[{server.name}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms, "
-            f"non-200 {lat['non200']}, achieved {lat['achieved_per_s']}/s")
+
+    latency_phase("latency", args.rate, 3)
     return result
 
 

@@ -1,6 +1,7 @@
 """The ``alertscaler`` command. ``serve`` runs the service; ``check`` validates a policy file (and the
 Prometheus side generated from it, with promtool and amtool when installed); ``render`` writes that
-Prometheus side; ``status``, ``decisions`` and ``scale`` talk to a running service over its HTTP API.
+Prometheus side; ``status``, ``decisions`` and ``scale`` talk to a running service over its HTTP API;
+``demo`` runs the whole pipeline locally on a real traffic shape (``alertscaler.demo.running``).
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (invalid file, refused request);
 2 usage error; 3 the service cannot be reached.
@@ -141,6 +142,27 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("group")
     sc.add_argument("desired", type=_non_negative)
     sc.set_defaults(func=_scale)
+
+    dm = sub.add_parser(
+        "demo", help="run the whole pipeline locally on a real traffic shape, with a live view",
+        description="Start Prometheus and Alertmanager (Debian packages prometheus and prometheus-alertmanager), "
+                    "alertscaler with the local provider and a load generator replaying the World Cup 1998 "
+                    "traffic shape, all on 127.0.0.1 with free ports; watch the group scale out and back in. "
+                    "Ctrl-C stops everything (exit 0); no process is left behind.",
+        epilog="Exit codes: 0 the replay ended or Ctrl-C; 1 Prometheus/Alertmanager missing or a process failed; "
+               "2 bad options.")
+    timing = dm.add_mutually_exclusive_group()
+    timing.add_argument("--duration", type=_duration_arg, metavar="DURATION",
+                        help="how long one busy-then-quiet cycle lasts: 300, 90s, 5m (default 5m)")
+    timing.add_argument("--speed", type=_positive_float, metavar="MIN_PER_S",
+                        help="trace minutes replayed per second instead (the cycle is 840 trace minutes)")
+    dm.add_argument("--max-size", type=_non_negative, default=5, metavar="N",
+                    help="the group's max_size, 2..10; the peak needs N instances (default 5)")
+    dm.add_argument("--workdir", metavar="DIR", help="working directory to use and keep (default: temporary)")
+    dm.add_argument("--keep", action="store_true", help="keep the temporary working directory (logs, configs)")
+    dm.add_argument("--no-view", dest="view", action="store_false", default=None,
+                    help="print status lines instead of the live view (automatic when stdout is not a terminal)")
+    dm.set_defaults(func=_demo)
     return p
 
 
@@ -155,6 +177,23 @@ def _non_negative(text: str) -> int:
     return int(text)
 
 
+def _duration_arg(text: str) -> float:
+    try:
+        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a duration like 300, 90s or 5m, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
 # --- commands -----------------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
     from alertscaler import service  # heavy imports only when serving
@@ -163,6 +202,14 @@ def _serve(args: argparse.Namespace) -> int:
     service.setup_logging(args.log_level, args.log_format)
     service.serve(policy, args.log_level, source=args.config)
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from alertscaler.demo.running import DemoOptions, run_demo  # heavy imports only for the demo
+
+    return run_demo(DemoOptions(duration=args.duration, speed=args.speed, max_size=args.max_size,
+                                workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
+                                view=args.view))
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ class ControlExporter:
 class Pipeline:
     """Stack + generated config + control exporter. ``policy`` is a policy file body WITHOUT ``server:``."""
 
-    def __init__(self, tmp: Path, policy: str) -> None:
+    def __init__(self, tmp: Path, policy: str, reevaluate_interval: str = "1s") -> None:
         self.tmp = tmp
         self.control = ControlExporter()
         self.stack = Stack(tmp / "stack", handle_signals=False, start_timeout=60)
@@ -79,7 +79,7 @@ class Pipeline:
         self.policy_file = tmp / "policy.yml"
         self.policy_file.write_text(
             f"server:\n  listen: 127.0.0.1:{self.stack.alertscaler_port}\n  auth: {{bearer_token: {TOKEN}}}\n"
-            f"  state_dir: {state}\n  reevaluate_interval: 1s\n" + policy)
+            f"  state_dir: {state}\n  reevaluate_interval: {reevaluate_interval}\n" + policy)
         parsed = load_policy(self.policy_file.read_text(), base_dir=tmp)
         files = render_all(parsed.render_input(str(self.policy_file), str(token_file), self.stack.alertmanager_url))
         gen = tmp / "generated"

@@ -151,9 +151,10 @@ class Engine:
     async def run_once(self) -> list[Recorded]:
         """One deterministic pass of every loop at ``clock()``: process notifications, re-evaluate firing
         alerts, execute every action that is due. Used by tests and tools instead of the timers."""
-        recorded = await anyio.to_thread.run_sync(self.processor.process_pending, self.clock())
-        recorded += await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
-        self._count(recorded)
+        recorded = await self._process_pending()
+        timer = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
+        self._count(timer)
+        recorded += timer
         for worker in self.workers.values():
             while await worker.run_due() is None:
                 pass
@@ -164,15 +165,27 @@ class Engine:
         while True:
             self._process_event.clear()
             try:
-                recorded = await anyio.to_thread.run_sync(self.processor.process_pending, self.clock())
-                self._count(recorded)
-                self._wake(recorded)
+                await self._process_pending()
             except Exception:
                 log.exception("processing notifications failed; will retry")
             try:
                 await asyncio.wait_for(self._process_event.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+
+    async def _process_pending(self, batch: int = 100) -> list[Recorded]:
+        """Process recorded notifications one transaction each, waking a group's worker as soon as its
+        decision is committed (not after the whole batch: a burst must not delay the first action)."""
+        out: list[Recorded] = []
+        while True:
+            pending = await anyio.to_thread.run_sync(self.store.pending_notifications, batch)
+            for stored in pending:
+                recorded = await anyio.to_thread.run_sync(self.processor.process, stored, self.clock())
+                self._count(recorded)
+                self._wake(recorded)
+                out.extend(recorded)
+            if len(pending) < batch:
+                return out
 
     async def _reevaluate_loop(self) -> None:
         while True:
