@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
