@@ -173,14 +173,14 @@ class Engine:
             except TimeoutError:
                 pass
 
-    async def _process_pending(self, batch: int = 100) -> list[Recorded]:
-        """Process recorded notifications one transaction each, waking a group's worker as soon as its
-        decision is committed (not after the whole batch: a burst must not delay the first action)."""
+    async def _process_pending(self, batch: int = 50) -> list[Recorded]:
+        """Process recorded notifications, what is pending at once in one transaction (a burst costs one
+        commit), and wake the groups' workers as soon as their decisions are committed."""
         out: list[Recorded] = []
         while True:
             pending = await anyio.to_thread.run_sync(self.store.pending_notifications, batch)
-            for stored in pending:
-                recorded = await anyio.to_thread.run_sync(self.processor.process, stored, self.clock())
+            if pending:
+                recorded = await anyio.to_thread.run_sync(self.processor.process_batch, pending, self.clock())
                 self._count(recorded)
                 self._wake(recorded)
                 out.extend(recorded)

@@ -19,7 +19,7 @@ from alertscaler.ingest.alertmanager import parse_notification
 from alertscaler.ingest.routing import Route, route
 from alertscaler.model.alerts import Alert
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
-from alertscaler.model.errors import InputError
+from alertscaler.model.errors import InputError, StoreUnavailable
 from alertscaler.model.matchers import MatcherSet
 from alertscaler.store.base import ActiveAlert, NewDecision, StateStore, StoredNotification, Tx
 
@@ -70,23 +70,45 @@ class Processor:
         self.store = store
         self.routes = build_routes(policy)
 
-    def process_pending(self, now: datetime, limit: int = 100) -> list[Recorded]:
+    def process_pending(self, now: datetime, limit: int = 50) -> list[Recorded]:
         """Process every recorded-but-unprocessed notification; returns what was decided."""
         out: list[Recorded] = []
         while True:
             batch = self.store.pending_notifications(limit)
-            for stored in batch:
-                out.extend(self.process(stored, now))
+            out.extend(self.process_batch(batch, now))
             if len(batch) < limit:
                 return out
 
+    def process_batch(self, batch: list[StoredNotification], now: datetime) -> list[Recorded]:
+        """A burst of notifications in ONE transaction (one commit, not one per notification). Should any of
+        them fail, the batch is rolled back and retried one notification per transaction, so that one bad
+        notification cannot hold up the others."""
+        if len(batch) <= 1:
+            return [r for stored in batch for r in self.process(stored, now)]
+        try:
+            recorded: list[Recorded] = []
+            with self.store.transaction() as tx:
+                for stored in batch:
+                    recorded.extend(self._process_in(tx, stored, now))
+            return recorded
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception("processing a batch of %d notifications failed; retrying one by one", len(batch))
+            return [r for stored in batch for r in self.process(stored, now)]
+
     def process(self, stored: StoredNotification, now: datetime) -> list[Recorded]:
+        """One notification in its own transaction."""
+        with self.store.transaction() as tx:
+            return self._process_in(tx, stored, now)
+
+    def _process_in(self, tx: Tx, stored: StoredNotification, now: datetime) -> list[Recorded]:
+        if not tx.mark_processed(stored.id, now):
+            return []  # another replica processed it meanwhile
         try:
             notification = parse_notification(stored.body)
         except InputError as exc:  # cannot happen for bodies the API accepted; keep the record, say why
             log.error("stored notification %s cannot be parsed: %s", stored.id, exc)
-            with self.store.transaction() as tx:
-                tx.mark_processed(stored.id, now)
             return []
         buckets: dict[Route, _Bucket] = defaultdict(_Bucket)
         unrouted: list[Alert] = []
@@ -105,17 +127,13 @@ class Processor:
                 else:
                     bucket.resolved.append(alert)
         recorded: list[Recorded] = []
-        with self.store.transaction() as tx:
-            if not tx.mark_processed(stored.id, now):
-                return []  # another replica processed it meanwhile
-            ctx = _Ctx(tx, stored, now, recorded)
-            if unrouted:
-                ctx.decide_skip(None, None, Reason.NO_GROUP, unrouted,
-                                "no group policy matches these alerts' labels")
-            if unrouted_dups:
-                ctx.decide_skip(None, None, Reason.DUPLICATE, unrouted_dups, "already received (no group)")
-            for r, bucket in buckets.items():
-                self._bucket(ctx, r, self.policy.groups[r.group], bucket)
+        ctx = _Ctx(tx, stored, now, recorded)
+        if unrouted:
+            ctx.decide_skip(None, None, Reason.NO_GROUP, unrouted, "no group policy matches these alerts' labels")
+        if unrouted_dups:
+            ctx.decide_skip(None, None, Reason.DUPLICATE, unrouted_dups, "already received (no group)")
+        for r, bucket in buckets.items():
+            self._bucket(ctx, r, self.policy.groups[r.group], bucket)
         return recorded
 
     def _bucket(self, ctx: _Ctx, r: Route, group: GroupConfig, bucket: _Bucket) -> None:
