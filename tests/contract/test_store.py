@@ -457,6 +457,20 @@ def test_action_lifecycle_with_a_retry(store: SqlStore) -> None:
     assert (done.result, done.error) == ("desired=3", None)
 
 
+def test_an_action_created_claimed_only_when_the_group_has_nothing_queued(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        first = tx.add_action(tx.add_decision(decision()), "web", 2, 3, at(0), claim=True)
+        second = tx.add_action(tx.add_decision(decision()), "web", 3, 4, at(0), claim=True)
+        other = tx.add_action(tx.add_decision(decision("api")), "api", 2, 3, at(0), claim=True)
+        flags = (tx.claimed_action(first), tx.claimed_action(second), tx.claimed_action(other))
+    assert flags == (True, False, True)
+    a, b = store.get_action(first), store.get_action(second)
+    assert a is not None and b is not None
+    assert (a.state, a.attempts, a.started_at) == (ActionState.RUNNING, 1, at(0))
+    assert (b.state, b.attempts, b.started_at) == (ActionState.PENDING, 0, None)
+    assert [x.id for x in store.running_actions()] == [first, other]  # recovered like any interrupted one
+
+
 def test_a_failed_action_keeps_its_last_error_unless_given_one(store: SqlStore) -> None:
     kept, given = new_action(store, "web"), new_action(store, "api")
     for action_id in (kept, given):

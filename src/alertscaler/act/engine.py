@@ -154,6 +154,7 @@ class Engine:
         recorded = await self._process_pending()
         timer = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
         self._count(timer)
+        self._wake(timer)
         recorded += timer
         for worker in self.workers.values():
             while await worker.run_due() is None:
@@ -227,4 +228,7 @@ class Engine:
     def _wake(self, recorded: list[Recorded]) -> None:
         for r in recorded:
             if r.outcome is Outcome.ACTED and r.group in self.workers:
-                self.workers[r.group].wake()
+                if r.handoff is not None:
+                    self.workers[r.group].handoff(*r.handoff)
+                else:
+                    self.workers[r.group].wake()

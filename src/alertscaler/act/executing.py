@@ -37,9 +37,10 @@ class Executor:
     metrics: Metrics
     clock: Callable[[], datetime]
 
-    def execute(self, action: Action) -> ActionState:
-        """``action`` has been claimed (RUNNING). Call the provider and record the outcome."""
-        request = self._request(action)
+    def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
+        """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
+        built from the stored decision when not given."""
+        request = request or self._request(action)
         started = time.perf_counter()
         try:
             result = self.provider.scale(request)

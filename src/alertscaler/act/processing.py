@@ -18,9 +18,10 @@ from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.ingest.alertmanager import parse_notification
 from alertscaler.ingest.routing import Route, route
 from alertscaler.model.alerts import Alert
-from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
+from alertscaler.model.decisions import Action, ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import InputError, StoreUnavailable
 from alertscaler.model.matchers import MatcherSet
+from alertscaler.providers.base import ScaleRequest
 from alertscaler.store.base import ActiveAlert, NewDecision, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,15 @@ class _Bucket:
 
 @dataclass(frozen=True)
 class Recorded:
-    """One decision written by this module, for logs, metrics and waking the group's worker."""
+    """One decision written by this module, for logs, metrics and waking the group's worker. ``handoff``:
+    the action was created already claimed (the group had nothing else queued): the worker runs it at once,
+    with what the provider needs, without reading it back from the store."""
 
     group: str | None
     outcome: Outcome
     reason: Reason
     action_id: int | None
+    handoff: tuple[Action, ScaleRequest] | None = None
 
 
 class Processor:
@@ -189,9 +193,17 @@ def apply_verdict(
         alert_starts_at=starts, received_at=stored.received_at if stored else None,
     ))
     action_id = None
+    handoff = None
     if verdict.acted:
         tx.save_group(state.stepped(r.direction, verdict.to_capacity, now))
-        action_id = tx.add_action(decision_id, r.group, verdict.from_capacity, verdict.to_capacity, now)
+        action_id = tx.add_action(decision_id, r.group, verdict.from_capacity, verdict.to_capacity, now,
+                                  claim=True)
+        if tx.claimed_action(action_id):
+            action = Action(action_id, decision_id, r.group, verdict.from_capacity, verdict.to_capacity,
+                            ActionState.RUNNING, 1, None, now, started_at=now)
+            request = ScaleRequest(r.group, verdict.from_capacity, verdict.to_capacity, action_id, decision_id,
+                                   notification=stored.body if stored else None, alerts=summaries)
+            handoff = (action, request)
     elif verdict.reason is Reason.DRY_RUN:
         tx.save_group(state.stepped(r.direction, state.desired, now))  # cooldown runs, size does not
     for a in alerts:
@@ -199,7 +211,7 @@ def apply_verdict(
     log.info("decision group=%s policy=%s from=%s to=%s outcome=%s reason=%s trigger=%s: %s",
              r.group, r.policy, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
              verdict.reason.value, trigger.value, verdict.message)
-    recorded.append(Recorded(r.group, verdict.outcome, verdict.reason, action_id))
+    recorded.append(Recorded(r.group, verdict.outcome, verdict.reason, action_id, handoff))
 
 
 def _active_summary(a: ActiveAlert) -> dict[str, Any]:

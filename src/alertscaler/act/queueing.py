@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
 import anyio
 
 from alertscaler.act.executing import Executor
-from alertscaler.model.decisions import ActionState
+from alertscaler.model.decisions import Action, ActionState
+from alertscaler.providers.base import ScaleRequest
 from alertscaler.store.base import StateStore
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,14 @@ class GroupWorker:
         self.on_finished = on_finished
         self.wakeup = asyncio.Event()
         self.busy = False
+        self._handed: deque[tuple[Action, ScaleRequest]] = deque()
 
     def wake(self) -> None:
+        self.wakeup.set()
+
+    def handoff(self, action: Action, request: ScaleRequest) -> None:
+        """Run an action that was created already claimed (RUNNING) for this worker, before anything else."""
+        self._handed.append((action, request))
         self.wakeup.set()
 
     async def run(self) -> None:
@@ -56,6 +64,10 @@ class GroupWorker:
     async def run_due(self) -> float | None:
         """Execute the group's next action if it is due. Returns None when one was executed (look again at
         once), else how long to wait before looking again."""
+        if self._handed:
+            handed, request = self._handed.popleft()
+            await self._execute(handed, request)
+            return None
         action = await anyio.to_thread.run_sync(self.store.next_action, self.group)
         if action is None or action.state is ActionState.RUNNING:  # nothing, or another replica runs it
             return IDLE_POLL_S
@@ -65,13 +77,16 @@ class GroupWorker:
         claimed = await anyio.to_thread.run_sync(self.store.claim_action, action.id, now)
         if claimed is None:
             return None
+        await self._execute(claimed, None)
+        return None
+
+    async def _execute(self, action: Action, request: ScaleRequest | None) -> None:
         self.busy = True
         try:
-            await anyio.to_thread.run_sync(self.executor.execute, claimed)
+            await anyio.to_thread.run_sync(self.executor.execute, action, request)
         finally:
             self.busy = False
         self.on_finished(self.group)
-        return None
 
     async def _sleep(self, seconds: float) -> None:
         try:

@@ -83,8 +83,14 @@ class Tx(Protocol):
 
     def add_decision(self, decision: NewDecision) -> int: ...
 
-    def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int, now: datetime) -> int:
-        """Create a pending action for an acted decision (and link the decision to it)."""
+    def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int, now: datetime,
+                   claim: bool = False) -> int:
+        """Create a pending action for an acted decision (and link the decision to it). With ``claim`` the
+        action is created already RUNNING (attempts 1, started_at ``now``) if the group has no other
+        unfinished action, for the caller to execute at once; ``claimed_action`` tells whether it was."""
+
+    def claimed_action(self, action_id: int) -> bool:
+        """True if ``action_id`` (created in this transaction) was created RUNNING by ``add_action(claim=True)``."""
 
     def upsert_active_alert(self, alert: ActiveAlert) -> None:
         """Insert, or refresh labels / last_seen_at / notification_id of, the (group, policy, fingerprint) row.

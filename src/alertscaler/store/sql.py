@@ -283,7 +283,10 @@ class _Statements:
                                      last_scale_in_at=b("b_in", type_=UtcDateTime),
                                      updated_at=b("b_updated", type_=UtcDateTime)))
         self.decision_insert = decisions.insert().returning(d.id)
-        self.action_insert = actions.insert().returning(actions.c.id)
+        self.action_insert = actions.insert().returning(actions.c.id, actions.c.state)
+        self.unfinished_of_group = (sa.select(actions.c.id)
+                                    .where(actions.c.group_name == b("b_group"), actions.c.state.in_(_UNFINISHED))
+                                    .limit(1))
         self.decision_link = decisions.update().where(d.id == b("b_decision")).values(action_id=b("b_action"))
         upsert = dialect.insert(active_alerts)
         self.alert_upsert = upsert.on_conflict_do_update(
@@ -626,6 +629,7 @@ class _SqlTx:
     def __init__(self, store: SqlStore, conn: Connection) -> None:
         self._store = store
         self._conn = conn
+        self._claimed: set[int] = set()
 
     def _execute(self, stmt: sa.Executable,
                  params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
@@ -662,17 +666,27 @@ class _SqlTx:
         return int(row.id)
 
     def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int,
-                   now: datetime) -> int:
+                   now: datetime, claim: bool = False) -> int:
         """Raises ``StoreError`` if the decision is unknown or already has an action."""
         st = self._store._stmts
-        action_id = int(self._execute(
+        if claim and self._execute(st.unfinished_of_group, {"b_group": group}).first() is not None:
+            claim = False  # an older action of the group goes first
+        state = ActionState.RUNNING if claim else ActionState.PENDING
+        row = self._execute(
             st.action_insert,
             {"decision_id": decision_id, "group_name": group, "from_capacity": from_capacity,
-             "desired": desired, "state": ActionState.PENDING.value, "attempts": 0, "not_before": None,
-             "created_at": now, "started_at": None, "finished_at": None, "error": None, "result": None},
-        ).scalar_one())
+             "desired": desired, "state": state.value, "attempts": 1 if claim else 0, "not_before": None,
+             "created_at": now, "started_at": now if claim else None, "finished_at": None, "error": None,
+             "result": None},
+        ).one()
+        action_id = int(row.id)
+        if claim:
+            self._claimed.add(action_id)
         self._execute(st.decision_link, {"b_decision": decision_id, "b_action": action_id})
         return action_id
+
+    def claimed_action(self, action_id: int) -> bool:
+        return action_id in self._claimed
 
     def upsert_active_alert(self, alert: ActiveAlert) -> None:
         self._execute(self._store._stmts.alert_upsert, {
