@@ -471,6 +471,18 @@ def test_an_action_created_claimed_only_when_the_group_has_nothing_queued(store:
     assert [x.id for x in store.running_actions()] == [first, other]  # recovered like any interrupted one
 
 
+def test_provider_call_time_of_the_first_attempt_replaces_the_claim_time(store: SqlStore) -> None:
+    action_id = new_action(store, now=at(0))
+    store.claim_action(action_id, at(1))
+    store.release_action(action_id, at(5), "503", called_at=at(1.5))
+    first = store.get_action(action_id)
+    store.claim_action(action_id, at(6))
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(8), called_at=at(6.5))
+    done = store.get_action(action_id)
+    assert first is not None and done is not None
+    assert first.started_at == at(1.5) and done.started_at == at(1.5)  # the first real call is kept
+
+
 def test_a_failed_action_keeps_its_last_error_unless_given_one(store: SqlStore) -> None:
     kept, given = new_action(store, "web"), new_action(store, "api")
     for action_id in (kept, given):

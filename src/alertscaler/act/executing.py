@@ -41,28 +41,29 @@ class Executor:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
         built from the stored decision when not given."""
         request = request or self._request(action)
+        called_at = self.clock()
         started = time.perf_counter()
         try:
             result = self.provider.scale(request)
         except TemporaryProviderError as exc:
             self._observe(action, started)
             if action.attempts >= self.config.max_attempts:
-                return self._fail(action, f"gave up after {action.attempts} attempts: {exc}")
+                return self._fail(action, f"gave up after {action.attempts} attempts: {exc}", called_at)
             delay = backoff(action.attempts, self.config, exc.delay)
-            self.store.release_action(action.id, self.clock() + timedelta(seconds=delay), str(exc))
+            self.store.release_action(action.id, self.clock() + timedelta(seconds=delay), str(exc), called_at)
             self.metrics.action_retries.labels(action.group).inc()
             log.warning("action %s group=%s attempt %d failed temporarily, retry in %.1fs: %s",
                         action.id, action.group, action.attempts, delay, exc)
             return ActionState.PENDING
         except PermanentProviderError as exc:
             self._observe(action, started)
-            return self._fail(action, str(exc))
+            return self._fail(action, str(exc), called_at)
         except Exception as exc:  # a provider bug must not kill the worker; record it
             self._observe(action, started)
             log.exception("action %s group=%s: provider raised unexpectedly", action.id, action.group)
-            return self._fail(action, f"internal provider error: {type(exc).__name__}: {exc}")
+            return self._fail(action, f"internal provider error: {type(exc).__name__}: {exc}", called_at)
         self._observe(action, started)
-        self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=result)
+        self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=result, called_at=called_at)
         self.metrics.actions.labels(action.group, "succeeded").inc()
         log.info("action %s group=%s %s -> %s succeeded: %s",
                  action.id, action.group, action.from_capacity, action.desired, result)
@@ -79,8 +80,8 @@ class Executor:
             alerts=decision.alerts if decision else [],
         )
 
-    def _fail(self, action: Action, error: str) -> ActionState:
-        self.store.finish_action(action.id, ActionState.FAILED, self.clock(), error=error)
+    def _fail(self, action: Action, error: str, called_at: datetime | None = None) -> ActionState:
+        self.store.finish_action(action.id, ActionState.FAILED, self.clock(), error=error, called_at=called_at)
         self.metrics.actions.labels(action.group, "failed").inc()
         log.error("action %s group=%s %s -> %s failed: %s",
                   action.id, action.group, action.from_capacity, action.desired, error)

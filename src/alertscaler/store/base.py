@@ -162,12 +162,16 @@ class StateStore(Protocol):
         """Atomically move a PENDING action to RUNNING (attempts + 1; started_at set on the first claim).
         None if it was not pending (another worker or replica has it)."""
 
-    def release_action(self, action_id: int, not_before: datetime, error: str) -> None:
-        """RUNNING → PENDING after a temporary error; it may be claimed again from ``not_before``."""
+    def release_action(self, action_id: int, not_before: datetime, error: str,
+                       called_at: datetime | None = None) -> None:
+        """RUNNING → PENDING after a temporary error; it may be claimed again from ``not_before``.
+        ``called_at``: when the provider was actually called; on the first attempt it replaces ``started_at``
+        (the claim time), so that ``provider_call_at`` is the real call."""
 
     def finish_action(self, action_id: int, state: ActionState, now: datetime,
-                      result: str | None = None, error: str | None = None) -> None:
-        """RUNNING (or PENDING) → SUCCEEDED / FAILED."""
+                      result: str | None = None, error: str | None = None,
+                      called_at: datetime | None = None) -> None:
+        """RUNNING (or PENDING) → SUCCEEDED / FAILED. ``called_at`` as for ``release_action``."""
 
     def running_actions(self) -> list[Action]:
         """Actions left RUNNING, e.g. by a process that was killed: to resume or reconcile at start."""

@@ -566,20 +566,23 @@ class SqlStore:
             row = conn.execute(stmt).first()
         return _action_from_row(row) if row is not None else None
 
-    def release_action(self, action_id: int, not_before: datetime, error: str) -> None:
+    def release_action(self, action_id: int, not_before: datetime, error: str,
+                       called_at: datetime | None = None) -> None:
         """RUNNING → PENDING. A no-op (logged) if the action is not RUNNING any more, so a late release can
         never resurrect an action that was finished meanwhile."""
         with self._write() as conn:
             result = conn.execute(
                 actions.update()
                 .where(actions.c.id == action_id, actions.c.state == ActionState.RUNNING.value)
-                .values(state=ActionState.PENDING.value, not_before=not_before, error=error)
+                .values(state=ActionState.PENDING.value, not_before=not_before, error=error,
+                        started_at=_first_call(called_at))
             )
         if result.rowcount != 1:
             log.warning("release_action(%s): action is missing or not running; left unchanged", action_id)
 
     def finish_action(self, action_id: int, state: ActionState, now: datetime,
-                      result: str | None = None, error: str | None = None) -> None:
+                      result: str | None = None, error: str | None = None,
+                      called_at: datetime | None = None) -> None:
         """RUNNING or PENDING → SUCCEEDED / FAILED. ``error=None`` clears the error on success and keeps the
         last temporary error on failure. A no-op (logged) if the action is already finished or missing."""
         state = ActionState(state)
@@ -595,7 +598,8 @@ class SqlStore:
             res = conn.execute(
                 actions.update()
                 .where(actions.c.id == action_id, actions.c.state.in_(_UNFINISHED))
-                .values(state=state.value, finished_at=now, result=result, error=new_error)
+                .values(state=state.value, finished_at=now, result=result, error=new_error,
+                        started_at=_first_call(called_at))
             )
         if res.rowcount != 1:
             log.warning("finish_action(%s, %s): action is missing or already finished; left unchanged",
@@ -707,6 +711,14 @@ class _SqlTx:
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         result = self._execute(self._store._stmts.mark_processed, {"b_id": notification_id, "b_now": now})
         return bool(result.rowcount == 1)
+
+
+def _first_call(called_at: datetime | None) -> Any:
+    """``started_at`` becomes the provider call time of the FIRST attempt; later attempts keep it."""
+    if called_at is None:
+        return actions.c.started_at
+    return sa.case((actions.c.attempts <= 1, sa.bindparam("b_called", called_at, type_=UtcDateTime)),
+                   else_=actions.c.started_at)
 
 
 def _conforms(store: SqlStore, tx: _SqlTx) -> tuple[StateStore, Tx]:
