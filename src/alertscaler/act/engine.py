@@ -55,15 +55,15 @@ class Engine:
         self.providers = providers
         self.clock = clock
         self.metrics = metrics or Metrics()
+        self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
         self.processor = Processor(policy, store)
         self.reevaluator = Reevaluator(policy, store)
         self.workers = {
             name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock),
-                              clock, self._after_action)
+                              clock, self._after_action, self.db)
             for name in policy.groups
         }
         self.statuses: dict[str, GroupStatus] = {}
-        self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
         self._process_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[GroupStatus]] = set()

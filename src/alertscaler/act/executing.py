@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from alertscaler.act.metrics import Metrics
 from alertscaler.config import ActionsConfig
@@ -30,6 +31,17 @@ def backoff(attempts: int, config: ActionsConfig, hint: float | None) -> float:
 
 
 @dataclass(frozen=True)
+class CallOutcome:
+    """What one provider call did. ``kind``: succeeded, temporary (retry) or permanent (fail)."""
+
+    called_at: datetime
+    duration: float
+    kind: Literal["succeeded", "temporary", "permanent"]
+    message: str
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Executor:
     store: StateStore
     provider: Provider
@@ -39,37 +51,51 @@ class Executor:
 
     def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
-        built from the stored decision when not given."""
-        request = request or self._request(action)
+        built from the stored decision when not given. (The worker runs ``call`` in a thread and
+        ``record`` next to the store instead; this does both, for callers without an event loop.)"""
+        return self.record(action, self.call(action, request or self.request(action)))
+
+    def call(self, action: Action, request: ScaleRequest) -> CallOutcome:
+        """The provider call alone (blocking: run it in a thread). Never raises."""
         called_at = self.clock()
         started = time.perf_counter()
         try:
             result = self.provider.scale(request)
         except TemporaryProviderError as exc:
-            self._observe(action, started)
+            return CallOutcome(called_at, time.perf_counter() - started, "temporary", str(exc), exc.delay)
+        except PermanentProviderError as exc:
+            return CallOutcome(called_at, time.perf_counter() - started, "permanent", str(exc))
+        except Exception as exc:  # a provider bug must not kill the worker; record it
+            log.exception("action %s group=%s: provider raised unexpectedly", action.id, action.group)
+            return CallOutcome(called_at, time.perf_counter() - started, "permanent",
+                               f"internal provider error: {type(exc).__name__}: {exc}")
+        return CallOutcome(called_at, time.perf_counter() - started, "succeeded", result)
+
+    def record(self, action: Action, outcome: CallOutcome) -> ActionState:
+        """Store the outcome of ``call``: succeeded, failed, or released for a retry with backoff."""
+        self.metrics.action_duration.labels(action.group).observe(outcome.duration)
+        if outcome.kind == "temporary":
             if action.attempts >= self.config.max_attempts:
-                return self._fail(action, f"gave up after {action.attempts} attempts: {exc}", called_at)
-            delay = backoff(action.attempts, self.config, exc.delay)
-            self.store.release_action(action.id, self.clock() + timedelta(seconds=delay), str(exc), called_at)
+                return self._fail(action, f"gave up after {action.attempts} attempts: {outcome.message}",
+                                  outcome.called_at)
+            delay = backoff(action.attempts, self.config, outcome.delay)
+            self.store.release_action(action.id, self.clock() + timedelta(seconds=delay), outcome.message,
+                                      outcome.called_at)
             self.metrics.action_retries.labels(action.group).inc()
             log.warning("action %s group=%s attempt %d failed temporarily, retry in %.1fs: %s",
-                        action.id, action.group, action.attempts, delay, exc)
+                        action.id, action.group, action.attempts, delay, outcome.message)
             return ActionState.PENDING
-        except PermanentProviderError as exc:
-            self._observe(action, started)
-            return self._fail(action, str(exc), called_at)
-        except Exception as exc:  # a provider bug must not kill the worker; record it
-            self._observe(action, started)
-            log.exception("action %s group=%s: provider raised unexpectedly", action.id, action.group)
-            return self._fail(action, f"internal provider error: {type(exc).__name__}: {exc}", called_at)
-        self._observe(action, started)
-        self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=result, called_at=called_at)
+        if outcome.kind == "permanent":
+            return self._fail(action, outcome.message, outcome.called_at)
+        self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=outcome.message,
+                                 called_at=outcome.called_at)
         self.metrics.actions.labels(action.group, "succeeded").inc()
         log.info("action %s group=%s %s -> %s succeeded: %s",
-                 action.id, action.group, action.from_capacity, action.desired, result)
+                 action.id, action.group, action.from_capacity, action.desired, outcome.message)
         return ActionState.SUCCEEDED
 
-    def _request(self, action: Action) -> ScaleRequest:
+    def request(self, action: Action) -> ScaleRequest:
+        """What the provider gets, rebuilt from the stored decision and notification."""
         decision = self.store.get_decision(action.decision_id)
         body = None
         if decision is not None and decision.notification_id is not None:
@@ -87,5 +113,3 @@ class Executor:
                   action.id, action.group, action.from_capacity, action.desired, error)
         return ActionState.FAILED
 
-    def _observe(self, action: Action, started: float) -> None:
-        self.metrics.action_duration.labels(action.group).observe(time.perf_counter() - started)

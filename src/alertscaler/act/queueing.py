@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import anyio
 
@@ -23,16 +24,23 @@ from alertscaler.store.base import StateStore
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # how often an idle worker looks for actions queued by another replica
+T = TypeVar("T")
+Db = Callable[..., Awaitable[Any]]
+
+
+async def _threaded(fn: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(fn, *args)
 
 
 class GroupWorker:
     def __init__(self, group: str, store: StateStore, executor: Executor, clock: Callable[[], datetime],
-                 on_finished: Callable[[str], None]) -> None:
+                 on_finished: Callable[[str], None], db: Db | None = None) -> None:
         self.group = group
         self.store = store
         self.executor = executor
         self.clock = clock
         self.on_finished = on_finished
+        self.db: Db = db or _threaded
         self.wakeup = asyncio.Event()
         self.busy = False
         self._handed: deque[tuple[Action, ScaleRequest]] = deque()
@@ -68,22 +76,26 @@ class GroupWorker:
             handed, request = self._handed.popleft()
             await self._execute(handed, request)
             return None
-        action = await anyio.to_thread.run_sync(self.store.next_action, self.group)
+        action = await self.db(self.store.next_action, self.group)
         if action is None or action.state is ActionState.RUNNING:  # nothing, or another replica runs it
             return IDLE_POLL_S
         now = self.clock()
         if action.not_before is not None and action.not_before > now:
-            return (action.not_before - now).total_seconds()
-        claimed = await anyio.to_thread.run_sync(self.store.claim_action, action.id, now)
+            return float((action.not_before - now).total_seconds())
+        claimed = await self.db(self.store.claim_action, action.id, now)
         if claimed is None:
             return None
         await self._execute(claimed, None)
         return None
 
     async def _execute(self, action: Action, request: ScaleRequest | None) -> None:
+        """Store reads and writes through ``db`` (on the loop for SQLite), the provider call in a thread."""
         self.busy = True
         try:
-            await anyio.to_thread.run_sync(self.executor.execute, action, request)
+            if request is None:
+                request = await self.db(self.executor.request, action)
+            outcome = await anyio.to_thread.run_sync(self.executor.call, action, request)
+            await self.db(self.executor.record, action, outcome)
         finally:
             self.busy = False
         self.on_finished(self.group)
