@@ -58,7 +58,13 @@ def start_demo(mark: str, *args: str) -> subprocess.Popen[str]:
     env.update({MARK: mark, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"})
     return subprocess.Popen(
         [sys.executable, "-m", "alertscaler.cli", "demo", "--no-view", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8", env=env,
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """SIGINT as in a terminal, even when pytest runs as a background job (which inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_gone(mark: str, timeout: float = 10.0) -> list[int]:

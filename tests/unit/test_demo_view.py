@@ -155,6 +155,7 @@ def test_demo_policy_is_valid_and_renders_without_the_token(tmp_path: Path) -> N
     text = demo_policy(port=18080, token_file=token_file, state_dir=tmp_path / "state", max_size=4)
     policy = load_policy(text, base_dir=tmp_path)
     web = policy.groups["web"]
+    assert web.scale_out is not None and web.scale_in is not None
     assert (web.min_size, web.max_size, web.scale_out.cooldown, web.scale_in.cooldown) == (1, 4, 10, 15)
     assert policy.server.url == "http://127.0.0.1:18080" and policy.server.reevaluate_interval == 1
     files = render_all(policy.render_input("policy.yml", str(token_file), "http://127.0.0.1:9093"))
@@ -218,9 +219,23 @@ def test_summary_counts_size_changes() -> None:
                  DecisionRow(2, "scale_out", "notification", "acted", "scaled", 1, 2, "", 20),
                  DecisionRow(3, "scale_out", "timer", "skipped", "at_max", 2, 2, "", 30),
                  DecisionRow(4, "scale_in", "notification", "acted", "scaled", 2, 1, "", 80)]
-    summary = Summary("interrupted", elapsed=90, duration=300, decisions=decisions, max_current=2, final_current=1,
-                      stopped=5)
+    summary = Summary("interrupted", elapsed=90, duration=300, decisions=decisions, max_current=2, final_current=1)
     text = "\n".join(summary.lines())
     assert "stopped early (Ctrl-C) after 1:30 of 5:00" in text
     assert "scale-outs: 1, scale-ins: 1, largest size: 2, final size: 1" in text
-    assert "1→2 at 0:20, 2→1 at 1:20" in text and "none left behind" in text
+    assert "1→2 at 0:20, 2→1 at 1:20" in text and "every process stopped: none left behind" in text
+
+
+def test_a_previous_demo_directory_is_cleaned_for_reuse(tmp_path: Path) -> None:
+    from alertscaler.demo.running import WORKDIR_MARKER, _prepare_workdir
+
+    workdir = tmp_path / "wd"
+    _prepare_workdir(workdir)  # created, marked
+    assert (workdir / WORKDIR_MARKER).exists()
+    (workdir / "state").mkdir()
+    (workdir / "state" / "alertscaler.db").write_text("old run")
+    (workdir / "policy.yml").write_text("old")
+    (workdir / "notes.txt").write_text("mine")
+    _prepare_workdir(workdir)
+    assert not (workdir / "state").exists() and not (workdir / "policy.yml").exists()
+    assert (workdir / "notes.txt").read_text() == "mine"

@@ -15,7 +15,8 @@
 4. the live view (``view``) or, without a terminal, a status line every few seconds and a line per
    decision; until the replay ends, Ctrl-C / SIGTERM, or a child dies;
 5. everything stopped, then a summary: scale-outs, scale-ins, largest size, requests ok / 503, where the
-   logs are if kept, and the traffic's attribution.
+   logs are if kept (after a failure they are copied out of a temporary working directory), and the
+   traffic's attribution.
 
 Exit status: 0 when the replay ended or the demo was stopped by Ctrl-C (SIGINT, SIGTERM, SIGHUP: stopping
 it early is a normal way to end a demo); 1 when Prometheus / Alertmanager are missing, a child failed to
@@ -30,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,7 +47,15 @@ from rich.live import Live
 from alertscaler.confgen import render_all, write_files
 from alertscaler.config import load_policy
 from alertscaler.demo.loadgen import LoadGenerator, Snapshot
-from alertscaler.demo.stack import Child, ChildError, MissingBinary, Stack, find_binary, marked_processes
+from alertscaler.demo.stack import (
+    Child,
+    ChildError,
+    Interrupted,
+    MissingBinary,
+    Stack,
+    find_binary,
+    marked_processes,
+)
 from alertscaler.demo.trace import DEFAULT_SMOOTH_MINUTES, Replay, load_excerpt, make_replay, notice_text, peak_for
 from alertscaler.demo.view import DecisionRow, Poller, ViewState, decision_line, parse_decision, render, status_line
 from alertscaler.model.errors import ConfigError
@@ -211,15 +221,16 @@ class Summary:
     """What the run did, for the final report."""
 
     how: str  # finished | interrupted | failed
+    stopped_by: str = "Ctrl-C"  # when interrupted
     elapsed: float = 0.0
     duration: float = 0.0
     decisions: list[DecisionRow] = field(default_factory=list)  # oldest first
     max_current: int = 0
     final_current: int | None = None
     load: Snapshot | None = None
-    workdir: Path | None = None
-    left_behind: list[int] = field(default_factory=list)
-    stopped: int = 0  # processes stopped at the end
+    workdir: Path | None = None  # kept
+    saved: Path | None = None  # a copy of the logs and configuration (after a failure)
+    left_behind: list[int] = field(default_factory=list)  # pids still carrying the stack's marker at the end
 
     @property
     def scale_outs(self) -> list[DecisionRow]:
@@ -235,7 +246,8 @@ class Summary:
         return max([self.max_current, *sizes])
 
     def lines(self) -> list[str]:
-        verb = {"finished": "finished", "interrupted": "stopped early (Ctrl-C)", "failed": "failed"}[self.how]
+        verb = {"finished": "finished", "interrupted": f"stopped early ({self.stopped_by})",
+                "failed": "failed"}[self.how]
         out = [f"alertscaler demo {verb} after {_clock(self.elapsed)} of {_clock(self.duration)}"]
         steps = ", ".join(f"{d.from_capacity}→{d.to_capacity} at {_clock(d.at or 0)}"
                           for d in self.decisions if d.scale_out or d.scale_in)
@@ -248,10 +260,12 @@ class Summary:
             other = t.http_errors + t.connection_errors + t.timeouts
             out.append(f"  requests: sent {t.sent}, ok {t.ok}, 503 (overloaded) {t.overloaded}, other errors {other}"
                        + (f", not sent (no instance) {t.no_target + t.dropped}" if t.no_target + t.dropped else ""))
-        out.append(f"  stopped {self.stopped} process(es); "
-                   + (f"LEFT BEHIND: {self.left_behind}" if self.left_behind else "none left behind"))
+        out.append(f"  processes LEFT BEHIND: {self.left_behind}" if self.left_behind
+                   else "  every process stopped: none left behind")
         if self.workdir is not None:
             out.append(f"  working directory kept: {self.workdir} (logs in {self.workdir / 'logs'})")
+        elif self.saved is not None:
+            out.append(f"  logs and configuration saved in {self.saved}")
         return out
 
 
@@ -266,7 +280,10 @@ def _clock(seconds: float) -> str:
 
 class _ChildDied(Exception):
     def __init__(self, child: Child) -> None:
-        super().__init__(f"{child.name} exited with status {child.returncode}")
+        code = child.returncode
+        how = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else (
+            f"exited with status {code}")
+        super().__init__(f"{child.name} {how}")
         self.child = child
 
 
@@ -308,6 +325,20 @@ class _Usage(Exception):
     pass
 
 
+def _save_logs(stack: Stack) -> Path | None:
+    """Copy the logs, the policy and the generated files out of the temporary working directory."""
+    try:
+        saved = Path(tempfile.mkdtemp(prefix="alertscaler-demo-logs-"))
+        for name in ("logs", "generated"):
+            if (stack.workdir / name).is_dir():
+                shutil.copytree(stack.workdir / name, saved / name)
+        if (stack.workdir / "policy.yml").is_file():
+            shutil.copy2(stack.workdir / "policy.yml", saved / "policy.yml")
+    except OSError:
+        return None
+    return saved
+
+
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -317,19 +348,22 @@ def _write_private(path: Path, text: str) -> None:
 def run_demo(options: DemoOptions, out: Console | None = None, err: Console | None = None) -> int:
     """Run the demo (see the module docstring); return the exit status."""
     out = out or Console(highlight=False, soft_wrap=True)
-    err = err or Console(stderr=True, highlight=False)
+    err = err or Console(stderr=True, highlight=False, soft_wrap=True)
     problems = options.problems()
     if problems:
         for problem in problems:
             err.print(f"[red]error:[/red] {problem}", markup=True)
         return EXIT_USAGE
-    try:
-        for binary in ("prometheus", "prometheus-alertmanager"):
+    missing = []
+    for binary in ("prometheus", "prometheus-alertmanager"):
+        try:
             find_binary(binary)
-    except MissingBinary as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        err.print(f"the demo runs the real Prometheus and Alertmanager (Debian packages prometheus and "
-                  f"prometheus-alertmanager); install them: {_INSTALL}")
+        except MissingBinary:
+            missing.append(binary)
+    if missing:
+        err.print(f"[red]error:[/red] the demo runs the real Prometheus and Alertmanager, and "
+                  f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (not on PATH); "
+                  f"install them: {_INSTALL}")
         return EXIT_FAILED
     workdir = options.workdir.resolve() if options.workdir is not None else None
     if workdir is not None:
@@ -362,13 +396,11 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
     gen: LoadGenerator | None = None
     runner: _Runner | None = None
     poller: Poller | None = None
-    pids: set[int] = set()
     token = ""
     try:
         with stack:
             try:
                 token = _configure_and_start(stack, options, out)
-                pids.update(stack.pids())
                 headers = {"Authorization": f"Bearer {token}"}
                 gen = LoadGenerator(replay.rate_at, targets_url=f"{stack.alertscaler_url}/api/v1/targets",
                                     group=GROUP, targets_headers=headers, poll_interval=0.5,
@@ -388,14 +420,18 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
                           "Ctrl-C stops everything")
                 runner.start()
                 poller.start()
-                _watch(stack, runner, poller, live, out, options.status_every, pids)
+                _watch(stack, runner, poller, live, out, options.status_every)
                 if runner.error is not None:
-                    raise runner.error
-            except KeyboardInterrupt:
+                    summary.how = "failed"
+                    failure = f"the load generator failed: {type(runner.error).__name__}: {runner.error}"
+            except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM and SIGHUP raise the stack's Interrupted
                 summary.how = "interrupted"
+                if isinstance(exc, Interrupted):
+                    summary.stopped_by = signal.Signals(exc.signum).name
             except _ChildDied as exc:
                 summary.how = "failed"
-                failure = f"{exc}; its log {exc.child.log_path}:\n{exc.child.log_tail().strip()}"
+                tail = "\n".join(exc.child.log_tail().strip().splitlines()[-15:])
+                failure = f"{exc}; the end of its log:\n{tail}"
             except ChildError as exc:
                 summary.how = "failed"
                 failure = str(exc)
@@ -418,13 +454,11 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
                 if gen is not None:
                     summary.load = gen.stats()
                     summary.elapsed = gen.elapsed()
-                if failure is not None:
-                    stack.keep_workdir = True  # the logs say why
-                pids.update(stack.pids())
+                if failure is not None and not stack.keep_workdir:
+                    summary.saved = _save_logs(stack)  # they say why; the temporary directory goes
     except MissingBinary as exc:  # checked before, but PATH may change
         err.print(f"[red]error:[/red] {exc}; install them: {_INSTALL}")
         return EXIT_FAILED
-    summary.stopped = len(pids)
     summary.left_behind = sorted(marked_processes(stack.token)) if stack.token else []
     if stack.keep_workdir:
         summary.workdir = stack.workdir
@@ -490,21 +524,17 @@ def _wait_first_instance(stack: Stack, token: str, timeout: float = 30.0) -> Non
                      f"{stack.logs_dir / 'alertscaler.log'}")
 
 
-def _watch(stack: Stack, runner: _Runner, poller: Poller, live: bool, out: Console, status_every: float,
-           pids: set[int]) -> None:
+def _watch(stack: Stack, runner: _Runner, poller: Poller, live: bool, out: Console, status_every: float) -> None:
     """Show the state until the load generator ends (or a child dies: ``_ChildDied``)."""
 
-    last_scan = 0.0
-
     def check() -> None:
-        nonlocal last_scan
         dead = stack.dead()
         if dead:
             raise _ChildDied(dead[0])
-        if time.monotonic() - last_scan >= 2.0:  # remember who ran, to report what was stopped
-            last_scan = time.monotonic()
-            pids.update(stack.pids())
 
+    deadline = time.monotonic() + 3.0
+    while not poller.polls and time.monotonic() < deadline:  # a first frame with something in it
+        time.sleep(0.05)
     if live:
         with Live(render(poller.state()), console=out, auto_refresh=False, transient=False,
                   redirect_stdout=False, redirect_stderr=False) as view:

@@ -494,7 +494,10 @@ def render(state: ViewState) -> RenderableType:
     links = "   ".join(f"{name} {url}" for name, url in s.links)
     footer = [f"[dim]{escape(links)}[/dim]"] if links else []
     if s.attribution:
-        footer.append(f"[dim]traffic shape: {escape(s.attribution)}[/dim]")
+        reference, available, where = s.attribution.partition(" Available at ")
+        footer.append(f"[dim]traffic shape: {escape(reference)}[/dim]")
+        if available:
+            footer.append(f"[dim]  available at {escape(where)}[/dim]")
     footer.append("[dim]Ctrl-C stops everything[/dim]")
     parts.append(Text.from_markup("\n".join(footer)))
     return Group(*parts)
