@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from alertscaler.store.sql import metadata
+from alertscaler.store.tables import metadata
 
 config = context.config
 

@@ -1,0 +1,205 @@
+"""The schema (``Table`` objects, created and upgraded by the alembic migrations in ``store/migrations``;
+tests/contract checks they match), the UTC datetime column type, and the row ↔ value mappers.
+Used by ``store.sql`` and the migrations' ``env.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, Row
+
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.groups import GroupState
+from alertscaler.store.base import ActiveAlert
+
+# --- types ------------------------------------------------------------------------------------------
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every back end.
+
+    PostgreSQL: ``TIMESTAMP WITH TIME ZONE``. SQLite: naive UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``,
+    which sorts and compares correctly). Naive datetimes are refused: the caller must say it means UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id_type() -> sa.types.TypeEngine[int]:
+    """BIGINT (BIGSERIAL) on PostgreSQL; INTEGER on SQLite so the column is the rowid."""
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# --- schema (must match migrations/versions; tests/contract checks it) -------------------------------
+
+metadata = sa.MetaData()
+
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("receiver", sa.Text, nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the webhook JSON as received
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.Index("ix_notifications_pending", "id",
+             postgresql_where=sa.text("processed_at IS NULL"),
+             sqlite_where=sa.text("processed_at IS NULL")),
+    sqlite_autoincrement=True,
+)
+
+seen_keys = sa.Table(
+    "seen_keys", metadata,
+    sa.Column("dedup_key", sa.Text, primary_key=True),
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=False),
+    sa.Index("ix_seen_keys_notification", "notification_id"),
+)
+
+group_states = sa.Table(
+    "group_states", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("last_scale_out_at", UtcDateTime, nullable=True),
+    sa.Column("last_scale_in_at", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("group_name", sa.Text, nullable=True),
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("from_capacity", sa.Integer, nullable=True),
+    sa.Column("to_capacity", sa.Integer, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("alerts", sa.Text, nullable=False),  # JSON list of objects
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=True),
+    sa.Column("alert_starts_at", UtcDateTime, nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    # No foreign key (it would be circular with actions.decision_id); set only by Tx.add_action.
+    sa.Column("action_id", _id_type(), nullable=True),
+    sa.Index("ix_decisions_decided_at", "decided_at"),
+    sa.Index("ix_decisions_group_decided_at", "group_name", "decided_at"),
+    sqlite_autoincrement=True,
+)
+
+actions = sa.Table(
+    "actions", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("decision_id", _id_type(), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("from_capacity", sa.Integer, nullable=False),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("not_before", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),  # first claim only
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.UniqueConstraint("decision_id", name="uq_actions_decision_id"),
+    sa.Index("ix_actions_group_state", "group_name", "state"),
+    sa.Index("ix_actions_state", "state"),
+    sqlite_autoincrement=True,
+)
+
+active_alerts = sa.Table(
+    "active_alerts", metadata,
+    sa.Column("group_name", sa.Text, primary_key=True),
+    sa.Column("policy", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("labels", sa.Text, nullable=False),  # JSON object
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=False),
+    sa.Column("last_reason", sa.Text, nullable=True),
+)
+
+_UNFINISHED: Final = (ActionState.PENDING.value, ActionState.RUNNING.value)
+
+# Decisions with ``provider_call_at``: the linked action's first start.
+_DECISIONS_WITH_CALL: Final = (
+    sa.select(decisions, actions.c.started_at.label("provider_call_at"))
+    .select_from(decisions.outerjoin(actions, actions.c.id == decisions.c.action_id))
+)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_limit(limit: int) -> int:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+def _unique(keys: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(keys))
+
+
+def _group_from_row(row: Row[Any]) -> GroupState:
+    return GroupState(name=row.name, desired=row.desired, last_scale_out_at=row.last_scale_out_at,
+                      last_scale_in_at=row.last_scale_in_at, updated_at=row.updated_at)
+
+
+def _decision_from_row(r: Row[Any]) -> Decision:
+    return Decision(id=r.id, group=r.group_name, policy=r.policy, trigger=Trigger(r.trigger),
+                    outcome=Outcome(r.outcome), reason=Reason(r.reason), from_capacity=r.from_capacity,
+                    to_capacity=r.to_capacity, message=r.message, alerts=json.loads(r.alerts),
+                    notification_id=r.notification_id, alert_starts_at=r.alert_starts_at,
+                    received_at=r.received_at, decided_at=r.decided_at, provider_call_at=r.provider_call_at,
+                    action_id=r.action_id)
+
+
+def _action_from_row(row: Row[Any]) -> Action:
+    return Action(id=row.id, decision_id=row.decision_id, group=row.group_name,
+                  from_capacity=row.from_capacity, desired=row.desired, state=ActionState(row.state),
+                  attempts=row.attempts, not_before=row.not_before, created_at=row.created_at,
+                  started_at=row.started_at, finished_at=row.finished_at, error=row.error, result=row.result)
+
+
+def _alert_from_row(row: Row[Any]) -> ActiveAlert:
+    return ActiveAlert(group=row.group_name, policy=row.policy, fingerprint=row.fingerprint,
+                       labels=json.loads(row.labels), starts_at=row.starts_at, last_seen_at=row.last_seen_at,
+                       notification_id=row.notification_id, last_reason=row.last_reason)
