@@ -118,8 +118,8 @@ class Pipeline:
         data: list[dict[str, Any]] = self.http.get("/api/v1/decisions", params={"limit": 1000, **params}).json()
         return list(reversed(data))  # oldest first
 
-    def actions(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = self.http.get("/api/v1/actions", params={"limit": 1000}).json()
+    def actions(self, **params: Any) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.http.get("/api/v1/actions", params={"limit": 1000, **params}).json()
         return list(reversed(data))
 
     def query(self, promql: str) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ alertmanager: {group_wait: 1s, group_interval: 1s, repeat_interval: 2s}
 """
 
 
-def test_persistent_alert_steps_to_max_resends_never_double_resolved_stops(tmp_path: Path) -> None:
+def test_persistent_alerts_step_to_max_resends_never_double_resolved_stops(tmp_path: Path) -> None:
     policy = INTERVALS + """
 groups:
   web:
@@ -33,6 +33,12 @@ groups:
     max_size: 6
     desired: 1
     scale_out: {matchers: ['alertname="KeepAdding"', 'alertscaler_group="web"'], adjustment: 1, cooldown: 3s}
+  batch:
+    provider: {type: fake}
+    min_size: 1
+    max_size: 3
+    desired: 1
+    scale_out: {matchers: ['alertname="Fill"', 'alertscaler_group="batch"'], adjustment: 1, cooldown: 2s}
 rules:
   groups:
     - name: e2e
@@ -41,9 +47,14 @@ rules:
           expr: control_value{name="add"} > 0
           for: 0s
           group: web
+        - alert: Fill
+          expr: control_value{name="fill"} > 0
+          for: 0s
+          group: batch
 """
     with Pipeline(tmp_path, policy) as p:
         p.wait(lambda: p.group("web")["current"] == 1, 30, "the initial instance")
+        p.control.set("fill", 1)  # stays firing: batch steps to its max and stops there
         p.control.set("add", 1)
         # one step per cooldown, with no new notification needed: 1 -> 2 -> 3
         p.wait(lambda: p.group("web")["current"] >= 3, 60, "two steps of a persistent alert")
@@ -65,12 +76,17 @@ rules:
         # Alertmanager re-sent the firing alert (repeat_interval 2s): recognised, never acted on
         duplicates = [d for d in decisions if d["reason"] == "duplicate"]
         assert duplicates, "expected Alertmanager re-sends"
-        actions = p.actions()
+        actions = p.actions(group="web")
         assert len(actions) == len(acted) + 1  # + the reconcile 0 -> 1 at start
         assert all(a["state"] == "succeeded" for a in actions)
         # Prometheus scrapes exactly the live instances, found through http_sd
         p.wait(lambda: len(p.query('up{job="alertscaler"} == 1')) == size, 20, "Prometheus scraping every member")
         print("\n" + breakdown(decisions))
+
+        batch = p.decisions(group="batch")
+        assert [(d["from_capacity"], d["to_capacity"]) for d in batch if d["reason"] == "scaled"] == [(1, 2), (2, 3)]
+        assert [d["reason"] for d in batch if d["outcome"] == "skipped" and d["reason"] != "duplicate"] == ["at_max"]
+        assert p.group("batch")["current"] == 3
 
 
 def test_real_load_scales_out_then_in(tmp_path: Path) -> None:
