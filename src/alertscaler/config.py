@@ -332,7 +332,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
         try:
             sections[key] = model.model_validate(data[key], context=ctx)
         except ValidationError as exc:
-            problems.extend(_indexed_problems(exc, key))
+            problems.extend(_problems(exc, key))
     groups: dict[str, GroupConfig] = {}
     raw_groups = data.get("groups") or {}
     if not isinstance(raw_groups, dict):
@@ -406,24 +406,8 @@ def _load_group(raw: Any, where: str, ctx: dict[str, Any]) -> tuple[GroupConfig 
 
 
 def _problems(exc: ValidationError, prefix: str) -> list[Problem]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        path = ".".join([prefix, *loc]) if loc else prefix
-        msg = err["msg"]
-        for head in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(head)
-        if err["type"] == "missing":
-            msg = "required"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        out.append(Problem(path, msg))
-    return out
-
-
-def _indexed_problems(exc: ValidationError, prefix: str) -> list[Problem]:
-    """Like ``_problems``, with list positions as ``[i]`` and without pydantic's union tags:
-    ``rules.groups[0].rules[1].expr``."""
+    """pydantic's errors as problems with paths in the file: list positions as ``[i]``, without pydantic's
+    union tags (``rules.groups[0].rules[1].expr``), messages without pydantic's prefixes."""
     out = []
     for err in exc.errors(include_url=False):
         path = prefix

@@ -33,6 +33,7 @@ import pytest
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
 from alertscaler.providers.exec import ExecConfig, ExecProvider
 from alertscaler.providers.local import LocalConfig, LocalProvider
+from alertscaler.providers.processes import processes_with_env
 
 Cleanup = Callable[[], None]
 ProviderFactory = Callable[[Path], tuple[Provider, Cleanup]]
@@ -97,19 +98,7 @@ def kill_recorded(state_dir: Path) -> None:
 
 def marked_processes(marker: str = RUN_MARKER, var: str = MARKER_VAR) -> list[int]:
     """Pids of live (non-zombie) processes whose environment holds ``<var>=<marker>``."""
-    needle = f"{var}={marker}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and stat[stat.rindex(")") + 2] != "Z":
-            pids.append(int(entry.name))
-    return pids
+    return processes_with_env(var, marker)
 
 
 def kill_marked(marker: str = RUN_MARKER, var: str = MARKER_VAR) -> list[int]:

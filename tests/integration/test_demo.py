@@ -18,11 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from alertscaler.demo.stack import python_env
+from alertscaler.providers.processes import processes_with_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,19 +38,7 @@ MARK = "ALERTSCALER_DEMO_TEST"
 
 def marked(mark: str) -> list[int]:
     """Live processes (not zombies) whose environment carries ``MARK=mark``."""
-    needle = f"{MARK}={mark}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and stat[stat.rindex(")") + 2] not in "ZX":
-            found.append(int(entry.name))
-    return found
+    return processes_with_env(MARK, mark)
 
 
 def start_demo(mark: str, *args: str) -> subprocess.Popen[str]:

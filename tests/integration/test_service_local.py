@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 import alertscaler
+from alertscaler.providers.processes import processes_with_env
 from tests.support.webhooks import alert, body
 
 pytestmark = pytest.mark.integration
@@ -107,20 +108,7 @@ class Service:
 def _instance_pids(state_dir: Path) -> set[int]:
     """Every live process started for this test's group, found through the environment the provider gives
     its instances — so an untracked (leaked or doubled) instance would be counted too."""
-    pids = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            continue
-        if f"ALERTSCALER_TEST_MARK={state_dir}".encode() in environ:
-            pids.add(int(proc.name))
-    return pids
+    return set(processes_with_env("ALERTSCALER_TEST_MARK", str(state_dir)))
 
 
 @pytest.fixture

@@ -75,6 +75,8 @@ from typing import Any
 
 import httpx
 
+from alertscaler.providers.processes import processes_with_env
+
 __all__ = [
     "DEBIAN_PACKAGES",
     "HOST",
@@ -106,7 +108,6 @@ _POLL = 0.05
 _LOG_TAIL = 2000
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_PROC = Path("/proc")
 
 
 class MissingBinary(RuntimeError):
@@ -224,27 +225,8 @@ def _death_signal_preexec() -> Callable[[], None] | None:
 
 
 def marked_processes(token: str, exclude: Collection[int] = ()) -> list[int]:
-    """Pids of live processes whose environment has ``ALERTSCALER_STACK=token`` (zombies have none)."""
-    needle = f"{MARKER_ENV}={token}".encode()
-    me = os.getpid()
-    found = []
-    try:
-        entries = list(_PROC.iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if pid == me or pid in exclude:
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(pid)
-    return found
+    """Pids of live processes whose environment has ``ALERTSCALER_STACK=token``."""
+    return processes_with_env(MARKER_ENV, token, exclude)
 
 
 def terminate_marked(token: str, timeout: float = 5.0, exclude: Collection[int] = ()) -> list[int]:

@@ -43,6 +43,7 @@ from alertscaler.model.durations import Duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.processes import proc_stat, processes_with_env
 
 __all__ = ["CONFIG_MODEL", "LocalConfig", "LocalProvider", "WorkloadSettings", "create"]
 
@@ -143,19 +144,6 @@ class _Record:
 _RECORD_FIELDS = frozenset(_Record.__dataclass_fields__)
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time) of ``pid`` from /proc, or None when there is no such process."""
-    try:
-        data = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    try:
-        fields = data[data.rindex(")") + 2 :].split()
-        return fields[0], int(fields[19])  # fields 3 (state) and 22 (starttime) of proc(5)
-    except (ValueError, IndexError):
-        return None
-
-
 def _try_reap(pid: int) -> None:
     """``waitpid`` a zombie if it is our child (it is not when it was adopted from a previous run)."""
     with _children_lock:
@@ -169,21 +157,8 @@ def _try_reap(pid: int) -> None:
 
 def _find_instance_process(instance_id: str) -> int | None:
     """The live process whose environment says it is ``instance_id`` (see ``LocalProvider._command``)."""
-    marker = f"ALERTSCALER_INSTANCE_ID={instance_id}".encode()
-    if not _PROC.is_dir():
-        return None
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[0] not in ("Z", "X"):
-                return int(entry.name)
-    return None
+    found = processes_with_env("ALERTSCALER_INSTANCE_ID", instance_id)
+    return found[0] if found else None
 
 
 def _is_alive(record: _Record) -> bool:
@@ -197,7 +172,7 @@ def _is_alive(record: _Record) -> bool:
             _children.pop(record.pid, None)
         return False
     if _PROC.is_dir():
-        stat = _proc_stat(record.pid)
+        stat = proc_stat(record.pid)
         if stat is None:
             return False
         state, start_time = stat
@@ -360,7 +335,7 @@ class LocalProvider:
     def _settle_spawning(self, record: _Record) -> _Record:
         """A record left "spawning" by a killed alertscaler: adopt its process if it was started."""
         pid = _find_instance_process(record.id)
-        stat = _proc_stat(pid) if pid else None
+        stat = proc_stat(pid) if pid else None
         if pid is None or stat is None:
             return record  # never started: pid 0 is not alive, the record is dropped as dead
         adopted = replace(record, pid=pid, start_time=stat[1], phase="starting")
@@ -485,7 +460,7 @@ class LocalProvider:
             raise TemporaryProviderError(f"{self.group}: cannot start command {argv!r}: {exc}") from exc
         with _children_lock:
             _children[popen.pid] = popen
-        stat = _proc_stat(popen.pid)
+        stat = proc_stat(popen.pid)
         record = _Record(
             id=instance_id,
             group=self.group,
