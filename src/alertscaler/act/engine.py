@@ -33,7 +33,13 @@ from alertscaler.store.base import NewDecision, Receipt, StateStore
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 10.0
+RECORD_BATCH = 256  # webhooks committed together at most
+INLINE_BATCH = 4    # pending notifications processed on the event loop (more go to a thread)
 T = TypeVar("T")
+
+
+async def _threaded(fn: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(fn, *args)
 
 
 def utcnow() -> datetime:
@@ -65,6 +71,8 @@ class Engine:
         }
         self.statuses: dict[str, GroupStatus] = {}
         self._process_event = asyncio.Event()
+        self._to_record: list[tuple[Notification, datetime, asyncio.Future[Receipt]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[GroupStatus]] = set()
         self.started = False
@@ -110,6 +118,36 @@ class Engine:
         self.metrics.alerts.labels("new").inc(receipt.new)
         self.metrics.alerts.labels("duplicate").inc(receipt.duplicates)
         return receipt
+
+    async def record_async(self, notification: Notification, received_at: datetime) -> Receipt:
+        """Durably record a webhook, committed together with the others arriving at the same moment (group
+        commit: under load one transaction and one fsync serve many webhooks; alone, it commits at once).
+        Raises StoreUnavailable."""
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        self._to_record.append((notification, received_at, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending(), name="recorder")
+        return await future
+
+    async def _record_pending(self) -> None:
+        while self._to_record:
+            batch = self._to_record[:RECORD_BATCH]
+            del self._to_record[:RECORD_BATCH]
+            try:
+                receipts = await anyio.to_thread.run_sync(
+                    self.store.record_notifications, [(n, at) for n, at, _ in batch])
+            except Exception as exc:  # StoreUnavailable and friends: every waiting webhook gets it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), receipt in zip(batch, receipts, strict=True):
+                self.metrics.notifications.inc()
+                self.metrics.alerts.labels("new").inc(receipt.new)
+                self.metrics.alerts.labels("duplicate").inc(receipt.duplicates)
+                if not future.done():
+                    future.set_result(receipt)
+            self.notify_recorded()
 
     def notify_recorded(self) -> None:
         """Wake the processing loop (call from the event loop's thread)."""
@@ -191,7 +229,9 @@ class Engine:
         while True:
             pending = await self.db(self.store.pending_notifications, batch)
             if pending:
-                recorded = await self.db(self.processor.process_batch, pending, self.clock())
+                # a few on the loop (fastest); a big backlog in a thread, so that webhooks keep being answered
+                run = self.db if len(pending) <= INLINE_BATCH else _threaded
+                recorded = await run(self.processor.process_batch, pending, self.clock())
                 self._count(recorded)
                 self._wake(recorded)
                 out.extend(recorded)

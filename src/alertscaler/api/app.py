@@ -81,7 +81,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             raise
         received = engine.clock()
         try:
-            receipt = await engine.db(engine.record, notification, received)
+            receipt = await engine.record_async(notification, received)
         except StoreUnavailable:
             engine.metrics.rejected.labels("503").inc()
             raise

@@ -8,6 +8,7 @@ caller (the store never reads the clock), so tests control time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +121,10 @@ class StateStore(Protocol):
     def record_notification(self, notification: Notification, received_at: datetime) -> Receipt:
         """Durably store the notification and claim its alerts' dedup keys, in one transaction.
         Returns only after the commit. A key already claimed by an earlier notification is a duplicate."""
+
+    def record_notifications(self, items: Sequence[tuple[Notification, datetime]]) -> list[Receipt]:
+        """``record_notification`` for several notifications in ONE transaction (group commit: one fsync
+        for a burst of webhooks). Within the batch, earlier notifications claim keys first."""
 
     def pending_notifications(self, limit: int = 100) -> list[StoredNotification]:
         """Recorded but not yet processed notifications, oldest first."""

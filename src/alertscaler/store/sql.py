@@ -127,7 +127,11 @@ class _Statements:
         key = (a.group_name == b("b_group"), a.policy == b("b_policy"), a.fingerprint == b("b_fingerprint"))
         self.alert_reason = active_alerts.update().where(*key).values(last_reason=b("b_reason"))
         self.alert_delete = active_alerts.delete().where(*key)
-        self.notification_insert = notifications.insert().returning(notifications.c.id)
+        self.notification_insert = notifications.insert().returning(notifications.c.id,
+                                                                    sort_by_parameter_order=True)
+        self.keys_claim_owner = (dialect.insert(seen_keys)
+                                 .on_conflict_do_nothing(index_elements=[seen_keys.c.dedup_key])
+                                 .returning(seen_keys.c.notification_id, sort_by_parameter_order=True))
         self.keys_claim = (dialect.insert(seen_keys)
                            .on_conflict_do_nothing(index_elements=[seen_keys.c.dedup_key])
                            .returning(seen_keys.c.dedup_key, sort_by_parameter_order=True))
@@ -273,6 +277,25 @@ class SqlStore:
                 params = [{"dedup_key": k, "notification_id": notification_id} for k in chunk]
                 claimed += len(conn.execute(st.keys_claim, params).all())
         return Receipt(notification_id=notification_id, new=claimed, duplicates=len(keys) - claimed)
+
+    def record_notifications(self, items: Sequence[tuple[Notification, datetime]]) -> list[Receipt]:
+        if not items:
+            return []
+        st = self._stmts
+        with self._write() as conn:
+            ids = [row.id for row in conn.execute(st.notification_insert, [
+                {"receiver": n.receiver, "group_key": n.group_key, "body": _dumps(n.raw), "received_at": at,
+                 "processed_at": None} for n, at in items])]
+            all_keys = [n.dedup_keys() for n, _ in items]
+            params = [{"dedup_key": k, "notification_id": nid}
+                      for nid, keys in zip(ids, all_keys, strict=True) for k in _unique(keys)]
+            claimed: dict[int, int] = dict.fromkeys(ids, 0)
+            for start in range(0, len(params), _KEYS_PER_INSERT):
+                chunk = params[start:start + _KEYS_PER_INSERT]
+                for row in conn.execute(st.keys_claim_owner, chunk):
+                    claimed[row.notification_id] += 1
+        return [Receipt(notification_id=nid, new=claimed[nid], duplicates=len(keys) - claimed[nid])
+                for nid, keys in zip(ids, all_keys, strict=True)]
 
     def pending_notifications(self, limit: int = 100) -> list[StoredNotification]:
         with self._read() as conn:
