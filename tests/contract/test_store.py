@@ -76,6 +76,19 @@ def test_the_same_notification_twice_is_all_duplicates(
     assert second.notification_id > first.notification_id
 
 
+def test_a_batch_is_recorded_in_order_in_one_transaction(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    """Group commit: a burst recorded together dedups exactly as if the webhooks had come one by one."""
+    ab, bc = notification(alert("a"), alert("b")), notification(alert("b"), alert("c"))
+    receipts = store.record_notifications([(ab, at(0)), (bc, at(0)), (ab, at(1))])
+    assert [(r.new, r.duplicates) for r in receipts] == [(2, 0), (1, 1), (0, 2)]
+    assert len({r.notification_id for r in receipts}) == 3
+    pending = store.pending_notifications()
+    assert [len(p.new_keys) for p in pending] == [2, 1, 0]
+    assert store.record_notifications([]) == []
+
+
 # Each case: how the second notification differs from a first one with alerts fp-a and fp-b (firing at T0).
 SECOND_NOTIFICATION: list[tuple[str, dict[str, Any], int, int]] = [
     # id, changes (alerts as (fingerprint, status, starts_at) + notification kwargs), new, duplicates
