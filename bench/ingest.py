@@ -203,6 +203,17 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def src_digest() -> str:
+    """A short sha256 of the measured code (every ``src/alertscaler/**/*.py``): which version the figures
+    belong to, and whether it changed during a run (each server loads the code when it starts)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((SRC / "alertscaler").rglob("*.py")):
+        h.update(str(path.relative_to(SRC)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -277,6 +288,7 @@ class Server:
     log: Path
     db: Path | None = None
     impls: dict[str, str] = field(default_factory=dict)
+    digest: str = field(default_factory=src_digest)  # the code this server loaded (computed at start)
 
     def wait_ready(self, path: str, ok: Sequence[int], timeout: float = 60.0) -> None:
         import httpx
@@ -695,7 +707,8 @@ def newest_decision(server: Server) -> dict[str, Any] | None:
 def measure(server: Server, work: Path, args: argparse.Namespace, mode: str) -> dict[str, Any]:
     """Phases, in this order: ack latency at ``--low-rate`` (a fresh store, a rate the service sustains),
     max throughput (wrk), then ack latency at ``--rate``. The engine drains its backlog after each."""
-    result: dict[str, Any] = {"name": server.name, "uvicorn": server.impls, "mode": mode}
+    result: dict[str, Any] = {"name": server.name, "uvicorn": server.impls, "mode": mode,
+                              "src_digest": server.digest}
     recorded_before = 0
 
     def latency_phase(key: str, rate: float, run: int) -> None:
@@ -835,7 +848,7 @@ def report(results: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     g = results["goals"]
-    lines += ["",
+    lines += ["", f"code measured: src digest {results.get('src_digest')}",
               "200/s: wrk closed loop; ratio: / baseline; durable: every 200 found in the store; latency in ms "
               "from the scheduled send (open loop); backlog/drain: unprocessed notifications when the "
               "throughput run ended / seconds to process them; other CPU%: the machine's CPU use by other "
@@ -917,6 +930,11 @@ def main(argv: Sequence[str]) -> int:
                     log(f"[{server.name}] exited with {server.proc.returncode}:\n{tail(server.log)}")
                 results["targets"][-1]["server_log_problems"] = log_problems(server.log)
         results["baseline_ok_per_s"] = results["targets"][0]["throughput"]["ok_per_s"]
+        digests = sorted({t["src_digest"] for t in results["targets"] if t["name"] != "baseline"})
+        results["src_digest"] = digests[0] if len(digests) == 1 else digests
+        if len(digests) > 1:
+            log(f"WARNING: src/ changed during the run (digests {', '.join(digests)}): targets measured "
+                "different code")
         results["goals"] = goals(results)
     except KeyboardInterrupt:
         log("interrupted; stopping subprocesses")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -184,4 +186,41 @@ async def test_store_unavailable_gives_503_so_alertmanager_retries(harness: Harn
     retried = await harness.post_alerts(body(HIGH))  # Alertmanager's retry: nothing was lost or doubled
     assert retried.status_code == 200 and retried.json()["new"] == 1
     await harness.engine.run_once()
+    assert len(await harness.decisions(outcome="acted")) == 1
+
+
+async def test_a_decision_keeps_at_most_50_alerts(harness: Harness) -> None:
+    many = [alert("HighLoad", service="web", instance=f"i{n}") for n in range(60)]
+    await harness.post_alerts(body(*many))
+    await harness.engine.run_once()
+    (decision,) = await harness.decisions(group="web")
+    assert len(decision["alerts"]) == 50  # type: ignore[arg-type]
+    assert "60 alerts, the first 50 kept" in str(decision["message"])
+    assert len(harness.providers["web"].calls[0].alerts) == 50
+
+
+async def test_the_event_loop_never_waits_for_a_write_transaction(harness: Harness) -> None:
+    """A background thread's write transaction (re-evaluation, manual scale) must not freeze the API."""
+    await harness.post_alerts(body(HIGH))
+    held, release = threading.Event(), threading.Event()
+    released_by_test: list[bool] = []
+
+    def hold() -> None:
+        with harness.store.transaction():
+            held.set()
+            released_by_test.append(release.wait(3))  # False: the loop was frozen and never got to release
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    assert harness.store.write_busy()
+    task = asyncio.create_task(harness.engine.run_once())
+    for _ in range(5):
+        await asyncio.sleep(0)  # the loop keeps running: processing waits in a thread, not here
+    assert (await harness.client.get("/healthz")).status_code == 200
+    assert not task.done()
+    release.set()
+    await task
+    holder.join()
+    assert released_by_test == [True]
     assert len(await harness.decisions(outcome="acted")) == 1

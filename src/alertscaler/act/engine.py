@@ -105,8 +105,9 @@ class Engine:
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a short store call. On an embedded SQLite store it runs right here on the event loop: a
         commit takes about a millisecond, SQLite has one writer anyway, and a hop through the thread pool
-        (plus the GIL hand-over) cost more than the call under bursts. Other stores go through threads."""
-        if self.inline_store:
+        (plus the GIL hand-over) cost more than the call under bursts — unless another thread of ours is in a
+        write transaction (the loop must never wait for one). Other stores always go through threads."""
+        if self.inline_store and not self.store.write_busy():
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
 

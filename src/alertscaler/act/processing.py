@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ from alertscaler.providers.base import ScaleRequest
 from alertscaler.store.base import ActiveAlert, NewDecision, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
+
+MAX_ALERTS_PER_DECISION = 50  # kept with a decision (and handed to the provider): explains it, stays small
 
 
 def build_routes(policy: PolicyFile) -> list[Route]:
@@ -184,7 +186,11 @@ def apply_verdict(
     """Record ``verdict`` for group ``r.group``; when it acts, advance the group and queue the action."""
     if group.dry_run:
         verdict = verdict.as_dry_run()
-    summaries = [alert_summary(a) if isinstance(a, Alert) else _active_summary(a) for a in alerts]
+    summaries = [alert_summary(a) if isinstance(a, Alert) else _active_summary(a)
+                 for a in alerts[:MAX_ALERTS_PER_DECISION]]
+    if len(alerts) > MAX_ALERTS_PER_DECISION:
+        verdict = replace(verdict, message=f"{verdict.message} ({len(alerts)} alerts, "
+                                           f"the first {MAX_ALERTS_PER_DECISION} kept)")
     starts = min((a.starts_at for a in alerts), default=None)
     decision_id = tx.add_decision(NewDecision(
         group=r.group, policy=r.policy, trigger=trigger, outcome=verdict.outcome, reason=verdict.reason,

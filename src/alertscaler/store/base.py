@@ -117,6 +117,9 @@ class StateStore(Protocol):
 
     def close(self) -> None: ...
 
+    def write_busy(self) -> bool:
+        """True while this process has a write transaction open and a new one would have to wait."""
+
     # --- ingest -----------------------------------------------------------------------------------
     def record_notification(self, notification: Notification, received_at: datetime) -> Receipt:
         """Durably store the notification and claim its alerts' dedup keys, in one transaction.

@@ -200,6 +200,12 @@ class SqlStore:
     def dialect_name(self) -> str:
         return self._dialect.name
 
+    def write_busy(self) -> bool:
+        """True while a write transaction of this process is open (SQLite): a caller on an event loop should
+        not start one inline now, or the whole loop would wait for it."""
+        lock = self._writer_lock
+        return isinstance(lock, type(threading.Lock())) and lock.locked()
+
     # --- connection scopes --------------------------------------------------------------------------
 
     @contextmanager
