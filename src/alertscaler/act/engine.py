@@ -135,8 +135,7 @@ class Engine:
             batch = self._to_record[:RECORD_BATCH]
             del self._to_record[:RECORD_BATCH]
             try:
-                receipts = await anyio.to_thread.run_sync(
-                    self.store.record_notifications, [(n, at) for n, at, _ in batch])
+                receipts = await self.db(self.store.record_notifications, [(n, at) for n, at, _ in batch])
             except Exception as exc:  # StoreUnavailable and friends: every waiting webhook gets it
                 for _, _, future in batch:
                     if not future.done():
