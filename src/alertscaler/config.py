@@ -319,14 +319,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     for key in data:
         if key not in known:
             problems.append(Problem(str(key), _unknown(str(key), known)))
-    for key, model in _SECTIONS.items():
-        if data.get(key) is None:
-            continue
-        try:
-            sections[key] = model.model_validate(data[key], context=ctx)
-        except ValidationError as exc:
-            problems.extend(_problems(exc, key))
-    for key, model in _GENERATOR_SECTIONS.items():
+    for key, model in {**_SECTIONS, **_GENERATOR_SECTIONS}.items():
         if data.get(key) is None:
             continue
         try:
