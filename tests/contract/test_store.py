@@ -850,3 +850,18 @@ def test_postgresql_on_a_closed_port_is_unavailable_and_hides_the_password(
             assert "127.0.0.1" in str(info.value)
     finally:
         s.close()
+
+
+def test_reasons_of_many_alerts_of_one_route_are_set_together(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("x")), at(0)).notification_id
+    with store.transaction() as tx:
+        for fp in ("a", "b", "c"):
+            tx.upsert_active_alert(ActiveAlert("web", "scale_out", fp, {}, T0, at(0), nid))
+        tx.upsert_active_alert(ActiveAlert("web", "scale_in", "a", {}, T0, at(0), nid))
+        tx.set_alert_reasons("web", "scale_out", ["a", "c", "missing"], "at_max")
+        tx.set_alert_reasons("web", "scale_out", [], "ignored")
+    reasons = {(a.policy, a.fingerprint): a.last_reason for a in store.active_alerts("web")}
+    assert reasons == {("scale_in", "a"): None, ("scale_out", "a"): "at_max", ("scale_out", "b"): None,
+                       ("scale_out", "c"): "at_max"}

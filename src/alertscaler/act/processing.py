@@ -212,8 +212,7 @@ def apply_verdict(
             handoff = (action, request)
     elif verdict.reason is Reason.DRY_RUN:
         tx.save_group(state.stepped(r.direction, state.desired, now))  # cooldown runs, size does not
-    for a in alerts:
-        tx.set_alert_reason(r.group, r.policy, a.fingerprint, verdict.reason.value)
+    tx.set_alert_reasons(r.group, r.policy, [a.fingerprint for a in alerts], verdict.reason.value)
     log.info("decision group=%s policy=%s from=%s to=%s outcome=%s reason=%s trigger=%s: %s",
              r.group, r.policy, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
              verdict.reason.value, trigger.value, verdict.message)

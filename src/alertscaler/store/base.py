@@ -99,6 +99,9 @@ class Tx(Protocol):
 
     def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None: ...
 
+    def set_alert_reasons(self, group: str, policy: str, fingerprints: Sequence[str], reason: str | None) -> None:
+        """``set_alert_reason`` for many alerts of one route at once (one batched statement)."""
+
     def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
         """Forget a resolved / stale alert. True if it was active."""
 

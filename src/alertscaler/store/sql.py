@@ -559,6 +559,12 @@ class _SqlTx:
             "notification_id": alert.notification_id, "last_reason": alert.last_reason,
         })
 
+    def set_alert_reasons(self, group: str, policy: str, fingerprints: Sequence[str], reason: str | None) -> None:
+        if fingerprints:
+            self._execute(self._store._stmts.alert_reason,
+                          [{"b_group": group, "b_policy": policy, "b_fingerprint": f, "b_reason": reason}
+                           for f in fingerprints])
+
     def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None:
         self._execute(self._store._stmts.alert_reason,
                       {"b_group": group, "b_policy": policy, "b_fingerprint": fingerprint, "b_reason": reason})
