@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -609,7 +611,7 @@ def _install_sqlite_hooks(engine: Engine, path: Path, synchronous: str) -> None:
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor)
             cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -619,6 +621,22 @@ def _install_sqlite_hooks(engine: Engine, path: Path, synchronous: str) -> None:
     def _begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _set_wal(cursor: Any) -> None:
+    """WAL mode (persistent in the file). Switching a fresh database needs an exclusive lock, and SQLite
+    answers "database is locked" at once — without its busy handler — when another connection switches it at
+    the same moment (several processes starting on a new file): retry for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 _SQLITE_SCHEMA_ERRORS: Final = ("no such table", "no such column", "syntax error", "has no column")
