@@ -689,6 +689,13 @@ def drain(server: Server, timeout: float) -> dict[str, Any]:
     while counts["processed"] < counts["notifications"] and time.monotonic() - t0 < timeout:
         time.sleep(0.25)
         counts = store_counts(server.db)
+    # requests a killed client (wrk) left in flight may still be committed: wait until the count settles
+    while time.monotonic() - t0 < timeout:
+        time.sleep(0.5)
+        settled = store_counts(server.db)
+        if (settled["notifications"], settled["processed"]) == (counts["notifications"], counts["processed"]):
+            break
+        counts = settled
     return {"backlog_at_end": backlog, "drain_s": round(time.monotonic() - t0, 2),
             "drained": counts["processed"] == counts["notifications"], "counts": counts}
 

@@ -1,7 +1,9 @@
 """The ``alertscaler`` command. ``serve`` runs the service; ``check`` validates a policy file (and the
 Prometheus side generated from it, with promtool and amtool when installed); ``render`` writes that
 Prometheus side; ``status``, ``decisions`` and ``scale`` talk to a running service over its HTTP API;
-``demo`` runs the whole pipeline locally on a real traffic shape (``alertscaler.demo.running``).
+``demo`` runs the whole pipeline locally on a real traffic shape (``alertscaler.demo.running``); ``simulate``
+replays a load trace through a policy and the baselines (``alertscaler.sim``); ``backtest`` does the same on
+a Prometheus range query (``alertscaler.sim.backtest``).
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (invalid file, refused request);
 2 usage error; 3 the service cannot be reached.
@@ -16,7 +18,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -31,6 +33,9 @@ from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile, load_policy_file
 from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alertscaler.sim.comparing import Comparison
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_CONFIG = "alertscaler.yml"
@@ -162,8 +167,99 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--keep", action="store_true", help="keep the temporary working directory (logs, configs)")
     dm.add_argument("--no-view", dest="view", action="store_false", default=None,
                     help="print status lines instead of the live view (automatic when stdout is not a terminal)")
+    dm.add_argument("--no-kill", dest="kill", action="store_false", default=True,
+                    help="do not kill an instance half-way through the replay (which shows healing: InstanceDown fires "
+                         "and alertscaler replaces the instance)")
     dm.set_defaults(func=_demo)
+
+    sm = sub.add_parser(
+        "simulate", help="replay a load trace through a policy and both baselines; print decision-quality metrics",
+        description="Replay a load trace (requests/s over time) through a scaling policy with the real decision "
+                    "code, and through two baselines in the same run: Kubernetes' HPA default behaviour (CPU "
+                    "utilisation target --target, every 15 s) and the seeds' step policy (+1 if utilisation > "
+                    "0.8 for 1m, cooldown 30s; -1 if < 0.2 for 1m, cooldown 60s). New instances serve only after "
+                    "--delay; scale-in is immediate. Prints the SPEC RG elasticity metrics (under/over-"
+                    "provisioning accuracy and timeshare, instability, jitter), scaling actions, instance-hours "
+                    "and their ratio to an oracle that always has ceil(demand / capacity) instances. "
+                    "Deterministic: the same options give the same figures.",
+        epilog="Policies: tracking = alertscaler's default, target tracking on requests/s per instance "
+               "(--target x --capacity) now and predicted one --delay ahead; step = alertscaler step policy "
+               "(+50%% above --target for 1m, -10%% below half of it for 5m); hpa; seed. "
+               "Trace CSV: timestamp,value rows (seconds or ISO 8601 date-times; values in requests/s, or "
+               "request counts per row under a 'count' header), optional header, gzip allowed. "
+               "Example: alertscaler simulate --speed 10 --delay 3m --plot sim.png. "
+               "Exit codes: 0 ok; 1 plotting needs matplotlib (pip install 'alertscaler[sim]'); 2 bad options "
+               "or trace.")
+    sm.add_argument("--trace", default="worldcup98", metavar="NAME|FILE",
+                    help="worldcup98 (bundled: the 1998 World Cup web site, 4 days per minute, scaled so that its "
+                         "busiest minute needs 70%% of --max at --capacity) or a CSV file (default worldcup98)")
+    sm.add_argument("--peak", type=_positive_float, metavar="RPS",
+                    help="scale the trace so that its busiest sample is RPS requests/s (files are replayed as "
+                         "they are unless given)")
+    sm.add_argument("--start", metavar="WHEN",
+                    help="start this long into the trace (2h, 1d) or at this date-time of it (1998-06-30 10:00)")
+    sm.add_argument("--minutes", type=_positive_float, metavar="N", help="replay N minutes of the trace")
+    sm.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+                    help="replay X times faster than real time: with 10, a trace minute lasts 6 s while delays "
+                         "and intervals stay as given (default 1)")
+    sm.add_argument("--smooth", type=_non_negative, default=1, metavar="SAMPLES",
+                    help="moving average over this many samples first (default 1: none)")
+    _policy_options(sm)
+    sm.set_defaults(func=_simulate)
+
+    bt = sub.add_parser(
+        "backtest", help="what would this policy have done last week? simulate on a Prometheus range query",
+        description="Fetch the group's demand in requests/s from Prometheus (a range query, one series) and "
+                    "replay it like 'simulate' does: the chosen policy and both baselines (HPA default, the "
+                    "seeds' step policy) in one run, with the real decision code; same table, --json and --plot.",
+        epilog="Example: alertscaler backtest --query 'sum(rate(http_requests_total{job=\"web\"}[1m]))' "
+               "--since 7d --step 60s --capacity 40 --delay 3m. Each point holds until the next (a gap keeps the "
+               "last value); NaN points are dropped. Exit codes: 0 ok; 1 Prometheus unreachable, PromQL "
+               "rejected, no data, or plotting needs matplotlib; 2 bad options (several series: aggregate them).")
+    bt.add_argument("-c", "--config", metavar="FILE",
+                    help="policy file whose prometheus section (url, bearer_token, verify, timeout) is used")
+    bt.add_argument("--prometheus", metavar="URL",
+                    help="Prometheus base URL (default: -c FILE's prometheus.url, else http://127.0.0.1:9090)")
+    bt.add_argument("--query", required=True, metavar="PROMQL",
+                    help="the group's demand in requests/s as one series, e.g. "
+                         "'sum(rate(http_requests_total{job=\"web\"}[1m]))'")
+    span = bt.add_mutually_exclusive_group()
+    span.add_argument("--since", type=_duration_arg, metavar="DURATION",
+                      help="replay the last DURATION up to --to (default 7d)")
+    span.add_argument("--from", dest="start", metavar="ISO",
+                      help="replay from this date-time (ISO 8601; without a zone: UTC)")
+    bt.add_argument("--to", dest="end", metavar="ISO", help="replay up to this date-time (default: now)")
+    bt.add_argument("--step", type=_duration_arg, default=60.0, metavar="DURATION",
+                    help="resolution of the range query (default 60s)")
+    bt.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                    help="per request to Prometheus (default: -c FILE's prometheus.timeout, else 10)")
+    _policy_options(bt)
+    bt.set_defaults(func=_backtest)
     return p
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    """The scenario and output options ``simulate`` and ``backtest`` share."""
+    parser.add_argument("--policy", choices=["tracking", "step", "hpa", "seed"], default="tracking",
+                        help="the policy to compare with the baselines (default tracking)")
+    parser.add_argument("--target", type=_positive_float, default=0.7, metavar="UTIL",
+                        help="target utilisation in (0, 1] for tracking, step and hpa (default 0.7)")
+    parser.add_argument("--capacity", type=_positive_float, default=40.0, metavar="RPS",
+                        help="requests/s one instance serves at 100%% (default 40)")
+    parser.add_argument("--delay", type=_duration_arg, default=60.0, metavar="DURATION",
+                        help="provisioning delay: a new instance serves this long after it was asked for (default 60s)")
+    parser.add_argument("--interval", type=_duration_arg, default=15.0, metavar="DURATION",
+                        help="how often the chosen policy decides (default 15s; the baselines always use 15s)")
+    parser.add_argument("--min", dest="min_size", type=_non_negative, default=1, metavar="N",
+                        help="min size (default 1)")
+    parser.add_argument("--max", dest="max_size", type=_non_negative, default=20, metavar="N",
+                        help="max size (default 20)")
+    parser.add_argument("--initial", type=_non_negative, metavar="N",
+                        help="size at the start (default: what each policy wants for the first sample)")
+    parser.add_argument("--metric-window", type=_duration_arg, default=60.0, metavar="DURATION",
+                        help="policies see the demand averaged over this window, like rate(...[1m]) (default 60s)")
+    parser.add_argument("--plot", metavar="OUT.png", help="write a PNG of demand vs supply for each policy")
+    parser.add_argument("--json", metavar="OUT.json", help="write the scenario and every figure as JSON")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -205,11 +301,168 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from alertscaler.demo.running import DemoOptions, run_demo  # heavy imports only for the demo
+    from alertscaler.demo.running import KILL_AT, DemoOptions, run_demo  # heavy imports only for the demo
 
     return run_demo(DemoOptions(duration=args.duration, speed=args.speed, max_size=args.max_size,
                                 workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
-                                view=args.view))
+                                view=args.view, kill_at=KILL_AT if args.kill else None))
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from alertscaler.sim.comparing import compare, policy_named, prepare_trace  # only for simulate
+    from alertscaler.sim.scenarios import Scenario
+    from alertscaler.sim.traces import WORLDCUP98
+
+    if args.smooth < 1:
+        raise CliError("--smooth: give at least 1 sample", EXIT_USAGE)
+    try:
+        trace = prepare_trace(args.trace, start=args.start, minutes=args.minutes, smooth=args.smooth,
+                              peak=args.peak, speed=args.speed, max_size=args.max_size, capacity=args.capacity)
+        scenario = Scenario(trace, capacity=args.capacity, delay=args.delay, interval=args.interval,
+                            min_size=args.min_size, max_size=args.max_size, initial=args.initial,
+                            metric_window=args.metric_window)
+        comparison = compare(scenario, policy_named(args.policy, args.target, args.capacity, args.delay),
+                             hpa_target=args.target)
+    except ValueError as exc:  # TraceError too: bad trace, bad option values
+        raise CliError(escape(str(exc)), EXIT_USAGE) from None
+    step = comparison.runs[0].series.step
+    heading = (f"{trace.name}: {trace.duration / 3600:.1f} h simulated ({len(trace.values)} samples, peak "
+               f"{trace.peak:.0f} req/s), capacity {args.capacity:g} req/s, delay {args.delay:g}s, "
+               f"min {args.min_size}, max {args.max_size}, step {step:g}s")
+    _print_comparison(comparison, heading)
+    if args.trace == WORLDCUP98:
+        out.print("trace: M. Arlitt and T. Jin, \"1998 World Cup Web Site Access Logs\", August 1998 "
+                  "(alertscaler/data/WORLDCUP98-NOTICE.txt)", highlight=False, markup=False)
+    _write_outputs(comparison, heading, args)
+    return EXIT_OK
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from alertscaler.ingest.prometheus import PrometheusClient  # only for backtest
+    from alertscaler.model.errors import InputError, QueryError
+    from alertscaler.sim.backtest import NoData, fetch_trace
+    from alertscaler.sim.comparing import compare, policy_named
+    from alertscaler.sim.scenarios import Scenario
+
+    start, end = _backtest_span(args)
+    url, options = _backtest_prometheus(args)
+    try:
+        with PrometheusClient(url, **options) as client:
+            trace = fetch_trace(client, args.query, start, end, args.step)
+    except InputError as exc:
+        raise CliError(escape(f"--prometheus {url}: {exc}" if exc.field in ("url", "verify", "auth") else str(exc)),
+                       EXIT_USAGE) from None
+    except QueryError as exc:
+        raise CliError(escape(str(exc))) from None
+    except NoData as exc:
+        raise CliError(escape(str(exc))) from None
+    except ValueError as exc:  # BacktestError: several series, unusable values
+        raise CliError(escape(str(exc)), EXIT_USAGE) from None
+    try:
+        scenario = Scenario(trace, capacity=args.capacity, delay=args.delay, interval=args.interval,
+                            min_size=args.min_size, max_size=args.max_size, initial=args.initial,
+                            metric_window=args.metric_window)
+        comparison = compare(scenario, policy_named(args.policy, args.target, args.capacity, args.delay),
+                             hpa_target=args.target)
+    except ValueError as exc:
+        raise CliError(escape(str(exc)), EXIT_USAGE) from None
+    step = comparison.runs[0].series.step
+    first = trace.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if trace.start else "?"
+    heading = (f"{trace.name}: {first} UTC, {trace.duration / 3600:.2f} h ({len(trace.values)} samples of "
+               f"{args.step:g}s, peak {trace.peak:.1f} req/s), capacity {args.capacity:g} req/s, delay "
+               f"{args.delay:g}s, min {args.min_size}, max {args.max_size}, step {step:g}s")
+    _print_comparison(comparison, heading)
+    _write_outputs(comparison, heading, args)
+    return EXIT_OK
+
+
+def _backtest_span(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """``--since`` / ``--from`` / ``--to`` → aware UTC (start, end); bad input is a usage error."""
+    end = _instant(args.end, "--to") if args.end else datetime.now(UTC)
+    if args.start:
+        start = _instant(args.start, "--from")
+    else:
+        since = 7 * 86400.0 if args.since is None else args.since
+        if not since > 0:
+            raise CliError("--since: give a duration > 0", EXIT_USAGE)
+        start = end - timedelta(seconds=since)
+    if not start < end:
+        raise CliError(f"the range is empty: {start.isoformat()} is not before {end.isoformat()}", EXIT_USAGE)
+    if not args.step > 0:
+        raise CliError("--step: give a duration > 0", EXIT_USAGE)
+    if args.step > (end - start).total_seconds():
+        raise CliError(f"--step {args.step:g}s is longer than the range ({(end - start).total_seconds():g} s)",
+                       EXIT_USAGE)
+    return start, end
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{option}: {text!r} is not an ISO 8601 date-time (e.g. 2024-05-01T12:00:00Z)",
+                       EXIT_USAGE) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _backtest_prometheus(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The URL and client options: ``--prometheus`` / ``--timeout`` over ``-c FILE``'s prometheus section."""
+    options: dict[str, Any] = {}
+    url = "http://127.0.0.1:9090"
+    if args.config:
+        section = _load(args.config).prometheus
+        url = section.url
+        options = {"bearer_token": section.bearer_token, "verify": section.verify, "timeout": section.timeout}
+    if args.prometheus:
+        url = args.prometheus
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    return url, options
+
+
+def _print_comparison(comparison: Comparison, heading: str) -> None:
+    """The table of ``simulate`` and ``backtest`` (chosen policy, baselines, oracle), descriptions, goal."""
+    table = Table(title=escape(heading))
+    for col in ("policy", "θU %", "θO %", "τU %", "τO %", "instability %", "jitter /min", "actions",
+                "instance-h", "vs oracle", "unserved %"):
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
+    for s in comparison.summaries:
+        table.add_row(s.policy, f"{s.theta_u:.2f}", f"{s.theta_o:.2f}", f"{s.tau_u:.2f}", f"{s.tau_o:.2f}",
+                      f"{s.instability:.2f}", f"{s.jitter:.3f}", str(s.actions), f"{s.instance_hours:.1f}",
+                      f"{s.ratio_to_oracle:.2f}", f"{s.unserved:.2f}")
+    oracle = comparison.chosen.oracle_instance_hours
+    table.add_row("oracle", "0.00", "0.00", "0.00", "0.00", "", "", "", f"{oracle:.1f}", "1.00", "0.00",
+                  style="dim")
+    view = out if out.is_terminal else Console(soft_wrap=True, width=150)  # a file or pipe: columns whole
+    view.print(table)
+    for s in comparison.summaries:
+        view.print(f"{s.policy}: {s.description}", highlight=False, markup=False)
+    goal = comparison.goal
+    if goal is not None:
+        verdict = "[green]met[/green]" if goal.met else "[yellow]not met[/yellow]"
+        out.print(f"goal (τU at most half of hpa-default's, at no more instance-hours): {verdict}: τU "
+                  f"{goal.tau_u:.2f}% vs {goal.hpa_tau_u:.2f}%, {goal.instance_hours:.1f} vs "
+                  f"{goal.hpa_instance_hours:.1f} instance-hours", highlight=False)
+
+
+def _write_outputs(comparison: Comparison, heading: str, args: argparse.Namespace) -> None:
+    """``--json`` and ``--plot`` of ``simulate`` and ``backtest``."""
+    from alertscaler.sim.plotting import MatplotlibMissing, PlotError, plot_runs
+
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(comparison.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CliError(escape(f"--json: cannot write {args.json}: {exc.strerror or exc}"), EXIT_USAGE) from None
+        out.print(f"wrote {args.json}", highlight=False)
+    if args.plot:
+        try:
+            plot_runs(comparison.runs, args.plot, heading)
+        except MatplotlibMissing as exc:
+            raise CliError(escape(str(exc))) from None
+        except PlotError as exc:
+            raise CliError(escape(f"--plot: {exc}"), EXIT_USAGE) from None
+        out.print(f"wrote {args.plot}", highlight=False)
 
 
 def _check(args: argparse.Namespace) -> int:

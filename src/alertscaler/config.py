@@ -8,7 +8,6 @@ never printed.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,10 +25,14 @@ from pydantic import (
 )
 
 from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
+from alertscaler.decide.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import ConfigError, Problem
+from alertscaler.model.healing import HealAction, HealRules
+from alertscaler.model.matchers import MatcherSet
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
 from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.model.secrets import resolve_secret
 from alertscaler.providers import registry
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -39,31 +42,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _resolve_secret(data: Any, name: str, base: Path | None) -> Any:
-    """Turn ``name_env`` / ``name_file`` into ``name`` (the value), so the model only sees ``name``."""
-    if not isinstance(data, dict):
-        return data
-    given = [k for k in (name, f"{name}_env", f"{name}_file") if data.get(k) is not None]
-    if len(given) > 1:
-        raise ValueError(f"give only one of {', '.join(given)}")
-    out = dict(data)
-    if f"{name}_env" in out:
-        var = out.pop(f"{name}_env")
-        if var is not None:
-            if var not in os.environ:
-                raise ValueError(f"{name}_env: environment variable {var} is not set")
-            out[name] = os.environ[var]
-    if f"{name}_file" in out:
-        path = out.pop(f"{name}_file")
-        if path is not None:
-            file = Path(path) if base is None or Path(path).is_absolute() else base / path
-            try:
-                out[name] = file.read_text().strip()
-            except OSError as exc:
-                raise ValueError(f"{name}_file: cannot read {file}: {exc.strerror}") from None
-    return out
-
-
 class BasicAuth(_Model):
     username: Annotated[str, Field(min_length=1)]
     password: SecretStr
@@ -71,7 +49,7 @@ class BasicAuth(_Model):
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any, info: Any) -> Any:
-        return _resolve_secret(data, "password", (info.context or {}).get("base"))
+        return resolve_secret(data, "password", (info.context or {}).get("base"))
 
 
 class AuthConfig(_Model):
@@ -85,7 +63,7 @@ class AuthConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any, info: Any) -> Any:
-        return _resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+        return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
 
     @model_validator(mode="after")
     def _something(self) -> AuthConfig:
@@ -142,7 +120,7 @@ class StoreConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any, info: Any) -> Any:
-        return _resolve_secret(data, "url", (info.context or {}).get("base"))
+        return resolve_secret(data, "url", (info.context or {}).get("base"))
 
     @model_validator(mode="after")
     def _one(self) -> StoreConfig:
@@ -155,9 +133,17 @@ class StoreConfig(_Model):
 
 class PrometheusConfig(_Model):
     url: str = "http://127.0.0.1:9090"
+    bearer_token: SecretStr | None = None      # for queries (target tracking); or bearer_token_env / _file
+    verify: bool | str = True                  # TLS: system CAs, false, or a CA bundle path
+    timeout: Duration = 10.0                   # per query
     rules_dir: str | None = None              # where ``rules sync`` installs the generated rule file
     rule_file: str = "alertscaler.rules.yml"  # its name there (prometheus.yml's rule_files must match it)
     sync_rules_on_start: bool = False         # ``serve`` syncs the rules before taking traffic
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
 
     @field_validator("rule_file")
     @classmethod
@@ -193,6 +179,115 @@ def _signed(value: int, info: ValidationInfo, direction: Direction) -> int:
     return value
 
 
+class FlapConfig(_Model):
+    heals: Annotated[int, Field(ge=1)] = 3   # a member slot healed this many times within period ...
+    period: Duration = 3600.0               # ... is quarantined (if the provider can) and no longer healed
+
+
+class FreezeConfig(_Model):
+    share: Annotated[float, Field(gt=0, le=1)] = 0.5  # more than this share of members unhealthy at once ...
+    min: Annotated[int, Field(ge=1)] = 2               # ... and at least this many: freeze, destroy nothing
+    prometheus: bool = True                            # also freeze while prometheus.url does not answer
+
+
+class HealConfig(_Model):
+    """``groups.NAME.heal``: replace, reboot or quarantine unhealthy members, safely. Signals: firing alerts
+    matching ``matchers`` (the member named by the first of ``member_labels`` the alert has: a member id or
+    its address), and members the provider reports failed (``provider_status``)."""
+
+    matchers: list[str] = Field(default_factory=list)
+    member_labels: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["alertscaler_member", "instance"])
+    provider_status: bool = True
+    action: HealAction = HealAction.REPLACE
+    grace: Duration = 120.0
+    batch_window: Duration = 20.0
+    budget: Annotated[int, Field(ge=1)] = 1
+    flap: FlapConfig = FlapConfig()
+    freeze: FreezeConfig = FreezeConfig()
+
+    @field_validator("matchers")
+    @classmethod
+    def _valid_matchers(cls, value: list[str]) -> list[str]:
+        MatcherSet.parse(value)  # raises ValueError naming the bad matcher
+        return value
+
+    @model_validator(mode="after")
+    def _some_signal(self) -> HealConfig:
+        if not self.matchers and not self.provider_status:
+            raise ValueError("nothing would ever signal: give matchers (alerts naming a member) and/or "
+                             "provider_status: true")
+        return self
+
+    def rules(self, can_quarantine: bool) -> HealRules:
+        return HealRules(action=self.action, grace=self.grace, batch_window=self.batch_window, budget=self.budget,
+                         flap_heals=self.flap.heals, flap_period=self.flap.period, freeze_share=self.freeze.share,
+                         freeze_min=self.freeze.min, can_quarantine=can_quarantine)
+
+
+class RateLimitConfig(_Model):
+    """One HPA-style rate-limit policy: at most ``percent`` % or ``instances`` per ``period``."""
+
+    percent: Annotated[float, Field(gt=0)] | None = None
+    instances: Annotated[int, Field(ge=1)] | None = None
+    period: Duration = 15.0
+
+    @model_validator(mode="after")
+    def _one(self) -> RateLimitConfig:
+        if (self.percent is None) == (self.instances is None):
+            raise ValueError("give exactly one of percent or instances")
+        return self
+
+    def limit(self) -> RateLimit:
+        if self.percent is not None:
+            return RateLimit(LimitKind.PERCENT, self.percent, self.period)
+        return RateLimit(LimitKind.INSTANCES, float(self.instances or 0), self.period)
+
+
+class DirectionConfig(_Model):
+    stabilization: Duration = 0.0
+    select: Select = Select.MAX
+    limits: list[RateLimitConfig] = Field(default_factory=list)
+
+    def rules(self) -> DirectionRules:
+        return DirectionRules(self.stabilization, tuple(lim.limit() for lim in self.limits), self.select)
+
+
+_HPA_UP = DirectionConfig(stabilization=0, limits=[RateLimitConfig(percent=100, period=15),
+                                                   RateLimitConfig(instances=4, period=15)])
+_HPA_DOWN = DirectionConfig(stabilization=300, limits=[RateLimitConfig(percent=100, period=15)])
+
+
+class TrackMetric(_Model):
+    query: Annotated[str, Field(min_length=1)]   # PromQL giving ONE value for the group
+    target: Annotated[float, Field(gt=0)]
+
+
+class TrackConfig(_Model):
+    """``groups.NAME.track``: target tracking like Kubernetes' HPA (its defaults): every ``interval`` each
+    metric's query is evaluated and the group sized so that value / target comes back to 1."""
+
+    metrics: Annotated[list[TrackMetric], Field(min_length=1)]
+    interval: Duration = 15.0
+    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    scale_up: DirectionConfig = _HPA_UP
+    scale_down: DirectionConfig = _HPA_DOWN
+    fallback: Literal["hold"] | Annotated[int, Field(ge=0)] = "hold"
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    def rules(self, bounds: Bounds) -> TrackingRules:
+        return TrackingRules(targets=tuple(m.target for m in self.metrics), tolerance=self.tolerance,
+                             scale_up=self.scale_up.rules(), scale_down=self.scale_down.rules(),
+                             min_size=bounds.min_size, max_size=bounds.max_size,
+                             fallback=None if self.fallback == "hold" else int(self.fallback))
+
+
 class GroupConfig(_Model):
     provider: Any = None  # replaced by the provider type's own config model in ``load_policy``
     min_size: Annotated[int, Field(ge=0)] = 0
@@ -201,6 +296,8 @@ class GroupConfig(_Model):
     dry_run: bool = False
     scale_out: ScaleOutPolicy | None = None
     scale_in: ScaleInPolicy | None = None
+    heal: HealConfig | None = None
+    track: TrackConfig | None = None
 
     @field_validator("max_size")
     @classmethod
@@ -261,7 +358,18 @@ class PolicyFile(_Model):
             auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
             basic_username=auth.basic.username if auth.basic is not None else None,
             rules=self.rules, alertmanager=self.alertmanager, scrape=self.scrape,
-            token_file=token_file, alertmanager_url=alertmanager_url)
+            token_file=token_file, alertmanager_url=alertmanager_url, carried=self.carried_labels())
+
+    def carried_labels(self) -> dict[str, tuple[str, ...]]:
+        """Per group, the alert labels its provider reads (a provider config's ``carried_labels()``, e.g. the
+        stack identity of an openstack-heat group addressed by labels)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name, group in self.groups.items():
+            carried = getattr(group.provider, "carried_labels", None)
+            labels = tuple(carried()) if callable(carried) else ()
+            if labels:
+                out[name] = labels
+        return out
 
     def rules_dir(self) -> Path | None:
         return _under(self.base_dir, self.prometheus.rules_dir) if self.prometheus.rules_dir else None
@@ -395,6 +503,13 @@ def _load_group(raw: Any, where: str, ctx: dict[str, Any]) -> tuple[GroupConfig 
         return None, problems
     if problems:
         return None, problems
+    if group.heal is not None and provider is not None:
+        can = registry.heal_actions(provider)
+        if group.heal.action.value not in can:
+            problems.append(Problem(f"{where}.heal.action", (
+                f"the {getattr(provider, 'type', '?')} provider cannot "
+                f"{group.heal.action.value} a member (it can: {', '.join(sorted(can)) or 'nothing'})")))
+            return None, problems
     return group.model_copy(update={"provider": provider}), problems
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from tests.api.conftest import Harness
+from alertscaler.act.lifecycle import reconcile_groups
+from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
+from tests.api.conftest import TOKEN, Harness
 from tests.support.webhooks import alert, body
 
 HIGH = alert("HighLoad", service="web")
@@ -21,7 +22,10 @@ async def test_firing_alert_is_recorded_then_scales(harness: Harness) -> None:
     response = await harness.post_alerts(body(HIGH))
     assert response.status_code == 200
     assert response.json()["new"] == 1 and response.json()["duplicates"] == 0
-    assert await harness.decisions() == []  # recorded, not yet processed: the ack does not wait for acting
+    # decided in the transaction that recorded it, before the 200; the provider is not called before the ack
+    (decided,) = await harness.decisions(group="web")
+    assert (decided["outcome"], decided["to_capacity"]) == ("acted", 2)
+    assert harness.providers["web"].calls == []
     await harness.engine.run_once()
     (decision,) = await harness.decisions(group="web")
     assert (decision["outcome"], decision["reason"], decision["from_capacity"], decision["to_capacity"]) == \
@@ -224,3 +228,65 @@ async def test_the_event_loop_never_waits_for_a_write_transaction(harness: Harne
     holder.join()
     assert released_by_test == [True]
     assert len(await harness.decisions(outcome="acted")) == 1
+
+
+async def test_a_declined_change_brings_desired_back_to_the_group_size(harness: Harness) -> None:
+    """Heat-like clouds answer but keep the size (their own cooldown or limits): alertscaler records why and
+    its desired capacity follows the group, so the next step starts from the truth."""
+    harness.providers["web"].fail_next(ProviderDeclined("Heat: cooldown in progress (asg stays at 1)", current=1))
+    await harness.post_alerts(body(HIGH))
+    await harness.engine.run_once()
+    (action,) = (await harness.client.get("/api/v1/actions")).json()
+    assert action["state"] == "failed"
+    assert action["error"] == "declined: Heat: cooldown in progress (asg stays at 1)"
+    group = (await harness.client.get("/api/v1/groups/web")).json()
+    assert group["desired"] == 1
+    harness.clock.advance(60)
+    await harness.engine.run_once()  # still firing: the next step goes 1 -> 2, not 2 -> 3
+    assert harness.providers["web"].status().current == 2
+    assert (await harness.client.get("/api/v1/actions")).json()[0]["from_capacity"] == 1
+
+
+async def test_the_provider_is_told_when_a_decision_sets_an_exact_capacity(harness: Harness) -> None:
+    await harness.post_alerts(body(HIGH))
+    await harness.engine.run_once()
+    response = await harness.client.post("/api/v1/groups/web/scale", json={"desired": 4},
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code in (200, 202), response.text
+    await harness.engine.run_once()
+    calls = harness.providers["web"].calls
+    assert [(c.desired, c.exact) for c in calls] == [(2, False), (4, True)]
+
+
+@pytest.mark.parametrize(("adopts", "desired", "outcome", "actions"),
+                         [(True, 3, "skipped", 0), (False, 1, "acted", 1)], ids=["adopts-size", "converges"])
+async def test_at_start_a_provider_that_decides_the_size_is_followed_not_converged(
+    harness: Harness, adopts: bool, desired: int, outcome: str, actions: int,
+) -> None:
+    """Heat in signal mode steps on its own policies: after a restart alertscaler takes its size instead of
+    signalling until the stack agrees; other providers are converged to the desired capacity."""
+    fake = harness.providers["web"]
+    fake.adopts_size = adopts  # type: ignore[attr-defined]
+    fake._resize(3)  # the group changed while alertscaler was down
+    created = reconcile_groups(harness.policy, harness.store, dict(harness.providers), harness.clock())
+    assert len(created) == actions
+    assert (await harness.client.get("/api/v1/groups/web")).json()["desired"] == desired
+    (decision,) = await harness.decisions(group="web")
+    assert (decision["reason"], decision["outcome"], decision["from_capacity"], decision["to_capacity"]) == \
+        ("reconcile", outcome, 1 if adopts else 3, 3 if adopts else 1)
+    assert fake.calls == []
+
+
+async def test_a_permanently_failed_action_brings_desired_back_to_where_it_started(harness: Harness) -> None:
+    """E.g. the Heat provider refusing a stack outside the allowlist: the group never reached the new size, so
+    the next decision must not start from it."""
+    harness.providers["web"].fail_next(PermanentProviderError("refused: stack not in allowed_stacks"))
+    await harness.post_alerts(body(HIGH))
+    await harness.engine.run_once()
+    (action,) = (await harness.client.get("/api/v1/actions")).json()
+    assert (action["state"], action["from_capacity"], action["desired"]) == ("failed", 1, 2)
+    assert (await harness.client.get("/api/v1/groups/web")).json()["desired"] == 1
+    harness.clock.advance(60)
+    await harness.engine.run_once()  # still firing: the next step is 1 -> 2 again, not 2 -> 3
+    assert harness.providers["web"].status().current == 2
+    assert (await harness.client.get("/api/v1/actions")).json()[0]["from_capacity"] == 1

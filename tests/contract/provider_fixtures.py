@@ -17,6 +17,7 @@ kills and reports any left behind.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import os
 import signal
@@ -135,10 +136,102 @@ def exec_provider(state_dir: Path, group: str = GROUP) -> tuple[ExecProvider, Cl
     return ExecProvider(config, ProviderContext(group=group, state_dir=state_dir)), lambda: None
 
 
+# -- openstack-nova ---------------------------------------------------------------------------------------
+#
+# The real openstacksdk against the Keystone + Nova stand-in of tests/support/openstack_standin.py. One
+# stand-in per state directory, shared by every provider made on it (a "restart" sees the same servers), and
+# stopped with the last cleanup.
+
+_nova_clouds: dict[Path, list[Any]] = {}  # state_dir -> [stand-in, number of providers using it]
+
+
+def nova_config(cloud: Any, **overrides: Any) -> Any:
+    """An ``openstack-nova`` config for ``cloud`` (application credential via its Keystone), quick polling."""
+    from alertscaler.providers.openstack_nova import NovaConfig
+    from tests.support import openstack_standin as standin
+
+    values: dict[str, Any] = {
+        "type": "openstack-nova",
+        "auth": {"auth_url": cloud.identity_url, "application_credential_id": standin.APP_CRED_ID,
+                 "application_credential_secret": standin.APP_CRED_SECRET, "region_name": standin.REGION},
+        "image": standin.IMAGE_NAME,
+        "flavor": "m1.small",
+        "networks": [{"uuid": standin.NETWORK_ID}],
+        "port": 9100,
+        "boot_timeout": "10s",
+        "delete_timeout": "10s",
+        "poll_interval": "10ms",
+    }
+    values.update(overrides)
+    return NovaConfig.model_validate(values)
+
+
+def nova_provider(state_dir: Path, group: str = GROUP) -> tuple[Provider, Cleanup]:
+    from alertscaler.providers.openstack_nova import NovaProvider
+    from tests.support.openstack_standin import OpenStackStandin
+
+    entry = _nova_clouds.get(state_dir)
+    if entry is None:
+        entry = _nova_clouds[state_dir] = [OpenStackStandin().start(), 0]
+    entry[1] += 1
+    cloud = entry[0]
+    provider = NovaProvider(nova_config(cloud), ProviderContext(group=group, state_dir=state_dir))
+
+    def cleanup() -> None:
+        with contextlib.suppress(Exception):
+            scale_to(provider, 0, group)
+        provider.close()
+        entry[1] -= 1
+        if entry[1] == 0:
+            cloud.stop()
+            _nova_clouds.pop(state_dir, None)
+
+    return provider, cleanup
+
+
+# -- tosca --------------------------------------------------------------------------------------------------
+#
+# The real opera (``make opera-venv``; skipped without it unless ALERTSCALER_REQUIRE_OPERA=1) deploying the test
+# service tests/tosca/service: local web servers. One ToscaGroup (ports, run directory) per state directory,
+# shared by every provider made on it (a "restart" sees the same deployment); the last cleanup undeploys it
+# and kills by pid file whatever survived.
+
+_tosca_groups: dict[Path, list[Any]] = {}  # state_dir -> [ToscaGroup, number of providers using it]
+
+
+def tosca_provider(state_dir: Path, group: str = GROUP) -> tuple[Provider, Cleanup]:
+    from tests.integration.tosca_fixtures import new_group
+
+    entry = _tosca_groups.get(state_dir)
+    if entry is None:
+        entry = _tosca_groups[state_dir] = [new_group(state_dir, group), 0]
+    entry[1] += 1
+    tosca = entry[0]
+
+    def cleanup() -> None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            tosca.teardown()
+            _tosca_groups.pop(state_dir, None)
+
+    return tosca.provider(), cleanup
+
+
 PROVIDER_FACTORIES: dict[str, ProviderFactory] = {
     "exec": exec_provider,
     "local": local_provider,
+    "tosca": tosca_provider,
 }
+if importlib.util.find_spec("openstack") is not None:  # the ``openstack`` extra is installed
+    PROVIDER_FACTORIES["openstack-nova"] = nova_provider
+if importlib.util.find_spec("linode_api4") is not None:  # the ``linode`` extra: the SDK against its stand-in
+    from tests.support.linode_standin import linode_contract_provider
+
+    PROVIDER_FACTORIES["linode"] = linode_contract_provider
+if importlib.util.find_spec("kubernetes") is not None:  # the ``kubernetes`` extra: the client against its stand-in
+    from tests.support.kubernetes_standin import kubernetes_contract_provider
+
+    PROVIDER_FACTORIES["kubernetes"] = kubernetes_contract_provider
 
 
 # -- fixtures -------------------------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from alertscaler.model.alerts import Alert, AlertStatus, Notification
-from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
+from alertscaler.model.decisions import ActionState, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.errors import StoreError, StoreUnavailable
 from alertscaler.model.groups import GroupState
+from alertscaler.model.healing import HealAction, HealRecord, HealSignal, SignalSource
+from alertscaler.model.policies import Direction
 from alertscaler.store.base import ActiveAlert, NewDecision, StateStore
 from alertscaler.store.sql import SqlStore, metadata, sqlite_url
 
@@ -719,7 +721,30 @@ def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> N
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
 
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
+
+
+def test_upgrading_from_0001_keeps_the_actions_as_scale_actions(db_url: str) -> None:
+    old = SqlStore(db_url)
+    try:
+        old.migrate("0001")
+        with old.engine.begin() as conn:  # an action as 0001 stored it
+            conn.execute(sa.text(
+                "INSERT INTO decisions (group_name, policy, trigger, outcome, reason, from_capacity, to_capacity,"
+                " message, alerts, decided_at) VALUES ('web', 'scale_out', 'notification', 'acted', 'scaled',"
+                " 1, 2, 'scale 1 -> 2', '[]', :at)"), {"at": T0.replace(tzinfo=None)})
+            conn.execute(sa.text(
+                "INSERT INTO actions (decision_id, group_name, from_capacity, desired, state, attempts, created_at)"
+                " VALUES (1, 'web', 1, 2, 'succeeded', 1, :at)"), {"at": T0.replace(tzinfo=None)})
+    finally:
+        old.close()
+    new = SqlStore(db_url)
+    try:
+        new.migrate()
+        (action,) = new.list_actions()
+        assert (action.kind, action.targets, action.desired) == ("scale", (), 2)
+    finally:
+        new.close()
 
 
 def test_an_unmigrated_database_is_a_store_error_not_unavailable(db_url: str) -> None:
@@ -865,3 +890,136 @@ def test_reasons_of_many_alerts_of_one_route_are_set_together(
     reasons = {(a.policy, a.fingerprint): a.last_reason for a in store.active_alerts("web")}
     assert reasons == {("scale_in", "a"): None, ("scale_out", "a"): "at_max", ("scale_out", "b"): None,
                        ("scale_out", "c"): "at_max"}
+
+
+# --- recording and deciding in one transaction; route summaries for the re-evaluation timer --------------
+
+
+def test_recording_inside_a_transaction_as_processed_is_not_pending(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    ab, bc = notification(alert("a"), alert("b")), notification(alert("b"), alert("c"))
+    with store.transaction() as tx:
+        receipts = tx.record_notifications([(ab, at(0)), (bc, at(0))], processed_at=at(1))
+    assert [(r.new, r.duplicates) for r in receipts] == [(2, 0), (1, 1)]
+    assert [sorted(r.new_keys) for r in receipts] == [
+        sorted(a.dedup_key(ab.receiver, ab.group_key) for a in ab.alerts),
+        [bc.alerts[1].dedup_key(bc.receiver, bc.group_key)],
+    ]
+    assert store.pending_notifications() == []
+    with store.transaction() as tx:  # a batch not marked processed stays pending
+        tx.record_notifications([(notification(alert("d")), at(2))])
+    assert len(store.pending_notifications()) == 1
+
+
+def test_a_failed_transaction_records_nothing(store: SqlStore, alert: AlertF, notification: NotificationF) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.record_notifications([(notification(alert("a")), at(0))], processed_at=at(0))
+        raise RuntimeError("deciding failed")
+    receipt = store.record_notification(notification(alert("a")), at(1))
+    assert (receipt.new, receipt.duplicates) == (1, 0)  # the key was not kept by the rolled-back batch
+
+
+def test_a_locked_group_is_read_once_and_kept_current_in_a_transaction(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        state = tx.lock_group("web", 2)
+        tx.save_group(state.stepped(Direction.SCALE_OUT, 3, at(5)))
+        again = tx.lock_group("web", 2)
+    assert (again.desired, again.last_scale_out_at) == (3, at(5))
+    assert store.get_group_state("web") == again
+
+
+def _active(store: SqlStore, nid: int, group: str, policy: str, fp: str, seen: float, started: float = 0,
+            reason: str | None = None) -> None:
+    with store.transaction() as tx:
+        tx.upsert_active_alert(ActiveAlert(group, policy, fp, {"alertname": fp}, at(started), at(seen), nid,
+                                           last_reason=reason))
+
+
+def test_route_summaries_count_reasons_and_oldest_confirmation(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+    _active(store, nid, "web", "scale_out", "a", seen=10, reason="cooldown")
+    _active(store, nid, "web", "scale_out", "b", seen=20, reason="cooldown")
+    _active(store, nid, "web", "scale_out", "c", seen=5)
+    _active(store, nid, "api", "scale_in", "d", seen=30, reason="at_min")
+
+    routes = store.active_alert_routes()
+    assert [(r.group, r.policy, r.count, r.oldest_seen_at, r.reasons) for r in routes] == [
+        ("api", "scale_in", 1, at(30), {"at_min": 1}),
+        ("web", "scale_out", 3, at(5), {"cooldown": 2, None: 1}),
+    ]
+    with store.transaction() as tx:
+        assert tx.route_summary("web", "scale_out") == routes[1]
+        assert tx.route_summary("web", "scale_in") is None
+
+
+def test_route_alerts_stale_removal_reasons_and_drop(
+    store: SqlStore, alert: AlertF, notification: NotificationF,
+) -> None:
+    nid = store.record_notification(notification(alert("a")), at(0)).notification_id
+    for i, fp in enumerate(["e", "d", "c", "b", "a"]):
+        _active(store, nid, "web", "scale_out", fp, seen=100 + i, started=i)
+    _active(store, nid, "web", "scale_in", "z", seen=1)
+
+    with store.transaction() as tx:
+        assert [a.fingerprint for a in tx.route_alerts("web", "scale_out", 3)] == ["e", "d", "c"]  # earliest first
+        stale = tx.remove_stale_alerts("web", "scale_out", seen_before=at(102))
+        tx.set_route_reason("web", "scale_out", "at_max")
+    assert [a.fingerprint for a in stale] == ["e", "d"]
+    assert [(a.fingerprint, a.last_reason) for a in store.active_alerts("web") if a.policy == "scale_out"] == [
+        ("a", "at_max"), ("b", "at_max"), ("c", "at_max")]
+    assert [a.last_reason for a in store.active_alerts("web") if a.policy == "scale_in"] == [None]
+    with store.transaction() as tx:
+        assert tx.drop_route("web", "scale_out") == 3
+        assert tx.drop_route("web", "scale_out") == 0
+    assert [a.fingerprint for a in store.active_alerts()] == ["z"]
+
+
+# --- healing ------------------------------------------------------------------------------------------------
+
+
+def test_heal_signals_wait_in_their_group_until_judged(store: SqlStore) -> None:
+    def sig(key: str, at: float, source: SignalSource = SignalSource.ALERT) -> HealSignal:
+        return HealSignal(key, source, "InstanceDown", T0 + timedelta(seconds=at))
+
+    with store.transaction() as tx:
+        added = tx.add_heal_signals("web", [sig("m1", 5), sig("m1", 6), sig("m1", 7, SignalSource.STATUS)])
+        tx.add_heal_signals("api", [sig("a1", 9)])
+    assert added == 2  # the same member and source counts once while pending
+    assert store.pending_heal_groups() == [("api", at(9)), ("web", at(5))]
+    with store.transaction() as tx:
+        pending = tx.pending_heal_signals("web")
+        assert [(p.signal.member_key, p.signal.source) for p in pending] == [
+            ("m1", SignalSource.ALERT), ("m1", SignalSource.STATUS)]
+        decision_id = tx.add_decision(decision("web"))
+        tx.consume_heal_signals([p.id for p in pending], decision_id)
+    assert store.pending_heal_groups() == [("api", at(9))]
+    with store.transaction() as tx:  # judged: a new signal for m1 starts a new window
+        assert tx.add_heal_signals("web", [sig("m1", 30)]) == 1
+    assert store.pending_heal_groups() == [("api", at(9)), ("web", at(30))]
+
+
+def test_heal_history_and_the_slots_replacements_take_over(store: SqlStore) -> None:
+    store.add_heal_records("web", [
+        (HealRecord("m1", "m1", HealAction.REPLACE, at(10)), None, "m7"),
+        (HealRecord("m1", "m7", HealAction.REPLACE, at(20)), None, "m9"),
+        (HealRecord("m2", "m2", HealAction.REBOOT, at(30)), None, None),
+    ])
+    store.add_heal_records("api", [(HealRecord("a1", "a1", HealAction.QUARANTINE, at(40)), None, None)])
+    assert [(r.member_id, r.action) for r in store.heal_history("web", since=at(15))] == [
+        ("m7", HealAction.REPLACE), ("m2", HealAction.REBOOT)]
+    with store.transaction() as tx:
+        assert tx.heal_slots("web") == {"m7": "m1", "m9": "m1"}
+        assert [r.slot for r in tx.heal_history_in("web", since=at(0))] == ["m1", "m1", "m2"]
+
+
+def test_a_heal_action_keeps_its_targets(store: SqlStore) -> None:
+    targets = (HealTarget("m1", "replace", "m1"), HealTarget("m2", "quarantine", "slot-x"))
+    with store.transaction() as tx:
+        decision_id = tx.add_decision(decision("web"))
+        action_id = tx.add_action(decision_id, "web", 3, 3, T0, targets=targets)
+    action = store.get_action(action_id)
+    assert action is not None and (action.kind, action.targets) == ("heal", targets)
+    assert new_action(store, "api") and [a.kind for a in store.list_actions(group="api")] == ["scale"]

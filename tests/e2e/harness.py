@@ -79,7 +79,8 @@ class Pipeline:
         self.policy_file = tmp / "policy.yml"
         self.policy_file.write_text(
             f"server:\n  listen: 127.0.0.1:{self.stack.alertscaler_port}\n  auth: {{bearer_token: {TOKEN}}}\n"
-            f"  state_dir: {state}\n  reevaluate_interval: {reevaluate_interval}\n" + policy)
+            f"  state_dir: {state}\n  reevaluate_interval: {reevaluate_interval}\n"
+            f"prometheus: {{url: \"{self.stack.prometheus_url}\"}}\n" + policy)
         parsed = load_policy(self.policy_file.read_text(), base_dir=tmp)
         files = render_all(parsed.render_input(str(self.policy_file), str(token_file), self.stack.alertmanager_url))
         gen = tmp / "generated"

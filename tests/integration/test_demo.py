@@ -83,6 +83,10 @@ def test_demo_scales_out_then_in_and_leaves_nothing_behind() -> None:
     outs, ins, largest = map(int, summary.groups())
     assert outs >= 1 and ins >= 1 and 2 <= largest <= 3
     assert re.search(r"requests: sent \d+, ok [1-9]\d*, 503 \(overloaded\) \d+", output)
+    assert re.search(r"demo: killed instance web-\w+ \(kill -9\)", output), output
+    # healed, or (a legitimate race) replaced by a scale action that was running when the instance died
+    assert re.search(r"heal demo: killed web-\w+; (healed at \d+:\d+: web-\w+: replace|replaced while scaling)",
+                     output), output
     assert "none left behind" in output
     assert 'M. Arlitt and T. Jin, "1998 World Cup Web Site Access Logs", August 1998' in output
     assert wait_gone(mark) == [], "processes of the demo are still running"

@@ -152,15 +152,19 @@ def test_parsing_prometheus_alerts_and_decisions() -> None:
 def test_demo_policy_is_valid_and_renders_without_the_token(tmp_path: Path) -> None:
     token_file = tmp_path / "to ken"  # paths are quoted
     token_file.write_text("s3cret-token-value")
-    text = demo_policy(port=18080, token_file=token_file, state_dir=tmp_path / "state", max_size=4)
+    text = demo_policy(port=18080, token_file=token_file, state_dir=tmp_path / "state", max_size=4,
+                       prometheus_url="http://127.0.0.1:19090")
     policy = load_policy(text, base_dir=tmp_path)
     web = policy.groups["web"]
+    assert web.heal is not None and web.heal.action.value == "replace"  # the heal demo (a killed instance)
+    assert policy.prometheus.url == "http://127.0.0.1:19090"  # heals freeze while it does not answer
     assert web.scale_out is not None and web.scale_in is not None
     assert (web.min_size, web.max_size, web.scale_out.cooldown, web.scale_in.cooldown) == (1, 4, 10, 15)
     assert policy.server.url == "http://127.0.0.1:18080" and policy.server.reevaluate_interval == 1
     files = render_all(policy.render_input("policy.yml", str(token_file), "http://127.0.0.1:9093"))
     rules = files["rules/alertscaler.rules.yml"]
     assert "HighLoad" in rules and "> 0.75" in rules and "LowLoad" in rules and "< 0.35" in rules
+    assert 'up{job="alertscaler", alertscaler_group="web"} == 0' in rules
     assert not any("s3cret" in body for body in files.values())
 
 

@@ -34,6 +34,14 @@ def test_real_body_parses() -> None:
     assert n.raw["groupKey"] == '{}/{}:{alertname="QuickFire", group="web"}'
 
 
+@pytest.mark.parametrize(("encoding", "kept"), [("utf-8", True), ("utf-16", False)], ids=["utf-8", "utf-16"])
+def test_the_body_text_is_kept_as_received_when_utf8(encoding: str, kept: bool) -> None:
+    text = REAL.replace(",", ", ")  # not how json.dumps would write it
+    n = parse_body(text.encode(encoding))
+    assert n.raw_text == (text if kept else None)
+    assert json.loads(text) == n.raw
+
+
 def test_dedup_key_identifies_resends_only() -> None:
     n = parse_body(REAL.encode())
     again = parse_body(REAL.encode())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,17 +16,22 @@ from typing import Any, TypeVar
 import anyio
 
 from alertscaler.act.executing import Executor
+from alertscaler.act.healing import HealJudge, prometheus_problem, signals_from_status
 from alertscaler.act.lifecycle import reconcile_groups, recover_interrupted
 from alertscaler.act.metrics import Metrics
 from alertscaler.act.processing import Processor, Recorded
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.reevaluating import Reevaluator
-from alertscaler.config import PolicyFile
+from alertscaler.act.tracking import Query, TrackingLoop
+from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
+from alertscaler.ingest.prometheus import PrometheusClient
 from alertscaler.model.alerts import Notification
-from alertscaler.model.decisions import Outcome, Trigger, Verdict
-from alertscaler.model.errors import NotFound, ProviderError
+from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
+from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
 from alertscaler.model.groups import GroupStatus
+from alertscaler.model.healing import HealSignal
+from alertscaler.model.policies import AdjustmentType
 from alertscaler.providers.base import Provider
 from alertscaler.store.base import NewDecision, Receipt, StateStore
 
@@ -42,6 +47,10 @@ async def _threaded(fn: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(fn, *args)
 
 
+def _exact_policies(group: GroupConfig) -> frozenset[str]:
+    return frozenset(d.value for d, step in group.policies() if step.adjustment_type is AdjustmentType.EXACT_CAPACITY)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -55,7 +64,11 @@ class ManualResult:
 
 class Engine:
     def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
+                 monitoring: Callable[[], str | None] | None = None, query: Query | None = None) -> None:
+        """``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze;
+        default: whether ``prometheus.url`` answers. ``query`` evaluates target-tracking PromQL; default: a
+        client of ``prometheus.url``, made only when a group tracks a target."""
         self.policy = policy
         self.store = store
         self.providers = providers
@@ -64,10 +77,20 @@ class Engine:
         self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
         self.processor = Processor(policy, store)
         self.reevaluator = Reevaluator(policy, store)
+        self.heal_judge = HealJudge(policy, store, providers,
+                                    monitoring or (lambda: prometheus_problem(policy.prometheus.url)))
+        self._prometheus: PrometheusClient | None = None
+        if query is None and any(g.track is not None for g in policy.groups.values()):
+            p = policy.prometheus
+            self._prometheus = PrometheusClient(p.url, bearer_token=p.bearer_token, verify=p.verify,
+                                                timeout=p.timeout)
+            query = self._prometheus.value_of
+        self.tracking = TrackingLoop(policy, store, query) if query is not None else None
         self.workers = {
-            name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock),
+            name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,
+                                                    _exact_policies(group)),
                               clock, self._after_action, self.db)
-            for name in policy.groups
+            for name, group in policy.groups.items()
         }
         self.statuses: dict[str, GroupStatus] = {}
         self._process_event = asyncio.Event()
@@ -97,6 +120,8 @@ class Engine:
         self._tasks.clear()
         for provider in self.providers.values():
             provider.close()
+        if self._prometheus is not None:
+            self._prometheus.close()
         self.started = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -132,22 +157,46 @@ class Engine:
 
     async def _record_pending(self) -> None:
         while self._to_record:
+            for _ in range(2):  # let the webhooks already read join this batch (loop passes, no timer)
+                await asyncio.sleep(0)
             batch = self._to_record[:RECORD_BATCH]
             del self._to_record[:RECORD_BATCH]
             try:
-                receipts = await self.db(self.store.record_notifications, [(n, at) for n, at, _ in batch])
+                receipts, recorded, undecided = await self.db(self._record_and_decide,
+                                                              [(n, at) for n, at, _ in batch])
             except Exception as exc:  # StoreUnavailable and friends: every waiting webhook gets it
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self._count(recorded)
+            self._wake(recorded)
+            if undecided:
+                self.notify_recorded()
             for (_, _, future), receipt in zip(batch, receipts, strict=True):
                 self.metrics.notifications.inc()
                 self.metrics.alerts.labels("new").inc(receipt.new)
                 self.metrics.alerts.labels("duplicate").inc(receipt.duplicates)
                 if not future.done():
                     future.set_result(receipt)
-            self.notify_recorded()
+
+    def _record_and_decide(self, items: list[tuple[Notification, datetime]],
+                           ) -> tuple[list[Receipt], list[Recorded], bool]:
+        """Record a burst of webhooks and decide on them in ONE transaction (one commit, no re-read). Should
+        deciding fail, the notifications are recorded alone and left to the processing loop, which retries
+        them one per transaction: a webhook is never refused because of a decision's failure."""
+        now = self.clock()
+        try:
+            with self.store.transaction() as tx:
+                receipts = tx.record_notifications(items, processed_at=now)
+                recorded = self.processor.process_recorded(
+                    tx, [(n, r, at) for (n, at), r in zip(items, receipts, strict=True)], now)
+            return receipts, recorded, False
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception("deciding on %d new notification(s) failed; recorded them for a retry", len(items))
+        return self.store.record_notifications(items), [], True
 
     def notify_recorded(self) -> None:
         """Wake the processing loop (call from the event loop's thread)."""
@@ -194,7 +243,16 @@ class Engine:
         self.statuses[group] = status
         if status.current is not None:
             self.metrics.current.labels(group).set(status.current)
+        failed = signals_from_status(self.policy.groups[group], status, self.clock())
+        if failed:
+            await self.db(self._add_status_signals, group, failed)
         return status
+
+    def _add_status_signals(self, group: str, signals: list[HealSignal]) -> None:
+        with self.store.transaction() as tx:
+            if tx.add_heal_signals(group, signals):
+                log.info("group=%s heal signal(s) from the provider's status: %s", group,
+                         ", ".join(s.member_key for s in signals))
 
     async def run_once(self) -> list[Recorded]:
         """One deterministic pass of every loop at ``clock()``: process notifications, re-evaluate firing
@@ -204,6 +262,8 @@ class Engine:
         self._count(timer)
         self._wake(timer)
         recorded += timer
+        await self._judge_heals()
+        await self._track()
         for worker in self.workers.values():
             while await worker.run_due() is None:
                 pass
@@ -247,6 +307,24 @@ class Engine:
                 self._wake(recorded)
             except Exception:
                 log.exception("re-evaluating firing alerts failed; will retry")
+            try:
+                await self._judge_heals()
+            except Exception:
+                log.exception("judging heal signals failed; will retry")
+            try:
+                await self._track()
+            except Exception:
+                log.exception("target tracking failed; will retry")
+
+    async def _track(self) -> None:
+        """Target-tracking groups whose interval has passed: query, decide, queue the action."""
+        if self.tracking is None:
+            return
+        self._count(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
+
+    async def _judge_heals(self) -> None:
+        """Heal signals whose batch window has closed → heal decisions (and a heal action per group)."""
+        self._count(await anyio.to_thread.run_sync(self.heal_judge.run, self.clock()))
 
     async def _status_loop(self) -> None:
         while True:
@@ -258,9 +336,9 @@ class Engine:
             states = await anyio.to_thread.run_sync(self.store.group_states)
             for state in states:
                 self.metrics.desired.labels(state.name).set(state.desired)
-            active = await anyio.to_thread.run_sync(self.store.active_alerts)
+            routes = await anyio.to_thread.run_sync(self.store.active_alert_routes)  # counts, not rows
             for name in self.policy.groups:
-                self.metrics.active_alerts.labels(name).set(sum(1 for a in active if a.group == name))
+                self.metrics.active_alerts.labels(name).set(sum(r.count for r in routes if r.group == name))
         except Exception:
             log.exception("reading group state for metrics failed")
         for name in self.policy.groups:
@@ -271,9 +349,17 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _count(self, recorded: list[Recorded]) -> None:
+    def _count(self, recorded: Sequence[Recorded | tuple[str, Outcome, Reason, int | None]]) -> None:
+        """Count decisions in /metrics; a (group, outcome, reason, action id) from the heal judge or the tracking
+        loop also wakes the group's worker when it queued an action."""
         for r in recorded:
-            self.metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
+            if isinstance(r, Recorded):
+                self.metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
+                continue
+            group, outcome, reason, action_id = r
+            self.metrics.decisions.labels(group, outcome.value, reason.value).inc()
+            if action_id is not None and group in self.workers:
+                self.workers[group].wake()
 
     def _wake(self, recorded: list[Recorded]) -> None:
         for r in recorded:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from alertscaler.act.healing import carry_out
 from alertscaler.act.metrics import Metrics
 from alertscaler.config import ActionsConfig
-from alertscaler.model.decisions import Action, ActionState
-from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
+from alertscaler.model.decisions import Action, ActionState, Trigger
+from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
 from alertscaler.providers.base import Provider, ScaleRequest
 from alertscaler.store.base import StateStore
 
@@ -39,6 +40,7 @@ class CallOutcome:
     kind: Literal["succeeded", "temporary", "permanent"]
     message: str
     delay: float | None = None
+    declined_at: int | None = None  # the cloud declined the change; the group stays at this size
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Executor:
     config: ActionsConfig
     metrics: Metrics
     clock: Callable[[], datetime]
+    exact_policies: frozenset[str] = frozenset()  # the group's policies that set an exact capacity
 
     def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
@@ -60,9 +63,15 @@ class Executor:
         called_at = self.clock()
         started = time.perf_counter()
         try:
-            result = self.provider.scale(request)
+            if action.kind == "heal":
+                result = carry_out(self.provider, action, self.store, self.clock)
+            else:
+                result = self.provider.scale(request)
         except TemporaryProviderError as exc:
             return CallOutcome(called_at, time.perf_counter() - started, "temporary", str(exc), exc.delay)
+        except ProviderDeclined as exc:
+            return CallOutcome(called_at, time.perf_counter() - started, "permanent", f"declined: {exc}",
+                               declined_at=exc.current)
         except PermanentProviderError as exc:
             return CallOutcome(called_at, time.perf_counter() - started, "permanent", str(exc))
         except Exception as exc:  # a provider bug must not kill the worker; record it
@@ -86,10 +95,16 @@ class Executor:
                         action.id, action.group, action.attempts, delay, outcome.message)
             return ActionState.PENDING
         if outcome.kind == "permanent":
+            if outcome.declined_at is not None:
+                self._keep_size(action, outcome.declined_at, "the provider declined")
+                return self._fail(action, outcome.message, outcome.called_at, result="declined")
+            self._keep_size(action, action.from_capacity, "the action failed")
             return self._fail(action, outcome.message, outcome.called_at)
         self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=outcome.message,
                                  called_at=outcome.called_at)
         self.metrics.actions.labels(action.group, "succeeded").inc()
+        for target in action.targets:
+            self.metrics.heals.labels(action.group, target.action).inc()
         log.info("action %s group=%s %s -> %s succeeded: %s",
                  action.id, action.group, action.from_capacity, action.desired, outcome.message)
         return ActionState.SUCCEEDED
@@ -100,15 +115,30 @@ class Executor:
         body = None
         if decision is not None and decision.notification_id is not None:
             body = self.store.notification_body(decision.notification_id)
+        exact = decision is not None and (decision.trigger is Trigger.MANUAL
+                                          or (decision.policy or "") in self.exact_policies)
         return ScaleRequest(
             group=action.group, from_capacity=action.from_capacity, desired=action.desired,
             action_id=action.id, decision_id=action.decision_id, notification=body,
-            alerts=decision.alerts if decision else [],
+            alerts=decision.alerts if decision else [], exact=exact,
         )
 
-    def _fail(self, action: Action, error: str, called_at: datetime | None = None) -> ActionState:
+    def _keep_size(self, action: Action, size: int, why: str) -> None:
+        """The change did not happen (declined by the cloud, or failed for good: refused, 4xx...): alertscaler's
+        desired capacity goes back to ``size`` — unless a newer decision has changed it since — so the next
+        decision starts from the group's real size, not from one it never reached."""
+        with self.store.transaction() as tx:
+            state = tx.lock_group(action.group, size)
+            if state.desired == action.desired and size != action.desired:
+                tx.save_group(replace(state, desired=size, updated_at=self.clock()))
+                log.info("group=%s desired %s -> %s: %s (action %s)", action.group, action.desired, size, why,
+                         action.id)
+
+    def _fail(self, action: Action, error: str, called_at: datetime | None = None,
+              result: str = "failed") -> ActionState:
+        """Record the action as failed; ``result`` is its metrics label (``declined``: the cloud said no)."""
         self.store.finish_action(action.id, ActionState.FAILED, self.clock(), error=error, called_at=called_at)
-        self.metrics.actions.labels(action.group, "failed").inc()
+        self.metrics.actions.labels(action.group, result).inc()
         log.error("action %s group=%s %s -> %s failed: %s",
                   action.id, action.group, action.from_capacity, action.desired, error)
         return ActionState.FAILED

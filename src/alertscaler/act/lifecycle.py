@@ -1,5 +1,6 @@
 """Start-up recovery: actions left RUNNING by a crashed process (kill -9) are resumed or reconciled, and a
-group whose provider disagrees with its desired capacity gets a reconcile action.
+group whose provider disagrees with its desired capacity gets a reconcile action — or, for a provider
+that decides the size itself (``adopts_size``: Heat's scaling policies), its desired capacity follows.
 
 Called by ``act.engine.Engine.start`` before the workers run.
 """
@@ -70,6 +71,17 @@ def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str,
                 log.warning("group %s: desired %d outside bounds %d..%d, clamped to %d",
                             name, state.desired, group.min_size, group.max_size, desired)
             if current is None or (current == desired and desired == state.desired):
+                continue
+            if getattr(provider, "adopts_size", False):  # the cloud decides steps (Heat policies): follow it
+                if current != state.desired:
+                    message = f"provider reports {current}; it decides the size, desired follows it"
+                    tx.add_decision(NewDecision(
+                        group=name, policy=None, trigger=Trigger.RECONCILE, outcome=Outcome.SKIPPED,
+                        reason=Reason.RECONCILE, from_capacity=state.desired, to_capacity=current,
+                        message=message, decided_at=now))
+                    tx.save_group(type(state)(name, current, state.last_scale_out_at, state.last_scale_in_at, now))
+                    log.info("decision group=%s from=%s to=%s outcome=skipped reason=reconcile: %s",
+                             name, state.desired, current, message)
                 continue
             if store.next_action(name) is not None:
                 continue

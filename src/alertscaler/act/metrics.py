@@ -23,6 +23,9 @@ class Metrics:
         self.actions = Counter(
             "alertscaler_actions_total", "Finished provider actions by group and result",
             ["group", "result"], registry=r)
+        self.heals = Counter(
+            "alertscaler_heals_total", "Members healed by a succeeded heal action, by group and action",
+            ["group", "action"], registry=r)
         self.action_retries = Counter(
             "alertscaler_action_retries_total", "Provider calls that failed temporarily and were retried",
             ["group"], registry=r)

@@ -1,7 +1,8 @@
-"""Stored notifications → decisions (and pending actions), one atomic transaction per notification.
+"""Stored notifications → decisions (and pending actions), atomically.
 
-Called by ``act.engine`` after every webhook and at start (so nothing accepted is ever lost: a notification
-recorded before a crash is processed after the restart). The decision code itself is ``decide.evaluator``.
+Called by ``act.engine``: normally in the very transaction that records a burst of webhooks
+(``process_recorded``: one commit for both), otherwise for what is still unprocessed (``process_pending``:
+at start, so nothing accepted is ever lost, and after a failure). The decision code is ``decide.evaluator``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from alertscaler.act.heal_intake import HEAL_POLICY, HealIntake
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.ingest.alertmanager import parse_notification
 from alertscaler.ingest.routing import Route, route
-from alertscaler.model.alerts import Alert
+from alertscaler.model.alerts import Alert, Notification
 from alertscaler.model.decisions import Action, ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import InputError, StoreUnavailable
 from alertscaler.model.matchers import MatcherSet
+from alertscaler.model.policies import AdjustmentType, Direction
 from alertscaler.providers.base import ScaleRequest
-from alertscaler.store.base import ActiveAlert, NewDecision, StateStore, StoredNotification, Tx
+from alertscaler.store.base import ActiveAlert, NewDecision, Receipt, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Processor:
         self.policy = policy
         self.store = store
         self.routes = build_routes(policy)
+        self.heal = HealIntake(policy)
 
     def process_pending(self, now: datetime, limit: int = 50) -> list[Recorded]:
         """Process every recorded-but-unprocessed notification; returns what was decided."""
@@ -108,21 +112,38 @@ class Processor:
         with self.store.transaction() as tx:
             return self._process_in(tx, stored, now)
 
-    def _process_in(self, tx: Tx, stored: StoredNotification, now: datetime) -> list[Recorded]:
-        if not tx.mark_processed(stored.id, now):
-            return []  # another replica processed it meanwhile
-        try:
-            notification = parse_notification(stored.body)
-        except InputError as exc:  # cannot happen for bodies the API accepted; keep the record, say why
-            log.error("stored notification %s cannot be parsed: %s", stored.id, exc)
-            return []
+    def process_recorded(self, tx: Tx, items: Sequence[tuple[Notification, Receipt, datetime]],
+                         now: datetime) -> list[Recorded]:
+        """Decide on notifications ``tx`` has just recorded as processed (``record_notifications(...,
+        processed_at=now)``): recording and deciding then cost one transaction and one commit."""
+        recorded: list[Recorded] = []
+        for notification, receipt, received_at in items:
+            stored = StoredNotification(id=receipt.notification_id, received_at=received_at,
+                                        body=notification.raw, new_keys=receipt.new_keys)
+            recorded.extend(self._process_in(tx, stored, now, notification))
+        return recorded
+
+    def _process_in(self, tx: Tx, stored: StoredNotification, now: datetime,
+                    parsed: Notification | None = None) -> list[Recorded]:
+        """Decide on one stored notification. ``parsed`` given: it was recorded as processed in ``tx``."""
+        if parsed is not None:
+            notification = parsed
+        else:
+            if not tx.mark_processed(stored.id, now):
+                return []  # another replica processed it meanwhile
+            try:
+                notification = parse_notification(stored.body)
+            except InputError as exc:  # cannot happen for bodies the API accepted; keep the record, say why
+                log.error("stored notification %s cannot be parsed: %s", stored.id, exc)
+                return []
         buckets: dict[Route, _Bucket] = defaultdict(_Bucket)
         unrouted: list[Alert] = []
         unrouted_dups: list[Alert] = []
-        for alert in notification.alerts:
+        healing, heal_skips = self.heal.take(tx, notification.alerts, stored.id, now)
+        for i, alert in enumerate(notification.alerts):
             is_new = alert.dedup_key(notification.receiver, notification.group_key) in stored.new_keys
             matched = route(alert.labels, self.routes)
-            if not matched:
+            if not matched and i not in healing:
                 (unrouted if is_new else unrouted_dups).append(alert)
             for r in matched:
                 bucket = buckets[r]
@@ -140,14 +161,15 @@ class Processor:
             ctx.decide_skip(None, None, Reason.DUPLICATE, unrouted_dups, "already received (no group)")
         for r, bucket in buckets.items():
             self._bucket(ctx, r, self.policy.groups[r.group], bucket)
+        for skip in heal_skips:
+            ctx.decide_skip(skip.group, HEAL_POLICY, skip.reason, skip.alerts, skip.message)
         return recorded
 
     def _bucket(self, ctx: _Ctx, r: Route, group: GroupConfig, bucket: _Bucket) -> None:
         tx = ctx.tx
         if bucket.duplicates:
-            for alert in bucket.duplicates:
-                if alert.firing:  # a re-send confirms the alert is still firing
-                    tx.upsert_active_alert(self._active(r, alert, ctx))
+            # a re-send confirms that a firing alert is still firing
+            tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.duplicates if a.firing])
             ctx.decide_skip(r.group, r.policy, Reason.DUPLICATE, bucket.duplicates,
                             "already received: Alertmanager retry, repeat or HA peer; not acted again")
         if bucket.resolved:
@@ -157,14 +179,15 @@ class Processor:
                             "alert resolved: a resolved alert never scales by itself")
         if not bucket.firing:
             return
-        for alert in bucket.firing:
-            tx.upsert_active_alert(self._active(r, alert, ctx))
         step = group.scale_out if r.direction.value == "scale_out" else group.scale_in
         assert step is not None
         state = tx.lock_group(r.group, group.initial_desired)
         verdict = evaluate_step(state, step, r.direction, group.bounds, ctx.now)
+        effective = verdict.as_dry_run() if group.dry_run else verdict
+        tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.firing], effective.reason.value,
+                                set_reason=True)
         apply_verdict(tx, group, r, verdict, state, ctx.now, Trigger.NOTIFICATION, bucket.firing,
-                      ctx.stored, ctx.recorded)
+                      ctx.stored, ctx.recorded, reasons_set=True)
 
     def _active(self, r: Route, alert: Alert, ctx: _Ctx) -> ActiveAlert:
         return ActiveAlert(r.group, r.policy, alert.fingerprint, alert.labels, alert.starts_at,
@@ -182,25 +205,36 @@ def apply_verdict(
     alerts: Sequence[Alert] | Sequence[ActiveAlert],
     stored: StoredNotification | None,
     recorded: list[Recorded],
+    whole_route: int | None = None,
+    reasons_set: bool = False,
 ) -> None:
-    """Record ``verdict`` for group ``r.group``; when it acts, advance the group and queue the action."""
+    """Record ``verdict`` for group ``r.group``; when it acts, advance the group and queue the action.
+    ``whole_route``: the decision is about every active alert of the route (that many; ``alerts`` are the
+    first of them): the reason is set on all of them in one statement. ``reasons_set``: the caller already
+    stored the reason with the alerts."""
     if group.dry_run:
         verdict = verdict.as_dry_run()
     summaries = [alert_summary(a) if isinstance(a, Alert) else _active_summary(a)
                  for a in alerts[:MAX_ALERTS_PER_DECISION]]
-    if len(alerts) > MAX_ALERTS_PER_DECISION:
-        verdict = replace(verdict, message=f"{verdict.message} ({len(alerts)} alerts, "
-                                           f"the first {MAX_ALERTS_PER_DECISION} kept)")
+    count = len(alerts) if whole_route is None else max(whole_route, len(alerts))
+    if count > len(summaries):
+        verdict = replace(verdict, message=f"{verdict.message} ({count} alerts, "
+                                           f"the first {len(summaries)} kept)")
     starts = min((a.starts_at for a in alerts), default=None)
-    decision_id = tx.add_decision(NewDecision(
+    new_decision = NewDecision(
         group=r.group, policy=r.policy, trigger=trigger, outcome=verdict.outcome, reason=verdict.reason,
         from_capacity=verdict.from_capacity, to_capacity=verdict.to_capacity, message=verdict.message,
         decided_at=now, alerts=summaries, notification_id=stored.id if stored else None,
         alert_starts_at=starts, received_at=stored.received_at if stored else None,
-    ))
+    )
     action_id = None
     handoff = None
-    if verdict.acted:
+    if not verdict.acted:
+        tx.add_skip(new_decision)
+        if verdict.reason is Reason.DRY_RUN:
+            tx.save_group(state.stepped(r.direction, state.desired, now))  # cooldown runs, size does not
+    else:
+        decision_id = tx.add_decision(new_decision)
         tx.save_group(state.stepped(r.direction, verdict.to_capacity, now))
         action_id = tx.add_action(decision_id, r.group, verdict.from_capacity, verdict.to_capacity, now,
                                   claim=True)
@@ -208,15 +242,22 @@ def apply_verdict(
             action = Action(action_id, decision_id, r.group, verdict.from_capacity, verdict.to_capacity,
                             ActionState.RUNNING, 1, None, now, started_at=now)
             request = ScaleRequest(r.group, verdict.from_capacity, verdict.to_capacity, action_id, decision_id,
-                                   notification=stored.body if stored else None, alerts=summaries)
+                                   notification=stored.body if stored else None, alerts=summaries,
+                                   exact=_exact(group, r))
             handoff = (action, request)
-    elif verdict.reason is Reason.DRY_RUN:
-        tx.save_group(state.stepped(r.direction, state.desired, now))  # cooldown runs, size does not
-    tx.set_alert_reasons(r.group, r.policy, [a.fingerprint for a in alerts], verdict.reason.value)
+    if whole_route is not None:
+        tx.set_route_reason(r.group, r.policy, verdict.reason.value)
+    elif not reasons_set:
+        tx.set_alert_reasons(r.group, r.policy, [a.fingerprint for a in alerts], verdict.reason.value)
     log.info("decision group=%s policy=%s from=%s to=%s outcome=%s reason=%s trigger=%s: %s",
              r.group, r.policy, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
              verdict.reason.value, trigger.value, verdict.message)
     recorded.append(Recorded(r.group, verdict.outcome, verdict.reason, action_id, handoff))
+
+
+def _exact(group: GroupConfig, r: Route) -> bool:
+    step = group.scale_out if r.direction is Direction.SCALE_OUT else group.scale_in
+    return step is not None and step.adjustment_type is AdjustmentType.EXACT_CAPACITY
 
 
 def _active_summary(a: ActiveAlert) -> dict[str, Any]:
@@ -233,7 +274,7 @@ class _Ctx:
 
     def decide_skip(self, group: str | None, policy: str | None, reason: Reason, alerts: list[Alert],
                     message: str) -> None:
-        self.tx.add_decision(NewDecision(
+        self.tx.add_skip(NewDecision(
             group=group, policy=policy, trigger=Trigger.NOTIFICATION, outcome=Outcome.SKIPPED, reason=reason,
             from_capacity=None, to_capacity=None, message=message, decided_at=self.now,
             alerts=[alert_summary(a) for a in alerts], notification_id=self.stored.id,

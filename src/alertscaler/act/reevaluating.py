@@ -11,17 +11,17 @@ Called by ``act.engine`` every ``server.reevaluate_interval``.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 
-from alertscaler.act.processing import Recorded, apply_verdict
-from alertscaler.config import PolicyFile
+from alertscaler.act.processing import MAX_ALERTS_PER_DECISION, Recorded, apply_verdict
+from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.ingest.routing import Route
 from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.groups import GroupState
 from alertscaler.model.matchers import MatcherSet
-from alertscaler.model.policies import Direction
-from alertscaler.store.base import ActiveAlert, NewDecision, StateStore
+from alertscaler.model.policies import Direction, StepPolicy
+from alertscaler.store.base import AlertRoute, NewDecision, StateStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -32,45 +32,63 @@ class Reevaluator:
         self.store = store
 
     def run(self, now: datetime) -> list[Recorded]:
-        by_route: dict[tuple[str, str], list[ActiveAlert]] = defaultdict(list)
-        for active in self.store.active_alerts():
-            by_route[(active.group, active.policy)].append(active)
+        """One pass over every route with active alerts. Costs one aggregate query when nothing is due
+        (cooldown running, skip already recorded): alerts are read only for a decision, at most
+        ``MAX_ALERTS_PER_DECISION`` of them, and the write transaction is taken only then."""
         recorded: list[Recorded] = []
         stale_after = timedelta(seconds=self.policy.server.alert_stale_after)
-        for (group_name, policy_name), alerts in sorted(by_route.items()):
-            group = self.policy.groups.get(group_name)
-            direction = Direction(policy_name) if policy_name in Direction._value2member_map_ else None
+        for route in self.store.active_alert_routes():
+            group = self.policy.groups.get(route.group)
+            direction = Direction(route.policy) if route.policy in Direction._value2member_map_ else None
             step = None
             if group is not None and direction is not None:
                 step = group.scale_out if direction is Direction.SCALE_OUT else group.scale_in
+            if group is None or direction is None or step is None:
+                with self.store.transaction() as tx:  # the policy file no longer has this group/policy
+                    dropped = tx.drop_route(route.group, route.policy)
+                log.info("dropped %d active alert(s) of removed policy %s.%s", dropped, route.group, route.policy)
+                continue
+            if now - route.oldest_seen_at <= stale_after and not self._due(route, group, step, direction, now):
+                continue
             with self.store.transaction() as tx:
-                if group is None or direction is None or step is None:
-                    for a in alerts:  # the policy file no longer has this group/policy
-                        tx.remove_active_alert(a.group, a.policy, a.fingerprint)
-                    log.info("dropped %d active alert(s) of removed policy %s.%s",
-                             len(alerts), group_name, policy_name)
-                    continue
-                fresh = [a for a in alerts if now - a.last_seen_at <= stale_after]
-                stale = [a for a in alerts if now - a.last_seen_at > stale_after]
-                for a in stale:
-                    tx.remove_active_alert(a.group, a.policy, a.fingerprint)
-                if stale:
-                    tx.add_decision(NewDecision(
-                        group=group_name, policy=policy_name, trigger=Trigger.TIMER, outcome=Outcome.SKIPPED,
-                        reason=Reason.STALE, from_capacity=None, to_capacity=None, decided_at=now,
-                        message=f"not re-sent by Alertmanager for over {stale_after}; stopped stepping",
-                        alerts=[{"fingerprint": a.fingerprint, "labels": a.labels} for a in stale],
-                    ))
-                    recorded.append(Recorded(group_name, Outcome.SKIPPED, Reason.STALE, None))
-                if not fresh:
-                    continue
-                state = tx.lock_group(group_name, group.initial_desired)
-                verdict = evaluate_step(state, step, direction, group.bounds, now)
-                if verdict.reason is Reason.COOLDOWN:
-                    continue
-                effective = verdict.as_dry_run() if group.dry_run else verdict
-                if not effective.acted and all(a.last_reason == effective.reason.value for a in fresh):
-                    continue  # already recorded this skip for these alerts
-                r = Route(group_name, direction, MatcherSet(()))
-                apply_verdict(tx, group, r, verdict, state, now, Trigger.TIMER, fresh, None, recorded)
+                self._pass(tx, route.group, route.policy, group, step, direction, now, stale_after, recorded)
         return recorded
+
+    def _due(self, route: AlertRoute, group: GroupConfig, step: StepPolicy, direction: Direction,
+             now: datetime) -> bool:
+        """Could a pass record anything? Read-only: the pass re-checks under the group's lock."""
+        state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
+        verdict = evaluate_step(state, step, direction, group.bounds, now)
+        if verdict.reason is Reason.COOLDOWN:
+            return False
+        effective = verdict.as_dry_run() if group.dry_run else verdict
+        return effective.acted or set(route.reasons) != {effective.reason.value}
+
+    def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
+              now: datetime, stale_after: timedelta, recorded: list[Recorded]) -> None:
+        stale = tx.remove_stale_alerts(name, policy, now - stale_after)
+        if stale:
+            tx.add_decision(NewDecision(
+                group=name, policy=policy, trigger=Trigger.TIMER, outcome=Outcome.SKIPPED,
+                reason=Reason.STALE, from_capacity=None, to_capacity=None, decided_at=now,
+                message=f"not re-sent by Alertmanager for over {stale_after}; stopped stepping"
+                        + (f" ({len(stale)} alerts, the first {MAX_ALERTS_PER_DECISION} kept)"
+                           if len(stale) > MAX_ALERTS_PER_DECISION else ""),
+                alerts=[{"fingerprint": a.fingerprint, "labels": a.labels}
+                        for a in stale[:MAX_ALERTS_PER_DECISION]],
+            ))
+            recorded.append(Recorded(name, Outcome.SKIPPED, Reason.STALE, None))
+        fresh = tx.route_summary(name, policy)
+        if fresh is None:
+            return
+        state = tx.lock_group(name, group.initial_desired)
+        verdict = evaluate_step(state, step, direction, group.bounds, now)
+        if verdict.reason is Reason.COOLDOWN:
+            return
+        effective = verdict.as_dry_run() if group.dry_run else verdict
+        if not effective.acted and set(fresh.reasons) == {effective.reason.value}:
+            return  # already recorded this skip for these alerts
+        alerts = tx.route_alerts(name, policy, MAX_ALERTS_PER_DECISION)
+        r = Route(name, direction, MatcherSet(()))
+        apply_verdict(tx, group, r, verdict, state, now, Trigger.TIMER, alerts, None, recorded,
+                      whole_route=fresh.count)

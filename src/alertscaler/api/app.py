@@ -86,7 +86,6 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         except StoreUnavailable:
             engine.metrics.rejected.labels("503").inc()
             raise
-        engine.notify_recorded()
         return JSONResponse({"status": "recorded", "notification_id": receipt.notification_id,
                              "new": receipt.new, "duplicates": receipt.duplicates})
 

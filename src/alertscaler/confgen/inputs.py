@@ -23,6 +23,9 @@ class RenderInput:
     scrape: ScrapeJobs = field(default_factory=ScrapeJobs)
     token_file: str = DEFAULT_TOKEN_FILE          # holds alertscaler's token (or basic-auth password)
     alertmanager_url: str = DEFAULT_ALERTMANAGER_URL
+    #: group -> labels its provider reads from alerts (openstack-heat with stack_from_labels): the group's
+    #: alert rules copy them from the firing series
+    carried: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:

@@ -22,7 +22,7 @@ ROUTE_FILE = "alertmanager-route.yml"
 def render_all(inp: RenderInput) -> dict[str, str]:
     """Relative path -> file content, in a fixed order."""
     return {
-        RULES_FILE: rules_text(inp.rules, inp.source),
+        RULES_FILE: rules_text(inp.rules, inp.source, inp.carried),
         PROMETHEUS_FILE: prometheus_text(inp),
         SCRAPE_FILE: scrape_configs_text(inp),
         ALERTMANAGER_FILE: alertmanager_text(inp),

@@ -1,19 +1,23 @@
 """The Prometheus rule file (``rules/alertscaler.rules.yml``) from the policy file's ``rules`` section.
 
 Groups and rules keep the policy file's order (Prometheus evaluates a group's rules in order); labels and
-annotations are sorted. An alert rule's ``group: NAME`` becomes the label ``alertscaler_group: NAME``.
+annotations are sorted. An alert rule's ``group: NAME`` becomes the label ``alertscaler_group: NAME``; labels
+the group's provider reads from alerts (``RenderInput.carried``) are copied from the firing series.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from alertscaler.confgen.yamltext import dump, header
 from alertscaler.model.durations import format_duration
 from alertscaler.model.rules import AlertRule, PrometheusRules, RecordingRule, RuleGroup
 
+Carried = Mapping[str, tuple[str, ...]]  # group -> labels its provider reads from alerts (RenderInput.carried)
 
-def rule_document(rule: AlertRule | RecordingRule) -> dict[str, Any]:
+
+def rule_document(rule: AlertRule | RecordingRule, carried: Carried | None = None) -> dict[str, Any]:
     if isinstance(rule, RecordingRule):
         doc: dict[str, Any] = {"record": rule.record, "expr": rule.expr}
         if rule.labels:
@@ -22,7 +26,8 @@ def rule_document(rule: AlertRule | RecordingRule) -> dict[str, Any]:
     doc = {"alert": rule.alert, "expr": rule.expr}
     if rule.for_ is not None:
         doc["for"] = format_duration(rule.for_)
-    labels = rule.all_labels()
+    target = rule.target_group()
+    labels = rule.all_labels((carried or {}).get(target, ()) if target is not None else ())
     if labels:
         doc["labels"] = dict(sorted(labels.items()))
     if rule.annotations:
@@ -30,25 +35,27 @@ def rule_document(rule: AlertRule | RecordingRule) -> dict[str, Any]:
     return doc
 
 
-def group_document(group: RuleGroup, rules: list[AlertRule | RecordingRule] | None = None) -> dict[str, Any]:
+def group_document(group: RuleGroup, rules: list[AlertRule | RecordingRule] | None = None,
+                   carried: Carried | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": group.name}
     if group.interval is not None:
         doc["interval"] = format_duration(group.interval)
-    doc["rules"] = [rule_document(r) for r in (group.rules if rules is None else rules)]
+    doc["rules"] = [rule_document(r, carried) for r in (group.rules if rules is None else rules)]
     return doc
 
 
-def rules_document(rules: PrometheusRules | None) -> dict[str, Any]:
+def rules_document(rules: PrometheusRules | None, carried: Carried | None = None) -> dict[str, Any]:
     """``{"groups": [...]}``; no ``rules`` section gives an empty (valid) rule file."""
-    return {"groups": [group_document(g) for g in (rules.groups if rules else [])]}
+    return {"groups": [group_document(g, carried=carried) for g in (rules.groups if rules else [])]}
 
 
-def rules_text(rules: PrometheusRules | None, source: str) -> str:
+def rules_text(rules: PrometheusRules | None, source: str, carried: Carried | None = None) -> str:
     count = sum(len(g.rules) for g in rules.groups) if rules else 0
     note = f"{count} rule(s) from the rules section" if count else "no rules section in the policy file"
-    return dump(rules_document(rules), header(source, note))
+    return dump(rules_document(rules, carried), header(source, note))
 
 
-def single_rule_text(group: RuleGroup, rule: AlertRule | RecordingRule, source: str) -> str:
+def single_rule_text(group: RuleGroup, rule: AlertRule | RecordingRule, source: str,
+                     carried: Carried | None = None) -> str:
     """A rule file holding one rule in its group: lets promtool's verdict be traced to one rule."""
-    return dump({"groups": [group_document(group, [rule])]}, header(source))
+    return dump({"groups": [group_document(group, [rule], carried)]}, header(source))

@@ -5,7 +5,9 @@
   exporter uses, so a metric's own labels are never renamed to ``exported_*``).
 - ``openstack``: Nova instances whose metadata carries the ownership tag, relabelled like the Heat
   autoscaling guides do (instance name, id, status, stack/project metadata).
-- ``linode``: Linodes with a tag, scraped on their public IPv6, named by their label.
+- ``linode``: Linodes with a tag, scraped on their public IPv6 (their public IPv4 when they have none), named by
+  their label: seed 002's ``linode_sd_configs`` job, with the token read from a file; ``alertscaler_member`` is
+  the Linode id (the ``linode`` provider's member id).
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def openstack_job(job: OpenStackScrape) -> dict[str, Any]:
     ]
     relabel += [{"source_labels": [f"{_OPENSTACK_META}tag_{_meta_name(key)}"], "target_label": label}
                 for key, label in sorted(job.labels.items())]
+    if job.group is None:  # each server says its group (openstack-nova sets this metadata key)
+        relabel.append({"source_labels": [f"{_OPENSTACK_META}tag_{_meta_name(job.group_metadata)}"],
+                        "regex": "(.+)", "target_label": GROUP_LABEL})
     relabel += _group_relabel(job.group)
     return {"job_name": job.job_name, "openstack_sd_configs": [sd], "relabel_configs": relabel}
 
@@ -69,9 +74,12 @@ def linode_job(job: LinodeScrape) -> dict[str, Any]:
           "refresh_interval": format_duration(job.refresh_interval)}
     relabel: list[dict[str, Any]] = [
         {"source_labels": ["__meta_linode_tags"], "regex": f".*,{_literal_regex(job.tag)},.*", "action": "keep"},
-        {"source_labels": ["__meta_linode_public_ipv6"], "target_label": "__address__",
+        # a Linode without a public IPv6 keeps the SD's address (its public IPv4 and ``port``), not "[]:port"
+        {"source_labels": ["__meta_linode_public_ipv6"], "regex": "(.+)", "target_label": "__address__",
          "replacement": f"[$1]:{job.port}"},
         {"source_labels": ["__meta_linode_instance_label"], "action": "replace", "target_label": "instance"},
+        # the member id of the linode provider: an alert on a member's series (up == 0) names it for healing
+        {"source_labels": ["__meta_linode_instance_id"], "target_label": "alertscaler_member"},
     ]
     relabel += _group_relabel(job.group)
     return {"job_name": job.job_name, "linode_sd_configs": [sd], "relabel_configs": relabel}

@@ -72,7 +72,7 @@ def _same_file(reported: Path, path: Path) -> bool:
 def sync_rules(inp: RenderInput, rules_dir: Path, file_name: str, prometheus_url: str,
                client: httpx.Client | None = None, require_promtool: bool = True) -> SyncResult:
     """Install the rule file for ``inp`` into ``rules_dir / file_name`` and make Prometheus load it."""
-    text = rules_text(inp.rules, inp.source)
+    text = rules_text(inp.rules, inp.source, inp.carried)
     target = rules_dir / file_name
     steps: list[str] = []
     want = expected_rules(text)

@@ -88,7 +88,7 @@ def _clean(output: str, *paths: Path | str) -> str:
 # --- rules ------------------------------------------------------------------------------------------------
 def check_rules(inp: RenderInput, workdir: Path) -> Report:
     """Render only the rule file into ``workdir`` and run ``promtool check rules`` on it."""
-    write_files(workdir, {RULES_FILE: rules_text(inp.rules, inp.source)})
+    write_files(workdir, {RULES_FILE: rules_text(inp.rules, inp.source, inp.carried)})
     return _check_rules(shutil.which("promtool"), inp, workdir)
 
 
@@ -133,7 +133,7 @@ def _rule_by_rule(promtool: str, inp: RenderInput, workdir: Path) -> list[str]:
     problems = []
     for origin in inp.rules.walk():
         name = f"rule-{origin.group_index}-{origin.rule_index}.yml"
-        write_files(single, {name: single_rule_text(origin.group, origin.rule, inp.source)})
+        write_files(single, {name: single_rule_text(origin.group, origin.rule, inp.source, inp.carried)})
         result = _run([promtool, "check", "rules", name], single)
         if isinstance(result, tuple) and result[0] != 0:
             text = _clean(result[1], name)

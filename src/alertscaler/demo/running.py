@@ -90,6 +90,8 @@ REPLAY_START = datetime(1998, 6, 30, 13, 0)
 REPLAY_MINUTES = 14 * 60  # to 03:00 the next night: 10 % quiet, 55 % busy (two matches), 35 % quiet
 DEFAULT_DURATION = 300.0
 DEFAULT_MAX_SIZE = 5
+KILL_AT = 0.5  # the heal demo kills one instance this far into the replay (between the matches: several
+               # instances, usually no scale action running that would replace it first)
 MIN_DURATION, MAX_DURATION = 30.0, 24 * 3600.0
 MIN_MAX_SIZE, MAX_MAX_SIZE = 2, 10
 WORKDIR_MARKER = ".alertscaler-demo"
@@ -107,6 +109,7 @@ server:
   auth: {{bearer_token_file: {token_file}}}
   state_dir: {state_dir}
   reevaluate_interval: 1s
+prometheus: {{url: "{prometheus_url}"}}
 groups:
   {group}:
     provider:
@@ -123,6 +126,10 @@ groups:
       matchers: ['alertname="LowLoad"', 'alertscaler_group="{group}"']
       adjustment: -1
       cooldown: 15s
+    heal:                          # the demo kills one instance (kill -9) to show it
+      matchers: ['alertname="InstanceDown"', 'alertscaler_group="{group}"']
+      grace: 5s
+      batch_window: 3s
 scrape: {{scrape_interval: 1s, evaluation_interval: 1s, refresh_interval: 1s}}
 alertmanager: {{group_wait: 1s, group_interval: 1s, repeat_interval: 30s}}
 rules:
@@ -141,6 +148,12 @@ rules:
           group: {group}
           annotations:
             summary: '{group} is mostly idle: {{{{ $value | humanizePercentage }}}} of its slots in use'
+        - alert: InstanceDown
+          expr: up{{job="alertscaler", alertscaler_group="{group}"}} == 0
+          for: 1s
+          group: {group}
+          annotations:
+            summary: '{{{{ $labels.alertscaler_member }}}} does not answer Prometheus'
 """
 
 
@@ -158,6 +171,7 @@ class DemoOptions:
     keep: bool = False
     view: bool | None = None  # live view; None: when stdout is a terminal
     status_every: float = 5.0  # seconds between status lines without the view
+    kill_at: float | None = KILL_AT  # share of the replay after which one instance is killed (heal demo)
 
     def problems(self) -> list[str]:
         out = []
@@ -173,6 +187,8 @@ class DemoOptions:
             out.append(f"--max-size must be from {MIN_MAX_SIZE} to {MAX_MAX_SIZE}, got {self.max_size}")
         if self.status_every <= 0:
             out.append("status_every must be > 0")
+        if self.kill_at is not None and not 0 < self.kill_at < 1:
+            out.append(f"kill_at must be a share of the replay between 0 and 1, got {self.kill_at:g}")
         return out
 
     @property
@@ -199,10 +215,12 @@ def demo_replay(max_size: int, seconds_per_minute: float) -> Replay:
     )
 
 
-def demo_policy(*, port: int, token_file: Path, state_dir: Path, max_size: int) -> str:
+def demo_policy(*, port: int, token_file: Path, state_dir: Path, max_size: int,
+                prometheus_url: str = "http://127.0.0.1:9090") -> str:
     """The policy file's text (paths quoted as JSON strings, which YAML reads as they are)."""
     return DEMO_POLICY.format(
         port=port, token_file=json.dumps(str(token_file)), state_dir=json.dumps(str(state_dir)),
+        prometheus_url=prometheus_url,
         group=GROUP, service_time_ms=round(SERVICE_TIME * 1000), concurrency=CONCURRENCY,
         per_instance=PER_INSTANCE_RPS, max_size=max_size)
 
@@ -231,6 +249,7 @@ class Summary:
     workdir: Path | None = None  # kept
     saved: Path | None = None  # a copy of the logs and configuration (after a failure)
     left_behind: list[int] = field(default_factory=list)  # pids still carrying the stack's marker at the end
+    killed: str | None = None  # the instance the heal demo killed
 
     @property
     def scale_outs(self) -> list[DecisionRow]:
@@ -245,6 +264,17 @@ class Summary:
         sizes = [d.to_capacity for d in self.decisions if d.outcome == "acted" and d.to_capacity is not None]
         return max([self.max_current, *sizes])
 
+    def _heal_outcome(self) -> str:
+        heals = [d for d in self.decisions if d.policy == "heal" and d.outcome == "acted"]
+        if heals:
+            return "; ".join(f"{d.reason} at {_clock(d.at or 0)}: {d.message}" for d in heals)
+        killed = self.killed or ""
+        if killed and any(d.policy == "heal" and d.reason == "unknown_member" and killed in d.message
+                          for d in self.decisions):
+            # a scale action running at that moment replaced the dead instance first: the heal found it gone
+            return "replaced while scaling (a scale action restored the size before the heal's window closed)"
+        return "no heal recorded before the end"
+
     def lines(self) -> list[str]:
         verb = {"finished": "finished", "interrupted": f"stopped early ({self.stopped_by})",
                 "failed": "failed"}[self.how]
@@ -255,6 +285,8 @@ class Summary:
                    f"{self.largest}" + ("" if self.final_current is None else f", final size: {self.final_current}"))
         if steps:
             out.append(f"  size changes: {steps}")
+        if self.killed is not None:
+            out.append(f"  heal demo: killed {self.killed}; {self._heal_outcome()}")
         if self.load is not None:
             t = self.load.totals
             other = t.http_errors + t.connection_errors + t.timeouts
@@ -285,6 +317,35 @@ class _ChildDied(Exception):
             f"exited with status {code}")
         super().__init__(f"{child.name} {how}")
         self.child = child
+
+
+class _Killer(threading.Thread):
+    """The heal demo: ``at`` seconds into the replay, kill -9 the group's oldest running instance and say so;
+    Prometheus then sees it down, InstanceDown fires, and alertscaler replaces it."""
+
+    def __init__(self, stack: Stack, token: str, at: float, out: Console) -> None:
+        super().__init__(name="demo-killer", daemon=True)
+        self.stack, self.token, self.at, self.out = stack, token, at, out
+        self.stopped = threading.Event()
+        self.killed: str | None = None
+
+    def run(self) -> None:
+        if self.stopped.wait(self.at):
+            return
+        try:
+            group = httpx.get(f"{self.stack.alertscaler_url}/api/v1/groups/{GROUP}", timeout=5, trust_env=False,
+                              headers={"Authorization": f"Bearer {self.token}"}).json()
+            alive = sorted((m for m in group["members"] if m["state"] == "running"),
+                           key=lambda m: str(m.get("created_at") or ""))
+            if not alive:
+                return
+            victim = alive[0]
+            os.kill(int(victim["labels"]["pid"]), signal.SIGKILL)
+            self.killed = victim["id"]
+            self.out.print(f"demo: killed instance {victim['id']} (kill -9) to show healing: Prometheus sees it "
+                           "down, InstanceDown fires, alertscaler replaces it", markup=False, soft_wrap=True)
+        except (httpx.HTTPError, KeyError, ValueError, OSError) as exc:
+            self.out.print(f"demo: could not kill an instance to show healing: {exc}", markup=False)
 
 
 class _Runner(threading.Thread):
@@ -396,6 +457,7 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
     gen: LoadGenerator | None = None
     runner: _Runner | None = None
     poller: Poller | None = None
+    killer: _Killer | None = None
     token = ""
     try:
         with stack:
@@ -420,6 +482,9 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
                           "Ctrl-C stops everything")
                 runner.start()
                 poller.start()
+                if options.kill_at is not None:
+                    killer = _Killer(stack, token, options.kill_at * replay.duration, out)
+                    killer.start()
                 _watch(stack, runner, poller, live, out, options.status_every)
                 if runner.error is not None:
                     summary.how = "failed"
@@ -441,6 +506,9 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
             finally:
                 _shield()  # a second Ctrl-C must not cut the clean-up short (the stack shields its own part)
                 out.print("stopping everything ...")
+                if killer is not None:
+                    killer.stopped.set()
+                    summary.killed = killer.killed
                 if gen is not None:
                     gen.stop()
                 if runner is not None and runner.is_alive():
@@ -483,7 +551,7 @@ def _configure_and_start(stack: Stack, options: DemoOptions, out: Console) -> st
     _write_private(token_file, token)
     policy_file = workdir / "policy.yml"
     text = demo_policy(port=stack.alertscaler_port, token_file=token_file, state_dir=workdir / "state",
-                       max_size=options.max_size)
+                       max_size=options.max_size, prometheus_url=stack.prometheus_url)
     policy_file.write_text(text)
     policy = load_policy(text, base_dir=workdir, source=str(policy_file))
     write_files(workdir / "generated", render_all(policy.render_input(

@@ -6,6 +6,7 @@ Every rejection names the field that is wrong (``alerts[2].startsAt: not an RFC 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,11 @@ def parse_body(body: bytes) -> Notification:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"body is not valid JSON: {exc}", status_code=400) from None
-    return parse_notification(data)
+    notification = parse_notification(data)
+    try:
+        return replace(notification, raw_text=body.decode("utf-8"))
+    except UnicodeDecodeError:  # valid JSON in UTF-16/32: recorded re-encoded
+        return notification
 
 
 def parse_notification(data: Any) -> Notification:

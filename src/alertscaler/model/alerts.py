@@ -45,7 +45,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Notification:
-    """One webhook call from Alertmanager. ``raw`` is the JSON body as received (for exec's stdin)."""
+    """One webhook call from Alertmanager. ``raw`` is the JSON body as received (for exec's stdin); ``raw_text``
+    its text, kept so that recording it needs no re-encoding."""
 
     receiver: str
     status: AlertStatus
@@ -57,6 +58,7 @@ class Notification:
     group_key: str
     truncated_alerts: int
     raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
+    raw_text: str | None = field(compare=False, repr=False, default=None)  # ``raw`` as received, when UTF-8
 
     def dedup_keys(self) -> list[str]:
         return [a.dedup_key(self.receiver, self.group_key) for a in self.alerts]

@@ -29,6 +29,19 @@ class Reason(str, Enum):
     DRY_RUN = "dry_run"              # would have acted; the group is in dry-run mode
     STALE = "stale"                  # a firing alert not confirmed for too long stops stepping
     RECONCILE = "reconcile"          # acted: the provider's size differs from the desired capacity
+    # healing (the member-level outcomes of ``decide.healing``)
+    HEALED = "healed"                # acted: members replaced / rebooted / quarantined
+    BATCHED = "batched"              # a heal signal held until the group's batch window closes
+    OVER_BUDGET = "over_budget"      # the group's heal budget for the window is spent
+    FROZEN = "frozen"                # the monitoring path looks sick: nothing destroyed
+    QUARANTINED = "quarantined"      # acted: a flapping member taken out, kept for inspection
+    FLAPPING = "flapping"            # flaps, and the provider cannot quarantine: left alone
+    GRACE = "grace"                  # the member is still within its warm-up grace period
+    UNKNOWN_MEMBER = "unknown_member"  # the signal names no current member of the group
+    # target tracking (``decide.tracking``)
+    STABILIZED = "stabilized"        # the stabilisation window held the size (or part of the change)
+    RATE_LIMITED = "rate_limited"    # the change was cut by a rate limit
+    FALLBACK = "fallback"            # a metric is missing: hold the size, or the fixed fallback capacity
 
 
 class Trigger(str, Enum):
@@ -36,6 +49,8 @@ class Trigger(str, Enum):
     TIMER = "timer"                  # an alert that stays firing, re-evaluated after its cooldown
     MANUAL = "manual"
     RECONCILE = "reconcile"          # at start: the provider's actual size differs from desired
+    HEALTH = "health"                # a heal batch judged when its window closed
+    TRACKING = "tracking"            # a target-tracking evaluation
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,15 @@ class ActionState(str, Enum):
 
 
 @dataclass(frozen=True)
+class HealTarget:
+    """One member a heal action works on: ``action`` is replace / reboot / quarantine; ``slot`` its place."""
+
+    member_id: str
+    action: str
+    slot: str
+
+
+@dataclass(frozen=True)
 class Action:
     """Provider work for one acted decision: bring ``group`` to ``desired``. Executed at most once to success."""
 
@@ -109,3 +133,5 @@ class Action:
     finished_at: datetime | None = None
     error: str | None = None
     result: str | None = None
+    kind: str = "scale"                        # scale | heal
+    targets: tuple[HealTarget, ...] = ()       # heal: the members and what to do with each

@@ -8,16 +8,24 @@
     ├── NotFound                    unknown group, decision, action
     ├── StoreError
     │   └── StoreUnavailable        database down / locked / disk full: retry later (HTTP 503)
-    └── ProviderError
-        ├── TemporaryProviderError  retry after ``delay`` seconds (API 5xx, 429, timeouts)
-        └── PermanentProviderError  do not retry (4xx, bad config on the cloud side, exit status != 0)
+    ├── ProviderError
+    │   ├── TemporaryProviderError  retry after ``delay`` seconds (API 5xx, 429, timeouts)
+    │   └── PermanentProviderError  do not retry (4xx, bad config on the cloud side, exit status != 0)
+    │       └── ProviderDeclined    the cloud answered but did not change the group (Heat cooldown or
+    │                               limits): the group stays at ``current``
+    └── QueryError                  a PromQL query gave no usable number (``query`` names it)
+        ├── BadQuery                Prometheus rejected the PromQL: its ``error_type`` and message verbatim
+        ├── PrometheusUnavailable   unreachable, timed out, 5xx, refused auth, not Prometheus' JSON: the cause
+        ├── EmptyResult             one value expected, no series (the metric is missing)
+        └── AmbiguousResult         one value expected, several series (``labels`` of each)
 
-Cloud SDK errors are translated once, at the provider boundary (``raise ... from exc``).
+Cloud SDK errors are translated once, at the provider boundary (``raise ... from exc``); httpx errors from
+Prometheus once, in ``ingest.prometheus``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -92,3 +100,73 @@ class TemporaryProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Retrying will not help; record and stop."""
+
+
+class ProviderDeclined(PermanentProviderError):
+    """The cloud accepted the request but chose not to change the group (e.g. Heat's own cooldown or
+    min/max). Not retried; ``current`` is the size the group stays at (None when unknown)."""
+
+    def __init__(self, message: str, current: int | None = None) -> None:
+        self.current = current
+        super().__init__(message)
+
+
+class QueryError(AlertscalerError):
+    """A PromQL query gave no usable number. ``query`` is the expression (it may be long: messages shorten it)."""
+
+    def __init__(self, message: str, query: str = "") -> None:
+        self.query = query
+        super().__init__(message)
+
+
+def _short(query: str, limit: int = 200) -> str:
+    return repr(query if len(query) <= limit else query[: limit - 1] + "…")
+
+
+class BadQuery(QueryError):
+    """Prometheus rejected the query (HTTP 400/422): ``error`` and ``error_type`` are Prometheus' own, verbatim
+    (e.g. ``bad_data`` / ``1:6: parse error: unclosed left parenthesis``). Also raised when the result has a type
+    the caller cannot use (a string, a range vector for an instant query): then ``error_type`` is empty."""
+
+    def __init__(self, query: str, error: str, error_type: str = "", status_code: int | None = None) -> None:
+        self.error = error
+        self.error_type = error_type
+        self.status_code = status_code
+        if error_type:
+            super().__init__(f"Prometheus rejected the query {_short(query)}: {error_type}: {error}", query)
+        else:
+            super().__init__(f"the query {_short(query)} cannot be used: {error}", query)
+
+
+class PrometheusUnavailable(QueryError):
+    """No usable answer from Prometheus: connection refused, timeout, HTTP 5xx (503 while it starts), a refused
+    login, or a body that is not Prometheus' JSON. ``status_code`` is the HTTP status when one came back."""
+
+    def __init__(self, message: str, query: str = "", status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message, query)
+
+
+class EmptyResult(QueryError):
+    """One value was expected and the query matched no series (metric missing, or a selector matching nothing)."""
+
+    def __init__(self, query: str) -> None:
+        super().__init__(f"the query {_short(query)} returned no series: one value expected "
+                         "(is the metric scraped? do the label matchers match?)", query)
+
+
+class AmbiguousResult(QueryError):
+    """One value was expected and the query returned several series; ``labels`` holds each one's labels."""
+
+    def __init__(self, query: str, labels: Sequence[Mapping[str, str]]) -> None:
+        self.labels = tuple(dict(x) for x in labels)
+        shown = ", ".join(_selector(x) for x in self.labels[:5])
+        more = f" and {len(self.labels) - 5} more" if len(self.labels) > 5 else ""
+        super().__init__(f"the query {_short(query)} returned {len(self.labels)} series, one value expected: "
+                         f"{shown}{more} (aggregate them, e.g. sum(...) or max(...), or match one)", query)
+
+
+def _selector(labels: Mapping[str, str]) -> str:
+    name = labels.get("__name__", "")
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{inner}}}"

@@ -88,11 +88,23 @@ class AlertRule(_Model):
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     group: str | None = None
+    #: labels of the firing series copied onto the alert (``NAME: '{{ $labels.NAME }}'``), e.g. the stack
+    #: identity an openstack-heat group reads; a group's provider may add its own (see ``carried``)
+    carry: list[str] = []
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         return _label_names(value)
+
+    @field_validator("carry")
+    @classmethod
+    def _carry(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        _label_names(dict.fromkeys(value, ""))
+        both = sorted(set(value) & set(info.data.get("labels") or {}))
+        if both:
+            raise ValueError(f"{', '.join(both)}: in labels too; give a label a value or carry it, not both")
+        return value
 
     @field_validator("annotations")
     @classmethod
@@ -118,12 +130,18 @@ class AlertRule(_Model):
     def name(self) -> str:
         return self.alert
 
-    def all_labels(self) -> dict[str, str]:
-        """The labels as written to the rule file: ``labels`` plus ``alertscaler_group`` from ``group``."""
-        out = dict(self.labels)
+    def all_labels(self, carried: tuple[str, ...] = ()) -> dict[str, str]:
+        """The labels as written to the rule file: ``labels`` plus ``alertscaler_group`` from ``group``, plus
+        ``carry`` and ``carried`` (labels a group's provider reads) copied from the firing series."""
+        out = {name: "{{ $labels.%s }}" % name for name in (*carried, *self.carry)}  # noqa: UP031
+        out.update(self.labels)
         if self.group is not None:
             out[GROUP_LABEL] = self.group
         return out
+
+    def target_group(self) -> str | None:
+        """The alertscaler group this rule's alerts go to, when its labels say."""
+        return self.group if self.group is not None else self.labels.get(GROUP_LABEL)
 
 
 def _rule_kind(value: Any) -> str | None:
@@ -260,7 +278,10 @@ class OpenStackScrape(_Model):
     tag_value: str = "true"
     labels: dict[str, str] = {"stack_id": "tenant_stack_id", "project_id": "tenant_project_id",
                               "stack_name": "tenant_stack_name"}
+    #: a fixed alertscaler group for every instance of the job; without it, each instance's group is read from
+    #: its metadata key ``group_metadata`` (set by the openstack-nova provider on the servers it creates)
     group: str | None = None
+    group_metadata: str = "alertscaler_group"
 
     @field_validator("password", "application_credential_secret", mode="before")
     @classmethod

@@ -4,7 +4,9 @@ A provider instance serves ONE group. Methods are synchronous (they run in worke
 only ``TemporaryProviderError`` / ``PermanentProviderError`` for failures: each provider translates its
 SDK's errors once, here at the boundary.
 
-Optional abilities are separate Protocols checked with ``isinstance`` (e.g. ``Healer``).
+Optional abilities are separate Protocols checked with ``isinstance`` (e.g. ``Healer``). A provider may also
+set ``adopts_size = True`` when the cloud decides the size itself (Heat's scaling policies): at start,
+alertscaler's desired capacity then follows the provider instead of being converged to.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from alertscaler.model.groups import GroupStatus, Member
 @dataclass(frozen=True)
 class ScaleRequest:
     """Bring the group to ``desired``. ``notification`` is the raw webhook body that caused the decision
-    (None for timer or manual decisions), ``alerts`` the alerts it was about."""
+    (None for timer or manual decisions), ``alerts`` the alerts it was about. ``exact`` is True when the
+    decision set an exact capacity (an ``exact_capacity`` policy or a manual scale) rather than a step."""
 
     group: str
     from_capacity: int
@@ -28,6 +31,7 @@ class ScaleRequest:
     decision_id: int
     notification: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,5 +62,31 @@ class Provider(Protocol):
 
 @runtime_checkable
 class Healer(Protocol):
+    """Heal action ``replace``."""
+
     def heal(self, member_id: str) -> str:
-        """Replace or repair one member."""
+        """Replace one member: its replacement is created (and healthy) BEFORE the member is removed, so the
+        group never has fewer members than before. Returns a short result naming the replacement.
+        ``PermanentProviderError`` when ``member_id`` is not a member of this group."""
+
+
+@runtime_checkable
+class Rebooter(Protocol):
+    """Heal action ``reboot``."""
+
+    def reboot(self, member_id: str) -> str:
+        """Restart one member in place (same id); return when it is running again."""
+
+
+@runtime_checkable
+class Quarantiner(Protocol):
+    """Heal action ``quarantine``."""
+
+    def quarantine(self, member_id: str) -> str:
+        """Take one member out of the group without destroying it: from then on it is not counted in
+        ``status()``/``members()``, not listed as a target, out of any load balancer — but left running for
+        inspection. The caller then restores the group's size with ``scale``."""
+
+
+#: heal action name -> the Protocol a provider must implement for it
+HEAL_ABILITIES: dict[str, type] = {"replace": Healer, "reboot": Rebooter, "quarantine": Quarantiner}

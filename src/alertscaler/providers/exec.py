@@ -3,7 +3,7 @@
 The command is an argv list, never a shell string: it is started with ``shell=False``, so label values
 from alerts (quotes, ``$(...)``, backticks, ``;``, newlines) reach it as data and are never interpreted.
 
-Environment of the command, later entries winning:
+Environment of the command (built by ``exec_env``), later entries winning:
 
 1. this process's environment, minus any inherited ``AMX_*`` variable (those would describe some other
    notification, e.g. when alertscaler itself runs under am-executor);
@@ -35,6 +35,18 @@ Without it, ``status()`` reports ``current=None``.
 ``max_concurrent`` bounds concurrent ``scale`` calls of one provider instance; ``status_command`` runs
 outside that bound. Values of ``config.env`` may be secrets: they are never logged nor put in errors (only
 their names), and are redacted from the command output quoted in messages.
+
+Healing: ``heal_command`` (action ``replace``), ``reboot_command`` and ``quarantine_command`` (each an optional argv
+list; configuration in ``exec_config``) run like the scale command — same timeout, exit-status rules, process group
+handling, secret redaction, and the same ``max_concurrent`` bound —, with ``AS_GROUP``, ``AS_MEMBER`` (the member's
+id), ``AS_MEMBER_ADDRESS`` (when known) and ``AS_HEAL_ACTION`` in the environment (no ``AMX_*``), and on stdin
+the JSON ``{"group": .., "action": .., "member": {"id": .., "address": .., "state": .., "labels": {..}}}``. A
+member id is data: it reaches the command only through that environment and stdin, never an argv or a shell.
+With a ``status_command`` that lists members, ``member_id`` must be one of them (else ``PermanentProviderError``,
+and nothing runs) and its address comes from there; otherwise the command gets the id alone and must check it.
+``heal_actions(config)`` says which actions a group supports: those whose command is configured. The provider
+class has all three methods; one whose command is not configured raises ``PermanentProviderError`` naming the
+key to set.
 """
 
 from __future__ import annotations
@@ -48,17 +60,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import IO, Annotated, Any, Literal
+from typing import IO, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
-
-from alertscaler.model.durations import Duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.exec_config import HEAL_COMMANDS, Argv, ExecConfig
+from alertscaler.providers.exec_env import amx_environment, clean, heal_environment, synthetic_notification
+
+__all__ = ["CONFIG_MODEL", "Argv", "ExecConfig", "ExecProvider", "amx_environment", "create", "heal_actions",
+           "synthetic_notification"]
 
 log = logging.getLogger(__name__)
 
@@ -68,197 +81,14 @@ _STDERR_LIMIT = 64 << 10  # bytes of the end of stderr kept
 _TAIL_LINES = 20
 _LINE_CHARS = 200
 _REDACT_MIN = 4  # env values shorter than this are not redacted from output (would mangle it)
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENV_SAFE = re.compile(r"[A-Za-z0-9_]*")
-_ENV_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_]")
 _INTEGER = re.compile(r"[+-]?\d+")
-_GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MISSING = object()
-
-
-# --------------------------------------------------------------------------------------------- config
-
-
-def _argv_not_string(value: Any) -> Any:
-    if isinstance(value, str):
-        raise ValueError(
-            "must be a list of arguments, e.g. [/path/scale.sh, --up] — a shell string is never run"
-        )
-    return value
-
-
-def _argv_valid(value: list[str]) -> list[str]:
-    if not value[0]:
-        raise ValueError("the first argument (the program) must not be empty")
-    if any("\x00" in arg for arg in value):
-        raise ValueError("arguments must not contain NUL characters")
-    return value
-
-
-Argv = Annotated[
-    list[str], BeforeValidator(_argv_not_string), Field(min_length=1), AfterValidator(_argv_valid)
-]
-"""An argv list: program then arguments."""
-
-
-class ExecConfig(BaseModel):
-    """Configuration of an ``exec`` group. Input values are hidden from validation errors (``env``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    type: Literal["exec"]
-    command: Argv
-    timeout: Duration = 60.0
-    max_concurrent: Annotated[int, Field(ge=1)] = 1
-    status_command: Argv | None = None
-    env: dict[str, str] = Field(default_factory=dict, repr=False)
-    workdir: str | None = None
-    temporary_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] = Field(default_factory=lambda: [75])
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive_timeout(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-            if name.startswith(("AMX_", "AS_")):
-                raise ValueError(f"{name!r}: names starting with AMX_ or AS_ are set by alertscaler")
-            if "\x00" in text:
-                raise ValueError(f"the value of {name} contains a NUL character")
-        return value
-
 
 CONFIG_MODEL = ExecConfig
 
 
-# ------------------------------------------------------------------------------------ environment
-
-
-def amx_environment(notification: Mapping[str, Any], request: ScaleRequest) -> dict[str, str]:
-    """The variables prometheus-am-executor sets for ``notification``, plus alertscaler's ``AS_*``.
-
-    As in am-executor (``amDataToEnv`` in its ``server.go``): ``AMX_RECEIVER``, ``AMX_STATUS``,
-    ``AMX_EXTERNAL_URL``, ``AMX_ALERT_LEN``; ``AMX_LABEL_<k>`` (common labels), ``AMX_GLABEL_<k>`` (group
-    labels), ``AMX_ANNOTATION_<k>`` (common annotations); per alert, numbered from 1,
-    ``AMX_ALERT_<n>_{STATUS,START,END,URL,FINGERPRINT}`` and ``AMX_ALERT_<n>_{LABEL,ANNOTATION}_<k>``.
-    ``START``/``END`` are whole seconds since the epoch (floored), ``0`` for Go's zero time
-    ``0001-01-01T00:00:00Z`` (what Alertmanager sends as ``endsAt`` of a firing alert) — and here also for
-    a missing or unparsable time. Missing strings are empty. Names and values are case-preserved.
-
-    Differences, only where am-executor would produce something unusable: a name ``<k>`` with characters
-    outside ``[A-Za-z0-9_]`` (possible with UTF-8 label names) has each such character replaced by ``_``;
-    if that collides with another name of the same set, the name that needed no change wins, then the
-    first in sorted order. NUL characters (impossible in an environment) are dropped from values, and
-    unpaired surrogates become ``?``. Values are otherwise byte-for-byte: they are data, never shell code.
-    """
-    env: dict[str, str] = {
-        "AMX_RECEIVER": _text(notification.get("receiver")),
-        "AMX_STATUS": _text(notification.get("status")),
-        "AMX_EXTERNAL_URL": _text(notification.get("externalURL")),
-    }
-    raw_alerts = notification.get("alerts")
-    alerts: list[Any] = raw_alerts if isinstance(raw_alerts, list) else []
-    env["AMX_ALERT_LEN"] = str(len(alerts))
-    _put_pairs(env, "AMX_LABEL_", notification.get("commonLabels"))
-    _put_pairs(env, "AMX_GLABEL_", notification.get("groupLabels"))
-    _put_pairs(env, "AMX_ANNOTATION_", notification.get("commonAnnotations"))
-    for n, raw in enumerate(alerts, start=1):
-        alert: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        key = f"AMX_ALERT_{n}"
-        env[f"{key}_STATUS"] = _text(alert.get("status"))
-        env[f"{key}_START"] = _epoch(alert.get("startsAt"))
-        env[f"{key}_END"] = _epoch(alert.get("endsAt"))
-        env[f"{key}_URL"] = _text(alert.get("generatorURL"))
-        env[f"{key}_FINGERPRINT"] = _text(alert.get("fingerprint"))
-        _put_pairs(env, f"{key}_LABEL_", alert.get("labels"))
-        _put_pairs(env, f"{key}_ANNOTATION_", alert.get("annotations"))
-    env.update(
-        AS_GROUP=_clean(request.group),
-        AS_FROM=str(request.from_capacity),
-        AS_TO=str(request.desired),
-        AS_ACTION_ID=str(request.action_id),
-        AS_DECISION_ID=str(request.decision_id),
-    )
-    return env
-
-
-def synthetic_notification(request: ScaleRequest) -> dict[str, Any]:
-    """The body written to stdin (and turned into ``AMX_*``) when a decision has no notification.
-
-    Shaped like an Alertmanager webhook (version 4): receiver ``alertscaler``, the request's alerts, status
-    ``resolved`` only when there are alerts and all are resolved, common labels/annotations computed as
-    Alertmanager does (the pairs every alert shares), empty group labels, external URL and group key.
-    """
-    alerts = [a for a in request.alerts if isinstance(a, Mapping)]
-    resolved = bool(alerts) and all(a.get("status") == "resolved" for a in alerts)
-    return {
-        "version": "4",
-        "receiver": "alertscaler",
-        "status": "resolved" if resolved else "firing",
-        "alerts": list(request.alerts),
-        "groupLabels": {},
-        "commonLabels": _common(alerts, "labels"),
-        "commonAnnotations": _common(alerts, "annotations"),
-        "externalURL": "",
-        "groupKey": "",
-        "truncatedAlerts": 0,
-    }
-
-
-def _common(alerts: Sequence[Mapping[str, Any]], field: str) -> dict[str, Any]:
-    if not alerts:
-        return {}
-    maps: list[Mapping[str, Any]] = [a[field] if isinstance(a.get(field), Mapping) else {} for a in alerts]
-    return {k: v for k, v in maps[0].items() if all(m.get(k, _MISSING) == v for m in maps[1:])}
-
-
-def _clean(value: str) -> str:
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return _clean(value if isinstance(value, str) else json.dumps(value))
-
-
-def _epoch(value: Any) -> str:
-    if not isinstance(value, str):
-        return "0"
-    try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if moment == _GO_ZERO_TIME:
-            return "0"
-        return str((moment - _EPOCH) // timedelta(seconds=1))
-    except (ValueError, OverflowError):
-        return "0"
-
-
-def _put_pairs(env: dict[str, str], prefix: str, pairs: Any) -> None:
-    if not isinstance(pairs, Mapping):
-        return
-    names = [str(k) for k in pairs]
-    exact = [k for k in names if _ENV_SAFE.fullmatch(k)]
-    changed = sorted(k for k in names if not _ENV_SAFE.fullmatch(k))
-    taken: set[str] = set()
-    for name in exact + changed:
-        key = prefix + _ENV_UNSAFE_CHAR.sub("_", name)
-        if key in taken:
-            continue
-        taken.add(key)
-        env[key] = _text(pairs[name])
-
+def heal_actions(config: ExecConfig) -> frozenset[str]:
+    """The heal actions an ``exec`` group supports: those whose command is configured (see ``registry``)."""
+    return frozenset(action for action, key in HEAL_COMMANDS.items() if getattr(config, key) is not None)
 
 # ------------------------------------------------------------------------------------------ running
 
@@ -391,7 +221,8 @@ def _terminate(proc: subprocess.Popen[bytes], readers: Sequence[threading.Thread
 
 
 class ExecProvider:
-    """Scales a group by running ``config.command``; reads its size from ``config.status_command``."""
+    """Scales a group by running ``config.command``; reads its size from ``config.status_command``; heals members
+    with ``heal_command`` / ``reboot_command`` / ``quarantine_command`` (see the module docstring)."""
 
     idempotent: bool = False
 
@@ -416,15 +247,7 @@ class ExecProvider:
         return f"exit 0: {first}" if first else "exit 0 (no output)"
 
     def status(self) -> GroupStatus:
-        argv = self.config.status_command
-        if argv is None:
-            return GroupStatus(current=None, detail="exec provider has no status_command")
-        env = self._base_env()
-        env["AS_GROUP"] = _clean(self.context.group)
-        outcome = self._execute(argv, env, b"")
-        if outcome.stdout_truncated:
-            raise PermanentProviderError(f"status_command {argv[0]} printed more than {_STDOUT_LIMIT} bytes")
-        return self._parse_status(argv[0], outcome.stdout.decode("utf-8", "replace"))
+        return self._read_status()[0]
 
     def members(self) -> list[Member]:
         return list(self.status().members)
@@ -432,7 +255,71 @@ class ExecProvider:
     def close(self) -> None:
         pass
 
+    # -- healing: Healer, Rebooter, Quarantiner (each needs its command configured)
+
+    def heal(self, member_id: str) -> str:
+        """Run ``heal_command`` for ``member_id`` (``AS_HEAL_ACTION=replace``)."""
+        return self._heal("replace", member_id)
+
+    def reboot(self, member_id: str) -> str:
+        """Run ``reboot_command`` for ``member_id`` (``AS_HEAL_ACTION=reboot``)."""
+        return self._heal("reboot", member_id)
+
+    def quarantine(self, member_id: str) -> str:
+        """Run ``quarantine_command`` for ``member_id`` (``AS_HEAL_ACTION=quarantine``)."""
+        return self._heal("quarantine", member_id)
+
+    def _heal(self, action: str, member_id: str) -> str:
+        key = HEAL_COMMANDS[action]
+        argv: list[str] | None = getattr(self.config, key)
+        group = self.context.group
+        if argv is None:
+            raise PermanentProviderError(f"{group}: the exec provider has no {key}: set provider.{key} (an argv "
+                                         f"list) to {action} a member")
+        if not member_id or "\x00" in member_id:
+            raise PermanentProviderError(f"{group}: member id {member_id!r} is empty or contains a NUL character")
+        member = self._find_member(member_id)
+        address = member.address if member is not None else None
+        env = self._base_env()
+        env.update(heal_environment(group, member_id, address, action))
+        described: dict[str, Any] = {"id": member_id, "address": address}
+        if member is not None:
+            described.update(state=member.state.value, labels=member.labels)
+        body = {"group": group, "action": action, "member": described}
+        stdin = (json.dumps(body, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+        with self._slots:
+            outcome = self._execute(argv, env, stdin)
+        first = self._first_line(outcome.stdout)
+        return f"{action} {member_id}: exit 0" + (f": {first}" if first else " (no output)")
+
+    def _find_member(self, member_id: str) -> Member | None:
+        """``member_id`` as the ``status_command`` lists it; None when it lists no members (or there is none).
+        ``PermanentProviderError`` when it lists members and ``member_id`` is not one of them."""
+        if self.config.status_command is None:
+            return None
+        status, listed = self._read_status()
+        if not listed:
+            return None
+        for member in status.members:
+            if member.id == member_id:
+                return member
+        known = ", ".join(m.id for m in status.members) or "none"
+        raise PermanentProviderError(f"{self.context.group}: {member_id!r} is not a member of this group "
+                                     f"(status_command lists: {_cut(self._redact(known))})")
+
     # -- internals
+
+    def _read_status(self) -> tuple[GroupStatus, bool]:
+        """The status, and whether ``status_command`` listed the members (JSON with ``"members"``)."""
+        argv = self.config.status_command
+        if argv is None:
+            return GroupStatus(current=None, detail="exec provider has no status_command"), False
+        env = self._base_env()
+        env["AS_GROUP"] = clean(self.context.group)
+        outcome = self._execute(argv, env, b"")
+        if outcome.stdout_truncated:
+            raise PermanentProviderError(f"status_command {argv[0]} printed more than {_STDOUT_LIMIT} bytes")
+        return self._parse_status(argv[0], outcome.stdout.decode("utf-8", "replace"))
 
     def _base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AMX_")}
@@ -493,14 +380,14 @@ class ExecProvider:
         lines_word = "line" if len(tail) == 1 else f"{len(tail)} lines"
         return f"; stderr (last {lines_word}):\n" + "\n".join(tail)
 
-    def _parse_status(self, program: str, output: str) -> GroupStatus:
+    def _parse_status(self, program: str, output: str) -> tuple[GroupStatus, bool]:
         text = output.strip()
         shown = repr(_cut(self._redact(text)))
         if _INTEGER.fullmatch(text):
             current = int(text)
             if current < 0:
                 raise PermanentProviderError(f"status_command {program} printed a negative capacity {shown}")
-            return GroupStatus(current=current, detail=f"from {program}")
+            return GroupStatus(current=current, detail=f"from {program}"), False
         try:
             data = json.loads(text)
         except ValueError:
@@ -514,7 +401,7 @@ class ExecProvider:
             raise PermanentProviderError(f"status_command {program} printed {shown}: {exc}") from None
 
 
-def _status_from_json(data: Any, program: str) -> GroupStatus:
+def _status_from_json(data: Any, program: str) -> tuple[GroupStatus, bool]:
     if isinstance(data, int) and not isinstance(data, bool):
         data = {"current": data}
     if not isinstance(data, dict):
@@ -524,7 +411,7 @@ def _status_from_json(data: Any, program: str) -> GroupStatus:
     if isinstance(current, bool) or not isinstance(current, int) or current < 0:
         raise ValueError('"current" must be a non-negative integer')
     detail = data.get("detail", f"from {program}")
-    return GroupStatus(current=current, members=members, detail=str(detail))
+    return GroupStatus(current=current, members=members, detail=str(detail)), "members" in data
 
 
 def _list(value: Any) -> list[Any]:
@@ -564,3 +451,6 @@ def _signal_name(number: int) -> str:
 
 def create(config: ExecConfig, context: ProviderContext) -> ExecProvider:
     return ExecProvider(config, context)
+
+
+PROVIDER = ExecProvider  # the class: its heal abilities are checked at load (registry.heal_actions)

@@ -1,5 +1,6 @@
 """The ``fake`` provider: an in-memory group, for trying a policy file without touching anything and for
-tests of the layers above providers. Members are made up; nothing runs.
+tests of the layers above providers. Members are made up; nothing runs. It has every heal ability
+(replace, reboot, quarantine), in memory.
 
 ``fail_next`` lets a test make the next calls fail temporarily or permanently.
 """
@@ -7,6 +8,8 @@ tests of the layers above providers. Members are made up; nothing runs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -33,7 +36,10 @@ class FakeProvider:
         self._members: list[Member] = []
         self._serial = 0
         self.calls: list[ScaleRequest] = []
-        self.failures: list[Exception] = []  # raised, in order, by the next scale() calls
+        self.heal_calls: list[tuple[str, str]] = []  # (ability, member id)
+        self.failures: list[Exception] = []  # raised, in order, by the next scale() / heal calls
+        self.quarantined: list[Member] = []
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # members' created_at; tests set it
         self._resize(config.initial)
 
     def fail_next(self, *errors: TemporaryProviderError | PermanentProviderError) -> None:
@@ -58,10 +64,52 @@ class FakeProvider:
 
     def _resize(self, desired: int) -> None:
         while len(self._members) < desired:
-            self._serial += 1
-            self._members.append(Member(f"{self.group}-{self._serial}", f"127.0.0.1:{9000 + self._serial}",
-                                        MemberState.RUNNING, datetime.now(UTC)))
+            self._members.append(self._new_member())
         del self._members[desired:]
+
+    def _new_member(self) -> Member:
+        self._serial += 1
+        return Member(f"{self.group}-{self._serial}", f"127.0.0.1:{9000 + self._serial}", MemberState.RUNNING,
+                      self.clock())
+
+    # --- heal abilities (replace, reboot, quarantine), in memory --------------------------------------------
+
+    def mark_failed(self, member_id: str) -> None:
+        """Test helper: the member's instance died (status reports it FAILED)."""
+        with self._lock:
+            i = self._index(member_id)
+            self._members[i] = replace(self._members[i], state=MemberState.FAILED)
+
+    def heal(self, member_id: str) -> str:
+        with self._lock:
+            i = self._begin("replace", member_id)
+            new = self._new_member()
+            old, self._members[i] = self._members[i], new
+            return f"replaced {old.id} by {new.id} ({new.address})"
+
+    def reboot(self, member_id: str) -> str:
+        with self._lock:
+            i = self._begin("reboot", member_id)
+            self._members[i] = replace(self._members[i], state=MemberState.RUNNING)
+            return f"rebooted {member_id}"
+
+    def quarantine(self, member_id: str) -> str:
+        with self._lock:
+            i = self._begin("quarantine", member_id)
+            self.quarantined.append(self._members.pop(i))
+            return f"quarantined {member_id} (kept, out of the group)"
+
+    def _begin(self, ability: str, member_id: str) -> int:
+        self.heal_calls.append((ability, member_id))
+        if self.failures:
+            raise self.failures.pop(0)
+        return self._index(member_id)
+
+    def _index(self, member_id: str) -> int:
+        for i, member in enumerate(self._members):
+            if member.id == member_id:
+                return i
+        raise PermanentProviderError(f"{member_id} is not a member of group {self.group}")
 
     def close(self) -> None:
         pass
@@ -72,3 +120,6 @@ CONFIG_MODEL = FakeConfig
 
 def create(config: FakeConfig, context: ProviderContext) -> FakeProvider:
     return FakeProvider(config, context)
+
+
+PROVIDER = FakeProvider  # the class: its heal abilities are checked at load (registry.heal_actions)

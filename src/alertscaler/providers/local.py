@@ -2,222 +2,52 @@
 
 By default each instance is the bundled workload (``python -m alertscaler.workload``), a server of fixed
 capacity; ``command`` runs anything else (``{port}``, ``{host}``, ``{id}``, ``{group}`` are substituted in its
-argv). Instances are started detached (own session, output to ``<state_dir>/<id>.log``) so they survive a
-restart of alertscaler. Each is recorded in ``<state_dir>/<id>.json`` (written atomically): pid, port,
-creation time and the process start time from ``/proc/<pid>/stat``, which defends against pid reuse. A new
-provider on the same state directory re-adopts the live instances.
+argv). Instances are started detached so they survive a restart of alertscaler, and each is recorded in the
+state directory (``local_instances``); a new provider on the same state directory re-adopts the live ones.
 
-``scale`` converges (``idempotent = True``): it drops records of dead instances, starts instances until the
-group has ``desired`` live ones (each health-checked on ``http://127.0.0.1:<port><health_path>``), or stops
-the newest surplus ones (SIGTERM to the process group, SIGKILL after ``stop_timeout``). Calls are serialized
-by a lock, and across processes by ``flock`` on ``<state_dir>/.lock``.
+This module owns the group view and scaling; ``local_config`` the configuration, ``local_instances`` records
+and processes, ``local_health`` the health probe, ``local_healing`` heal / reboot / quarantine.
+
+``status()`` / ``members()`` never wait for the lock (records are replaced atomically): a member whose process
+is gone, is a zombie, or is not the recorded process any more (pid reuse) is ``failed``; with ``health_path``
+set, every ``running`` member is also probed — all at once, bounded by ``probe_timeout`` (default 1 s) in total,
+no cache — and one that does not answer ``200`` in time (hung) is ``failed`` too. ``failed`` and ``stopping``
+members are not counted in ``current``. Quarantined instances are not members at all (``quarantined()``).
+
+``scale`` converges (``idempotent = True``): it drops records of dead instances, finishes stopping those an
+interrupted stop left ``stopping``, starts instances until the group has ``desired`` live ones (each
+health-checked on ``http://127.0.0.1:<port><health_path>``), or stops surplus ones (SIGTERM to the process group,
+SIGKILL after ``stop_timeout``): first a member an interrupted heal already replaced by a running instance, then
+hung ones, then the newest. A hung member is NOT stopped by ``scale`` otherwise: replacing it is a heal decision.
+Quarantined instances are ignored. Calls are serialized by a lock, and across processes by ``flock``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import json
-import logging
-import os
-import re
-import secrets
-import signal
-import site
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from alertscaler.model.durations import Duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
+from alertscaler.providers import local_healing
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.processes import proc_stat, processes_with_env
+from alertscaler.providers.local_config import LocalConfig, WorkloadSettings
+from alertscaler.providers.local_health import probe
+from alertscaler.providers.local_instances import Instances, Record, reap
+from alertscaler.providers.local_instances import is_alive as _is_alive
 
 __all__ = ["CONFIG_MODEL", "LocalConfig", "LocalProvider", "WorkloadSettings", "create"]
 
-log = logging.getLogger(__name__)
-
-HOST = "127.0.0.1"
-_POLL = 0.1  # seconds between liveness / health polls
-_LOG_TAIL = 400  # characters of an instance's log quoted in errors
-_KEPT_LOGS = 20  # logs of dead / failed instances kept for inspection, newest first
-_PROC = Path("/proc")
-
-
-class WorkloadSettings(BaseModel):
-    """Capacity model of the bundled workload (used when ``command`` is not set)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    service_time: Duration = 0.05
-    concurrency: int = Field(default=4, ge=1)
-    queue_limit: int = Field(default=64, ge=0)
-
-    @field_validator("service_time")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0")
-        return value
-
-
-class LocalConfig(BaseModel):
-    """``providers: {type: local, ...}`` of a group."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["local"] = "local"
-    command: list[str] | None = None
-    workload: WorkloadSettings = Field(default_factory=WorkloadSettings)
-    port_range: tuple[int, int] = (20000, 29999)
-    health_path: str | None = "/healthz"
-    start_timeout: Duration = 10.0
-    stop_timeout: Duration = 5.0
-    env: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("command")
-    @classmethod
-    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and (not value or not value[0]):
-            raise ValueError("must name a program (a non-empty argv list)")
-        return value
-
-    @field_validator("health_path")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError("must start with /")
-        return value
-
-    @model_validator(mode="after")
-    def _ports(self) -> LocalConfig:
-        low, high = self.port_range
-        if not 1 <= low <= high <= 65535:
-            raise ValueError(f"port_range must be [low, high] with 1 <= low <= high <= 65535, got {self.port_range}")
-        return self
-
-
 CONFIG_MODEL = LocalConfig
+_COUNTED = (MemberState.STARTING, MemberState.RUNNING)
 
 
 def create(config: LocalConfig, context: ProviderContext) -> LocalProvider:
     return LocalProvider(config, context)
 
 
-# -- process bookkeeping shared by every LocalProvider of this process ---------------------------
-
-_children_lock = threading.Lock()
-_children: dict[int, subprocess.Popen[bytes]] = {}  # pid -> Popen of instances this process started
-_reserved_ports: set[int] = set()  # ports allocated to instances still starting, across groups
-
-
-@dataclass(frozen=True)
-class _Record:
-    """What ``<state_dir>/<id>.json`` holds about one instance."""
-
-    id: str
-    group: str
-    pid: int
-    port: int
-    created_at: str  # ISO 8601, UTC
-    start_time: int | None  # field 22 of /proc/<pid>/stat (clock ticks since boot); None without /proc
-    phase: str  # "starting" until healthy, then "running"
-    command: list[str]
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromisoformat(self.created_at)
-
-
-_RECORD_FIELDS = frozenset(_Record.__dataclass_fields__)
-
-
-def _try_reap(pid: int) -> None:
-    """``waitpid`` a zombie if it is our child (it is not when it was adopted from a previous run)."""
-    with _children_lock:
-        popen = _children.pop(pid, None)
-    if popen is not None:
-        popen.poll()
-        return
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _find_instance_process(instance_id: str) -> int | None:
-    """The live process whose environment says it is ``instance_id`` (see ``LocalProvider._command``)."""
-    found = processes_with_env("ALERTSCALER_INSTANCE_ID", instance_id)
-    return found[0] if found else None
-
-
-def _is_alive(record: _Record) -> bool:
-    """True when the recorded process still runs and is the same process (not a reused pid, not a zombie)."""
-    if record.pid <= 0:  # "spawning": no process known yet
-        return False
-    with _children_lock:
-        popen = _children.get(record.pid)
-    if popen is not None and popen.poll() is not None:  # poll() reaps our own dead children
-        with _children_lock:
-            _children.pop(record.pid, None)
-        return False
-    if _PROC.is_dir():
-        stat = proc_stat(record.pid)
-        if stat is None:
-            return False
-        state, start_time = stat
-        if state in ("Z", "X"):
-            _try_reap(record.pid)
-            return False
-        return record.start_time is None or start_time == record.start_time
-    try:  # no /proc (not Linux): existence only
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # someone else's process: our pid was reused
-    return True
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    return True
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    if pgid <= 1:  # never our own process group (0) or every process (-1 / 1)
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind (asyncio, uvicorn)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 class LocalProvider:
-    """Instances of one group as detached local processes. Thread-safe; see the module docstring."""
+    """Instances of one group as detached local processes. Thread-safe; see the module docstring.
+    Implements ``Healer``, ``Rebooter`` and ``Quarantiner`` (see ``local_healing``)."""
 
     idempotent = True
 
@@ -225,67 +55,150 @@ class LocalProvider:
         self.config = config
         self.group = context.group
         self.state_dir = Path(context.state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._id_prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.group).strip("-.") or "group"
+        self._instances = Instances(config, self.group, self.state_dir)
 
-    # -- Provider ---------------------------------------------------------------------------------
+    # -- Provider ---------------------------------------------------------------------------------------
 
     def status(self) -> GroupStatus:
-        members = self.members()
-        live = [m for m in members if m.state is not MemberState.FAILED]
-        failed = len(members) - len(live)
-        detail = f"{len(live)} live" + (f", {failed} failed" if failed else "")
-        return GroupStatus(current=len(live), members=tuple(members), detail=detail)
+        records = self._load()
+        members = self._members(records)
+        counted = sum(1 for m in members if m.state in _COUNTED)
+        detail = f"{counted} live"
+        for state in (MemberState.FAILED, MemberState.STOPPING):
+            n = sum(1 for m in members if m.state is state)
+            detail += f", {n} {state.value}" if n else ""
+        quarantined = sum(1 for r in records if r.quarantined_at is not None)
+        detail += f", {quarantined} quarantined (not members)" if quarantined else ""
+        return GroupStatus(current=counted, members=tuple(members), detail=detail)
 
     def members(self) -> list[Member]:
-        # No lock: records are replaced atomically, so reading never blocks behind a long ``scale``.
-        records = sorted(self._load(), key=lambda r: (r.created_at, r.id))
-        return [self._member(record, _is_alive(record)) for record in records]
+        return self._members(self._load())
 
     def scale(self, request: ScaleRequest) -> str:
         desired = request.desired
         if desired < 0:
             raise PermanentProviderError(f"desired capacity must be >= 0, got {desired}")
-        with self._lock, self._state_lock():
+        with self._instances.exclusive():
             try:
                 return self._converge(desired)
             finally:
-                self._prune_logs()
+                self._instances.prune_logs()
+
+    def close(self) -> None:
+        """Nothing to release: instances keep running, and a new provider re-adopts them."""
+
+    # -- healing (local_healing) ------------------------------------------------------------------------
+
+    def heal(self, member_id: str) -> str:
+        """Replace ``member_id``: a new instance is started and healthy before the old one is stopped."""
+        with self._instances.exclusive():
+            try:
+                return local_healing.heal(self._instances, member_id)
+            finally:
+                self._instances.prune_logs()
+
+    def reboot(self, member_id: str) -> str:
+        """Stop ``member_id`` and start it again with the same id and port; return once it is healthy."""
+        with self._instances.exclusive():
+            return local_healing.reboot(self._instances, member_id)
+
+    def quarantine(self, member_id: str) -> str:
+        """Take ``member_id`` out of the group, leaving it running (see ``quarantined`` and ``release``)."""
+        with self._instances.exclusive():
+            return local_healing.quarantine(self._instances, member_id)
+
+    def quarantined(self) -> list[Member]:
+        """Quarantined instances (not members): ``running`` while their process lives, else ``failed``."""
+        records = sorted((r for r in self._load() if r.quarantined_at is not None), key=lambda r: (r.created_at, r.id))
+        return [self._member(r, _is_alive(r), None) for r in records]
+
+    def release(self, member_id: str) -> str:
+        """End the quarantine of ``member_id``: stop it and forget it (its log is kept)."""
+        with self._instances.exclusive():
+            try:
+                return local_healing.release(self._instances, member_id)
+            finally:
+                self._instances.prune_logs()
+
+    # -- the group view ---------------------------------------------------------------------------------
+
+    def _members(self, records: list[Record]) -> list[Member]:
+        members = sorted((r for r in records if r.quarantined_at is None), key=lambda r: (r.created_at, r.id))
+        alive = {r.id: _is_alive(r) for r in members}
+        problems = self._probe([r for r in members if alive[r.id] and r.phase == "running"])
+        return [self._member(r, alive[r.id], problems.get(r.id)) for r in members]
+
+    def _probe(self, records: list[Record]) -> dict[str, str]:
+        """``{id: why}`` of the given running instances that do not answer their health check (hung)."""
+        if self.config.health_path is None or not records:
+            return {}
+        return probe({r.id: r.port for r in records}, self.config.health_path, self.config.probe_timeout)
+
+    @staticmethod
+    def _member(record: Record, alive: bool, problem: str | None) -> Member:
+        labels = {"port": str(record.port), "pid": str(record.pid)}
+        if not alive:
+            state, problem = MemberState.FAILED, "process not running"
+        elif problem is not None:
+            state = MemberState.FAILED
+        elif record.phase == "running":
+            state = MemberState.RUNNING
+        elif record.phase == "stopping":
+            state = MemberState.STOPPING
+        else:
+            state = MemberState.STARTING
+        if problem is not None:
+            labels["problem"] = problem
+        if record.replaces:
+            labels["replaces"] = record.replaces
+        if record.quarantined_at:
+            labels["quarantined_at"] = record.quarantined_at
+        return Member(id=record.id, address=record.address, state=state, created_at=record.created, labels=labels)
+
+    # -- converging -------------------------------------------------------------------------------------
 
     def _converge(self, desired: int) -> str:
-        """Forget dead instances, stop the newest surplus, start and health-check the missing ones."""
+        """Forget dead instances, stop the surplus, start and health-check the missing ones."""
+        instances = self._instances
         notes: list[str] = []
-        live: list[_Record] = []
-        dead: list[_Record] = []
+        live: list[Record] = []
+        dead: list[Record] = []
+        leaving: list[Record] = []
         for record in self._load():
-            if record.phase == "spawning":
-                record = self._settle_spawning(record)
-            (live if _is_alive(record) else dead).append(record)
+            if record.quarantined_at is not None:
+                continue  # not a member: never counted, never stopped
+            record = instances.settle_spawning(record)
+            if not _is_alive(record):
+                dead.append(record)
+            else:
+                (leaving if record.phase == "stopping" else live).append(record)
         for record in dead:
-            self._forget(record, keep_log=True)
+            instances.forget(record, keep_log=True)
         if dead:
             notes.append(f"removed {len(dead)} dead ({', '.join(r.id for r in dead)})")
+        if leaving:
+            instances.stop(leaving, keep_log=True)
+            notes.append(f"finished stopping {len(leaving)} ({', '.join(r.id for r in leaving)})")
 
         live.sort(key=lambda r: (r.created_at, r.id))
         if len(live) > desired:
-            surplus = list(reversed(live[desired:]))  # newest first
-            self._stop(surplus)
-            live = live[:desired]
+            surplus = self._victims(live, len(live) - desired)
+            instances.stop(surplus)
+            live = [r for r in live if r not in surplus]
             notes.append(f"stopped {len(surplus)} ({', '.join(r.id for r in surplus)})")
 
         to_check = [r for r in live if r.phase != "running"]  # left "starting" by an interrupted scale
-        started: list[_Record] = []
+        started: list[Record] = []
         try:
             for _ in range(desired - len(live)):
-                started.append(self._spawn())
+                started.append(instances.spawn())
         except PermanentProviderError:
-            self._stop(started)
+            instances.stop(started)
             raise
         except TemporaryProviderError as exc:
             notes.append(str(exc))
         to_check += started
-        failures = self._await_healthy(to_check)
+        failures = instances.await_healthy(to_check)
         healthy_new = [r for r in started if r.id not in failures]
         if healthy_new:
             notes.insert(0, f"started {len(healthy_new)} ({', '.join(r.id for r in healthy_new)})")
@@ -300,286 +213,26 @@ class LocalProvider:
             return f"no change, {now} running"
         return ", ".join(notes) + f", now {now}"
 
-    def close(self) -> None:
-        """Nothing to release: instances keep running, and a new provider re-adopts them."""
+    def _victims(self, live: list[Record], count: int) -> list[Record]:
+        """The ``count`` live members a scale-in stops: one an interrupted heal already replaced by a running
+        instance first, then hung ones (probed now), then the newest."""
+        replaced = {r.replaces for r in live if r.replaces and r.phase == "running"}
+        hung = self._probe([r for r in live if r.phase == "running"])
+        order = sorted(live, key=lambda r: (r.created_at, r.id), reverse=True)
+        order.sort(key=lambda r: (r.id not in replaced, r.id not in hung))  # stable: newest first within a rank
+        return order[:count]
 
-    # -- records ----------------------------------------------------------------------------------
+    # -- records (kept as methods: the test fixtures clean up through them) -----------------------------
 
-    def _record_path(self, instance_id: str) -> Path:
-        return self.state_dir / f"{instance_id}.json"
+    def _load(self) -> list[Record]:
+        return self._instances.load()
 
-    def _log_path(self, instance_id: str) -> Path:
-        return self.state_dir / f"{instance_id}.log"
-
-    def _load(self) -> list[_Record]:
-        records: list[_Record] = []
-        for path in sorted(self.state_dir.glob("*.json")):
-            try:
-                data = json.loads(path.read_text())
-                records.append(_Record(**{k: v for k, v in data.items() if k in _RECORD_FIELDS}))
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("ignoring unreadable instance record %s: %s", path, exc)
-        return records
-
-    def _save(self, record: _Record) -> None:
-        path = self._record_path(record.id)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(asdict(record), fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-    def _settle_spawning(self, record: _Record) -> _Record:
-        """A record left "spawning" by a killed alertscaler: adopt its process if it was started."""
-        pid = _find_instance_process(record.id)
-        stat = proc_stat(pid) if pid else None
-        if pid is None or stat is None:
-            return record  # never started: pid 0 is not alive, the record is dropped as dead
-        adopted = replace(record, pid=pid, start_time=stat[1], phase="starting")
-        self._save(adopted)
-        log.warning("%s: adopted %s (pid %d) left unrecorded by an interrupted start", self.group, record.id, pid)
-        return adopted
-
-    def _forget(self, record: _Record, keep_log: bool) -> None:
-        self._record_path(record.id).unlink(missing_ok=True)
-        if not keep_log:
-            self._log_path(record.id).unlink(missing_ok=True)
-
-    def _prune_logs(self) -> None:
-        """Keep the newest ``_KEPT_LOGS`` logs of instances that are gone."""
-        orphans = []
-        for path in self.state_dir.glob("*.log"):
-            if not path.with_suffix(".json").exists():
-                with contextlib.suppress(OSError):
-                    orphans.append((path.stat().st_mtime, path))
-        for _, path in sorted(orphans, reverse=True)[_KEPT_LOGS:]:
-            path.unlink(missing_ok=True)
-
-    @contextlib.contextmanager
-    def _state_lock(self) -> Iterator[None]:
-        """Serialize ``scale`` with other providers (and processes) working on the same state directory."""
-        with open(self.state_dir / ".lock", "a") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-    def _member(self, record: _Record, alive: bool) -> Member:
-        if not alive:
-            state = MemberState.FAILED
-        elif record.phase == "running":
-            state = MemberState.RUNNING
-        else:
-            state = MemberState.STARTING
-        return Member(
-            id=record.id,
-            address=f"{HOST}:{record.port}",
-            state=state,
-            created_at=record.created,
-            labels={"port": str(record.port), "pid": str(record.pid)},
-        )
-
-    # -- starting ---------------------------------------------------------------------------------
-
-    def _command(self, instance_id: str, port: int) -> tuple[list[str], dict[str, str]]:
-        env = dict(os.environ)
-        if self.config.command is None:
-            w = self.config.workload
-            template = [
-                sys.executable, "-m", "alertscaler.workload", "--port", "{port}", "--host", "{host}",
-                "--service-time", repr(w.service_time), "--concurrency", str(w.concurrency),
-                "--queue-limit", str(w.queue_limit),
-                "--drain-timeout", repr(max(0.1, self.config.stop_timeout * 0.8)),
-            ]  # fmt: skip
-            # Let the child import alertscaler from wherever this process did (e.g. a source tree on sys.path).
-            package_root = str(Path(__file__).resolve().parents[2])
-            if package_root not in _site_dirs():
-                env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-            env.setdefault("PYTHONUNBUFFERED", "1")
-        else:
-            template = list(self.config.command)
-        values = {"{port}": str(port), "{host}": HOST, "{id}": instance_id, "{group}": self.group}
-        argv = [_substitute(arg, values) for arg in template]
-        env.update({k: _substitute(v, values) for k, v in self.config.env.items()})
-        env.update(
-            {
-                "ALERTSCALER_GROUP": self.group,
-                "ALERTSCALER_INSTANCE_ID": instance_id,
-                "ALERTSCALER_PORT": str(port),
-                "ALERTSCALER_HOST": HOST,
-            }
-        )
-        return argv, env
-
-    def _allocate_port(self) -> int:
-        """A bindable port of ``port_range`` that is neither in our records nor reserved by a starting one."""
-        low, high = self.config.port_range
-        ours = {r.port for r in self._load()}
-        size = high - low + 1
-        offset = secrets.randbelow(size)  # spread groups sharing the default range
-        with _children_lock:
-            for i in range(size):
-                port = low + (offset + i) % size
-                if port in ours or port in _reserved_ports:
-                    continue
-                if _port_free(port):
-                    _reserved_ports.add(port)
-                    return port
-        raise TemporaryProviderError(f"{self.group}: no free port in {low}-{high}")
-
-    def _spawn(self) -> _Record:
-        instance_id = f"{self._id_prefix}-{secrets.token_hex(4)}"
-        port = self._allocate_port()
-        argv, env = self._command(instance_id, port)
-        # Intent first: if alertscaler is killed between the fork and the record below, the next scale
-        # finds the process by its ALERTSCALER_INSTANCE_ID and adopts it instead of starting a double.
-        self._save(_Record(id=instance_id, group=self.group, pid=0, port=port,
-                           created_at=datetime.now(UTC).isoformat(), start_time=None, phase="spawning",
-                           command=argv))
-        try:
-            with open(self._log_path(instance_id), "ab") as log_file:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,  # own session and process group: survives our restart
-                    close_fds=True,
-                )
-        except OSError as exc:
-            self._release_port(port)
-            self._log_path(instance_id).unlink(missing_ok=True)
-            self._record_path(instance_id).unlink(missing_ok=True)
-            if exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR, errno.EISDIR):
-                raise PermanentProviderError(f"{self.group}: cannot run command {argv!r}: {exc}") from exc
-            raise TemporaryProviderError(f"{self.group}: cannot start command {argv!r}: {exc}") from exc
-        with _children_lock:
-            _children[popen.pid] = popen
-        stat = proc_stat(popen.pid)
-        record = _Record(
-            id=instance_id,
-            group=self.group,
-            pid=popen.pid,
-            port=port,
-            created_at=datetime.now(UTC).isoformat(),
-            start_time=stat[1] if stat else None,
-            phase="starting",
-            command=argv,
-        )
-        self._save(record)
-        log.info("%s: started %s (pid %d, port %d): %s", self.group, instance_id, popen.pid, port, argv)
-        return record
+    def _forget(self, record: Record, keep_log: bool) -> None:
+        self._instances.forget(record, keep_log)
 
     @staticmethod
-    def _release_port(port: int) -> None:
-        with _children_lock:
-            _reserved_ports.discard(port)
-
-    def _await_healthy(self, records: list[_Record]) -> dict[str, str]:
-        """Poll until every record is healthy or ``start_timeout``; stop and forget the failed ones.
-
-        Returns ``{id: reason}`` of the failures; healthy records are saved as ``running``.
-        """
-        failures: dict[str, str] = {}
-        pending = {r.id: r for r in records}
-        deadline = time.monotonic() + self.config.start_timeout
-        try:
-            with httpx.Client(trust_env=False) as client:
-                while pending:
-                    for record in list(pending.values()):
-                        if not _is_alive(record):
-                            failures[record.id] = "exited during start" + self._log_tail(record.id)
-                        elif self._healthy(client, record, deadline):
-                            self._save(replace(record, phase="running"))
-                        else:
-                            continue
-                        del pending[record.id]
-                    if not pending:
-                        break
-                    if time.monotonic() >= deadline:
-                        for record in pending.values():
-                            what = f"GET {self.config.health_path}" if self.config.health_path else "start"
-                            failures[record.id] = (
-                                f"{what} not healthy within {self.config.start_timeout:g}s" + self._log_tail(record.id)
-                            )
-                        break
-                    time.sleep(_POLL)
-        finally:
-            for record in records:
-                self._release_port(record.port)
-        failed = [r for r in records if r.id in failures]
-        self._stop(failed, keep_log=True)
-        for record in failed:
-            log.warning("%s: instance %s failed to start: %s", self.group, record.id, failures[record.id])
-        return failures
-
-    def _healthy(self, client: httpx.Client, record: _Record, deadline: float) -> bool:
-        if self.config.health_path is None:
-            return True
-        timeout = max(0.05, min(1.0, deadline - time.monotonic()))
-        try:
-            response = client.get(f"http://{HOST}:{record.port}{self.config.health_path}", timeout=timeout)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
-
-    def _log_tail(self, instance_id: str) -> str:
-        try:
-            with open(self._log_path(instance_id), "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - _LOG_TAIL))
-                tail = fh.read().decode("utf-8", "replace").strip()
-        except OSError:
-            return ""
-        return f" (log: ...{tail[-_LOG_TAIL:]})" if tail else ""
-
-    # -- stopping ---------------------------------------------------------------------------------
-
-    def _stop(self, records: list[_Record], keep_log: bool = False) -> None:
-        """SIGTERM each process group, wait up to ``stop_timeout``, SIGKILL what is left, reap, forget."""
-        targets = [r for r in records if _is_alive(r)]  # never signal a pid that is no longer ours
-        for record in targets:
-            _signal_group(record.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.config.stop_timeout
-        remaining = list(targets)
-        while remaining and time.monotonic() < deadline:
-            time.sleep(_POLL)
-            remaining = [r for r in remaining if _is_alive(r) or _group_exists(r.pid)]
-        for record in remaining:
-            log.warning("%s: %s ignored SIGTERM for %gs, killing", self.group, record.id, self.config.stop_timeout)
-            _signal_group(record.pid, signal.SIGKILL)
-        for record in remaining:
-            self._reap(record)
-        for record in records:
-            self._release_port(record.port)
-            self._forget(record, keep_log=keep_log)
-
-    @staticmethod
-    def _reap(record: _Record, timeout: float = 5.0) -> None:
-        with _children_lock:
-            popen = _children.get(record.pid)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(timeout)
-            with _children_lock:
-                _children.pop(record.pid, None)
-            return
-        deadline = time.monotonic() + timeout
-        while _is_alive(record) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def _reap(record: Record, timeout: float = 5.0) -> None:
+        reap(record, timeout)
 
 
-def _site_dirs() -> set[str]:
-    dirs = [*site.getsitepackages(), site.getusersitepackages()] if hasattr(site, "getsitepackages") else []
-    return {str(Path(d).resolve()) for d in dirs}
-
-
-def _substitute(text: str, values: dict[str, str]) -> str:
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-    return text
+PROVIDER = LocalProvider  # the class: its heal abilities are checked at load (registry.heal_actions)

@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alertscaler.providers.base import Provider, ProviderContext
+from alertscaler.providers.base import HEAL_ABILITIES, Provider, ProviderContext
 
 
 @dataclass(frozen=True)
 class ProviderType:
     name: str
-    module: str            # module defining CONFIG_MODEL and create(config, context)
+    module: str            # module defining CONFIG_MODEL, create(config, context) and PROVIDER (the class)
     extra: str | None      # pip extra that installs its SDK
 
 
@@ -27,6 +27,11 @@ BUILTIN: dict[str, ProviderType] = {
     "local": ProviderType("local", "alertscaler.providers.local", None),
     "exec": ProviderType("exec", "alertscaler.providers.exec", None),
     "fake": ProviderType("fake", "alertscaler.providers.fake", None),
+    "openstack-heat": ProviderType("openstack-heat", "alertscaler.providers.openstack_heat", "openstack"),
+    "openstack-nova": ProviderType("openstack-nova", "alertscaler.providers.openstack_nova", "openstack"),
+    "linode": ProviderType("linode", "alertscaler.providers.linode", "linode"),
+    "kubernetes": ProviderType("kubernetes", "alertscaler.providers.kubernetes", "kubernetes"),
+    "tosca": ProviderType("tosca", "alertscaler.providers.tosca", None),
 }
 
 
@@ -39,6 +44,21 @@ def create(config: BaseModel, context: ProviderContext) -> Provider:
     name = str(config.model_dump().get("type", ""))
     factory: Callable[[Any, ProviderContext], Provider] = _module(name).create
     return factory(config, context)
+
+
+def heal_actions(config: BaseModel) -> frozenset[str]:
+    """The heal actions (``replace``, ``reboot``, ``quarantine``) a group with this provider config supports:
+    the module's ``heal_actions(config)`` when it depends on the configuration (``exec`` needs a heal command),
+    else the abilities (``base.HEAL_ABILITIES``) of its ``PROVIDER`` class. Used by ``config`` to refuse a heal
+    policy asking for an action the provider lacks."""
+    module = _module(str(config.model_dump().get("type", "")))
+    by_config = getattr(module, "heal_actions", None)
+    if callable(by_config):
+        return frozenset(by_config(config))
+    cls = getattr(module, "PROVIDER", None)
+    if cls is None:
+        return frozenset()
+    return frozenset(action for action, ability in HEAL_ABILITIES.items() if issubclass(cls, ability))
 
 
 def _module(name: str) -> Any:

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from alertscaler.model.alerts import Notification
-from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
+from alertscaler.model.healing import HealRecord, HealSignal
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Receipt:
     notification_id: int
     new: int
     duplicates: int
+    new_keys: frozenset[str] = frozenset()  # the dedup keys this notification was the first to record
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,26 @@ class ActiveAlert:
     last_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class AlertRoute:
+    """What the active alerts of one (group, policy) amount to: how many, the oldest confirmation, and how
+    many carry each ``last_reason`` (None: no decision recorded for them yet)."""
+
+    group: str
+    policy: str
+    count: int
+    oldest_seen_at: datetime
+    reasons: dict[str | None, int]
+
+
+@dataclass(frozen=True)
+class PendingSignal:
+    """A stored heal signal not yet judged (``id``: to mark it judged)."""
+
+    id: int
+    signal: HealSignal
+
+
 class Tx(Protocol):
     """One atomic unit of work. Everything done through it commits together or not at all."""
 
@@ -82,10 +104,20 @@ class Tx(Protocol):
 
     def save_group(self, state: GroupState) -> None: ...
 
+    def record_notifications(self, items: Sequence[tuple[Notification, datetime]],
+                             processed_at: datetime | None = None) -> list[Receipt]:
+        """``StateStore.record_notifications`` inside this transaction. With ``processed_at`` the
+        notifications are recorded as processed: the caller turns them into decisions in the same
+        transaction (one commit for both)."""
+
     def add_decision(self, decision: NewDecision) -> int: ...
 
+    def add_skip(self, decision: NewDecision) -> None:
+        """Record a decision whose id the caller does not need (a skip). It may be written later in the
+        transaction — batched with others, always before the commit and in the order of the calls."""
+
     def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int, now: datetime,
-                   claim: bool = False) -> int:
+                   claim: bool = False, targets: Sequence[HealTarget] = ()) -> int:
         """Create a pending action for an acted decision (and link the decision to it). With ``claim`` the
         action is created already RUNNING (attempts 1, started_at ``now``) if the group has no other
         unfinished action, for the caller to execute at once; ``claimed_action`` tells whether it was."""
@@ -97,6 +129,12 @@ class Tx(Protocol):
         """Insert, or refresh labels / last_seen_at / notification_id of, the (group, policy, fingerprint) row.
         A refresh keeps ``last_reason``."""
 
+    def upsert_active_alerts(self, alerts: Sequence[ActiveAlert], reason: str | None = None,
+                             set_reason: bool = False) -> None:
+        """``upsert_active_alert`` for many; with ``set_reason`` the rows' ``last_reason`` becomes ``reason``
+        (inserted or refreshed). May be written later in the transaction, batched, before anything that
+        reads or changes active alerts and before the commit, in the order of the calls."""
+
     def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None: ...
 
     def set_alert_reasons(self, group: str, policy: str, fingerprints: Sequence[str], reason: str | None) -> None:
@@ -104,6 +142,35 @@ class Tx(Protocol):
 
     def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
         """Forget a resolved / stale alert. True if it was active."""
+
+    def route_summary(self, group: str, policy: str) -> AlertRoute | None:
+        """``StateStore.active_alert_routes`` for one route, inside this transaction (None: no alert)."""
+
+    def route_alerts(self, group: str, policy: str, limit: int) -> list[ActiveAlert]:
+        """Up to ``limit`` active alerts of a route, the earliest started first."""
+
+    def remove_stale_alerts(self, group: str, policy: str, seen_before: datetime) -> list[ActiveAlert]:
+        """Forget the route's alerts last confirmed before ``seen_before``; return them."""
+
+    def set_route_reason(self, group: str, policy: str, reason: str | None) -> None:
+        """Set ``last_reason`` of every active alert of the route (one statement)."""
+
+    def drop_route(self, group: str, policy: str) -> int:
+        """Forget every active alert of the route (its policy is gone); return how many."""
+
+    # --- healing
+    def add_heal_signals(self, group: str, signals: Sequence[HealSignal], notification_id: int | None = None) -> int:
+        """Store heal signals (a repeat of a pending signal of the same member and source is skipped)."""
+
+    def pending_heal_signals(self, group: str) -> list[PendingSignal]: ...
+
+    def consume_heal_signals(self, ids: Sequence[int], decision_id: int) -> None:
+        """Mark signals judged by ``decision_id``."""
+
+    def heal_history_in(self, group: str, since: datetime) -> list[HealRecord]: ...
+
+    def heal_slots(self, group: str) -> dict[str, str]:
+        """Replacement member id -> the slot it took over."""
 
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
@@ -188,3 +255,15 @@ class StateStore(Protocol):
         """Actions left RUNNING, e.g. by a process that was killed: to resume or reconcile at start."""
 
     def active_alerts(self, group: str | None = None) -> list[ActiveAlert]: ...
+
+    def pending_heal_groups(self) -> list[tuple[str, datetime]]:
+        """Groups with pending heal signals, with the arrival of the oldest (the batch window's start)."""
+
+    def add_heal_records(self, group: str, records: Sequence[tuple[HealRecord, int | None, str | None]]) -> None:
+        """Heals done: (record, action id, replacement id)."""
+
+    def heal_history(self, group: str, since: datetime) -> list[HealRecord]: ...
+
+    def active_alert_routes(self) -> list[AlertRoute]:
+        """One summary per (group, policy) with active alerts, ordered by group and policy: one aggregate
+        query, however many alerts are active (the re-evaluation timer reads alerts only when it acts)."""

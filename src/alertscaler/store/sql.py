@@ -1,4 +1,6 @@
-"""``SqlStore``: the one implementation of the ``StateStore`` Protocol, on SQLAlchemy 2 Core.
+"""``SqlStore``: the one implementation of the ``StateStore`` Protocol, on SQLAlchemy 2 Core (its prebuilt
+statements in ``store.sql_statements``, its write transaction ``_SqlTx`` in ``store.sql_tx``, the healing
+tables in ``store.sql_healing``).
 
 Owns (with the schema in ``store.tables``, created and upgraded by the alembic migrations in
 ``store/migrations``) the engine and its connection pool, SQLite's pragmas and write locking, and the
@@ -27,25 +29,32 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from alertscaler.model.alerts import Notification
-from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason
 from alertscaler.model.errors import StoreError, StoreUnavailable
 from alertscaler.model.groups import GroupState
-from alertscaler.store.base import ActiveAlert, NewDecision, Receipt, StateStore, StoredNotification, Tx
+from alertscaler.store.base import (
+    ActiveAlert,
+    AlertRoute,
+    Receipt,
+    StateStore,
+    StoredNotification,
+    Tx,
+)
+from alertscaler.store.sql_healing import HealStoreMixin
+from alertscaler.store.sql_statements import _Dialect, _Statements
+from alertscaler.store.sql_tx import _KEYS_PER_INSERT, _routes, _SqlTx
 from alertscaler.store.tables import (
     _DECISIONS_WITH_CALL,
     _UNFINISHED,
@@ -77,7 +86,6 @@ PG_CONNECT_TIMEOUT_S: Final = 5
 PG_MIGRATION_LOCK_KEY: Final = int.from_bytes(b"alertsca", "big", signed=True)
 _SQLITE_SYNCHRONOUS: Final = ("full", "normal")
 _WRITE_OPTION: Final = "alertscaler_write"  # execution option: SQLite BEGIN IMMEDIATE for this connection
-_KEYS_PER_INSERT: Final = 500  # rows per multi-VALUES insert into seen_keys (SQLite variable limit)
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -85,67 +93,10 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite+pysqlite:///{Path(path).expanduser().absolute()}"
 
 
-@dataclass(frozen=True)
-class _Dialect:
-    """What differs between the back ends, decided once at construction."""
-
-    name: str
-
-    @property
-    def sqlite(self) -> bool:
-        return self.name == "sqlite"
-
-    def insert(self, table: sa.Table) -> Any:  # sqlite.Insert | postgresql.Insert: same API we use
-        return sqlite_dialect.insert(table) if self.sqlite else pg_dialect.insert(table)
-
-
-class _Statements:
-    """The transaction's statements, built once per store: SQLAlchemy then finds them in its compiled cache
-    instead of building and compiling a statement per call (the notification hot path runs ~9 of them)."""
-
-    def __init__(self, dialect: _Dialect) -> None:
-        b = sa.bindparam
-        g, a, d = group_states.c, active_alerts.c, decisions.c
-        self.group_create = (dialect.insert(group_states)
-                             .values(name=b("b_name"), desired=b("b_desired"))
-                             .on_conflict_do_nothing(index_elements=[g.name]))
-        select_group = sa.select(group_states).where(g.name == b("b_name"))
-        self.group_select = select_group if dialect.sqlite else select_group.with_for_update()
-        self.group_update = (group_states.update().where(g.name == b("b_name"))
-                             .values(desired=b("b_desired"), last_scale_out_at=b("b_out", type_=UtcDateTime),
-                                     last_scale_in_at=b("b_in", type_=UtcDateTime),
-                                     updated_at=b("b_updated", type_=UtcDateTime)))
-        self.decision_insert = decisions.insert().returning(d.id)
-        self.action_insert = actions.insert().returning(actions.c.id, actions.c.state)
-        self.unfinished_of_group = (sa.select(actions.c.id)
-                                    .where(actions.c.group_name == b("b_group"), actions.c.state.in_(_UNFINISHED))
-                                    .limit(1))
-        self.decision_link = decisions.update().where(d.id == b("b_decision")).values(action_id=b("b_action"))
-        upsert = dialect.insert(active_alerts)
-        self.alert_upsert = upsert.on_conflict_do_update(
-            index_elements=[a.group_name, a.policy, a.fingerprint],
-            set_={k: upsert.excluded[k] for k in ("labels", "last_seen_at", "notification_id")},
-        )
-        key = (a.group_name == b("b_group"), a.policy == b("b_policy"), a.fingerprint == b("b_fingerprint"))
-        self.alert_reason = active_alerts.update().where(*key).values(last_reason=b("b_reason"))
-        self.alert_delete = active_alerts.delete().where(*key)
-        self.notification_insert = notifications.insert().returning(notifications.c.id,
-                                                                    sort_by_parameter_order=True)
-        self.keys_claim_owner = (dialect.insert(seen_keys)
-                                 .on_conflict_do_nothing(index_elements=[seen_keys.c.dedup_key])
-                                 .returning(seen_keys.c.notification_id, sort_by_parameter_order=True))
-        self.keys_claim = (dialect.insert(seen_keys)
-                           .on_conflict_do_nothing(index_elements=[seen_keys.c.dedup_key])
-                           .returning(seen_keys.c.dedup_key, sort_by_parameter_order=True))
-        self.mark_processed = (notifications.update()
-                               .where(notifications.c.id == b("b_id"), notifications.c.processed_at.is_(None))
-                               .values(processed_at=b("b_now", type_=UtcDateTime)))
-
-
 # --- the store --------------------------------------------------------------------------------------
 
 
-class SqlStore:
+class SqlStore(HealStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call
@@ -245,9 +196,10 @@ class SqlStore:
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema to the newest alembic revision. Idempotent; concurrent callers are
-        serialised (SQLite: the write lock; PostgreSQL: a transaction-scoped advisory lock)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Create or upgrade the schema to the newest alembic revision (or ``revision``, for tests of the
+        migrations). Idempotent; concurrent callers are serialised (SQLite: the write lock; PostgreSQL: a
+        transaction-scoped advisory lock)."""
         from alembic import command
         from alembic.config import Config
 
@@ -257,7 +209,7 @@ class SqlStore:
             if not self._dialect.sqlite:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
         log.info("database %s schema is up to date", self.safe_url)
 
     def ping(self) -> None:
@@ -289,21 +241,8 @@ class SqlStore:
     def record_notifications(self, items: Sequence[tuple[Notification, datetime]]) -> list[Receipt]:
         if not items:
             return []
-        st = self._stmts
-        with self._write() as conn:
-            ids = [row.id for row in conn.execute(st.notification_insert, [
-                {"receiver": n.receiver, "group_key": n.group_key, "body": _dumps(n.raw), "received_at": at,
-                 "processed_at": None} for n, at in items])]
-            all_keys = [n.dedup_keys() for n, _ in items]
-            params = [{"dedup_key": k, "notification_id": nid}
-                      for nid, keys in zip(ids, all_keys, strict=True) for k in _unique(keys)]
-            claimed: dict[int, int] = dict.fromkeys(ids, 0)
-            for start in range(0, len(params), _KEYS_PER_INSERT):
-                chunk = params[start:start + _KEYS_PER_INSERT]
-                for row in conn.execute(st.keys_claim_owner, chunk):
-                    claimed[row.notification_id] += 1
-        return [Receipt(notification_id=nid, new=claimed[nid], duplicates=len(keys) - claimed[nid])
-                for nid, keys in zip(ids, all_keys, strict=True)]
+        with self.transaction() as tx:
+            return tx.record_notifications(items)
 
     def pending_notifications(self, limit: int = 100) -> list[StoredNotification]:
         with self._read() as conn:
@@ -337,7 +276,9 @@ class SqlStore:
         exception re-raised unchanged) when it raises. Do not keep it open across slow calls (providers):
         on SQLite it blocks every other writer."""
         with self._write() as conn:
-            yield _SqlTx(self, conn)
+            tx = _SqlTx(self, conn)
+            yield tx
+            tx.flush()
 
     # --- groups -------------------------------------------------------------------------------------
 
@@ -484,101 +425,9 @@ class SqlStore:
         with self._read() as conn:
             return [_alert_from_row(r) for r in conn.execute(stmt).all()]
 
-
-class _SqlTx:
-    """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
-
-    A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it
-    propagate out of the ``with`` block (which rolls everything back).
-    """
-
-    def __init__(self, store: SqlStore, conn: Connection) -> None:
-        self._store = store
-        self._conn = conn
-        self._claimed: set[int] = set()
-
-    def _execute(self, stmt: sa.Executable,
-                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-                 ) -> sa.CursorResult[Any]:
-        try:
-            return self._conn.execute(stmt, params)
-        except sa.exc.SQLAlchemyError as exc:
-            self._store._raise(exc)
-
-    def lock_group(self, name: str, initial_desired: int) -> GroupState:
-        st = self._store._stmts
-        self._execute(st.group_create, {"b_name": name, "b_desired": initial_desired})
-        return _group_from_row(self._execute(st.group_select, {"b_name": name}).one())
-
-    def save_group(self, state: GroupState) -> None:
-        st = self._store._stmts
-        params = {"b_name": state.name, "b_desired": state.desired, "b_out": state.last_scale_out_at,
-                  "b_in": state.last_scale_in_at, "b_updated": state.updated_at}
-        if self._execute(st.group_update, params).rowcount == 0:  # not created by lock_group: create it
-            self._execute(st.group_create, {"b_name": state.name, "b_desired": state.desired})
-            self._execute(st.group_update, params)
-
-    def add_decision(self, decision: NewDecision) -> int:
-        row = self._execute(
-            self._store._stmts.decision_insert,
-            {"group_name": decision.group, "policy": decision.policy,
-             "trigger": Trigger(decision.trigger).value, "outcome": Outcome(decision.outcome).value,
-             "reason": Reason(decision.reason).value, "from_capacity": decision.from_capacity,
-             "to_capacity": decision.to_capacity, "message": decision.message,
-             "alerts": _dumps(decision.alerts), "notification_id": decision.notification_id,
-             "alert_starts_at": decision.alert_starts_at, "received_at": decision.received_at,
-             "decided_at": decision.decided_at, "action_id": None},
-        ).one()
-        return int(row.id)
-
-    def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int,
-                   now: datetime, claim: bool = False) -> int:
-        """Raises ``StoreError`` if the decision is unknown or already has an action."""
-        st = self._store._stmts
-        if claim and self._execute(st.unfinished_of_group, {"b_group": group}).first() is not None:
-            claim = False  # an older action of the group goes first
-        state = ActionState.RUNNING if claim else ActionState.PENDING
-        row = self._execute(
-            st.action_insert,
-            {"decision_id": decision_id, "group_name": group, "from_capacity": from_capacity,
-             "desired": desired, "state": state.value, "attempts": 1 if claim else 0, "not_before": None,
-             "created_at": now, "started_at": now if claim else None, "finished_at": None, "error": None,
-             "result": None},
-        ).one()
-        action_id = int(row.id)
-        if claim:
-            self._claimed.add(action_id)
-        self._execute(st.decision_link, {"b_decision": decision_id, "b_action": action_id})
-        return action_id
-
-    def claimed_action(self, action_id: int) -> bool:
-        return action_id in self._claimed
-
-    def upsert_active_alert(self, alert: ActiveAlert) -> None:
-        self._execute(self._store._stmts.alert_upsert, {
-            "group_name": alert.group, "policy": alert.policy, "fingerprint": alert.fingerprint,
-            "labels": _dumps(alert.labels), "starts_at": alert.starts_at, "last_seen_at": alert.last_seen_at,
-            "notification_id": alert.notification_id, "last_reason": alert.last_reason,
-        })
-
-    def set_alert_reasons(self, group: str, policy: str, fingerprints: Sequence[str], reason: str | None) -> None:
-        if fingerprints:
-            self._execute(self._store._stmts.alert_reason,
-                          [{"b_group": group, "b_policy": policy, "b_fingerprint": f, "b_reason": reason}
-                           for f in fingerprints])
-
-    def set_alert_reason(self, group: str, policy: str, fingerprint: str, reason: str | None) -> None:
-        self._execute(self._store._stmts.alert_reason,
-                      {"b_group": group, "b_policy": policy, "b_fingerprint": fingerprint, "b_reason": reason})
-
-    def remove_active_alert(self, group: str, policy: str, fingerprint: str) -> bool:
-        result = self._execute(self._store._stmts.alert_delete,
-                               {"b_group": group, "b_policy": policy, "b_fingerprint": fingerprint})
-        return result.rowcount > 0
-
-    def mark_processed(self, notification_id: int, now: datetime) -> bool:
-        result = self._execute(self._store._stmts.mark_processed, {"b_id": notification_id, "b_now": now})
-        return bool(result.rowcount == 1)
+    def active_alert_routes(self) -> list[AlertRoute]:
+        with self._read() as conn:
+            return _routes(conn.execute(self._stmts.route_summaries).all())
 
 
 def _first_call(called_at: datetime | None) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Row
 
-from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger
+from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.store.base import ActiveAlert
 
@@ -124,6 +124,8 @@ actions = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("result", sa.Text, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="scale"),  # scale | heal
+    sa.Column("targets", sa.Text, nullable=True),  # heal: JSON list of {member_id, action, slot}
     sa.UniqueConstraint("decision_id", name="uq_actions_decision_id"),
     sa.Index("ix_actions_group_state", "group_name", "state"),
     sa.Index("ix_actions_state", "state"),
@@ -140,6 +142,36 @@ active_alerts = sa.Table(
     sa.Column("last_seen_at", UtcDateTime, nullable=False),
     sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=False),
     sa.Column("last_reason", sa.Text, nullable=True),
+)
+
+heal_signals = sa.Table(
+    "heal_signals", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("member_key", sa.Text, nullable=False),     # a member id or address
+    sa.Column("source", sa.String(16), nullable=False),   # alert | status
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=True),
+    sa.Column("decision_id", _id_type(), nullable=True),  # the heal decision that judged it (NULL: pending)
+    sa.Index("ix_heal_signals_pending", "group_name", "received_at",
+             postgresql_where=sa.text("decision_id IS NULL"), sqlite_where=sa.text("decision_id IS NULL")),
+    sqlite_autoincrement=True,
+)
+
+heal_history = sa.Table(
+    "heal_history", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("slot", sa.Text, nullable=False),
+    sa.Column("member_id", sa.Text, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("action_id", _id_type(), sa.ForeignKey("actions.id"), nullable=True),
+    sa.Column("replaced_by", sa.Text, nullable=True),     # replace: the new member (it inherits the slot)
+    sa.Index("ix_heal_history_group_at", "group_name", "at"),
+    sa.Index("ix_heal_history_replaced_by", "group_name", "replaced_by"),
+    sqlite_autoincrement=True,
 )
 
 _UNFINISHED: Final = (ActionState.PENDING.value, ActionState.RUNNING.value)
@@ -196,7 +228,8 @@ def _action_from_row(row: Row[Any]) -> Action:
     return Action(id=row.id, decision_id=row.decision_id, group=row.group_name,
                   from_capacity=row.from_capacity, desired=row.desired, state=ActionState(row.state),
                   attempts=row.attempts, not_before=row.not_before, created_at=row.created_at,
-                  started_at=row.started_at, finished_at=row.finished_at, error=row.error, result=row.result)
+                  started_at=row.started_at, finished_at=row.finished_at, error=row.error, result=row.result,
+                  kind=row.kind, targets=tuple(HealTarget(**t) for t in json.loads(row.targets or "[]")))
 
 
 def _alert_from_row(row: Row[Any]) -> ActiveAlert:

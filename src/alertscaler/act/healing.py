@@ -1,0 +1,171 @@
+"""Healing, the acting part: judge a group's heal signals when its batch window closes, and carry out a heal
+action on the provider.
+
+- ``HealJudge.run(now)`` (called by ``act.engine`` on the re-evaluation timer, in a thread): for every group
+  whose oldest pending signal is ``batch_window`` old, reads the provider's members, asks whether the
+  monitoring path is healthy, and hands everything to ``decide.healing.plan_heal``; records one decision per
+  skipped member (frozen, over budget, grace, flapping, unknown member) and one acted decision with ONE heal
+  action for the members to heal — queued on the group's serial queue, so healing and scaling never race.
+- ``signals_from_status`` turns members the provider reports FAILED into signals (``act.engine`` calls it
+  after each status read).
+- ``carry_out`` (called by ``act.executing`` in a worker thread) runs each target through the provider's
+  ability (replace / reboot / quarantine, then a ``scale`` back to the size for a quarantine) and records
+  the heal history, including which member replaced which (so flapping is recognised across replacements).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from alertscaler.act.heal_intake import HEAL_POLICY
+from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.decide.healing import plan_heal
+from alertscaler.model.decisions import Action, HealTarget, Outcome, Reason, Trigger
+from alertscaler.model.errors import PermanentProviderError, ProviderError
+from alertscaler.model.groups import GroupStatus, MemberState
+from alertscaler.model.healing import HealAction, HealOutcome, HealPlan, HealRecord, HealSignal, SignalSource
+from alertscaler.providers import registry
+from alertscaler.providers.base import HEAL_ABILITIES, Provider, ScaleRequest
+from alertscaler.store.base import NewDecision, StateStore, Tx
+
+log = logging.getLogger(__name__)
+
+_REASONS = {
+    HealOutcome.OVER_BUDGET: Reason.OVER_BUDGET, HealOutcome.FROZEN: Reason.FROZEN,
+    HealOutcome.FLAPPING: Reason.FLAPPING, HealOutcome.GRACE: Reason.GRACE,
+    HealOutcome.UNKNOWN_MEMBER: Reason.UNKNOWN_MEMBER,
+}
+# (group, outcome, reason, action id) for act.engine: metrics and waking the group's worker
+Judged = tuple[str, Outcome, Reason, int | None]
+
+
+def prometheus_problem(url: str, timeout: float = 2.0) -> str | None:
+    """None when Prometheus answers ``/-/ready``; else why not (a heal freeze reason)."""
+    try:
+        response = httpx.get(url.rstrip("/") + "/-/ready", timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        return f"Prometheus at {url} unreachable ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"Prometheus at {url} not ready (HTTP {response.status_code})"
+    return None
+
+
+def signals_from_status(config: GroupConfig, status: GroupStatus, now: datetime) -> list[HealSignal]:
+    if config.heal is None or not config.heal.provider_status:
+        return []
+    return [HealSignal(m.id, SignalSource.STATUS, f"provider reports {m.state.value}", now)
+            for m in status.members if m.state is MemberState.FAILED]
+
+
+class HealJudge:
+    def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
+                 monitoring: Callable[[], str | None]) -> None:
+        self.policy = policy
+        self.store = store
+        self.providers = providers
+        self.monitoring = monitoring
+
+    def run(self, now: datetime) -> list[Judged]:
+        out: list[Judged] = []
+        for group, first in self.store.pending_heal_groups():
+            config = self.policy.groups.get(group)
+            heal = config.heal if config is not None else None
+            if config is None or heal is None:
+                with self.store.transaction() as tx:  # the policy file no longer heals this group
+                    self._drop(tx, group, now, out)
+                continue
+            if now - first < timedelta(seconds=heal.batch_window):
+                continue
+            try:
+                status = self.providers[group].status()
+            except ProviderError as exc:
+                log.warning("group %s: cannot read members to judge heal signals, will retry: %s", group, exc)
+                continue
+            problem = self.monitoring() if heal.freeze.prometheus else None
+            rules = heal.rules(can_quarantine="quarantine" in registry.heal_actions(config.provider))
+            horizon = now - timedelta(seconds=max(rules.flap_period, rules.batch_window))
+            with self.store.transaction() as tx:
+                pending = tx.pending_heal_signals(group)
+                if not pending:
+                    continue
+                plan = plan_heal([p.signal for p in pending], status.members, tx.heal_history_in(group, horizon),
+                                 rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem)
+                # the size a heal keeps (a quarantine is followed by a scale back to it): the desired capacity
+                size = tx.lock_group(group, config.initial_desired).desired
+                first_id = self._record(tx, group, plan, size, now, out)
+                tx.consume_heal_signals([p.id for p in pending], first_id)
+        return out
+
+    def _record(self, tx: Tx, group: str, plan: HealPlan, size: int, now: datetime, out: list[Judged]) -> int:
+        ids: list[int] = []
+        acting = plan.acting
+        if acting:
+            everything_quarantined = all(j.outcome is HealOutcome.QUARANTINE for j in acting)
+            reason = Reason.QUARANTINED if everything_quarantined else Reason.HEALED
+            message = "; ".join(j.message for j in acting)
+            decision_id = tx.add_decision(self._decision(group, Outcome.ACTED, reason, size, message, acting, now))
+            targets = [HealTarget(j.member_id or j.key, (j.action or HealAction.REPLACE).value, j.slot or j.key)
+                       for j in acting]
+            action_id = tx.add_action(decision_id, group, size, size, now, targets=targets)
+            ids.append(decision_id)
+            out.append((group, Outcome.ACTED, reason, action_id))
+            log.info("decision group=%s policy=heal from=%s to=%s outcome=acted reason=%s: %s",
+                     group, size, size, reason.value, message)
+        for j in plan.skipped:
+            reason = _REASONS[j.outcome]
+            ids.append(tx.add_decision(self._decision(group, Outcome.SKIPPED, reason, size, j.message, [j], now)))
+            out.append((group, Outcome.SKIPPED, reason, None))
+            log.info("decision group=%s policy=heal outcome=skipped reason=%s: %s", group, reason.value, j.message)
+        return ids[0]
+
+    @staticmethod
+    def _decision(group: str, outcome: Outcome, reason: Reason, size: int, message: str, judgements: Any,
+                  now: datetime) -> NewDecision:
+        members = [{"member": j.member_id or j.key, "outcome": j.outcome.value,
+                    "sources": [s.value for s in j.sources]} for j in judgements]
+        return NewDecision(group=group, policy=HEAL_POLICY, trigger=Trigger.HEALTH, outcome=outcome, reason=reason,
+                           from_capacity=size, to_capacity=size, message=message, decided_at=now, alerts=members)
+
+    def _drop(self, tx: Tx, group: str, now: datetime, out: list[Judged]) -> None:
+        pending = tx.pending_heal_signals(group)
+        decision_id = tx.add_decision(NewDecision(
+            group=group, policy=HEAL_POLICY, trigger=Trigger.HEALTH, outcome=Outcome.SKIPPED,
+            reason=Reason.UNKNOWN_MEMBER, from_capacity=None, to_capacity=None, decided_at=now,
+            message="the group has no heal policy (any more): signals dropped", alerts=[]))
+        tx.consume_heal_signals([p.id for p in pending], decision_id)
+        out.append((group, Outcome.SKIPPED, Reason.UNKNOWN_MEMBER, None))
+
+
+def carry_out(provider: Provider, action: Action, store: StateStore, clock: Callable[[], datetime]) -> str:
+    """Run a heal action's targets (blocking). A target already gone (healed before a restart, or removed)
+    is skipped. Raises the provider's errors; history is recorded for every target done."""
+    results = []
+    for target in action.targets:
+        before = {m.id for m in provider.status().members}
+        if target.member_id not in before:
+            results.append(f"{target.member_id}: no longer a member, nothing to do")
+            continue
+        heal_action = HealAction(target.action)
+        ability = HEAL_ABILITIES[heal_action.value]
+        if not isinstance(provider, ability):
+            raise PermanentProviderError(f"the provider of group {action.group} cannot {heal_action.value}")
+        result = str(getattr(provider, _METHODS[heal_action])(target.member_id))
+        replaced_by = None
+        if heal_action is HealAction.REPLACE:
+            new = {m.id for m in provider.status().members} - before
+            replaced_by = next(iter(new)) if len(new) == 1 else None
+        elif heal_action is HealAction.QUARANTINE:
+            result += "; " + provider.scale(ScaleRequest(action.group, len(before) - 1, action.desired, action.id,
+                                                         action.decision_id))
+        store.add_heal_records(action.group, [(HealRecord(target.slot, target.member_id, heal_action, clock()),
+                                               action.id, replaced_by)])
+        results.append(result)
+    return "; ".join(results) or "nothing to heal"
+
+
+_METHODS = {HealAction.REPLACE: "heal", HealAction.REBOOT: "reboot", HealAction.QUARANTINE: "quarantine"}

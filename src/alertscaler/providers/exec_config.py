@@ -1,0 +1,80 @@
+"""Configuration of the ``exec`` provider: ``ExecConfig`` and ``Argv`` (a command as an argv list, never a shell
+string). Used by ``exec`` (which re-exports both); the behaviour is documented there.
+
+``HEAL_COMMANDS`` maps each heal action to the config key of its command: a group supports the heal actions whose
+command is configured (``exec.heal_actions``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from alertscaler.model.durations import Duration
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: heal action -> the ``ExecConfig`` key naming its command
+HEAL_COMMANDS: dict[str, str] = {"replace": "heal_command", "reboot": "reboot_command",
+                                 "quarantine": "quarantine_command"}
+
+
+def _argv_not_string(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            "must be a list of arguments, e.g. [/path/scale.sh, --up] — a shell string is never run"
+        )
+    return value
+
+
+def _argv_valid(value: list[str]) -> list[str]:
+    if not value[0]:
+        raise ValueError("the first argument (the program) must not be empty")
+    if any("\x00" in arg for arg in value):
+        raise ValueError("arguments must not contain NUL characters")
+    return value
+
+
+Argv = Annotated[
+    list[str], BeforeValidator(_argv_not_string), Field(min_length=1), AfterValidator(_argv_valid)
+]
+"""An argv list: program then arguments."""
+
+
+class ExecConfig(BaseModel):
+    """Configuration of an ``exec`` group. Input values are hidden from validation errors (``env``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    type: Literal["exec"]
+    command: Argv
+    timeout: Duration = 60.0
+    max_concurrent: Annotated[int, Field(ge=1)] = 1
+    status_command: Argv | None = None
+    heal_command: Argv | None = None  # heal action "replace"
+    reboot_command: Argv | None = None  # heal action "reboot"
+    quarantine_command: Argv | None = None  # heal action "quarantine"
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
+    workdir: str | None = None
+    temporary_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] = Field(default_factory=lambda: [75])
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            if name.startswith(("AMX_", "AS_")):
+                raise ValueError(f"{name!r}: names starting with AMX_ or AS_ are set by alertscaler")
+            if "\x00" in text:
+                raise ValueError(f"the value of {name} contains a NUL character")
+        return value

@@ -1,0 +1,130 @@
+"""The ``openstack-heat`` provider's configuration model (``HeatConfig``), validated with a path per problem.
+
+Owns: the keys of an ``openstack-heat`` group's ``provider`` section, their defaults and how they must fit
+together (``mode: capacity`` needs ``capacity_parameter``; ``stack`` is required unless ``stack_from_labels``;
+``stack_from_labels`` needs a non-empty ``allowed_projects`` and/or ``allowed_stacks``, which mean nothing
+without it; the timeout covers the poll interval and ``decline_after``). Each check sits on the field it is
+about, so ``config`` reports e.g. ``groups.web.provider.capacity_parameter: required with mode: capacity``.
+Imported by ``openstack_heat`` (which exposes it as ``CONFIG_MODEL``) only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from alertscaler.model.durations import Duration, format_duration
+from alertscaler.providers.openstack_auth import OpenStackAuth
+from alertscaler.providers.openstack_heat_labels import Allowlist, LabelNames
+
+__all__ = ["HeatConfig"]
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+class HeatConfig(BaseModel):
+    """Configuration of an ``openstack-heat`` group (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    type: Literal["openstack-heat"]
+    auth: OpenStackAuth = Field(default_factory=OpenStackAuth)
+    stack_from_labels: bool = False
+    #: name or id; required unless stack_from_labels (then the fallback for status and label-less requests)
+    stack: NonEmpty | None = Field(default=None, validate_default=True)
+    group_resource: NonEmpty = "asg"
+    scale_out_policy: NonEmpty = "scaleup_policy"
+    scale_in_policy: NonEmpty = Field(default="scaledown_policy", validate_default=True)
+    mode: Literal["signal", "capacity"] = "signal"
+    capacity_parameter: NonEmpty | None = Field(default=None, validate_default=True)
+    stack_id_label: str = Field(default="tenant_stack_id", validate_default=True)
+    stack_name_label: str = Field(default="tenant_stack_name", validate_default=True)
+    project_label: str = Field(default="tenant_project_id", validate_default=True)
+    allowed_projects: list[NonEmpty] = Field(default_factory=list, validate_default=True)
+    allowed_stacks: list[NonEmpty] = Field(default_factory=list, validate_default=True)
+    poll_interval: Duration = 1.0
+    #: no sign of scaling for this long after a signal = Heat declined it (Heat 27 records no event for that)
+    decline_after: Duration = 10.0
+    timeout: Duration = Field(default=300.0, validate_default=True)
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("stack_from_labels") is False:
+            raise ValueError("required unless stack_from_labels is true (the stack's name or id)")
+        return value
+
+    @field_validator("scale_in_policy")
+    @classmethod
+    def _distinct_policies(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("scale_out_policy"):
+            raise ValueError(f"must differ from scale_out_policy (both are {value!r})")
+        return value
+
+    @field_validator("capacity_parameter")
+    @classmethod
+    def _capacity_needs_parameter(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("mode") == "capacity":
+            raise ValueError("required with mode: capacity (the stack parameter that sets the group's "
+                             "desired capacity, e.g. desired_capacity)")
+        return value
+
+    @field_validator("stack_id_label", "stack_name_label", "project_label")
+    @classmethod
+    def _label_names(cls, value: str, info: ValidationInfo) -> str:
+        if not _LABEL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+        others = {k: info.data.get(k) for k in ("stack_id_label", "stack_name_label") if k != info.field_name}
+        clash = [k for k, v in others.items() if v == value]
+        if clash:
+            raise ValueError(f"must differ from {clash[0]} (both are {value!r})")
+        return value
+
+    @field_validator("allowed_projects", "allowed_stacks")
+    @classmethod
+    def _allowlist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        labels = info.data.get("stack_from_labels")
+        if value and labels is False:
+            raise ValueError("only used with stack_from_labels: true (a configured stack needs no allowlist)")
+        if info.field_name == "allowed_stacks" and labels and not value and not info.data.get("allowed_projects"):
+            raise ValueError("stack_from_labels needs an allowlist: allowed_projects and/or allowed_stacks "
+                             "(stack ids or names); alert labels come from instance tags, which tenants set")
+        return value
+
+    @field_validator("poll_interval", "decline_after")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_covers(cls, value: float, info: ValidationInfo) -> float:
+        for name in ("poll_interval", "decline_after"):
+            other = info.data.get(name)
+            if other is not None and value < other:
+                raise ValueError(f"must be at least {name} ({format_duration(other)})")
+        return value
+
+    @property
+    def label_names(self) -> LabelNames:
+        return LabelNames(self.stack_id_label, self.stack_name_label, self.project_label)
+
+    @property
+    def allowlist(self) -> Allowlist:
+        return Allowlist(stacks=frozenset(self.allowed_stacks), projects=frozenset(self.allowed_projects))
+
+    def carried_labels(self) -> tuple[str, ...]:
+        """Alert labels this provider reads (``render`` copies them from the firing series into the group's
+        alert rules): the stack identity, when the stack is taken from the labels."""
+        if not self.stack_from_labels:
+            return ()
+        return (self.project_label, self.stack_id_label, self.stack_name_label)
