@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from alertscaler.act.checking import Checker, SeriesCount
 from alertscaler.act.executing import Executor
 from alertscaler.act.healing import HealJudge, prometheus_problem, signals_from_status
 from alertscaler.act.lifecycle import reconcile_groups, recover_interrupted
@@ -33,7 +34,7 @@ from alertscaler.model.groups import GroupStatus
 from alertscaler.model.healing import HealSignal
 from alertscaler.model.policies import AdjustmentType
 from alertscaler.providers.base import Provider
-from alertscaler.store.base import NewDecision, Receipt, StateStore
+from alertscaler.store.base import NewDecision, Receipt, StateStore, StoredNotification
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ class ManualResult:
 class Engine:
     def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
-                 monitoring: Callable[[], str | None] | None = None, query: Query | None = None) -> None:
+                 monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
+                 series: SeriesCount | None = None) -> None:
         """``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze;
-        default: whether ``prometheus.url`` answers. ``query`` evaluates target-tracking PromQL; default: a
-        client of ``prometheus.url``, made only when a group tracks a target."""
+        default: whether ``prometheus.url`` answers. ``query`` gives the one value of a PromQL expression
+        (target tracking, ``size_by``), ``series`` how many series one returns (``guard``); default: a client
+        of ``prometheus.url``, made only when a group tracks a target or has a checked step policy."""
         self.policy = policy
         self.store = store
         self.providers = providers
@@ -76,16 +79,21 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
         self.processor = Processor(policy, store)
-        self.reevaluator = Reevaluator(policy, store)
         self.heal_judge = HealJudge(policy, store, providers,
                                     monitoring or (lambda: prometheus_problem(policy.prometheus.url)))
         self._prometheus: PrometheusClient | None = None
-        if query is None and any(g.track is not None for g in policy.groups.values()):
+        tracks = any(g.track is not None for g in policy.groups.values())
+        checks = any(step.checked for g in policy.groups.values() for _, step in g.policies())
+        if (query is None and tracks) or (checks and (query is None or series is None)):
             p = policy.prometheus
             self._prometheus = PrometheusClient(p.url, bearer_token=p.bearer_token, verify=p.verify,
                                                 timeout=p.timeout)
-            query = self._prometheus.value_of
-        self.tracking = TrackingLoop(policy, store, query) if query is not None else None
+            client = self._prometheus
+            query = query or client.value_of
+            series = series or (lambda q: len(client.instant(q)))
+        checker = Checker(query, series) if query is not None and series is not None else None
+        self.reevaluator = Reevaluator(policy, store, checker)
+        self.tracking = TrackingLoop(policy, store, query) if tracks and query is not None else None
         self.workers = {
             name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,
                                                     _exact_policies(group)),
@@ -98,6 +106,8 @@ class Engine:
         self._recorder: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[GroupStatus]] = set()
+        self._checks: set[asyncio.Task[None]] = set()
+        self._checks_due: list[tuple[str, str, StoredNotification]] = []
         self.started = False
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -114,9 +124,9 @@ class Engine:
         self.started = True
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._checks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._checks, return_exceptions=True)
         self._tasks.clear()
         for provider in self.providers.values():
             provider.close()
@@ -258,6 +268,13 @@ class Engine:
         """One deterministic pass of every loop at ``clock()``: process notifications, re-evaluate firing
         alerts, execute every action that is due. Used by tests and tools instead of the timers."""
         recorded = await self._process_pending()
+        while self._checks_due:
+            group, policy, stored = self._checks_due.pop(0)
+            checked = await anyio.to_thread.run_sync(self.reevaluator.check_route, group, policy, self.clock(),
+                                                     stored)
+            self._count(checked)
+            self._wake(checked)
+            recorded += checked
         timer = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
         self._count(timer)
         self._wake(timer)
@@ -349,11 +366,28 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _check_soon(self, group: str, policy: str, stored: StoredNotification) -> None:
+        """Check a checked policy's new alerts live and decide, in a thread (the query blocks), now."""
+        async def check() -> None:
+            try:
+                recorded = await anyio.to_thread.run_sync(self.reevaluator.check_route, group, policy,
+                                                          self.clock(), stored)
+            except Exception:
+                log.exception("group=%s policy=%s: live check failed; the timer retries", group, policy)
+                return
+            self._count(recorded)
+            self._wake(recorded)
+        task = asyncio.get_running_loop().create_task(check(), name=f"check-{group}-{policy}")
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
     def _count(self, recorded: Sequence[Recorded | tuple[str, Outcome, Reason, int | None]]) -> None:
         """Count decisions in /metrics; a (group, outcome, reason, action id) from the heal judge or the tracking
         loop also wakes the group's worker when it queued an action."""
         for r in recorded:
             if isinstance(r, Recorded):
+                if r.check is not None:
+                    continue  # not a decision (yet)
                 self.metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
                 continue
             group, outcome, reason, action_id = r
@@ -363,6 +397,11 @@ class Engine:
 
     def _wake(self, recorded: list[Recorded]) -> None:
         for r in recorded:
+            if r.check is not None and r.group is not None:
+                if self.started:
+                    self._check_soon(r.group, *r.check)
+                else:  # run_once checks them, in order
+                    self._checks_due.append((r.group, *r.check))
             if r.outcome is Outcome.ACTED and r.group in self.workers:
                 if r.handoff is not None:
                     self.workers[r.group].handoff(*r.handoff)

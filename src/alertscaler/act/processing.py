@@ -64,13 +64,16 @@ class _Bucket:
 class Recorded:
     """One decision written by this module, for logs, metrics and waking the group's worker. ``handoff``:
     the action was created already claimed (the group had nothing else queued): the worker runs it at once,
-    with what the provider needs, without reading it back from the store."""
+    with what the provider needs, without reading it back from the store. ``check`` set: no decision was
+    recorded; the alerts of a checked policy wait for their live check."""
 
     group: str | None
     outcome: Outcome
     reason: Reason
     action_id: int | None
     handoff: tuple[Action, ScaleRequest] | None = None
+    #: not a decision: a checked policy's alerts to check live now (policy, the notification they came in)
+    check: tuple[str, StoredNotification] | None = None
 
 
 class Processor:
@@ -181,6 +184,14 @@ class Processor:
             return
         step = group.scale_out if r.direction.value == "scale_out" else group.scale_in
         assert step is not None
+        if step.checked:  # decided after its live check, outside this transaction (act.reevaluating)
+            tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.firing], Reason.CHECKING.value,
+                                    set_reason=True)
+            log.info("group=%s policy=%s: %d firing alert(s) to check live before deciding",
+                     r.group, r.policy, len(bucket.firing))
+            ctx.recorded.append(Recorded(r.group, Outcome.SKIPPED, Reason.CHECKING, None,
+                                         check=(r.policy, ctx.stored)))
+            return
         state = tx.lock_group(r.group, group.initial_desired)
         verdict = evaluate_step(state, step, r.direction, group.bounds, ctx.now)
         effective = verdict.as_dry_run() if group.dry_run else verdict

@@ -5,54 +5,116 @@ design), so alertscaler re-evaluates its active alerts on its own timer. A skip 
 reason changes (no "cooldown" row every tick). A firing alert not confirmed (re-sent) for
 ``alert_stale_after`` stops stepping and is dropped with reason ``stale``.
 
+A checked policy (``guard`` / ``size_by``) is decided here only: its alerts come in with reason ``checking``
+and ``act.engine`` asks for their pass at once (``check_route``, in a thread); the live check runs before the
+write transaction, and a still-firing alert whose check said no is checked again every ``check_interval``.
+After a crash the ``checking`` alerts are still there: the timer decides them.
+
 Called by ``act.engine`` every ``server.reevaluate_interval``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
+from alertscaler.act.checking import Checker
 from alertscaler.act.processing import MAX_ALERTS_PER_DECISION, Recorded, apply_verdict
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.ingest.routing import Route
 from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.errors import PrometheusUnavailable
 from alertscaler.model.groups import GroupState
 from alertscaler.model.matchers import MatcherSet
-from alertscaler.model.policies import Direction, StepPolicy
-from alertscaler.store.base import AlertRoute, NewDecision, StateStore, Tx
+from alertscaler.model.policies import Direction, LiveCheck, StepPolicy
+from alertscaler.store.base import AlertRoute, NewDecision, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
 
 
 class Reevaluator:
-    def __init__(self, policy: PolicyFile, store: StateStore) -> None:
+    def __init__(self, policy: PolicyFile, store: StateStore, checker: Checker | None = None) -> None:
         self.policy = policy
         self.store = store
+        self.checker = checker
+        self._next_check: dict[tuple[str, str], datetime] = {}
+        self._checking: set[tuple[str, str]] = set()  # routes whose check runs (timer and engine threads)
+        self._lock = threading.Lock()
+
+    def check_route(self, name: str, policy: str, now: datetime,
+                    stored: StoredNotification | None = None) -> list[Recorded]:
+        """The pass of one checked route right after its alerts came in (``stored``: their notification)."""
+        recorded: list[Recorded] = []
+        for route in self.store.active_alert_routes():
+            if (route.group, route.policy) == (name, policy):
+                self._route(route, now, recorded, stored)
+        return recorded
 
     def run(self, now: datetime) -> list[Recorded]:
         """One pass over every route with active alerts. Costs one aggregate query when nothing is due
         (cooldown running, skip already recorded): alerts are read only for a decision, at most
         ``MAX_ALERTS_PER_DECISION`` of them, and the write transaction is taken only then."""
         recorded: list[Recorded] = []
-        stale_after = timedelta(seconds=self.policy.server.alert_stale_after)
         for route in self.store.active_alert_routes():
-            group = self.policy.groups.get(route.group)
-            direction = Direction(route.policy) if route.policy in Direction._value2member_map_ else None
-            step = None
-            if group is not None and direction is not None:
-                step = group.scale_out if direction is Direction.SCALE_OUT else group.scale_in
-            if group is None or direction is None or step is None:
-                with self.store.transaction() as tx:  # the policy file no longer has this group/policy
-                    dropped = tx.drop_route(route.group, route.policy)
-                log.info("dropped %d active alert(s) of removed policy %s.%s", dropped, route.group, route.policy)
-                continue
-            if now - route.oldest_seen_at <= stale_after and not self._due(route, group, step, direction, now):
-                continue
-            with self.store.transaction() as tx:
-                self._pass(tx, route.group, route.policy, group, step, direction, now, stale_after, recorded)
+            self._route(route, now, recorded)
         return recorded
+
+    def _route(self, route: AlertRoute, now: datetime, recorded: list[Recorded],
+               stored: StoredNotification | None = None) -> None:
+        stale_after = timedelta(seconds=self.policy.server.alert_stale_after)
+        group = self.policy.groups.get(route.group)
+        direction = Direction(route.policy) if route.policy in Direction._value2member_map_ else None
+        step = None
+        if group is not None and direction is not None:
+            step = group.scale_out if direction is Direction.SCALE_OUT else group.scale_in
+        if group is None or direction is None or step is None:
+            with self.store.transaction() as tx:  # the policy file no longer has this group/policy
+                dropped = tx.drop_route(route.group, route.policy)
+            log.info("dropped %d active alert(s) of removed policy %s.%s", dropped, route.group, route.policy)
+            return
+        stale = now - route.oldest_seen_at > stale_after
+        if step.checked:
+            self._checked(route, group, step, direction, now, stale, recorded, stored)
+            return
+        if not stale and not self._due(route, group, step, direction, now):
+            return
+        with self.store.transaction() as tx:
+            self._pass(tx, route.group, route.policy, group, step, direction, now, stale_after, recorded)
+
+    def _checked(self, route: AlertRoute, group: GroupConfig, step: StepPolicy, direction: Direction,
+                 now: datetime, stale: bool, recorded: list[Recorded], stored: StoredNotification | None) -> None:
+        """A checked route: due when it has unchecked alerts or its ``check_interval`` has passed (and no
+        cooldown runs); then check live, outside any transaction, and decide with what was found."""
+        key = (route.group, route.policy)
+        unchecked = route.reasons.get(Reason.CHECKING.value, 0) > 0
+        state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
+        cooling = evaluate_step(state, step, direction, group.bounds, now).reason is Reason.COOLDOWN
+        due = not cooling and (unchecked or now >= self._next_check.get(key, now))
+        if not due and not stale:
+            return
+        live: LiveCheck | None = None
+        if due:
+            with self._lock:
+                if key in self._checking:
+                    return  # the other thread is checking it right now
+                self._checking.add(key)
+            try:
+                live = self._live(step, f"group={route.group} policy={route.policy}")
+            finally:
+                with self._lock:
+                    self._checking.discard(key)
+            self._next_check[key] = now + timedelta(seconds=step.check_interval)
+        stale_after = timedelta(seconds=self.policy.server.alert_stale_after)
+        with self.store.transaction() as tx:
+            self._pass(tx, route.group, route.policy, group, step, direction, now, stale_after, recorded,
+                       live=live, stored=stored, decide=due)
+
+    def _live(self, step: StepPolicy, where: str) -> LiveCheck:
+        if self.checker is None:
+            return LiveCheck(error=str(PrometheusUnavailable("no Prometheus client for live checks")))
+        return self.checker.check(step, where)
 
     def _due(self, route: AlertRoute, group: GroupConfig, step: StepPolicy, direction: Direction,
              now: datetime) -> bool:
@@ -65,7 +127,8 @@ class Reevaluator:
         return effective.acted or set(route.reasons) != {effective.reason.value}
 
     def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
-              now: datetime, stale_after: timedelta, recorded: list[Recorded]) -> None:
+              now: datetime, stale_after: timedelta, recorded: list[Recorded], live: LiveCheck | None = None,
+              stored: StoredNotification | None = None, decide: bool = True) -> None:
         stale = tx.remove_stale_alerts(name, policy, now - stale_after)
         if stale:
             tx.add_decision(NewDecision(
@@ -79,10 +142,10 @@ class Reevaluator:
             ))
             recorded.append(Recorded(name, Outcome.SKIPPED, Reason.STALE, None))
         fresh = tx.route_summary(name, policy)
-        if fresh is None:
+        if fresh is None or not decide:
             return
         state = tx.lock_group(name, group.initial_desired)
-        verdict = evaluate_step(state, step, direction, group.bounds, now)
+        verdict = evaluate_step(state, step, direction, group.bounds, now, live)
         if verdict.reason is Reason.COOLDOWN:
             return
         effective = verdict.as_dry_run() if group.dry_run else verdict
@@ -90,5 +153,6 @@ class Reevaluator:
             return  # already recorded this skip for these alerts
         alerts = tx.route_alerts(name, policy, MAX_ALERTS_PER_DECISION)
         r = Route(name, direction, MatcherSet(()))
-        apply_verdict(tx, group, r, verdict, state, now, Trigger.TIMER, alerts, None, recorded,
+        trigger = Trigger.NOTIFICATION if stored is not None else Trigger.TIMER
+        apply_verdict(tx, group, r, verdict, state, now, trigger, alerts, stored, recorded,
                       whole_route=fresh.count)

@@ -42,6 +42,10 @@ class Reason(str, Enum):
     STABILIZED = "stabilized"        # the stabilisation window held the size (or part of the change)
     RATE_LIMITED = "rate_limited"    # the change was cut by a rate limit
     FALLBACK = "fallback"            # a metric is missing: hold the size, or the fixed fallback capacity
+    # checked step policies (``guard`` / ``size_by``)
+    CHECKING = "checking"            # (an alert's reason only) firing, its live check not made yet
+    GUARD_FAILED = "guard_failed"    # the alert fired but its guard no longer holds: a stale alert, skipped
+    CHECK_FAILED = "check_failed"    # the live check could not be made and on_check_error is skip
 
 
 class Trigger(str, Enum):
