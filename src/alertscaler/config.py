@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
+from alertscaler.decide.schedules import active_windows, effective_bounds
 from alertscaler.decide.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import ConfigError, Problem
@@ -32,6 +34,7 @@ from alertscaler.model.healing import HealAction, HealRules
 from alertscaler.model.matchers import MatcherSet
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
 from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.model.schedules import Schedule
 from alertscaler.model.secrets import resolve_secret
 from alertscaler.providers import registry
 
@@ -298,6 +301,7 @@ class GroupConfig(_Model):
     scale_in: ScaleInPolicy | None = None
     heal: HealConfig | None = None
     track: TrackConfig | None = None
+    schedule: Schedule | None = None
 
     @field_validator("max_size")
     @classmethod
@@ -318,6 +322,12 @@ class GroupConfig(_Model):
     @property
     def bounds(self) -> Bounds:
         return Bounds(min_size=self.min_size, max_size=self.max_size)
+
+    def bounds_at(self, now: datetime) -> Bounds:
+        """min/max at ``now``: the configured ones, overridden by the schedule's open windows."""
+        if self.schedule is None:
+            return self.bounds
+        return effective_bounds(self.bounds, active_windows(self.schedule, now))
 
     @property
     def initial_desired(self) -> int:

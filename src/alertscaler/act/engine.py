@@ -23,6 +23,7 @@ from alertscaler.act.metrics import Metrics
 from alertscaler.act.processing import Processor, Recorded
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.reevaluating import Reevaluator
+from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import Query, TrackingLoop
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
@@ -94,6 +95,7 @@ class Engine:
         checker = Checker(query, series) if query is not None and series is not None else None
         self.reevaluator = Reevaluator(policy, store, checker)
         self.tracking = TrackingLoop(policy, store, query) if tracks and query is not None else None
+        self.scheduler = Scheduler(policy, store) if any(g.schedule for g in policy.groups.values()) else None
         self.workers = {
             name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,
                                                     _exact_policies(group)),
@@ -226,7 +228,7 @@ class Engine:
         now = self.clock()
         with self.store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
-            verdict = evaluate_manual(state, desired, group.bounds)
+            verdict = evaluate_manual(state, desired, group.bounds_at(now))
             if group.dry_run:
                 verdict = verdict.as_dry_run()
             decision_id = tx.add_decision(NewDecision(
@@ -280,6 +282,7 @@ class Engine:
         self._wake(timer)
         recorded += timer
         await self._judge_heals()
+        await self._schedule()
         await self._track()
         for worker in self.workers.values():
             while await worker.run_due() is None:
@@ -329,6 +332,10 @@ class Engine:
             except Exception:
                 log.exception("judging heal signals failed; will retry")
             try:
+                await self._schedule()
+            except Exception:
+                log.exception("applying schedules failed; will retry")
+            try:
                 await self._track()
             except Exception:
                 log.exception("target tracking failed; will retry")
@@ -338,6 +345,11 @@ class Engine:
         if self.tracking is None:
             return
         self._count(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
+
+    async def _schedule(self) -> None:
+        """Schedule windows that opened or closed: record it, move desired into the bounds now in force."""
+        if self.scheduler is not None:
+            self._count(await anyio.to_thread.run_sync(self.scheduler.run, self.clock()))
 
     async def _judge_heals(self) -> None:
         """Heal signals whose batch window has closed → heal decisions (and a heal action per group)."""

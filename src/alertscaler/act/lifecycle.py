@@ -66,10 +66,11 @@ def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str,
             current = None
         with store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
-            desired = group.bounds.clamp(state.desired)
+            bounds = group.bounds_at(now)  # a schedule's open windows included
+            desired = bounds.clamp(state.desired)
             if desired != state.desired:
                 log.warning("group %s: desired %d outside bounds %d..%d, clamped to %d",
-                            name, state.desired, group.min_size, group.max_size, desired)
+                            name, state.desired, bounds.min_size, bounds.max_size, desired)
             if current is None or (current == desired and desired == state.desired):
                 continue
             if getattr(provider, "adopts_size", False):  # the cloud decides steps (Heat policies): follow it

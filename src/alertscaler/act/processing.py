@@ -193,7 +193,7 @@ class Processor:
                                          check=(r.policy, ctx.stored)))
             return
         state = tx.lock_group(r.group, group.initial_desired)
-        verdict = evaluate_step(state, step, r.direction, group.bounds, ctx.now)
+        verdict = evaluate_step(state, step, r.direction, group.bounds_at(ctx.now), ctx.now)
         effective = verdict.as_dry_run() if group.dry_run else verdict
         tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.firing], effective.reason.value,
                                 set_reason=True)

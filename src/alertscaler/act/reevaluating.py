@@ -90,7 +90,7 @@ class Reevaluator:
         key = (route.group, route.policy)
         unchecked = route.reasons.get(Reason.CHECKING.value, 0) > 0
         state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
-        cooling = evaluate_step(state, step, direction, group.bounds, now).reason is Reason.COOLDOWN
+        cooling = evaluate_step(state, step, direction, group.bounds_at(now), now).reason is Reason.COOLDOWN
         due = not cooling and (unchecked or now >= self._next_check.get(key, now))
         if not due and not stale:
             return
@@ -120,7 +120,7 @@ class Reevaluator:
              now: datetime) -> bool:
         """Could a pass record anything? Read-only: the pass re-checks under the group's lock."""
         state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
-        verdict = evaluate_step(state, step, direction, group.bounds, now)
+        verdict = evaluate_step(state, step, direction, group.bounds_at(now), now)
         if verdict.reason is Reason.COOLDOWN:
             return False
         effective = verdict.as_dry_run() if group.dry_run else verdict
@@ -145,7 +145,7 @@ class Reevaluator:
         if fresh is None or not decide:
             return
         state = tx.lock_group(name, group.initial_desired)
-        verdict = evaluate_step(state, step, direction, group.bounds, now, live)
+        verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
         if verdict.reason is Reason.COOLDOWN:
             return
         effective = verdict.as_dry_run() if group.dry_run else verdict

@@ -85,7 +85,7 @@ class TrackingLoop:
                 problems: list[str], now: datetime) -> list[Tracked]:
         track = group.track
         assert track is not None
-        rules = track.rules(group.bounds)
+        rules = track.rules(group.bounds_at(now))
         keep = timedelta(seconds=max(rules.scale_down.stabilization, rules.scale_up.stabilization,
                                      *(lim.period for lim in (*rules.scale_up.limits, *rules.scale_down.limits)), 0))
         memory.history = [r for r in memory.history if r.at > now - keep]

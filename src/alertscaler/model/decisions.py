@@ -46,6 +46,8 @@ class Reason(str, Enum):
     CHECKING = "checking"            # (an alert's reason only) firing, its live check not made yet
     GUARD_FAILED = "guard_failed"    # the alert fired but its guard no longer holds: a stale alert, skipped
     CHECK_FAILED = "check_failed"    # the live check could not be made and on_check_error is skip
+    # schedules
+    SCHEDULED = "scheduled"          # acted: a schedule window opened or closed (desired, min/max overrides)
 
 
 class Trigger(str, Enum):
@@ -55,6 +57,7 @@ class Trigger(str, Enum):
     RECONCILE = "reconcile"          # at start: the provider's actual size differs from desired
     HEALTH = "health"                # a heal batch judged when its window closed
     TRACKING = "tracking"            # a target-tracking evaluation
+    SCHEDULE = "schedule"            # a schedule window opened or closed
 
 
 @dataclass(frozen=True)

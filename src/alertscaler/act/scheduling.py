@@ -1,0 +1,108 @@
+"""Schedules, the acting part: when a group's schedule window opens or closes, record it and move the
+group into the bounds now in force; a window's ``desired`` is applied once per opening.
+
+Called by ``act.engine`` on the re-evaluation timer (in a thread). ``decide.schedules`` says which windows
+are open and what they do to min/max; every decision path (alerts, tracking, manual, start-up) asks
+``GroupConfig.bounds_at(now)``, so a window's bounds hold for all of them while it is open.
+
+A transition is one decision (policy ``schedule``, trigger ``schedule``, reason ``scheduled`` when the size
+changes, ``no_change`` when it does not). That a window's ``desired`` was applied is kept in the decision's
+message (``[name@opened-at]``), so a restart inside the window does not apply it again — and a restart
+after a window opened while alertscaler was down still applies it. Cooldown clocks are not touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from alertscaler.act.tracking import Tracked
+from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.decide.schedules import ActiveWindow, active_windows, effective_bounds, scheduled_desired
+from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.groups import GroupState
+from alertscaler.model.policies import Bounds
+from alertscaler.store.base import NewDecision, StateStore
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_POLICY = "schedule"  # the ``policy`` of schedule decisions
+
+
+class Scheduler:
+    def __init__(self, policy: PolicyFile, store: StateStore) -> None:
+        self.groups = {name: g for name, g in policy.groups.items() if g.schedule is not None}
+        self.store = store
+        self._open: dict[str, dict[str, ActiveWindow]] = {}  # group -> key -> the open windows last seen
+        self._applied: set[str] = set()                     # keys of openings whose desired was applied
+
+    def run(self, now: datetime) -> list[Tracked]:
+        out: list[Tracked] = []
+        for name, group in self.groups.items():
+            assert group.schedule is not None
+            active = active_windows(group.schedule, now)
+            opened = {a.key: a for a in active}
+            bounds = effective_bounds(group.bounds, active)
+            pick = scheduled_desired(active)
+            if pick is not None and pick[0].key not in self._applied and self._was_applied(name, pick[0]):
+                self._applied.add(pick[0].key)
+            fresh = pick if pick is not None and pick[0].key not in self._applied else None
+            state = self.store.get_group_state(name) or GroupState(name, group.initial_desired)
+            wanted = bounds.clamp(fresh[1] if fresh else state.desired)
+            if opened.keys() == self._open.get(name, {}).keys() and fresh is None and wanted == state.desired:
+                self._open[name] = opened
+                continue
+            out.extend(self._record(name, group, bounds, opened, fresh, now))
+            self._open[name] = opened
+            if fresh is not None:
+                self._applied.add(fresh[0].key)
+        return out
+
+    def _was_applied(self, name: str, window: ActiveWindow) -> bool:
+        """Is there a schedule decision for this opening (a restart inside the window)?"""
+        marker = f"[{window.key}]"
+        return any(d.policy == SCHEDULE_POLICY and marker in d.message
+                   for d in self.store.list_decisions(group=name, since=window.opened_at, limit=500))
+
+    def _record(self, name: str, group: GroupConfig, bounds: Bounds, opened: dict[str, ActiveWindow],
+                fresh: tuple[ActiveWindow, int] | None, now: datetime) -> list[Tracked]:
+        before = self._open.get(name)
+        with self.store.transaction() as tx:
+            state = tx.lock_group(name, group.initial_desired)
+            wanted = bounds.clamp(fresh[1] if fresh else state.desired)
+            parts = _transitions(before, opened, group)
+            parts.append(f"bounds {bounds.min_size}..{bounds.max_size}")
+            if fresh is not None:
+                parts.append(f"desired {fresh[1]} from window {fresh[0].window.name} [{fresh[0].key}]")
+            change = f"scale {state.desired} -> {wanted}" if wanted != state.desired else f"size {wanted} kept"
+            message = f"{'; '.join(parts)}: {change}"
+            acts = wanted != state.desired and not group.dry_run
+            reason = (Reason.SCHEDULED if acts else Reason.DRY_RUN if wanted != state.desired
+                      else Reason.NO_CHANGE)
+            decision_id = tx.add_decision(NewDecision(
+                group=name, policy=SCHEDULE_POLICY, trigger=Trigger.SCHEDULE,
+                outcome=Outcome.ACTED if acts else Outcome.SKIPPED, reason=reason, from_capacity=state.desired,
+                to_capacity=wanted, message=message, decided_at=now))
+            action_id = None
+            if acts:
+                tx.save_group(GroupState(name, wanted, state.last_scale_out_at, state.last_scale_in_at, now))
+                action_id = tx.add_action(decision_id, name, state.desired, wanted, now)
+        log.info("decision group=%s policy=schedule from=%s to=%s outcome=%s reason=%s: %s", name,
+                 state.desired, wanted, "acted" if acts else "skipped", reason.value, message)
+        return [(name, Outcome.ACTED if acts else Outcome.SKIPPED, reason, action_id)]
+
+
+def _transitions(before: dict[str, ActiveWindow] | None, now_open: dict[str, ActiveWindow],
+                 group: GroupConfig) -> list[str]:
+    """What changed since the last look, in words (the first look after a start lists what is open)."""
+    zone = group.schedule.timezone if group.schedule is not None else "UTC"
+    parts = []
+    for key, a in now_open.items():
+        if before is None or key not in before:
+            until = a.closes_at.astimezone(group.schedule.zone if group.schedule else None)
+            verb = "open" if before is None else "opened"
+            parts.append(f"window {a.window.name} {verb} (until {until:%Y-%m-%d %H:%M} {zone})")
+    for key, a in (before or {}).items():
+        if key not in now_open:
+            parts.append(f"window {a.window.name} closed")
+    return parts or ["schedule"]
