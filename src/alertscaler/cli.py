@@ -621,14 +621,25 @@ def _print_groups(groups: list[dict[str, Any]]) -> None:
     table = Table(title="groups")
     for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "last scale out", "last scale in"):
         table.add_column(col)
+    notes = []
     for g in groups:
         current = "?" if g.get("current") is None else str(g["current"])
         if g.get("current") is not None and g["current"] != g["desired"]:
             current = f"[yellow]{current}[/yellow]"
-        table.add_row(g["name"], g["provider"], str(g["min_size"]), str(g["desired"]), current,
-                      str(g["max_size"]), "yes" if g["dry_run"] else "", (g["last_scale_out_at"] or "")[:19],
+        low, high = str(g["min_size"]), str(g["max_size"])
+        sched = g.get("schedule")
+        if sched:  # the bounds in force, the configured ones in brackets when a window overrides them
+            low = low if sched["min_size"] == g["min_size"] else f"{sched['min_size']} ({low})"
+            high = high if sched["max_size"] == g["max_size"] else f"{sched['max_size']} ({high})"
+            names = ", ".join(w["name"] for w in sched["open"]) or "none"
+            notes.append(f"{g['name']}: schedule windows open: {names}; next change "
+                         f"{(sched['next_change'] or 'none')[:19]} UTC")
+        table.add_row(g["name"], g["provider"], low, str(g["desired"]), current,
+                      high, "yes" if g["dry_run"] else "", (g["last_scale_out_at"] or "")[:19],
                       (g["last_scale_in_at"] or "")[:19])
     out.print(table)
+    for note in notes:
+        out.print(note)
 
 
 def _since(text: str) -> str:

@@ -102,6 +102,12 @@ async def test_a_window_raises_min_while_open_and_its_edges_are_recorded_once(t:
     assert rows[0]["message"] == ("window business-hours opened (until 2026-11-23 18:00 Europe/Berlin); "
                                   "bounds 4..10: scale 2 -> 4")
     assert t.web.status().current == 4
+    view = (await t.client.get("/api/v1/groups/web")).json()
+    assert (view["min_size"], view["max_size"]) == (1, 10), "the configured bounds"
+    assert view["schedule"] == {"timezone": "Europe/Berlin", "min_size": 4, "max_size": 10,
+                                "open": [{"name": "business-hours", "opened_at": "2026-11-23T07:00:00+00:00",
+                                          "closes_at": "2026-11-23T17:00:00+00:00"}],
+                                "next_change": "2026-11-23T11:00:00+00:00"}  # launch opens at 12:00 Berlin
     # the window's bounds hold for alerts and for the API's manual scale
     assert (await low(t))["reason"] == "at_min"
     response = await t.client.post("/api/v1/groups/web/scale", json={"desired": 1},

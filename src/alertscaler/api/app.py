@@ -95,7 +95,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=False)
         states = {s.name: s for s in await anyio.to_thread.run_sync(engine.store.group_states)}
-        return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n))
+        return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock())
                              for n, g in policy.groups.items()])
 
     async def get_group(request: Request) -> Response:
@@ -110,7 +110,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             raise NotFound(f"no group named {name!r}")
         state = await anyio.to_thread.run_sync(engine.store.get_group_state, name)
         status = await engine.live_status(name)
-        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True))
+        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock()))
 
     async def scale(request: Request) -> Response:
         """

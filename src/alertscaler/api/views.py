@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from alertscaler.config import GroupConfig
+from alertscaler.decide.schedules import active_windows, effective_bounds, next_change
 from alertscaler.model.decisions import Action, Decision
 from alertscaler.model.groups import GroupState, GroupStatus, Member
 
@@ -55,7 +56,7 @@ def member(m: Member) -> dict[str, Any]:
 
 
 def group(name: str, config: GroupConfig, state: GroupState | None, status: GroupStatus | None,
-          members: bool = False) -> dict[str, Any]:
+          members: bool = False, now: datetime | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
         "provider": config.provider_type,
@@ -70,8 +71,26 @@ def group(name: str, config: GroupConfig, state: GroupState | None, status: Grou
                                "adjustment": p.adjustment, "cooldown_s": p.cooldown}
                      for d, p in config.policies()},
     }
+    if config.schedule is not None and now is not None:
+        out["schedule"] = schedule(config, now)
     if status is not None and status.detail:
         out["detail"] = status.detail
     if members:
         out["members"] = [member(m) for m in (status.members if status else ())]
     return out
+
+
+def schedule(config: GroupConfig, now: datetime) -> dict[str, Any]:
+    """A scheduled group's windows at ``now``: which are open, the bounds in force, when that next changes."""
+    assert config.schedule is not None
+    active = active_windows(config.schedule, now)
+    bounds = effective_bounds(config.bounds, active)
+    upcoming = next_change(config.schedule, now)
+    return {
+        "timezone": config.schedule.timezone,
+        "min_size": bounds.min_size,
+        "max_size": bounds.max_size,
+        "open": [{"name": a.window.name, "opened_at": plain(a.opened_at), "closes_at": plain(a.closes_at)}
+                 for a in active],
+        "next_change": plain(upcoming) if upcoming else None,
+    }
