@@ -542,8 +542,10 @@ def _check_generated(policy: PolicyFile, path: str, args: argparse.Namespace) ->
         for problem in report.problems:
             err.print(f"  {problem}", highlight=False, markup=False)
     if failed:
-        err.print(f"[red]invalid[/red] {path}: {sum(len(r.problems) for r in failed)} problem(s) in the generated "
-                  "Prometheus side", highlight=False)
+        where = ("the generated Prometheus side" if all(r.check != "promtool check rules (queries)" for r in failed)
+                 else "the Prometheus side (generated files, the policy file's queries)")
+        err.print(f"[red]invalid[/red] {path}: {sum(len(r.problems) for r in failed)} problem(s) in {where}",
+                  highlight=False)
         return EXIT_NO
     return EXIT_OK
 

@@ -368,7 +368,22 @@ class PolicyFile(_Model):
             auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
             basic_username=auth.basic.username if auth.basic is not None else None,
             rules=self.rules, alertmanager=self.alertmanager, scrape=self.scrape,
-            token_file=token_file, alertmanager_url=alertmanager_url, carried=self.carried_labels())
+            token_file=token_file, alertmanager_url=alertmanager_url, carried=self.carried_labels(),
+            queries=self.queries())
+
+    def queries(self) -> tuple[tuple[str, str], ...]:
+        """(path, PromQL) of every query alertscaler runs itself: track metrics, guards, size_by."""
+        out: list[tuple[str, str]] = []
+        for name, group in self.groups.items():
+            if group.track is not None:
+                out += [(f"groups.{name}.track.metrics[{i}].query", m.query) for i, m in enumerate(group.track.metrics)]
+            for direction, step in group.policies():
+                where = f"groups.{name}.{direction.value}"
+                if step.guard is not None:
+                    out.append((f"{where}.guard", step.guard))
+                if step.size_by is not None:
+                    out.append((f"{where}.size_by.query", step.size_by.query))
+        return tuple(out)
 
     def carried_labels(self) -> dict[str, tuple[str, ...]]:
         """Per group, the alert labels its provider reads (a provider config's ``carried_labels()``, e.g. the

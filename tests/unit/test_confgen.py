@@ -466,3 +466,33 @@ def test_render_of_an_invalid_policy_lists_the_problems(tmp_path: Path, capsys: 
     assert main(["render", "-c", str(policy), "--out", str(tmp_path / "out")]) == EXIT_NO
     assert "rules.groups[0].rules[0].group: no group 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+QUERIES = """
+server: {auth: {insecure_no_auth: true}}
+groups:
+  web:
+    provider: {type: fake}
+    max_size: 4
+    scale_out:
+      matchers: ['alertname="A"']
+      adjustment: 1
+      guard: 'sum(rate(http_requests_total[1m]) > 1'
+      size_by: {query: 'sum(rate(http_requests_total[1m]))', per_instance: 3}
+    track: {metrics: [{query: 'avg(load5)', target: 2}, {query: 'avg(y) by (', target: 2}]}
+"""
+
+
+@needs_promtool
+def test_check_validates_the_policy_files_own_promql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "q.yml"
+    policy.write_text(QUERIES)
+    assert main(["check", str(policy)]) == EXIT_NO
+    err = capsys.readouterr().err
+    assert "failed promtool check rules (queries): promtool rejected PromQL in the policy file" in err
+    assert "groups.web.track.metrics[1].query: promtool: 1:12: parse error: unclosed left parenthesis" in err
+    assert "groups.web.scale_out.guard: promtool: 1:38: parse error: unclosed left parenthesis" in err
+    assert "size_by" not in err and "metrics[0]" not in err, "valid queries are not named"
+    policy.write_text(QUERIES.replace("[1m]) > 1'", "[1m])) > 1'").replace("by (", "by (job)"))
+    assert main(["check", str(policy)]) == EXIT_OK
+    assert "ok promtool check rules (queries): 4 queries valid PromQL" in capsys.readouterr().out

@@ -26,6 +26,8 @@ class RenderInput:
     #: group -> labels its provider reads from alerts (openstack-heat with stack_from_labels): the group's
     #: alert rules copy them from the firing series
     carried: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: (path in the policy file, PromQL) of the queries alertscaler itself runs: checked, never rendered
+    queries: tuple[tuple[str, str], ...] = ()
 
     @property
     def url(self) -> str:

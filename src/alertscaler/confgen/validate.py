@@ -50,6 +50,8 @@ def validate(inp: RenderInput, workdir: Path) -> list[Report]:
     reports.append(rules)
     reports.append(_check_config(promtool, inp, workdir, syntax_only=rules.status == "failed"))
     reports.append(_check_alertmanager(shutil.which("amtool"), inp, workdir))
+    if inp.queries:
+        reports.append(_check_queries(promtool, inp.queries, workdir))
     return reports
 
 
@@ -140,6 +142,37 @@ def _rule_by_rule(promtool: str, inp: RenderInput, workdir: Path) -> list[str]:
             match = _RULE_ERROR.search(text)
             problems.append(f"{origin}: promtool: {match['message'].strip() if match else text}")
     return problems
+
+
+# --- the policy file's own PromQL (track metrics, guard, size_by) -----------------------------------------
+_QUERIES_FILE = "alertscaler-queries.check.yml"
+
+
+def _check_queries(promtool: str | None, queries: Sequence[tuple[str, str]], workdir: Path) -> Report:
+    """Each query as a recording rule in a group of its own, so that promtool's verdict names the query."""
+    check = "promtool check rules (queries)"
+    if promtool is None:
+        return _missing("promtool", "queries", check)
+    groups = [{"name": f"q{i}", "rules": [{"record": "alertscaler:query_check", "expr": query}]}
+              for i, (_, query) in enumerate(queries)]
+    (workdir / _QUERIES_FILE).write_text(dump({"groups": groups}, header("the policy file's PromQL queries")))
+    result = _run([promtool, "check", "rules", _QUERIES_FILE], workdir)
+    if isinstance(result, str):
+        return Report(check, "warning", f"{result}: the policy file's queries not validated")
+    code, output = result
+    if code == 0:
+        return Report(check, "ok", f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} valid PromQL")
+    problems = []
+    for line in output.splitlines():
+        match = _RULE_ERROR.search(line)
+        if match and match["group"].startswith("q") and match["group"][1:].isdigit():
+            index = int(match["group"][1:])
+            if index < len(queries):
+                message = match["message"].strip().removeprefix("could not parse expression:").strip()
+                problems.append(f"{queries[index][0]}: promtool: {message}")
+    if not problems:
+        problems = [f"queries: promtool: {_clean(output, _QUERIES_FILE)}"]
+    return Report(check, "failed", "promtool rejected PromQL in the policy file", problems)
 
 
 # --- prometheus.yml ---------------------------------------------------------------------------------------
