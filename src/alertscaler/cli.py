@@ -184,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Deterministic: the same options give the same figures.",
         epilog="Policies: tracking = alertscaler's default, target tracking on requests/s per instance "
                "(--target x --capacity) now and predicted one --delay ahead; step = alertscaler step policy "
-               "(+50%% above --target for 1m, -10%% below half of it for 5m); hpa; seed. "
+               "(+50%% above --target for 1m, -10%% below half of it for 5m); sized = the same alerts, each step sized "
+               "live to ceil(requests/s / (--target x --capacity)) with size_by; hpa; seed. "
                "Trace CSV: timestamp,value rows (seconds or ISO 8601 date-times; values in requests/s, or "
                "request counts per row under a 'count' header), optional header, gzip allowed. "
                "Example: alertscaler simulate --speed 10 --delay 3m --plot sim.png. "
@@ -240,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _policy_options(parser: argparse.ArgumentParser) -> None:
     """The scenario and output options ``simulate`` and ``backtest`` share."""
-    parser.add_argument("--policy", choices=["tracking", "step", "hpa", "seed"], default="tracking",
+    parser.add_argument("--policy", choices=["tracking", "step", "sized", "hpa", "seed"], default="tracking",
                         help="the policy to compare with the baselines (default tracking)")
     parser.add_argument("--target", type=_positive_float, default=0.7, metavar="UTIL",
                         help="target utilisation in (0, 1] for tracking, step and hpa (default 0.7)")

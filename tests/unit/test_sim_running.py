@@ -22,6 +22,7 @@ from alertscaler.sim.scenarios import (
     Scenario,
     StepAlertPolicy,
     TrackingPolicy,
+    alertscaler_sized,
     alertscaler_step,
     alertscaler_tracking,
     hpa_default,
@@ -152,6 +153,18 @@ def test_predicting_one_delay_ahead_scales_out_earlier_on_a_ramp() -> None:
     assert plain.actions[0].to_size == 6
     reach_10 = [next(a.at for a in r.actions if a.to_size >= 10) for r in (plain, ahead)]
     assert reach_10 == [300.0, 195.0]
+
+
+def test_a_sized_step_meets_a_burst_in_one_decision_through_evaluate_step(step_calls: list[Verdict]) -> None:
+    """``size_by`` in the simulator: the live value is the replayed demand; 10 -> 300 req/s at 28 per instance
+    (0.7 x 40) is one step from 1 to ceil(300 / 28) = 11, where the fixed +50 % policy climbs."""
+    sc = scenario(per_minute(10, *[300] * 12))
+    policy = replace(alertscaler_sized(0.7, 40.0), high_for=0.0, interval=15.0)
+    run = simulate(sc, policy)
+    assert moves(run)[0] == (60.0, 1, 11)
+    assert "live value 300 at 28 per instance needs 11" in step_calls[0].message
+    climbing = simulate(sc, replace(alertscaler_step(0.7), high_for=0.0, interval=15.0))
+    assert len(climbing.actions) > len(run.actions)
 
 
 # -- the loop -------------------------------------------------------------------------------------------------

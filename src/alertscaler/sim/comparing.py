@@ -20,6 +20,7 @@ from alertscaler.sim.scenarios import (
     DEFAULT_TARGET,
     Policy,
     Scenario,
+    alertscaler_sized,
     alertscaler_step,
     alertscaler_tracking,
     hpa_default,
@@ -31,16 +32,19 @@ __all__ = ["DEFAULT_PEAK_FRACTION", "POLICIES", "Comparison", "Goal", "compare",
 
 #: A bundled trace is scaled so that its busiest sample needs this share of max_size's capacity.
 DEFAULT_PEAK_FRACTION = 0.7
-POLICIES = ("tracking", "step", "hpa", "seed")
+POLICIES = ("tracking", "step", "sized", "hpa", "seed")
 
 
 def policy_named(name: str, target: float, capacity: float, delay: float) -> Policy:
     """``tracking`` (alertscaler's best default, predicting one provisioning ``delay`` ahead), ``step``
-    (alertscaler's step policy, scale-out cooldown = max(60 s, delay)), ``hpa``, ``seed``."""
+    (alertscaler's step policy, scale-out cooldown = max(60 s, delay)), ``sized`` (the same alerts, steps
+    sized live with ``size_by``), ``hpa``, ``seed``."""
     if name == "tracking":
         return alertscaler_tracking(target, capacity, lookahead=delay)
     if name == "step":
         return alertscaler_step(target, cooldown=max(60.0, delay))
+    if name == "sized":
+        return alertscaler_sized(target, capacity, cooldown=max(60.0, delay))
     if name == "hpa":
         return hpa_default(target)
     if name == "seed":

@@ -16,7 +16,7 @@ from typing import Protocol
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.decide.tracking import Change, Recommendation, recommend
 from alertscaler.model.groups import GroupState
-from alertscaler.model.policies import Direction
+from alertscaler.model.policies import Direction, LiveCheck
 from alertscaler.sim.scenarios import Metric, Policy, Scenario, StepAlertPolicy, TrackingPolicy
 
 __all__ = ["EPOCH", "Controller", "Decision", "Observation", "StepController", "TrackingController",
@@ -149,7 +149,11 @@ class StepController:
             direction, step = Direction.SCALE_IN, self.policy.scale_in
         else:
             return Decision(obs.desired, "no_alert", f"utilisation {utilisation:.2f}: no alert firing")
-        verdict = evaluate_step(self.state, step, direction, self.bounds, now)
+        live = None
+        if step.checked:  # the live check at decision time: the alert's condition, and the demand for size_by
+            live = LiveCheck(guard_held=True if step.guard is not None else None,
+                             size_value=obs.demand if step.size_by is not None else None)
+        verdict = evaluate_step(self.state, step, direction, self.bounds, now, live)
         if verdict.acted:
             self.state = self.state.stepped(direction, verdict.to_capacity, now)
         return Decision(verdict.to_capacity, verdict.reason.value, f"{direction.value}: {verdict.message}")

@@ -28,7 +28,8 @@ Baselines (measured in every ``alertscaler simulate`` run):
   modelled (notifications arrive at once), which flatters every step policy equally.
 
 alertscaler's own: ``alertscaler_tracking(target, capacity, lookahead)``, the best default (predictive target
-tracking on requests/s per instance: see its docstring for why) and ``alertscaler_step(target)``.
+tracking on requests/s per instance: see its docstring for why), ``alertscaler_step(target)`` and
+``alertscaler_sized(target, capacity)`` (the same alerts, each step sized live with ``size_by``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from alertscaler.decide.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
-from alertscaler.model.policies import AdjustmentType, Bounds, StepPolicy
+from alertscaler.model.policies import AdjustmentType, Bounds, SizeBy, StepPolicy
 from alertscaler.sim.traces import Trace
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Scenario",
     "StepAlertPolicy",
     "TrackingPolicy",
+    "alertscaler_sized",
     "alertscaler_step",
     "alertscaler_tracking",
     "hpa_default",
@@ -220,3 +222,29 @@ def alertscaler_step(target: float = DEFAULT_TARGET, cooldown: float = 60.0) -> 
         low=target / 2, low_for=300.0,
         description=f"+50% if utilisation > {target:g} for 1m (cooldown {cooldown:g}s), "
                     f"-10% if < {target / 2:g} for 5m (120s)")
+
+
+#: what a ``size_by`` query means in the simulator: the demand (requests/s) the group is offered
+DEMAND_QUERY = 'sum(rate(http_requests_total{alertscaler_group="simulated"}[1m]))'
+
+
+def alertscaler_sized(target: float = DEFAULT_TARGET, capacity: float = 40.0,
+                      cooldown: float = 60.0) -> StepAlertPolicy:
+    """alertscaler's step policy with ``size_by``: the alerts of ``alertscaler_step``, but each step sizes
+    the group to ``ceil(demand / (target x capacity))`` from the live request rate (the simulator answers
+    the ``size_by`` query with the demand it replays), so a burst is met in one step and a scale-in goes
+    straight to what the load needs."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target must be a utilisation in (0, 1], got {target}")
+    per_instance = target * capacity
+    size_by = SizeBy(query=DEMAND_QUERY, per_instance=per_instance)
+    return StepAlertPolicy(
+        "alertscaler-sized",
+        scale_out=StepPolicy(matchers=['alertname="HighUtilisation"'], adjustment=1, cooldown=cooldown,
+                             size_by=size_by),
+        high=target, high_for=60.0,
+        scale_in=StepPolicy(matchers=['alertname="LowUtilisation"'], adjustment=-1, cooldown=120.0,
+                            size_by=size_by),
+        low=target / 2, low_for=300.0,
+        description=f"if utilisation > {target:g} for 1m (cooldown {cooldown:g}s) or < {target / 2:g} for 5m "
+                    f"(120s): size to ceil(requests/s / {per_instance:g}) (size_by)")
