@@ -28,7 +28,7 @@ from pydantic import (
 from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.decide.schedules import active_windows, effective_bounds
 from alertscaler.decide.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import Duration, Interval
 from alertscaler.model.errors import ConfigError, Problem
 from alertscaler.model.healing import HealAction, HealRules
 from alertscaler.model.matchers import MatcherSet
@@ -271,18 +271,11 @@ class TrackConfig(_Model):
     metric's query is evaluated and the group sized so that value / target comes back to 1."""
 
     metrics: Annotated[list[TrackMetric], Field(min_length=1)]
-    interval: Duration = 15.0
+    interval: Interval = 15.0
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
     scale_up: DirectionConfig = _HPA_UP
     scale_down: DirectionConfig = _HPA_DOWN
     fallback: Literal["hold"] | Annotated[int, Field(ge=0)] = "hold"
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError("must be at least 1s")
-        return value
 
     def rules(self, bounds: Bounds) -> TrackingRules:
         return TrackingRules(targets=tuple(m.target for m in self.metrics), tolerance=self.tolerance,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,3 +93,45 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Harness(engine, client, clock, providers, store, policy)
     store.close()
+
+
+@dataclass
+class Served:
+    """An engine on a policy, its API client, the clock it reads, its fake providers and its store."""
+
+    engine: Engine
+    client: httpx.AsyncClient
+    clock: Clock
+    providers: dict[str, FakeProvider]
+    store: SqlStore
+
+    async def decisions(self, group: str) -> list[dict[str, object]]:
+        """The group's decisions, oldest first."""
+        response = await self.client.get("/api/v1/decisions", params={"group": group, "limit": 1000})
+        assert response.status_code == 200, response.text
+        data: list[dict[str, object]] = response.json()
+        return list(reversed(data))
+
+
+@asynccontextmanager
+async def served(tmp_path: Path, policy_text: str, *, now: datetime | None = None,
+                 sizes: dict[str, int] | None = None, **engine_options: Any) -> AsyncIterator[Served]:
+    """Serve ``policy_text`` in process: SQLite store under ``tmp_path`` (the same file on each call: a
+    second call is a restart), every group on a ``fake`` provider of the given size, the API on an ASGI client.
+    ``engine_options`` go to ``Engine`` (e.g. ``query=``). The engine is stopped and the store closed after."""
+    policy = load_policy(policy_text, base_dir=tmp_path)
+    store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
+    store.migrate()
+    providers = {name: FakeProvider(FakeConfig(type="fake"), ProviderContext(name, tmp_path))
+                 for name in policy.groups}
+    for name, size in (sizes or {}).items():
+        providers[name]._resize(size)
+    clock = Clock(now) if now is not None else Clock()
+    engine = Engine(policy, store, dict(providers), clock=clock, **engine_options)
+    app = create_app(engine, manage_engine=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield Served(engine, client, clock, providers, store)
+    finally:
+        await engine.stop()
+        store.close()

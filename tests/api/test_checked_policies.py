@@ -15,13 +15,9 @@ import httpx
 import pytest
 
 from alertscaler.act.engine import Engine
-from alertscaler.api.app import create_app
-from alertscaler.config import load_policy
 from alertscaler.model.errors import EmptyResult, PrometheusUnavailable, QueryError
-from alertscaler.providers.base import ProviderContext
-from alertscaler.providers.fake import FakeConfig, FakeProvider
-from alertscaler.store.sql import SqlStore
-from tests.api.conftest import TOKEN, Clock
+from alertscaler.providers.fake import FakeProvider
+from tests.api.conftest import TOKEN, Clock, served
 from tests.support.webhooks import alert, body
 
 GUARD = 'avg(load5{alertscaler_group="web"}) > 0.8'
@@ -101,18 +97,10 @@ class T:
 
 
 async def _t(tmp_path: Path, interval: str = "1s") -> AsyncIterator[T]:
-    policy = load_policy(POLICY.replace("INTERVAL", interval), base_dir=tmp_path)
-    store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
-    store.migrate()
-    providers = {name: FakeProvider(FakeConfig(type="fake"), ProviderContext(name, tmp_path)) for name in policy.groups}
-    providers["web"]._resize(2)
     prom = Prom()
-    engine = Engine(policy, store, dict(providers), clock=Clock(), query=prom.value_of, series=prom.series)
-    app = create_app(engine, manage_engine=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield T(engine, client, engine.clock, providers["web"], prom)  # type: ignore[arg-type]
-    await engine.stop()
-    store.close()
+    async with served(tmp_path, POLICY.replace("INTERVAL", interval), sizes={"web": 2}, query=prom.value_of,
+                      series=prom.series) as s:
+        yield T(s.engine, s.client, s.clock, s.providers["web"], prom)
 
 
 @pytest.fixture

@@ -16,12 +16,10 @@ import httpx
 import pytest
 
 from alertscaler.act.engine import Engine
-from alertscaler.api.app import create_app
 from alertscaler.config import load_policy
-from alertscaler.providers.base import ProviderContext
-from alertscaler.providers.fake import FakeConfig, FakeProvider
+from alertscaler.providers.fake import FakeProvider
 from alertscaler.store.sql import SqlStore
-from tests.api.conftest import TOKEN, Clock
+from tests.api.conftest import TOKEN, Clock, served
 from tests.support.webhooks import alert, body
 
 POLICY = f"""
@@ -65,16 +63,8 @@ class T:
 
 
 async def _t(tmp_path: Path, now: datetime = MONDAY_0759_BERLIN, size: int = 2) -> AsyncIterator[T]:
-    policy = load_policy(POLICY, base_dir=tmp_path)
-    store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
-    store.migrate()
-    web = FakeProvider(FakeConfig(type="fake"), ProviderContext("web", tmp_path))
-    web._resize(size)
-    engine = Engine(policy, store, {"web": web}, clock=Clock(now))
-    app = create_app(engine, manage_engine=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield T(engine, client, engine.clock, web, store)  # type: ignore[arg-type]
-    store.close()
+    async with served(tmp_path, POLICY, now=now, sizes={"web": size}) as s:
+        yield T(s.engine, s.client, s.clock, s.providers["web"], s.store)
 
 
 @pytest.fixture

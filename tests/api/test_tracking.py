@@ -11,13 +11,12 @@ import httpx
 import pytest
 
 from alertscaler.act.engine import Engine
-from alertscaler.api.app import create_app
 from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError, EmptyResult, QueryError
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.fake import FakeConfig, FakeProvider
 from alertscaler.store.sql import SqlStore
-from tests.api.conftest import TOKEN, Clock
+from tests.api.conftest import TOKEN, Clock, served
 
 QUERY = 'sum(rate(workload_requests_total{alertscaler_group="web"}[1m])) / count(up{alertscaler_group="web"})'
 POLICY = f"""
@@ -68,18 +67,9 @@ class T:
 
 @pytest.fixture
 async def t(tmp_path: Path) -> AsyncIterator[T]:
-    policy = load_policy(POLICY, base_dir=tmp_path)
-    store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
-    store.migrate()
-    clock = Clock()
-    fake = FakeProvider(FakeConfig(type="fake"), ProviderContext("web", tmp_path))
-    fake._resize(2)
     metric = Metric()
-    engine = Engine(policy, store, {"web": fake}, clock=clock, query=metric)
-    app = create_app(engine, manage_engine=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield T(engine, client, clock, fake, metric)
-    store.close()
+    async with served(tmp_path, POLICY, sizes={"web": 2}, query=metric) as s:
+        yield T(s.engine, s.client, s.clock, s.providers["web"], metric)
 
 
 async def test_a_busy_group_is_sized_in_one_decision_and_acted_on(t: T) -> None:

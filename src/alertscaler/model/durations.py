@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -47,3 +47,14 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
 """A pydantic field type: seconds as float, written and read as ``60s``."""
+
+
+def _at_least_one_second(seconds: float) -> float:
+    if seconds < 1:
+        raise ValueError("must be at least 1s")
+    return seconds
+
+
+Interval = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_at_least_one_second),
+                     PlainSerializer(format_duration, return_type=str)]
+"""A ``Duration`` of at least one second: how often a loop evaluates something."""

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import Duration, Interval
 from alertscaler.model.matchers import MatcherSet
 
 
@@ -60,14 +60,7 @@ class StepPolicy(_Frozen):
     guard: Annotated[str, Field(min_length=1)] | None = None
     size_by: SizeBy | None = None
     on_check_error: Literal["step", "skip"] | None = None
-    check_interval: Duration = 15.0
-
-    @field_validator("check_interval")
-    @classmethod
-    def _check_interval(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError("must be at least 1s")
-        return value
+    check_interval: Interval = 15.0
 
     @property
     def checked(self) -> bool:
