@@ -31,7 +31,7 @@ from alertscaler.confgen.scrape import alertmanager_target
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile, load_policy_file
-from alertscaler.model.durations import parse_duration
+from alertscaler.model.durations import format_duration, parse_duration
 from alertscaler.model.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -472,7 +472,28 @@ def _check(args: argparse.Namespace) -> int:
     out.print(f"[green]ok[/green] {path}: {len(policy.groups)} group(s): "
               + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
               highlight=False)
+    _print_schedules(policy, datetime.now(UTC))
     return _check_generated(policy, path, args)
+
+
+def _print_schedules(policy: PolicyFile, now: datetime) -> None:
+    """Each schedule window with what it sets and when it next opens: a cron typo shows at once."""
+    for name, group in policy.groups.items():
+        if group.schedule is None:
+            continue
+        zone = group.schedule.zone
+        local = now.astimezone(zone).replace(tzinfo=None)
+        for w in group.schedule.windows:
+            sets = ", ".join(f"{k} {v}" for k, v in (("min_size", w.min_size), ("max_size", w.max_size),
+                                                      ("desired", w.desired)) if v is not None)
+            upcoming = w.expr.next_after(local)
+            text = f"  {name} window {w.name}: '{w.cron}' for {format_duration(w.duration)}: {sets}; "
+            if upcoming is None:
+                err.print(f"{text}WARNING: never opens (no date in the next 400 days matches)",
+                          highlight=False, markup=False)
+                continue
+            out.print(f"{text}next opens {upcoming:%a %Y-%m-%d %H:%M} {group.schedule.timezone}",
+                      highlight=False, markup=False)
 
 
 def _render_args(sp: argparse.ArgumentParser) -> None:

@@ -61,3 +61,29 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("alertscaler 0.")
+
+
+SCHEDULED = """
+server: {auth: {insecure_no_auth: true}}
+groups:
+  web:
+    provider: {type: fake}
+    max_size: 10
+    schedule:
+      timezone: Europe/Berlin
+      windows:
+        - {name: business-hours, cron: "0 8 * * mon-fri", duration: 10h, min_size: 4}
+        - {name: never, cron: "0 0 31 2 *", duration: 1h, desired: 3}
+"""
+
+
+def test_check_shows_when_each_schedule_window_next_opens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    policy = tmp_path / "s.yml"
+    policy.write_text(SCHEDULED)
+    assert main(["check", str(policy)]) == EXIT_OK  # a window that never opens is a warning, not an error
+    captured = capsys.readouterr()
+    assert re.search(r"web window business-hours: '0 8 \* \* mon-fri' for 10h: min_size 4; next opens "
+                     r"(Mon|Tue|Wed|Thu|Fri) \d{4}-\d\d-\d\d 08:00 Europe/Berlin", captured.out), captured.out
+    assert ("web window never: '0 0 31 2 *' for 1h: desired 3; WARNING: never opens (no date in the next 400 days "
+            "matches)") in captured.err
