@@ -28,7 +28,7 @@ from pydantic import (
 from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.decide.schedules import active_windows, effective_bounds
 from alertscaler.decide.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
-from alertscaler.model.durations import Duration, Interval
+from alertscaler.model.durations import Duration, Interval, format_duration
 from alertscaler.model.errors import ConfigError, Problem
 from alertscaler.model.healing import HealAction, HealRules
 from alertscaler.model.matchers import MatcherSet
@@ -115,10 +115,22 @@ class ServerConfig(_Model):
         return f"http://{host}:{self.port}"
 
 
+DEFAULT_RETENTION = 90 * 86400.0
+
+
 class StoreConfig(_Model):
     url: str | None = None
     path: str | None = None
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    #: finished history (notifications, decisions, actions, heal records) older than this is deleted; 0: kept
+    retention: Duration = DEFAULT_RETENTION
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: float) -> float:
+        if 0 < value < 86400:
+            raise ValueError(f"must be 0 (keep everything) or at least 1d, got {format_duration(value)}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -468,9 +480,21 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
         if group is not None:
             groups[str(name)] = group
     problems.extend(_group_references(data, raw_groups))
+    problems.extend(_retention_covers_heal_periods(sections.get("store"), groups))
     if problems:
         raise ConfigError(problems, source)
     return PolicyFile(**sections, groups=groups, base_dir=str(base_dir or Path.cwd()))
+
+
+def _retention_covers_heal_periods(store: Any, groups: dict[str, GroupConfig]) -> list[Problem]:
+    """Flap detection counts the heal history of ``flap.period``: the retention must not delete it first."""
+    retention = store.retention if isinstance(store, StoreConfig) else DEFAULT_RETENTION
+    if not retention:
+        return []
+    return [Problem("store.retention", f"{format_duration(retention)} is shorter than groups.{name}.heal.flap.period "
+                                       f"({format_duration(g.heal.flap.period)}): the heal history it counts would be "
+                                       "deleted")
+            for name, g in groups.items() if g.heal is not None and g.heal.flap.period > retention]
 
 
 def _group_references(data: dict[Any, Any], raw_groups: dict[Any, Any]) -> list[Problem]:

@@ -1023,3 +1023,62 @@ def test_a_heal_action_keeps_its_targets(store: SqlStore) -> None:
     action = store.get_action(action_id)
     assert action is not None and (action.kind, action.targets) == ("heal", targets)
     assert new_action(store, "api") and [a.kind for a in store.list_actions(group="api")] == ["scale"]
+
+
+# --- retention ----------------------------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def _count(store: SqlStore, table: str) -> int:
+    with store._read() as conn:
+        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+def test_retention_deletes_only_what_is_old_and_finished(store: SqlStore, alert: AlertF,
+                                                         notification: NotificationF) -> None:
+    old, new = at(0), at(10 * DAY)
+    # old and done: a notification, its decision and finished action, the heal history of that action
+    done = store.record_notification(notification(alert("done")), old).notification_id
+    with store.transaction() as tx:
+        tx.mark_processed(done, old)
+        finished = tx.add_action(tx.add_decision(decision(decided_at=old, notification_id=done)), "web", 2, 3, old)
+        tx.add_skip(decision(outcome=Outcome.SKIPPED, reason=Reason.COOLDOWN, decided_at=old))
+        judged = tx.add_decision(decision("web", decided_at=old))
+        tx.add_heal_signals("web", [HealSignal("m1", SignalSource.ALERT, "InstanceDown", old)])
+        tx.consume_heal_signals([p.id for p in tx.pending_heal_signals("web")], judged)
+    store.claim_action(finished, old)
+    store.finish_action(finished, ActionState.SUCCEEDED, old, result="ok")
+    store.add_heal_records("web", [(HealRecord("m1", "m1", HealAction.REPLACE, old), finished, "m2")])
+    # old but still needed: an unprocessed notification, an alert still firing, an unfinished action and its
+    # decision, a pending heal signal
+    unprocessed = store.record_notification(notification(alert("late")), old).notification_id
+    firing = store.record_notification(notification(alert("firing")), old).notification_id
+    with store.transaction() as tx:
+        tx.mark_processed(firing, old)
+        tx.upsert_active_alert(ActiveAlert("web", "scale_out", "firing", {}, old, old, firing))
+        running = tx.add_action(tx.add_decision(decision(decided_at=old)), "web", 3, 4, old)
+        tx.add_heal_signals("api", [HealSignal("a1", SignalSource.ALERT, "InstanceDown", old)])
+    # new: kept whatever it is
+    recent = store.record_notification(notification(alert("recent")), new).notification_id
+    with store.transaction() as tx:
+        tx.mark_processed(recent, new)
+        tx.add_skip(decision(outcome=Outcome.SKIPPED, reason=Reason.COOLDOWN, decided_at=new, notification_id=recent))
+    before = {t: _count(store, t) for t in ("notifications", "seen_keys", "decisions", "actions", "heal_signals",
+                                            "heal_history")}
+
+    counts = store.prune(at(5 * DAY), batch=1)  # one row per transaction: the batching loop is exercised too
+
+    assert counts == {"heal_history": 1, "heal_signals": 1, "actions": 1, "decisions": 3, "seen_keys": 1,
+                      "notifications": 1}
+    after = {t: _count(store, t) for t in before}
+    assert {t: before[t] - after[t] for t in before} == {
+        "notifications": 1, "seen_keys": 1, "decisions": 3, "actions": 1, "heal_signals": 1, "heal_history": 1}
+    assert [p.id for p in store.pending_notifications()] == [unprocessed]
+    assert store.get_action(running) is not None and store.get_action(finished) is None
+    assert [(r.group, r.policy, r.count) for r in store.active_alert_routes()] == [("web", "scale_out", 1)]
+    assert store.pending_heal_groups() == [("api", old)]
+    # a re-send of the pruned notification is new again; one of the kept one is still a duplicate
+    assert store.record_notification(notification(alert("done")), new).new == 1
+    assert store.record_notification(notification(alert("recent")), new).duplicates == 1
+    assert store.prune(at(5 * DAY)) == dict.fromkeys(counts, 0), "idempotent"

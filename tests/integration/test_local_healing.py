@@ -511,7 +511,7 @@ def test_probe_reports_why_each_target_is_unhealthy_within_one_deadline() -> Non
             sock = socket.create_server(("127.0.0.1", 0))
             listeners.append(sock)
             ports[f"hung-{i}"] = sock.getsockname()[1]
-            expected[f"hung-{i}"] = "no answer to GET /healthz within 0.3s"
+            expected[f"hung-{i}"] = "no answer to GET /healthz within 0.5s"
         closed = socket.create_server(("127.0.0.1", 0))
         ports["closed"] = closed.getsockname()[1]
         closed.close()
@@ -519,10 +519,10 @@ def test_probe_reports_why_each_target_is_unhealthy_within_one_deadline() -> Non
         for thread in threads:
             thread.start()
         started = time.monotonic()
-        problems = probe(ports, "/healthz", 0.3)
+        problems = probe(ports, "/healthz", 0.5)
         elapsed = time.monotonic() - started
     finally:
         for sock in listeners:
             sock.close()
     assert problems == expected
-    assert 0.29 <= elapsed < 0.9, f"five hung targets must cost one timeout (not 1.5 s), took {elapsed:.2f}s"
+    assert 0.49 <= elapsed < 1.5, f"five hung targets must cost one timeout (not 2.5 s), took {elapsed:.2f}s"

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -40,6 +40,7 @@ from alertscaler.store.base import NewDecision, Receipt, StateStore, StoredNotif
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 10.0
+PRUNE_INTERVAL_S = 3600.0  # retention: how often old history is deleted (first pass a minute after start)
 RECORD_BATCH = 256  # webhooks committed together at most
 INLINE_BATCH = 4    # pending notifications processed on the event loop (more go to a thread)
 T = TypeVar("T")
@@ -120,6 +121,8 @@ class Engine:
         self._spawn(self._processing_loop(), "processing")
         self._spawn(self._reevaluate_loop(), "reevaluate")
         self._spawn(self._status_loop(), "status")
+        if self.policy.store.retention:
+            self._spawn(self._prune_loop(), "prune")
         for name, worker in self.workers.items():
             self._spawn(worker.run(), f"worker-{name}")
         self._process_event.set()  # anything recorded before a crash is processed now
@@ -354,6 +357,24 @@ class Engine:
     async def _judge_heals(self) -> None:
         """Heal signals whose batch window has closed → heal decisions (and a heal action per group)."""
         self._count(await anyio.to_thread.run_sync(self.heal_judge.run, self.clock()))
+
+    async def _prune_loop(self) -> None:
+        await asyncio.sleep(60.0)
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("deleting old history failed; will retry")
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+
+    async def prune(self) -> dict[str, int]:
+        """Delete finished history older than ``store.retention`` (short transactions, in a thread)."""
+        before = self.clock() - timedelta(seconds=self.policy.store.retention)
+        counts = await anyio.to_thread.run_sync(self.store.prune, before)
+        if any(counts.values()):
+            log.info("retention %s: deleted %s", before.isoformat(timespec="seconds"),
+                     ", ".join(f"{n} {table}" for table, n in counts.items() if n))
+        return counts
 
     async def _status_loop(self) -> None:
         while True:

@@ -190,6 +190,9 @@ class StateStore(Protocol):
     def write_busy(self) -> bool:
         """True while this process has a write transaction open and a new one would have to wait."""
 
+    def prune(self, before: datetime, batch: int = 2000) -> dict[str, int]:
+        """Delete what is finished and older than ``before`` (retention); rows deleted per table."""
+
     # --- ingest -----------------------------------------------------------------------------------
     def record_notification(self, notification: Notification, received_at: datetime) -> Receipt:
         """Durably store the notification and claim its alerts' dedup keys, in one transaction.

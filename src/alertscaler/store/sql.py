@@ -53,6 +53,7 @@ from alertscaler.store.base import (
     Tx,
 )
 from alertscaler.store.sql_healing import HealStoreMixin
+from alertscaler.store.sql_pruning import PruneStoreMixin
 from alertscaler.store.sql_statements import _Dialect, _Statements
 from alertscaler.store.sql_tx import _KEYS_PER_INSERT, _routes, _SqlTx
 from alertscaler.store.tables import (
@@ -96,7 +97,7 @@ def sqlite_url(path: str | Path) -> str:
 # --- the store --------------------------------------------------------------------------------------
 
 
-class SqlStore(HealStoreMixin):
+class SqlStore(HealStoreMixin, PruneStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call
