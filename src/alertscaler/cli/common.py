@@ -1,0 +1,68 @@
+"""What every ``alertscaler`` command shares: exit codes, the two consoles, ``CliError``, argument types,
+loading a policy file and printing its problems. Imported by the other ``cli`` modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from rich.console import Console
+
+from alertscaler.config import PolicyFile, load_policy_file
+from alertscaler.model.durations import parse_duration
+from alertscaler.model.errors import ConfigError
+
+EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+DEFAULT_CONFIG = "alertscaler.yml"
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_NO) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def duration_arg(text: str) -> float:
+    try:
+        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a duration like 300, 90s or 5m, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def load(path: str) -> PolicyFile:
+    if not os.path.exists(path):
+        raise CliError(f"policy file {path} not found (give one with -c FILE)", EXIT_USAGE)
+    return load_policy_file(path)
+
+
+def print_problems(exc: ConfigError) -> None:
+    where = f"{exc.source}: " if exc.source else ""
+    err.print(f"[red]invalid[/red] {where}{len(exc.problems)} problem(s)", highlight=False)
+    for p in exc.problems:
+        err.print(f"  {p}", highlight=False, markup=False)
+
+
+def print_json(data: Any) -> int:
+    print(json.dumps(data, indent=2))
+    return EXIT_OK

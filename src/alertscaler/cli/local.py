@@ -1,0 +1,134 @@
+"""Commands on a policy file on this machine: ``serve``, ``demo``, ``check`` (with promtool and amtool on
+what ``render`` would write, and the schedule windows' next openings), ``render`` and ``rules sync``."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.markup import escape
+
+from alertscaler.cli.common import EXIT_NO, EXIT_OK, EXIT_USAGE, CliError, err, load, out
+from alertscaler.confgen import RenderInput, render_all, write_files
+from alertscaler.confgen.scrape import alertmanager_target
+from alertscaler.confgen.syncing import SyncError, sync_rules
+from alertscaler.confgen.validate import validate
+from alertscaler.config import PolicyFile
+from alertscaler.model.durations import format_duration
+
+
+def serve(args: argparse.Namespace) -> int:
+    from alertscaler import service  # heavy imports only when serving
+
+    policy = load(args.config)
+    service.setup_logging(args.log_level, args.log_format)
+    service.serve(policy, args.log_level, source=args.config)
+    return EXIT_OK
+
+
+def demo(args: argparse.Namespace) -> int:
+    from alertscaler.demo.running import KILL_AT, DemoOptions, run_demo  # heavy imports only for the demo
+
+    return run_demo(DemoOptions(duration=args.duration, speed=args.speed, max_size=args.max_size,
+                                workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
+                                view=args.view, kill_at=KILL_AT if args.kill else None))
+
+
+def check(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    policy = load(path)
+    out.print(f"[green]ok[/green] {path}: {len(policy.groups)} group(s): "
+              + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
+              highlight=False)
+    print_schedules(policy, datetime.now(UTC))
+    return check_generated(policy, path, args)
+
+
+def print_schedules(policy: PolicyFile, now: datetime) -> None:
+    """Each schedule window with what it sets and when it next opens: a cron typo shows at once."""
+    for name, group in policy.groups.items():
+        if group.schedule is None:
+            continue
+        zone = group.schedule.zone
+        local = now.astimezone(zone).replace(tzinfo=None)
+        for w in group.schedule.windows:
+            sets = ", ".join(f"{k} {v}" for k, v in (("min_size", w.min_size), ("max_size", w.max_size),
+                                                      ("desired", w.desired)) if v is not None)
+            upcoming = w.expr.next_after(local)
+            text = f"  {name} window {w.name}: '{w.cron}' for {format_duration(w.duration)}: {sets}; "
+            if upcoming is None:
+                err.print(f"{text}WARNING: never opens (no date in the next 400 days matches)",
+                          highlight=False, markup=False)
+                continue
+            out.print(f"{text}next opens {upcoming:%a %Y-%m-%d %H:%M} {group.schedule.timezone}",
+                      highlight=False, markup=False)
+
+
+def render_input(policy: PolicyFile, source: str, args: argparse.Namespace) -> RenderInput:
+    try:
+        alertmanager_target(args.alertmanager_url)
+    except ValueError as exc:
+        raise CliError(f"--alertmanager-url: {exc}", EXIT_USAGE) from None
+    return policy.render_input(source, args.token_file, args.alertmanager_url)
+
+
+def render(args: argparse.Namespace) -> int:
+    policy = load(args.config)
+    inp = render_input(policy, args.config, args)
+    try:
+        written = write_files(args.out, render_all(inp))
+    except OSError as exc:
+        raise CliError(f"cannot write into {args.out}: {exc.strerror or exc}") from None
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+    out.print(" ".join(inp.credentials_note()), highlight=False)
+    out.print(f"validate with: alertscaler check {args.config}", highlight=False)
+    return EXIT_OK
+
+
+def rules_sync(args: argparse.Namespace) -> int:
+    policy = load(args.config)
+    rules_dir = Path(args.rules_dir) if args.rules_dir else policy.rules_dir()
+    if rules_dir is None:
+        raise CliError("no rules directory: set prometheus.rules_dir in the policy file or pass --rules-dir",
+                       EXIT_USAGE)
+    url = args.prometheus_url or policy.prometheus.url
+    try:
+        result = sync_rules(policy.render_input(args.config), rules_dir, policy.prometheus.rule_file, url,
+                            require_promtool=not args.no_promtool)
+    except SyncError as exc:
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+        raise CliError(f"rules sync: {exc}") from None
+    for step in result.steps:
+        out.print(step, highlight=False)
+    out.print(f"[green]ok[/green] {result.path}: {result.groups} group(s), {result.rules} rule(s)"
+              + ("" if result.changed else " (unchanged)"), highlight=False)
+    return EXIT_OK
+
+
+def check_generated(policy: PolicyFile, path: str, args: argparse.Namespace) -> int:
+    """Run promtool / amtool on what ``render`` would write; exit 1 if they reject it."""
+    inp = render_input(policy, path, args)
+    with tempfile.TemporaryDirectory(prefix="alertscaler-check-") as tmp:
+        try:
+            reports = validate(inp, Path(tmp))
+        except OSError as exc:
+            raise CliError(f"cannot render into a temporary directory: {exc.strerror or exc}") from None
+    failed = [r for r in reports if r.status == "failed"]
+    for report in reports:
+        style = {"ok": "green", "failed": "red"}.get(report.status, "yellow")
+        label = {"missing": "skipped"}.get(report.status, report.status)
+        (err if report.status == "failed" else out).print(
+            f"[{style}]{label}[/{style}] {report.check}: {escape(report.summary)}", highlight=False)
+        for problem in report.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+    if failed:
+        where = ("the generated Prometheus side" if all(r.check != "promtool check rules (queries)" for r in failed)
+                 else "the Prometheus side (generated files, the policy file's queries)")
+        err.print(f"[red]invalid[/red] {path}: {sum(len(r.problems) for r in failed)} problem(s) in {where}",
+                  highlight=False)
+        return EXIT_NO
+    return EXIT_OK

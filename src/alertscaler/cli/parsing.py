@@ -1,0 +1,252 @@
+"""The command line: ``main`` and the argument parser of every command (their ``--help`` texts); the
+commands themselves are in ``cli.local`` (policy files on this machine), ``cli.remote`` (a running service)
+and ``cli.simulating`` (simulate, backtest)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from alertscaler import __version__
+from alertscaler.cli.common import (
+    DEFAULT_CONFIG,
+    EXIT_NO,
+    EXIT_USAGE,
+    CliError,
+    duration_arg,
+    err,
+    non_negative,
+    positive_float,
+    print_problems,
+)
+from alertscaler.cli.local import check, demo, render, rules_sync, serve
+from alertscaler.cli.remote import decisions, scale, status
+from alertscaler.cli.simulating import backtest, simulate
+from alertscaler.confgen import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
+from alertscaler.model.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return exc.code
+    except ConfigError as exc:
+        print_problems(exc)
+        return EXIT_NO
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alertscaler",
+        description="Turn Prometheus alerts into safe, durable scaling actions on groups of instances.",
+        epilog="Exit codes: 0 ok, 1 refused/invalid, 2 usage error, 3 service unreachable. "
+               "Docs: README.md",
+    )
+    p.add_argument("--version", action="version", version=f"alertscaler {__version__}")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", default=os.environ.get("ALERTSCALER_CONFIG", DEFAULT_CONFIG),
+                        help="policy file (default: $ALERTSCALER_CONFIG or ./alertscaler.yml)")
+
+    def client_args(sp: argparse.ArgumentParser) -> None:
+        config_arg(sp)
+        sp.add_argument("--url", help="service URL (default: from the policy file's server section)")
+        sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    s = sub.add_parser("serve", help="run the service (webhook, API, workers)",
+                       description="Run alertscaler: receive Alertmanager webhooks, decide, act.")
+    config_arg(s)
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--log-format", default="text", choices=["text", "json"])
+    s.set_defaults(func=serve)
+
+    c = sub.add_parser("check", help="validate a policy file, reporting every problem with its path",
+                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed. "
+                                   "Then validate the Prometheus side render would write with promtool and amtool "
+                                   "(when on PATH).")
+    c.add_argument("file", nargs="?", help="policy file (or use -c)")
+    config_arg(c)
+    render_args(c)
+    c.set_defaults(func=check)
+
+    r = sub.add_parser("render", help="write Prometheus rules, prometheus.yml and alertmanager.yml for a policy",
+                       description="Generate the Prometheus side of a policy file: rules/alertscaler.rules.yml, "
+                                   "prometheus.yml, scrape_configs.yml, alertmanager.yml, alertmanager-route.yml. "
+                                   "Secrets are never written: the files point at --token-file.")
+    config_arg(r)
+    r.add_argument("--out", required=True, metavar="DIR", help="directory to write into (created if missing)")
+    render_args(r)
+    r.set_defaults(func=render)
+
+    rules = sub.add_parser("rules", help="manage the generated rules in a running Prometheus")
+    rules_sub = rules.add_subparsers(title="rules commands", metavar="COMMAND")
+    rs = rules_sub.add_parser(
+        "sync", help="install the generated rule file into Prometheus safely (validate, reload, confirm, roll back)",
+        description="Validate the generated rules with promtool, write them atomically into prometheus.rules_dir, "
+                    "POST /-/reload, confirm through Prometheus' API that they loaded; on any failure restore the "
+                    "previous file. Prometheus is never left with a broken rule file.")
+    config_arg(rs)
+    rs.add_argument("--rules-dir", metavar="DIR", help="override prometheus.rules_dir")
+    rs.add_argument("--prometheus-url", metavar="URL", help="override prometheus.url")
+    rs.add_argument("--no-promtool", action="store_true",
+                    help="sync even when promtool is not installed (Prometheus' reload still guards)")
+    rs.set_defaults(func=rules_sync)
+    rules.set_defaults(func=lambda args: usage(rules))
+
+    st = sub.add_parser("status", help="groups: desired and current capacity, members")
+    client_args(st)
+    st.add_argument("group", nargs="?", help="show one group with its members")
+    st.set_defaults(func=status)
+
+    d = sub.add_parser("decisions", help="recent decisions with their reasons")
+    client_args(d)
+    d.add_argument("--group")
+    d.add_argument("--outcome", choices=["acted", "skipped"])
+    d.add_argument("--reason")
+    d.add_argument("--since", help="a duration ago (10m, 2h) or an RFC 3339 time")
+    d.add_argument("--limit", type=int, default=20)
+    d.set_defaults(func=decisions)
+
+    sc = sub.add_parser("scale", help="set a group's desired capacity (bounds apply, cooldowns do not)")
+    client_args(sc)
+    sc.add_argument("group")
+    sc.add_argument("desired", type=non_negative)
+    sc.set_defaults(func=scale)
+
+    dm = sub.add_parser(
+        "demo", help="run the whole pipeline locally on a real traffic shape, with a live view",
+        description="Start Prometheus and Alertmanager (Debian packages prometheus and prometheus-alertmanager), "
+                    "alertscaler with the local provider and a load generator replaying the World Cup 1998 "
+                    "traffic shape, all on 127.0.0.1 with free ports; watch the group scale out and back in. "
+                    "Ctrl-C stops everything (exit 0); no process is left behind.",
+        epilog="Exit codes: 0 the replay ended or Ctrl-C; 1 Prometheus/Alertmanager missing or a process failed; "
+               "2 bad options.")
+    timing = dm.add_mutually_exclusive_group()
+    timing.add_argument("--duration", type=duration_arg, metavar="DURATION",
+                        help="how long one busy-then-quiet cycle lasts: 300, 90s, 5m (default 5m)")
+    timing.add_argument("--speed", type=positive_float, metavar="MIN_PER_S",
+                        help="trace minutes replayed per second instead (the cycle is 840 trace minutes)")
+    dm.add_argument("--max-size", type=non_negative, default=5, metavar="N",
+                    help="the group's max_size, 2..10; the peak needs N instances (default 5)")
+    dm.add_argument("--workdir", metavar="DIR", help="working directory to use and keep (default: temporary)")
+    dm.add_argument("--keep", action="store_true", help="keep the temporary working directory (logs, configs)")
+    dm.add_argument("--no-view", dest="view", action="store_false", default=None,
+                    help="print status lines instead of the live view (automatic when stdout is not a terminal)")
+    dm.add_argument("--no-kill", dest="kill", action="store_false", default=True,
+                    help="do not kill an instance half-way through the replay (which shows healing: InstanceDown fires "
+                         "and alertscaler replaces the instance)")
+    dm.set_defaults(func=demo)
+
+    sm = sub.add_parser(
+        "simulate", help="replay a load trace through a policy and both baselines; print decision-quality metrics",
+        description="Replay a load trace (requests/s over time) through a scaling policy with the real decision "
+                    "code, and through two baselines in the same run: Kubernetes' HPA default behaviour (CPU "
+                    "utilisation target --target, every 15 s) and the seeds' step policy (+1 if utilisation > "
+                    "0.8 for 1m, cooldown 30s; -1 if < 0.2 for 1m, cooldown 60s). New instances serve only after "
+                    "--delay; scale-in is immediate. Prints the SPEC RG elasticity metrics (under/over-"
+                    "provisioning accuracy and timeshare, instability, jitter), scaling actions, instance-hours "
+                    "and their ratio to an oracle that always has ceil(demand / capacity) instances. "
+                    "Deterministic: the same options give the same figures.",
+        epilog="Policies: tracking = alertscaler's default, target tracking on requests/s per instance "
+               "(--target x --capacity) now and predicted one --delay ahead; step = alertscaler step policy "
+               "(+50%% above --target for 1m, -10%% below half of it for 5m); sized = the same alerts, each step sized "
+               "live to ceil(requests/s / (--target x --capacity)) with size_by; hpa; seed. "
+               "Trace CSV: timestamp,value rows (seconds or ISO 8601 date-times; values in requests/s, or "
+               "request counts per row under a 'count' header), optional header, gzip allowed. "
+               "Example: alertscaler simulate --speed 10 --delay 3m --plot sim.png. "
+               "Exit codes: 0 ok; 1 plotting needs matplotlib (pip install 'alertscaler[sim]'); 2 bad options "
+               "or trace.")
+    sm.add_argument("--trace", default="worldcup98", metavar="NAME|FILE",
+                    help="worldcup98 (bundled: the 1998 World Cup web site, 4 days per minute, scaled so that its "
+                         "busiest minute needs 70%% of --max at --capacity) or a CSV file (default worldcup98)")
+    sm.add_argument("--peak", type=positive_float, metavar="RPS",
+                    help="scale the trace so that its busiest sample is RPS requests/s (files are replayed as "
+                         "they are unless given)")
+    sm.add_argument("--start", metavar="WHEN",
+                    help="start this long into the trace (2h, 1d) or at this date-time of it (1998-06-30 10:00)")
+    sm.add_argument("--minutes", type=positive_float, metavar="N", help="replay N minutes of the trace")
+    sm.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
+                    help="replay X times faster than real time: with 10, a trace minute lasts 6 s while delays "
+                         "and intervals stay as given (default 1)")
+    sm.add_argument("--smooth", type=non_negative, default=1, metavar="SAMPLES",
+                    help="moving average over this many samples first (default 1: none)")
+    policy_options(sm)
+    sm.set_defaults(func=simulate)
+
+    bt = sub.add_parser(
+        "backtest", help="what would this policy have done last week? simulate on a Prometheus range query",
+        description="Fetch the group's demand in requests/s from Prometheus (a range query, one series) and "
+                    "replay it like 'simulate' does: the chosen policy and both baselines (HPA default, the "
+                    "seeds' step policy) in one run, with the real decision code; same table, --json and --plot.",
+        epilog="Example: alertscaler backtest --query 'sum(rate(http_requests_total{job=\"web\"}[1m]))' "
+               "--since 7d --step 60s --capacity 40 --delay 3m. Each point holds until the next (a gap keeps the "
+               "last value); NaN points are dropped. Exit codes: 0 ok; 1 Prometheus unreachable, PromQL "
+               "rejected, no data, or plotting needs matplotlib; 2 bad options (several series: aggregate them).")
+    bt.add_argument("-c", "--config", metavar="FILE",
+                    help="policy file whose prometheus section (url, bearer_token, verify, timeout) is used")
+    bt.add_argument("--prometheus", metavar="URL",
+                    help="Prometheus base URL (default: -c FILE's prometheus.url, else http://127.0.0.1:9090)")
+    bt.add_argument("--query", required=True, metavar="PROMQL",
+                    help="the group's demand in requests/s as one series, e.g. "
+                         "'sum(rate(http_requests_total{job=\"web\"}[1m]))'")
+    span = bt.add_mutually_exclusive_group()
+    span.add_argument("--since", type=duration_arg, metavar="DURATION",
+                      help="replay the last DURATION up to --to (default 7d)")
+    span.add_argument("--from", dest="start", metavar="ISO",
+                      help="replay from this date-time (ISO 8601; without a zone: UTC)")
+    bt.add_argument("--to", dest="end", metavar="ISO", help="replay up to this date-time (default: now)")
+    bt.add_argument("--step", type=duration_arg, default=60.0, metavar="DURATION",
+                    help="resolution of the range query (default 60s)")
+    bt.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                    help="per request to Prometheus (default: -c FILE's prometheus.timeout, else 10)")
+    policy_options(bt)
+    bt.set_defaults(func=backtest)
+    return p
+
+
+def policy_options(parser: argparse.ArgumentParser) -> None:
+    """The scenario and output options ``simulate`` and ``backtest`` share."""
+    parser.add_argument("--policy", choices=["tracking", "step", "sized", "hpa", "seed"], default="tracking",
+                        help="the policy to compare with the baselines (default tracking)")
+    parser.add_argument("--target", type=positive_float, default=0.7, metavar="UTIL",
+                        help="target utilisation in (0, 1] for tracking, step and hpa (default 0.7)")
+    parser.add_argument("--capacity", type=positive_float, default=40.0, metavar="RPS",
+                        help="requests/s one instance serves at 100%% (default 40)")
+    parser.add_argument("--delay", type=duration_arg, default=60.0, metavar="DURATION",
+                        help="provisioning delay: a new instance serves this long after it was asked for (default 60s)")
+    parser.add_argument("--interval", type=duration_arg, default=15.0, metavar="DURATION",
+                        help="how often the chosen policy decides (default 15s; the baselines always use 15s)")
+    parser.add_argument("--min", dest="min_size", type=non_negative, default=1, metavar="N",
+                        help="min size (default 1)")
+    parser.add_argument("--max", dest="max_size", type=non_negative, default=20, metavar="N",
+                        help="max size (default 20)")
+    parser.add_argument("--initial", type=non_negative, metavar="N",
+                        help="size at the start (default: what each policy wants for the first sample)")
+    parser.add_argument("--metric-window", type=duration_arg, default=60.0, metavar="DURATION",
+                        help="policies see the demand averaged over this window, like rate(...[1m]) (default 60s)")
+    parser.add_argument("--plot", metavar="OUT.png", help="write a PNG of demand vs supply for each policy")
+    parser.add_argument("--json", metavar="OUT.json", help="write the scenario and every figure as JSON")
+
+
+def render_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--token-file", default=DEFAULT_TOKEN_FILE, metavar="PATH",
+                    help="file Prometheus and Alertmanager read alertscaler's token (or basic-auth password) from "
+                         f"(default {DEFAULT_TOKEN_FILE}); its content is never written")
+    sp.add_argument("--alertmanager-url", default=DEFAULT_ALERTMANAGER_URL, metavar="URL",
+                    help=f"Alertmanager for prometheus.yml's alerting section (default {DEFAULT_ALERTMANAGER_URL})")
+
+
+def usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE

@@ -1,0 +1,137 @@
+"""Commands that talk to a running service over its HTTP API: ``status``, ``decisions``, ``scale`` (the
+service's URL and credentials from ``--url``, ``ALERTSCALER_TOKEN`` or the policy file)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from rich.table import Table
+
+from alertscaler.cli.common import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError, out, print_json
+from alertscaler.config import load_policy_file
+from alertscaler.model.durations import parse_duration
+
+
+def status(args: argparse.Namespace) -> int:
+    if args.group:
+        data = request(args, "GET", f"/api/v1/groups/{args.group}")
+        if args.json:
+            return print_json(data)
+        print_groups([data])
+        members = Table(title=f"members of {args.group}")
+        for col in ("id", "address", "state", "created_at"):
+            members.add_column(col)
+        for m in data.get("members", []):
+            members.add_row(m["id"], m.get("address") or "", m["state"], m.get("created_at") or "")
+        out.print(members)
+        return EXIT_OK
+    data = request(args, "GET", "/api/v1/groups")
+    if args.json:
+        return print_json(data)
+    print_groups(data)
+    return EXIT_OK
+
+
+def decisions(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    for key in ("group", "outcome", "reason"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    if args.since:
+        params["since"] = since(args.since)
+    data = request(args, "GET", "/api/v1/decisions", params=params)
+    if args.json:
+        return print_json(data)
+    table = Table(title="decisions (newest first)")
+    for col in ("id", "time", "group", "policy", "trigger", "outcome", "reason", "from→to", "message"):
+        table.add_column(col, overflow="fold")
+    for d in data:
+        arrow = f"{d['from_capacity']}→{d['to_capacity']}" if d["from_capacity"] is not None else ""
+        style = "green" if d["outcome"] == "acted" else "yellow"
+        table.add_row(str(d["id"]), (d["decided_at"] or "")[:19], d["group"] or "-", d["policy"] or "-",
+                      d["trigger"], f"[{style}]{d['outcome']}[/{style}]", d["reason"], arrow, d["message"])
+    out.print(table)
+    return EXIT_OK
+
+
+def scale(args: argparse.Namespace) -> int:
+    data = request(args, "POST", f"/api/v1/groups/{args.group}/scale", body={"desired": args.desired})
+    if args.json:
+        return print_json(data)
+    out.print(f"{data['outcome']} ({data['reason']}): {data['message']}", highlight=False)
+    return EXIT_OK if data["outcome"] == "acted" or data["reason"] == "no_change" else EXIT_NO
+
+
+def print_groups(groups: list[dict[str, Any]]) -> None:
+    table = Table(title="groups")
+    for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "last scale out", "last scale in"):
+        table.add_column(col)
+    notes = []
+    for g in groups:
+        current = "?" if g.get("current") is None else str(g["current"])
+        if g.get("current") is not None and g["current"] != g["desired"]:
+            current = f"[yellow]{current}[/yellow]"
+        low, high = str(g["min_size"]), str(g["max_size"])
+        sched = g.get("schedule")
+        if sched:  # the bounds in force, the configured ones in brackets when a window overrides them
+            low = low if sched["min_size"] == g["min_size"] else f"{sched['min_size']} ({low})"
+            high = high if sched["max_size"] == g["max_size"] else f"{sched['max_size']} ({high})"
+            names = ", ".join(w["name"] for w in sched["open"]) or "none"
+            notes.append(f"{g['name']}: schedule windows open: {names}; next change "
+                         f"{(sched['next_change'] or 'none')[:19]} UTC")
+        table.add_row(g["name"], g["provider"], low, str(g["desired"]), current,
+                      high, "yes" if g["dry_run"] else "", (g["last_scale_out_at"] or "")[:19],
+                      (g["last_scale_in_at"] or "")[:19])
+    out.print(table)
+    for note in notes:
+        out.print(note)
+
+
+def since(text: str) -> str:
+    """``10m`` (a duration ago) or an RFC 3339 time, checked here so a typo is a usage error."""
+    try:
+        return (datetime.now(UTC) - timedelta(seconds=parse_duration(text))).isoformat()
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--since: {text!r} is neither a duration (10m, 2h) nor an RFC 3339 time", EXIT_USAGE) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+
+
+def request(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,
+             body: Any = None) -> Any:
+    url = args.url
+    headers = {}
+    policy = None
+    if os.path.exists(args.config):
+        policy = load_policy_file(args.config)
+    if url is None:
+        if policy is None:
+            raise CliError(f"no --url and no policy file {args.config} to find the service", EXIT_USAGE)
+        url = policy.server.url
+    token = os.environ.get("ALERTSCALER_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif policy is not None and policy.server.auth.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {policy.server.auth.bearer_token.get_secret_value()}"
+    basic = policy.server.auth.basic if policy is not None else None
+    auth = (basic.username, basic.password.get_secret_value()) if basic and "Authorization" not in headers else None
+    try:
+        with httpx.Client(base_url=url, timeout=30, headers=headers, auth=auth) as client:
+            response = client.request(method, path, params=params, json=body)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach alertscaler at {url}: {exc}", EXIT_UNREACHABLE) from None
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"error": response.text}
+    if response.status_code >= 400:
+        message = data.get("error") if isinstance(data, dict) else None
+        raise CliError(f"{method} {path}: HTTP {response.status_code}: {message or response.text}")
+    return data
