@@ -1,0 +1,153 @@
+"""The policy file's service-wide sections as typed models: ``server`` (listen, auth), ``store`` (URL or path,
+sync mode, retention), ``prometheus`` (queries, rule sync) and ``actions`` (retries). Part of ``config``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from alertscaler.model.durations import Duration, format_duration
+from alertscaler.model.secrets import resolve_secret
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BasicAuth(ConfigModel):
+    username: Annotated[str, Field(min_length=1)]
+    password: SecretStr
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return resolve_secret(data, "password", (info.context or {}).get("base"))
+
+
+class AuthConfig(ConfigModel):
+    """Who may call the API. State-changing routes always require auth; reads too if ``protect_reads``."""
+
+    bearer_token: SecretStr | None = None
+    basic: BasicAuth | None = None
+    protect_reads: bool = False
+    insecure_no_auth: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+
+    @model_validator(mode="after")
+    def _something(self) -> AuthConfig:
+        if self.bearer_token is None and self.basic is None and not self.insecure_no_auth:
+            raise ValueError("set bearer_token (or bearer_token_env / bearer_token_file) or basic; "
+                             "insecure_no_auth: true disables authentication explicitly")
+        if self.bearer_token is not None and len(self.bearer_token.get_secret_value()) < 8:
+            raise ValueError("bearer_token: too short (use at least 8 characters)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.bearer_token is not None or self.basic is not None
+
+
+class ServerConfig(ConfigModel):
+    listen: str = "127.0.0.1:8080"
+    auth: AuthConfig = AuthConfig(insecure_no_auth=True)
+    max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY
+    reevaluate_interval: Duration = 5.0
+    alert_stale_after: Duration = 24 * 3600.0
+    state_dir: str = "./alertscaler-state"
+    public_url: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be HOST:PORT like 127.0.0.1:8080, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+DEFAULT_RETENTION = 90 * 86400.0
+
+
+class StoreConfig(ConfigModel):
+    url: str | None = None
+    path: str | None = None
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    #: finished history (notifications, decisions, actions, heal records) older than this is deleted; 0: kept
+    retention: Duration = DEFAULT_RETENTION
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: float) -> float:
+        if 0 < value < 86400:
+            raise ValueError(f"must be 0 (keep everything) or at least 1d, got {format_duration(value)}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return resolve_secret(data, "url", (info.context or {}).get("base"))
+
+    @model_validator(mode="after")
+    def _one(self) -> StoreConfig:
+        if self.url and self.path:
+            raise ValueError("give url or path, not both")
+        if self.url and not self.url.startswith(("sqlite", "postgresql")):
+            raise ValueError("url: must start with sqlite:// or postgresql+psycopg://")
+        return self
+
+
+class PrometheusConfig(ConfigModel):
+    url: str = "http://127.0.0.1:9090"
+    bearer_token: SecretStr | None = None      # for queries (target tracking); or bearer_token_env / _file
+    verify: bool | str = True                  # TLS: system CAs, false, or a CA bundle path
+    timeout: Duration = 10.0                   # per query
+    rules_dir: str | None = None              # where ``rules sync`` installs the generated rule file
+    rule_file: str = "alertscaler.rules.yml"  # its name there (prometheus.yml's rule_files must match it)
+    sync_rules_on_start: bool = False         # ``serve`` syncs the rules before taking traffic
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: Any) -> Any:
+        return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+
+    @field_validator("rule_file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or not value.endswith((".yml", ".yaml")) or value.startswith("."):
+            raise ValueError("must be a plain file name ending in .yml, like alertscaler.rules.yml")
+        return value
+
+
+class ActionsConfig(ConfigModel):
+    max_attempts: Annotated[int, Field(ge=1)] = 8
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 300.0
