@@ -69,6 +69,8 @@ class Scheduler:
         before = self._open.get(name)
         with self.store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
+            if fresh is not None and self._was_applied(name, fresh[0]):
+                fresh = None  # another replica applied it while we waited for the group's lock
             wanted = bounds.clamp(fresh[1] if fresh else state.desired)
             parts = _transitions(before, opened, group)
             parts.append(f"bounds {bounds.min_size}..{bounds.max_size}")
