@@ -16,6 +16,14 @@ def test_check_accepts_the_shipped_example(capsys: pytest.CaptureFixture[str]) -
     assert "ok" in capsys.readouterr().out
 
 
+def test_check_accepts_the_sized_and_scheduled_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(EXAMPLE.with_name("sized-and-scheduled.yml"))]) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "web window business-hours: '0 8 * * mon-fri' for 10h: min_size 3; next opens" in printed
+    if "skipped promtool" not in printed:  # promtool installed (as in CI): the four queries are valid PromQL
+        assert "ok promtool check rules (queries): 4 queries valid PromQL" in printed
+
+
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("server: {listen: nowhere, auth: {bearer_token: hunter2hunter2}}\ngroups:\n"
