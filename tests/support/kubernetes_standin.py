@@ -33,7 +33,8 @@ Test controls: ``add_deployment`` / ``add_statefulset`` / ``add_pod`` (a pod no 
 ``fail_next(count, status, ...)`` answers matching requests with ``status`` (a ``Status`` body, or for 429 the
 API server's plain-text rate-limit answer, with ``Retry-After``); ``stall_next`` delays answers (client
 timeouts). ``tls=True`` serves HTTPS with a throw-away CA (``ca_file``). ``requests`` records every request
-(method, path, query, headers, JSON body, answered status).
+(method, path, query, headers, JSON body, answered status, monotonic time). The server, the request log and the
+fault plans are the ones of every stand-in (``http_standin.HttpStandin``).
 """
 
 from __future__ import annotations
@@ -48,30 +49,26 @@ import re
 import shutil
 import ssl
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-k8s-token-Vb7qZr2Lw9"
 NAMESPACE = "default"
 NODES = ("node-a", "node-b", "node-c")
 OUTCOMES = ("ready", "never_ready", "crashloop", "unschedulable", "evicted")
 
-_REASONS = {400: ("Bad Request", "BadRequest"), 401: ("Unauthorized", "Unauthorized"),
-            403: ("Forbidden", "Forbidden"), 404: ("Not Found", "NotFound"),
-            405: ("Method Not Allowed", "MethodNotAllowed"), 409: ("Conflict", "Conflict"),
-            410: ("Gone", "Expired"), 415: ("Unsupported Media Type", "UnsupportedMediaType"),
-            422: ("Unprocessable Entity", "Invalid"), 429: ("Too Many Requests", "TooManyRequests"),
-            500: ("Internal Server Error", "InternalError"), 502: ("Bad Gateway", "InternalError"),
-            503: ("Service Unavailable", "ServiceUnavailable"), 504: ("Gateway Timeout", "Timeout")}
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests",
+            500: "InternalError", 502: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}  # Status.reason
 _RATE_LIMITED = "Too many requests, please try again later.\n"  # the API server's max-in-flight / APF answer
 _PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                 "application/strategic-merge-patch+json")
@@ -91,63 +88,19 @@ def status_body(code: int, message: str, reason: str | None = None,
                 details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ``meta/v1`` ``Status`` of a failed call."""
     body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason or _REASONS.get(code, ("", ""))[1], "code": code}
+                            "message": message, "reason": reason or _REASONS.get(code, ""), "code": code}
     if details:
         body["details"] = details
     return body
 
 
-class _Reply(Exception):
-    """Answer the current request with this status / body (raised from deep inside a handler)."""
-
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
+def _error(code: int, message: str, reason: str | None = None, **details: Any) -> Reply:
+    return Reply(code, status_body(code, message, reason, details or None))
 
 
-def _error(code: int, message: str, reason: str | None = None, **details: Any) -> _Reply:
-    return _Reply(code, status_body(code, message, reason, details or None))
-
-
-def _not_found(resource: str, name: str, group: str = "") -> _Reply:
+def _not_found(resource: str, name: str, group: str = "") -> Reply:
     plural = f"{resource}.{group}" if group else resource
     return _error(404, f'{plural} "{name}" not found', name=name, group=group or None, kind=resource)
-
-
-@dataclass
-class Recorded:
-    """One request as the stand-in saw it, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    skip: int
-    method: str | None
-    path: re.Pattern[str]
-    retry_after: str | None
-    message: str | None
-    reason: str | None
-    plain: bool
-    header: bool
-
-
-@dataclass
-class _Stall:
-    seconds: float
-    remaining: int
-    method: str | None
-    path: re.Pattern[str]
 
 
 @dataclass
@@ -263,8 +216,13 @@ def label_selector_text(selector: dict[str, Any]) -> str:
 
 
 @dataclass
-class KubernetesStandin:
+class KubernetesStandin(HttpStandin):
     """The API server stand-in; use as a context manager (``with KubernetesStandin() as api``)."""
+
+    thread_name = "kubernetes-standin"
+    fault_path = r"^/api"
+    recorded_headers = ("authorization", "content-type", "user-agent", "accept")
+    lowercase_headers = True
 
     token: str = TOKEN
     ready_after: int = 2  # ticks (requests) after creation before a pod runs
@@ -272,13 +230,10 @@ class KubernetesStandin:
     terminate_after: int = 1  # ticks a deleted pod shows deletionTimestamp before it is gone
     tls: bool = False
 
-    requests: list[Recorded] = field(default_factory=list, init=False)
     ticks: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
-        self._stalls: list[_Stall] = []
+        super().__post_init__()
         self._plans: list[_Plan] = []
         self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, ns, name) -> object
         self.replicasets: dict[tuple[str, str], dict[str, Any]] = {}
@@ -287,79 +242,22 @@ class KubernetesStandin:
         self._ips = itertools.count(10)
         self._nodes = itertools.count()
         self._random = random.Random(7)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._tls_dir: Path | None = None
         self.ca_file: str | None = None
-        self.url = ""
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> KubernetesStandin:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                stall = standin._stall_for(self.command, self.path)
-                if stall:
-                    time.sleep(stall)
-                status, headers, body = standin.handle(self.command, self.path, dict(self.headers.items()), raw)
-                if isinstance(body, str):
-                    data, kind = body.encode(), "text/plain; charset=utf-8"
-                else:
-                    data, kind = (b"" if body is None else json.dumps(body).encode()), "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Audit-Id", str(uuid.uuid4()))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        scheme = "http"
-        if self.tls:
-            self._server.socket = self._tls_context().wrap_socket(self._server.socket, server_side=True)
-            scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="kubernetes-standin", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        super().stop()
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None
 
-    def __enter__(self) -> KubernetesStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _tls_context(self) -> ssl.SSLContext:
-        """A throw-away CA and a server certificate for 127.0.0.1 signed by it (``ca_file`` = the CA)."""
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """With ``tls``: a throw-away CA and a server certificate for 127.0.0.1 signed by it (``ca_file`` = the
+        CA)."""
+        if not self.tls:
+            return None
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -460,19 +358,9 @@ class KubernetesStandin:
         matching requests have been served normally. The body is a ``Status`` with ``message``; for 429 it is
         the API server's plain-text rate-limit answer unless ``plain=False``. ``retry_after`` goes into the
         ``Retry-After`` header (unless ``header=False``) and, for a 429 ``Status``, ``details.retryAfterSeconds``."""
-        with self._lock:
-            self._faults.append(_Fault(status, count, after, method, re.compile(path),
-                                       None if retry_after is None else str(retry_after), message, reason,
-                                       status == 429 if plain is None else plain, header))
-
-    def stall_next(self, count: int, seconds: float, *, method: str | None = None, path: str = r"^/api") -> None:
-        """The next ``count`` matching requests are answered only after ``seconds``."""
-        with self._lock:
-            self._stalls.append(_Stall(seconds, count, method, re.compile(path)))
-
-    def requests_to(self, method: str, pattern: str) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
+        self._plan_fault(count, status, method=method, path=path, retry_after=retry_after, after=after,
+                         retry_header=header, message=message, reason=reason,
+                         plain=status == 429 if plain is None else plain)
 
     def pod_bodies(self, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
         """Every pod that exists in ``namespace`` (including those being deleted), by name."""
@@ -491,67 +379,40 @@ class KubernetesStandin:
 
     # -- dispatch --------------------------------------------------------------------------------------------
 
-    def _stall_for(self, method: str, target: str) -> float:
-        path = urlsplit(target).path
-        with self._lock:
-            for stall in self._stalls:
-                if stall.remaining > 0 and (stall.method is None or stall.method == method) \
-                        and stall.path.search(path):
-                    stall.remaining -= 1
-                    return stall.seconds
-        return 0.0
-
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
-        parts = urlsplit(target)
-        path = parts.path.rstrip("/") or "/"
-        query = parse_qs(parts.query)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+    def serve(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+              body: Any) -> Answer:
+        """Authentication, then a planned fault, then a controller tick, then the API."""
         lowered = {k.lower(): v for k, v in headers.items()}
-        kept = {k: lowered[k] for k in ("authorization", "content-type", "user-agent", "accept") if k in lowered}
-        record = Recorded(method, path, query, kept, body)
-        with self._lock:
-            self.requests.append(record)
-            try:
-                self._authorize(lowered)
-                self._inject(method, path)
-                self.ticks += 1
-                self._reconcile()
-                status, out_headers, out = self._dispatch(method, path, query, lowered, body)
-            except _Reply as reply:
-                status, out_headers, out = reply.status, reply.headers, reply.body
-            except Exception as exc:  # a bug of the stand-in: answer like a broken API server would
-                status, out_headers, out = 500, {}, status_body(500, f"stand-in error: {exc!r}")
-            record.status = status
-        return status, out_headers, out
+        self._authorize(lowered)
+        self.inject_fault(method, path)
+        self.ticks += 1
+        self._reconcile()
+        return self.dispatch(method, path, query, lowered, body)
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Audit-Id": str(uuid.uuid4())}
+
+    def internal_error(self, exc: Exception) -> Any:
+        return status_body(500, f"stand-in error: {exc!r}")
 
     def _authorize(self, headers: dict[str, str]) -> None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or token.strip() != self.token:
             raise _error(401, "Unauthorized")
 
-    def _inject(self, method: str, path: str) -> None:
-        for fault in self._faults:
-            if fault.remaining <= 0 or (fault.method is not None and fault.method != method) \
-                    or not fault.path.search(path):
-                continue
-            if fault.skip > 0:
-                fault.skip -= 1
-                continue
-            fault.remaining -= 1
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None and fault.header else {}
-            if fault.plain:
-                raise _Reply(fault.status, fault.message or _RATE_LIMITED, headers)
-            details: dict[str, Any] = {}
-            if fault.status == 429 and fault.retry_after is not None:
-                details["retryAfterSeconds"] = int(float(fault.retry_after))
-            message = fault.message or f"injected fault: {_REASONS.get(fault.status, ('', ''))[0]}"
-            raise _Reply(fault.status, status_body(fault.status, message, fault.reason, details or None), headers)
+    def fault_reply(self, fault: FaultPlan) -> Reply:
+        """A ``Status``, or the plain-text rate-limit answer (``plain``)."""
+        message = fault.detail["message"]
+        if fault.detail["plain"]:
+            return Reply(fault.status, message or _RATE_LIMITED)
+        details: dict[str, Any] = {}
+        if fault.status == 429 and fault.retry_after is not None:
+            details["retryAfterSeconds"] = int(float(fault.retry_after))
+        message = message or f"injected fault: {reason_phrase(fault.status, '')}"
+        return Reply(fault.status, status_body(fault.status, message, fault.detail["reason"], details or None))
 
-    def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                  body: Any) -> tuple[int, dict[str, str], Any]:
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                 body: Any) -> Answer:
         match = re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+)(/scale|/status)?",
                              path)
         if match:

@@ -25,7 +25,8 @@ After ``DELETE`` it shows ``deleting`` for ``delete_polls`` observations, then i
 
 Faults: ``fail_next(count, status, ...)`` makes the next matching requests answer ``status`` with Linode's
 error body (and ``Retry-After`` when given); ``stall_next`` makes them wait before answering. ``requests``
-records every request (method, path, query, headers, JSON body, status answered, monotonic time).
+records every request (method, path, query, headers, JSON body, status answered, monotonic time). The server,
+the request log and the fault plans are the ones of every stand-in (``http_standin.HttpStandin``).
 
 Also here: ``linode_config`` (a provider config pointed at a stand-in) and ``linode_contract_provider`` (the
 factory of the provider contract suite).
@@ -41,16 +42,16 @@ import itertools
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-linode-token-Qx81vTzK"
 REGIONS = ("us-east", "us-central", "eu-west")
@@ -67,38 +68,11 @@ _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
 _KEY_TYPES = ("ssh-rsa", "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp")
 _NODE_MODES = ("accept", "reject", "drain", "backup")
 _FILTERABLE = ("id", "label", "tags", "region", "type", "image", "status", "group")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            408: "Request Timeout", 409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_API = r"^/v4/."
 
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-@dataclass
-class Recorded:
-    """One request as the stand-in saw it, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-    at: float = 0.0
-
-
-@dataclass
-class _Fault:
-    status: int | None  # None: answer normally, after ``delay``
-    remaining: int
-    skip: int
-    method: str | None
-    path: re.Pattern[str]
-    retry_after: str | None
-    errors: list[dict[str, str]]
-    delay: float
 
 
 @dataclass
@@ -120,25 +94,19 @@ class _Linode:
     root_pass_given: bool = False
 
 
-class _Reply(Exception):
-    """Answer the current request with this status / body (raised from deep inside a handler)."""
-
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def linode_error(status: int, reason: str, field: str | None = None) -> _Reply:
+def linode_error(status: int, reason: str, field: str | None = None) -> Reply:
     """Linode's error body: ``{"errors": [{"reason": "...", "field": "..."}]}``."""
     error = {"reason": reason} if field is None else {"reason": reason, "field": field}
-    return _Reply(status, {"errors": [error]})
+    return Reply(status, {"errors": [error]})
 
 
 @dataclass
-class LinodeStandin:
+class LinodeStandin(HttpStandin):
     """The Linode API stand-in; use as a context manager (``with LinodeStandin() as api``)."""
+
+    thread_name = "linode-standin"
+    fault_path = _API
+    recorded_headers = ("authorization", "x-filter", "content-type", "user-agent")
 
     token: str = TOKEN
     boot_polls: int = 1
@@ -147,76 +115,19 @@ class LinodeStandin:
     page_size: int = 100  # the API's default page size (it accepts 25-500; here any from 1, for small pages)
     configs: dict[int, dict[int, int]] = field(default_factory=lambda: {NODEBALANCER_ID: {CONFIG_ID: CONFIG_PORT}})
 
-    requests: list[Recorded] = field(default_factory=list, init=False)
     linodes: dict[int, _Linode] = field(default_factory=dict, init=False)
     nodes: dict[tuple[int, int], dict[int, dict[str, Any]]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
+        super().__post_init__()
         self._plans: list[_BootPlan] = []
         self._health: dict[str, str] = {}
         self._ids = itertools.count(41_000_001)
         self._node_ids = itertools.count(701)
         self._ip_numbers = itertools.count(10)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         for nb, configs in self.configs.items():
             for config in configs:
                 self.nodes[(nb, config)] = {}
-
-    # -- life cycle -----------------------------------------------------------------------------------------
-
-    def start(self) -> LinodeStandin:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = standin.handle(self.command, self.path, dict(self.headers.items()), raw)
-                data = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status, _REASONS.get(status))
-                self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the client may have given up (a timeout test)
-                    self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = do_PUT = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="linode-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> LinodeStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def api_url(self) -> str:
@@ -225,22 +136,13 @@ class LinodeStandin:
 
     # -- test controls --------------------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int, *, method: str | None = None, path: str = r"^/v4/.",
+    def fail_next(self, count: int, status: int, *, method: str | None = None, path: str = _API,
                   retry_after: float | str | None = None, reason: str | None = None, field: str | None = None,
                   after: int = 0) -> None:
         """The next ``count`` requests matching ``method`` and ``path`` (a regex) answer ``status`` with
         ``{"errors": [{"reason", "field"}]}`` — once ``after`` matching requests have been served normally."""
-        error = {"reason": reason or f"injected fault: {_REASONS.get(status, status)}"}
-        if field is not None:
-            error["field"] = field
-        with self._lock:
-            self._faults.append(_Fault(status, count, after, method, re.compile(path),
-                                       None if retry_after is None else str(retry_after), [error], 0.0))
-
-    def stall_next(self, count: int, seconds: float, *, method: str | None = None, path: str = r"^/v4/.") -> None:
-        """The next ``count`` matching requests wait ``seconds`` before they are answered (normally)."""
-        with self._lock:
-            self._faults.append(_Fault(None, count, 0, method, re.compile(path), None, [], seconds))
+        self._plan_fault(count, status, method=method, path=path, retry_after=retry_after, after=after,
+                         reason=reason or f"injected fault: {reason_phrase(status)}", field=field)
 
     def plan_boots(self, *, count: int | None = None, label: str | None = None) -> None:
         """The next ``count`` Linodes created (all when None; those whose label matches ``label``) never reach
@@ -271,10 +173,6 @@ class LinodeStandin:
         with self._lock:
             return int(self._new_node(nodebalancer, config, {"label": label, "address": address, "mode": mode})["id"])
 
-    def requests_to(self, method: str, pattern: str) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-
     def live_linodes(self) -> list[dict[str, Any]]:
         """Bodies of the Linodes that exist (including those being deleted)."""
         with self._lock:
@@ -290,48 +188,14 @@ class LinodeStandin:
 
     # -- dispatch -------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
-        parts = urlsplit(target)
-        path = parts.path.rstrip("/") or "/"
-        query = parse_qs(parts.query)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        kept = {k: v for k, v in headers.items()
-                if k.lower() in ("authorization", "x-filter", "content-type", "user-agent")}
-        record = Recorded(method, path, query, kept, body, at=time.monotonic())
-        with self._lock:
-            self.requests.append(record)
-            fault = self._matching_fault(method, path)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        with self._lock:
-            try:
-                if fault is not None and fault.status is not None:
-                    retry = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    raise _Reply(fault.status, {"errors": fault.errors}, retry)
-                status, out_headers, out = self._dispatch(method, path, query, headers, body)
-            except _Reply as reply:
-                status, out_headers, out = reply.status, reply.headers, reply.body
-            except Exception as exc:  # a bug of the stand-in: answer like a broken API would
-                status, out_headers, out = 500, {}, {"errors": [{"reason": f"stand-in error: {exc!r}"}]}
-            record.status = status
-        return status, out_headers, out
+    def fault_reply(self, fault: FaultPlan) -> Reply:
+        return linode_error(fault.status, fault.detail["reason"], fault.detail["field"])
 
-    def _matching_fault(self, method: str, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.remaining <= 0 or (fault.method and fault.method != method) or not fault.path.search(path):
-                continue
-            if fault.skip > 0:
-                fault.skip -= 1
-                return None
-            fault.remaining -= 1
-            return fault
-        return None
+    def internal_error(self, exc: Exception) -> Any:
+        return {"errors": [{"reason": f"stand-in error: {exc!r}"}]}
 
-    def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                  body: Any) -> tuple[int, dict[str, str], Any]:
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                 body: Any) -> Answer:
         if not path.startswith("/v4/"):
             raise linode_error(404, "Not found")
         if headers.get("Authorization") != f"Bearer {self.token}":
@@ -344,7 +208,7 @@ class LinodeStandin:
                 for linode in sorted(self.linodes.values(), key=lambda x: x.body["id"]):
                     try:
                         seen = self._observe(linode)
-                    except _Reply:
+                    except Reply:
                         continue  # gone
                     if flt is None or _matches(seen, flt):
                         visible.append(seen)

@@ -34,7 +34,9 @@ paused or suspended with no task running, and with 403 above 128 items (Nova's d
 Faults: ``fail_next(count, status, ...)`` makes the next matching requests answer ``status`` with Nova's error
 body (``Retry-After`` when given). With ``keystone=True`` every API request must carry a live
 ``X-Auth-Token`` (401 otherwise); ``expire_tokens()`` makes every issued token invalid, as if expired.
-``requests`` records every request (method, path, query, headers, JSON body, answered status).
+``requests`` records every request (method, path, query, headers, JSON body, answered status, monotonic time).
+The server, the request log and the fault plans (also ``stall_next``) are the ones of every stand-in
+(``http_standin.HttpStandin``).
 """
 
 from __future__ import annotations
@@ -44,16 +46,17 @@ import binascii
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Recorded as Recorded
 
 NOVA_VERSION = "2.96"  # maximum microversion announced (Nova 2024.1)
 REGION = "RegionOne"
@@ -70,9 +73,7 @@ NETWORK_NAME = "private"
 
 _ERROR_KEYS = {400: "badRequest", 403: "forbidden", 404: "itemNotFound", 409: "conflictingRequest",
                413: "overLimit", 429: "overLimit", 500: "computeFault", 503: "serviceUnavailable"}
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-            413: "Request Entity Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_COMPUTE = r"^/compute/v2\.1/."
 _UNAUTHORIZED = "The request you have made requires authentication."
 # Nova's status for each vm_state (without a task running); nova.api.openstack.common._STATE_MAP
 _VM_STATES = {"ACTIVE": "active", "BUILD": "building", "ERROR": "error", "SHUTOFF": "stopped", "PAUSED": "paused",
@@ -91,29 +92,6 @@ def _now() -> datetime:
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Recorded:
-    """One request as the stand-in saw it, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-
-
-@dataclass
-class _Fault:
-    status: int
-    remaining: int
-    skip: int
-    method: str | None
-    path: re.Pattern[str]
-    retry_after: str | None
-    message: str
 
 
 @dataclass
@@ -146,28 +124,23 @@ class _Server:
     reboot_fault: dict[str, Any] | None = None  # the reboot in progress ends in ERROR with this fault
 
 
-class _Reply(Exception):
-    """Answer the current request with this status / body (raised from deep inside a handler)."""
-
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def nova_error(status: int, message: str) -> _Reply:
+def nova_error(status: int, message: str) -> Reply:
     """Nova's error body: ``{"badRequest": {"code": 400, "message": "..."}}``."""
-    return _Reply(status, {_ERROR_KEYS.get(status, "computeFault"): {"code": status, "message": message}})
+    return Reply(status, {_ERROR_KEYS.get(status, "computeFault"): {"code": status, "message": message}})
 
 
-def keystone_error(status: int, message: str) -> _Reply:
-    return _Reply(status, {"error": {"code": status, "title": _REASONS.get(status, "Error"), "message": message}})
+def keystone_error(status: int, message: str) -> Reply:
+    return Reply(status, {"error": {"code": status, "title": reason_phrase(status, "Error"), "message": message}})
 
 
 @dataclass
-class OpenStackStandin:
+class OpenStackStandin(HttpStandin):
     """Keystone + Nova + Glance stand-in; use as a context manager (``with OpenStackStandin() as cloud``)."""
+
+    thread_name = "openstack-standin"
+    fault_path = _COMPUTE
+    recorded_headers = ("x-auth-token", "openstack-api-version", "x-openstack-nova-api-version", "content-type",
+                        "user-agent")
 
     keystone: bool = True
     build_polls: int = 1
@@ -188,73 +161,16 @@ class OpenStackStandin:
     zones: set[str] = field(default_factory=lambda: {"nova"})
 
     reboot_polls: int = 1
-    requests: list[Recorded] = field(default_factory=list, init=False)
     lifecycle: list[tuple[str, str]] = field(default_factory=list, init=False)
     token_requests: int = field(default=0, init=False)
     servers: dict[str, _Server] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
+        super().__post_init__()
         self._plans: list[_BuildPlan] = []
         self._reboot_plans: list[_BuildPlan] = []
         self._tokens: dict[str, _Token] = {}
         self._ips = itertools.count(10)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    # -- life cycle -----------------------------------------------------------------------------------------
-
-    def start(self) -> OpenStackStandin:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1  # one write per response (headers + body), flushed by the base class
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = standin.handle(self.command, self.path, dict(self.headers.items()), raw)
-                data = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status, _REASONS.get(status))
-                if body is not None:
-                    self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="openstack-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> OpenStackStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def identity_url(self) -> str:
@@ -270,14 +186,12 @@ class OpenStackStandin:
 
     # -- test controls --------------------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int, *, method: str | None = None, path: str = r"^/compute/v2\.1/.",
+    def fail_next(self, count: int, status: int, *, method: str | None = None, path: str = _COMPUTE,
                   retry_after: float | str | None = None, message: str | None = None, after: int = 0) -> None:
         """The next ``count`` requests matching ``method`` and ``path`` (a regex) answer ``status`` — once
         ``after`` matching requests have been served normally."""
-        with self._lock:
-            self._faults.append(_Fault(status, count, after, method, re.compile(path),
-                                       None if retry_after is None else str(retry_after),
-                                       message or f"injected fault: {_REASONS.get(status, status)}"))
+        self._plan_fault(count, status, method=method, path=path, retry_after=retry_after, after=after,
+                         message=message or f"injected fault: {reason_phrase(status)}")
 
     def plan_builds(self, outcome: str, *, count: int | None = None, name: str | None = None,
                     message: str = "No valid host was found. There are not enough hosts available.",
@@ -323,10 +237,6 @@ class OpenStackStandin:
                                     "OS-EXT-STS:task_state": None})
             return str(server.body["id"])
 
-    def requests_to(self, method: str, pattern: str) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-
     def live_servers(self) -> list[dict[str, Any]]:
         """Bodies of the servers that exist (including those being deleted)."""
         with self._lock:
@@ -334,35 +244,20 @@ class OpenStackStandin:
 
     # -- dispatch -------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
-        parts = urlsplit(target)
-        path = parts.path.rstrip("/") or "/"
-        query = parse_qs(parts.query)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        kept = {k: v for k, v in headers.items()
-                if k.lower() in ("x-auth-token", "openstack-api-version", "x-openstack-nova-api-version",
-                                 "content-type", "user-agent")}
-        record = Recorded(method, path, query, kept, body)
-        with self._lock:
-            self.requests.append(record)
-            try:
-                status, out_headers, out = self._dispatch(method, path, query, headers, body)
-            except _Reply as reply:
-                status, out_headers, out = reply.status, reply.headers, reply.body
-            except Exception as exc:  # a bug of the stand-in: answer like a broken API would
-                status, out_headers, out = 500, {}, {"computeFault": {"code": 500, "message": repr(exc)}}
-            record.status = status
-        return status, out_headers, out
+    def fault_reply(self, fault: FaultPlan) -> Reply:
+        reply = nova_error(fault.status, fault.detail["message"])
+        if fault.retry_after is not None and fault.status in (413, 429):
+            reply.body["overLimit"]["retryAfter"] = fault.retry_after
+        return reply
 
-    def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                  body: Any) -> tuple[int, dict[str, str], Any]:
-        self._inject(method, path)
+    def internal_error(self, exc: Exception) -> Any:
+        return {"computeFault": {"code": 500, "message": repr(exc)}}
+
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                 body: Any) -> Answer:
         if path.startswith("/identity"):
             if not self.keystone:
-                raise _Reply(404, {"error": "no identity service here"})
+                raise Reply(404, {"error": "no identity service here"})
             return self._identity(method, path[len("/identity"):] or "/", body, query)
         if path.startswith("/compute"):
             rest = path[len("/compute"):] or "/"
@@ -383,26 +278,12 @@ class OpenStackStandin:
                 return 300 if rest == "/" else 200, {}, self._image_versions()
             self._authorize(headers)
             return self._image(method, rest, query)
-        raise _Reply(404, {"error": f"nothing at {path}"})
-
-    def _inject(self, method: str, path: str) -> None:
-        for fault in self._faults:
-            if fault.remaining > 0 and (fault.method is None or fault.method == method) and fault.path.search(path):
-                if fault.skip > 0:
-                    fault.skip -= 1
-                    continue
-                fault.remaining -= 1
-                reply = nova_error(fault.status, fault.message)
-                if fault.retry_after is not None:
-                    reply.headers["Retry-After"] = fault.retry_after
-                    if fault.status in (413, 429):
-                        reply.body["overLimit"]["retryAfter"] = fault.retry_after
-                raise reply
+        raise Reply(404, {"error": f"nothing at {path}"})
 
     # -- keystone -------------------------------------------------------------------------------------------
 
     def _identity(self, method: str, rest: str, body: Any,
-                  query: dict[str, list[str]]) -> tuple[int, dict[str, str], Any]:
+                  query: dict[str, list[str]]) -> Answer:
         v3 = {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
               "links": [{"rel": "self", "href": f"{self.url}/identity/v3/"}],
               "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
@@ -472,7 +353,7 @@ class OpenStackStandin:
             return
         token = self._tokens.get(headers.get("X-Auth-Token", ""))
         if token is None or not token.valid or token.expires_at <= _now():
-            raise _Reply(401, {"error": {"code": 401, "title": "Unauthorized", "message": _UNAUTHORIZED}},
+            raise Reply(401, {"error": {"code": 401, "title": "Unauthorized", "message": _UNAUTHORIZED}},
                          {"WWW-Authenticate": f'Keystone uri="{self.identity_url}"'})
 
     # -- nova -----------------------------------------------------------------------------------------------
@@ -768,7 +649,7 @@ class OpenStackStandin:
         for server in sorted(self.servers.values(), key=lambda s: (s.body["created"], s.body["id"]), reverse=True):
             try:
                 body = self._observe(server)
-            except _Reply:
+            except Reply:
                 continue  # gone
             if name is not None and not re.search(name, body["name"]):
                 continue
@@ -808,7 +689,7 @@ class OpenStackStandin:
                 "self": f"/v2/images/{image['id']}", "file": f"/v2/images/{image['id']}/file",
                 "schema": "/v2/schemas/image", **image}
 
-    def _image(self, method: str, rest: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], Any]:
+    def _image(self, method: str, rest: str, query: dict[str, list[str]]) -> Answer:
         if method == "GET" and rest == "/v2/images":
             name = query.get("name", [None])[0]
             found = [self._image_body(i) for i in self.images if name is None or i["name"] == name]
@@ -818,9 +699,9 @@ class OpenStackStandin:
             for image in self.images:
                 if image["id"] == match.group(1):
                     return 200, {}, self._image_body(image)
-            raise _Reply(404, {"code": 404, "title": "Not Found",
+            raise Reply(404, {"code": 404, "title": "Not Found",
                                "message": f"No image found with ID {match.group(1)}"})
-        raise _Reply(404, {"code": 404, "title": "Not Found", "message": "The resource could not be found."})
+        raise Reply(404, {"code": 404, "title": "Not Found", "message": "The resource could not be found."})
 
 
 @contextmanager
