@@ -22,6 +22,9 @@ Each stand-in supplies the API itself: ``dispatch`` (``serve`` wraps it: by defa
 ``dispatch``; a stand-in may add authentication or a controller tick there), and the shapes of its errors
 (``fault_reply``, ``internal_error``, its own error helpers): Linode ``{"errors": [{"reason": ...}]}``, Nova
 ``{"itemNotFound": {"code", "message"}}``, Kubernetes ``Status`` objects.
+
+Also here: ``contract_provider``, the sharing of one stand-in per state directory behind a provider contract
+suite factory.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -274,3 +279,38 @@ class HttpStandin:
     def ssl_context(self) -> ssl.SSLContext | None:
         """A server context to serve HTTPS with; None: plain HTTP."""
         return None
+
+
+# -- the provider contract suite ----------------------------------------------------------------------------
+
+_contract_apis: dict[tuple[Any, Path], list[Any]] = {}  # (new_api, state_dir) -> [stand-in, providers using it]
+
+
+def contract_provider(state_dir: Path, group: str, new_api: Callable[[], HttpStandin],
+                      new_provider: Callable[[Any, Any], Any]) -> tuple[Any, Callable[[], None]]:
+    """For ``PROVIDER_FACTORIES`` of the provider contract suite: ``new_provider(api, context)`` on one stand-in
+    per state directory, made by ``new_api`` (a class or module-level function: with the state directory, the
+    key of the sharing) and started here, shared by every provider made on it (a "restart" sees the same
+    resources). A cleanup scales the group to 0 (best effort) and closes its provider; the last one stops the
+    stand-in."""
+    from alertscaler.providers.base import ProviderContext, ScaleRequest
+
+    key = (new_api, state_dir)
+    entry = _contract_apis.get(key)
+    if entry is None:
+        entry = _contract_apis[key] = [new_api().start(), 0]
+    entry[1] += 1
+    api = entry[0]
+    provider = new_provider(api, ProviderContext(group=group, state_dir=state_dir))
+
+    def cleanup() -> None:
+        with contextlib.suppress(Exception):
+            provider.scale(ScaleRequest(group=group, from_capacity=0, desired=0, action_id=999_999,
+                                        decision_id=999_999))
+        provider.close()
+        entry[1] -= 1
+        if entry[1] == 0:
+            api.stop()
+            _contract_apis.pop(key, None)
+
+    return provider, cleanup

@@ -39,7 +39,6 @@ fault plans are the ones of every stand-in (``http_standin.HttpStandin``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import itertools
@@ -58,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, contract_provider, reason_phrase
 from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-k8s-token-Vb7qZr2Lw9"
@@ -764,37 +763,20 @@ def kubernetes_config(api: KubernetesStandin, name: str = "web", **overrides: An
     return KubernetesConfig.model_validate({k: v for k, v in values.items() if v is not None})
 
 
-_contract_apis: dict[Path, list[Any]] = {}  # state_dir -> [stand-in, number of providers using it]
+def _contract_api() -> KubernetesStandin:
+    api = KubernetesStandin()
+    api.add_deployment("contract")
+    return api
 
 
 def kubernetes_contract_provider(state_dir: Path, group: str = "contract") -> tuple[Any, Any]:
     """``PROVIDER_FACTORIES["kubernetes"]``: a Deployment ``contract`` (0 replicas) on one stand-in per state
     directory, shared by every provider made on it (a "restart" sees the same pods), stopped with the last
     cleanup."""
-    from alertscaler.providers.base import ProviderContext, ScaleRequest
     from alertscaler.providers.kubernetes import KubernetesProvider
 
-    entry = _contract_apis.get(state_dir)
-    if entry is None:
-        api = KubernetesStandin().start()
-        api.add_deployment("contract")
-        entry = _contract_apis[state_dir] = [api, 0]
-    entry[1] += 1
-    api = entry[0]
-    provider = KubernetesProvider(kubernetes_config(api, "contract"), ProviderContext(group=group,
-                                                                                      state_dir=state_dir))
-
-    def cleanup() -> None:
-        with contextlib.suppress(Exception):
-            provider.scale(ScaleRequest(group=group, from_capacity=0, desired=0, action_id=999_999,
-                                        decision_id=999_999))
-        provider.close()
-        entry[1] -= 1
-        if entry[1] == 0:
-            api.stop()
-            _contract_apis.pop(state_dir, None)
-
-    return provider, cleanup
+    return contract_provider(state_dir, group, _contract_api,
+                             lambda api, context: KubernetesProvider(kubernetes_config(api, "contract"), context))
 
 
 @contextmanager

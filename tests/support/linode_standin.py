@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import ipaddress
 import itertools
 import json
@@ -50,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, contract_provider, reason_phrase
 from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-linode-token-Qx81vTzK"
@@ -523,30 +522,10 @@ def linode_config(api: LinodeStandin, **overrides: Any) -> Any:
     return LinodeConfig.model_validate(values)
 
 
-_contract_apis: dict[Path, list[Any]] = {}  # state_dir -> [stand-in, number of providers using it]
-
-
 def linode_contract_provider(state_dir: Path, group: str = "contract") -> tuple[Any, Any]:
     """``PROVIDER_FACTORIES["linode"]``: one stand-in per state directory, shared by every provider made on it
     (a "restart" sees the same Linodes), stopped with the last cleanup."""
-    from alertscaler.providers.base import ProviderContext, ScaleRequest
     from alertscaler.providers.linode import LinodeProvider
 
-    entry = _contract_apis.get(state_dir)
-    if entry is None:
-        entry = _contract_apis[state_dir] = [LinodeStandin().start(), 0]
-    entry[1] += 1
-    api = entry[0]
-    provider = LinodeProvider(linode_config(api), ProviderContext(group=group, state_dir=state_dir))
-
-    def cleanup() -> None:
-        with contextlib.suppress(Exception):
-            provider.scale(ScaleRequest(group=group, from_capacity=0, desired=0, action_id=999_999,
-                                        decision_id=999_999))
-        provider.close()
-        entry[1] -= 1
-        if entry[1] == 0:
-            api.stop()
-            _contract_apis.pop(state_dir, None)
-
-    return provider, cleanup
+    return contract_provider(state_dir, group, LinodeStandin,
+                             lambda api, context: LinodeProvider(linode_config(api), context))
