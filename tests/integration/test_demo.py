@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from alertscaler.demo.stack import python_env
+from alertscaler.demo.preparing import python_env
 from alertscaler.providers.processes import processes_with_env
 
 pytestmark = [

@@ -26,7 +26,8 @@ from alertscaler.demo.loadgen import (
     percentile,
     poisson_arrivals,
 )
-from alertscaler.demo.stack import Stack, free_port, python_env
+from alertscaler.demo.preparing import free_port, python_env
+from alertscaler.demo.stack import Stack
 
 integration = pytest.mark.integration
 

@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import SecretStr
 
-from alertscaler.demo.stack import Child, Stack, free_port
+from alertscaler.demo.children import Child
+from alertscaler.demo.preparing import free_port
+from alertscaler.demo.stack import Stack
 from alertscaler.ingest.prometheus import PrometheusClient, Sample
 from alertscaler.model.errors import (
     AmbiguousResult,

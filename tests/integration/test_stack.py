@@ -20,16 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from alertscaler.demo.stack import (
-    Child,
-    ChildError,
-    MissingBinary,
-    Stack,
-    find_binary,
-    free_port,
-    free_ports,
-    python_env,
-)
+from alertscaler.demo.children import Child, ChildError
+from alertscaler.demo.preparing import MissingBinary, find_binary, free_port, free_ports, python_env
+from alertscaler.demo.stack import Stack
 
 pytestmark = pytest.mark.integration
 Script = Callable[[str], "subprocess.Popen[str]"]
@@ -357,7 +350,7 @@ def test_pdeathsig_alone_kills_a_child_in_its_own_session_when_the_parent_is_kil
     # No Stack, no watchdog: only prctl(PR_SET_PDEATHSIG) set in preexec_fn, combined with start_new_session.
     proc = run_script(f"""
         import json, os, time
-        from alertscaler.demo.stack import Child
+        from alertscaler.demo.children import Child
         child = Child("sleep", ["sleep", "60"], log_path={str(tmp_path / "sleep.log")!r}).start()
         print(json.dumps({{"pid": child.pid, "sid": os.getsid(child.pid), "pgid": os.getpgid(child.pid)}}),
               flush=True)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
-from alertscaler.demo.stack import free_port
+from alertscaler.demo.preparing import free_port
 from alertscaler.ingest.prometheus import PrometheusClient, Series
 from alertscaler.sim.backtest import BacktestError, NoData, fetch_trace, trace_from_series
 

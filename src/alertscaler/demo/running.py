@@ -46,16 +46,11 @@ from rich.live import Live
 
 from alertscaler.confgen import render_all, write_files
 from alertscaler.config import load_policy
+from alertscaler.demo.children import Child, ChildError
 from alertscaler.demo.loadgen import LoadGenerator, Snapshot
-from alertscaler.demo.stack import (
-    Child,
-    ChildError,
-    Interrupted,
-    MissingBinary,
-    Stack,
-    find_binary,
-    marked_processes,
-)
+from alertscaler.demo.preparing import MissingBinary, find_binary
+from alertscaler.demo.stack import Interrupted, Stack
+from alertscaler.demo.sweeping import marked_processes
 from alertscaler.demo.trace import DEFAULT_SMOOTH_MINUTES, Replay, load_excerpt, make_replay, notice_text, peak_for
 from alertscaler.demo.view import DecisionRow, Poller, ViewState, decision_line, parse_decision, render, status_line
 from alertscaler.model.errors import ConfigError
