@@ -23,8 +23,9 @@ Each stand-in supplies the API itself: ``dispatch`` (``serve`` wraps it: by defa
 (``fault_reply``, ``internal_error``, its own error helpers): Linode ``{"errors": [{"reason": ...}]}``, Nova
 ``{"itemNotFound": {"code", "message"}}``, Kubernetes ``Status`` objects.
 
-Also here: ``contract_provider``, the sharing of one stand-in per state directory behind a provider contract
-suite factory.
+Also here: ``take_plan``, how the stand-ins' outcome plans (``plan_boots``, ``plan_builds``, ``plan_pods``...)
+are used up, and ``contract_provider``, the sharing of one stand-in per state directory behind a provider
+contract suite factory.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 Answer = tuple[int, dict[str, str], Any]  # status, headers, body (JSON-able, str or None)
@@ -101,6 +102,25 @@ class FaultPlan:
             return False
         self.remaining -= 1
         return True
+
+
+class OutcomePlan(Protocol):
+    remaining: int | None  # None: for every resource from now on
+    name: re.Pattern[str] | None  # None: whatever its name
+
+
+P = TypeVar("P", bound=OutcomePlan)
+
+
+def take_plan(plans: list[P], name: str = "") -> P | None:
+    """The first of ``plans`` that applies to a new resource called ``name`` (the regex ``plan.name`` is found
+    in it), counted; None when no plan does."""
+    for plan in plans:
+        if (plan.remaining is None or plan.remaining > 0) and (plan.name is None or plan.name.search(name)):
+            if plan.remaining is not None:
+                plan.remaining -= 1
+            return plan
+    return None
 
 
 class _Server(ThreadingHTTPServer):

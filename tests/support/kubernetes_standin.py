@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, contract_provider, reason_phrase
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase, take_plan
 from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-k8s-token-Vb7qZr2Lw9"
@@ -555,12 +555,8 @@ class KubernetesStandin(HttpStandin):
     # -- pods --------------------------------------------------------------------------------------------------
 
     def _planned(self, name: str) -> str:
-        for plan in self._plans:
-            if (plan.remaining is None or plan.remaining > 0) and (plan.name is None or plan.name.search(name)):
-                if plan.remaining is not None:
-                    plan.remaining -= 1
-                return plan.outcome
-        return "ready"
+        plan = take_plan(self._plans, name)
+        return "ready" if plan is None else plan.outcome
 
     def _new_pod(self, namespace: str, name: str, labels: dict[str, str], owner: dict[str, Any] | None,
                  outcome: str | None = None, template: dict[str, Any] | None = None) -> _Pod:
@@ -774,6 +770,7 @@ def kubernetes_contract_provider(state_dir: Path, group: str = "contract") -> tu
     directory, shared by every provider made on it (a "restart" sees the same pods), stopped with the last
     cleanup."""
     from alertscaler.providers.kubernetes import KubernetesProvider
+    from tests.support.http_standin import contract_provider
 
     return contract_provider(state_dir, group, _contract_api,
                              lambda api, context: KubernetesProvider(kubernetes_config(api, "contract"), context))

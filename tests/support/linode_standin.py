@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, contract_provider, reason_phrase
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase, take_plan
 from tests.support.http_standin import Recorded as Recorded
 
 TOKEN = "standin-linode-token-Qx81vTzK"
@@ -77,7 +77,7 @@ def _iso(value: datetime) -> str:
 @dataclass
 class _BootPlan:
     remaining: int | None  # None: every Linode from now on
-    label: re.Pattern[str] | None
+    name: re.Pattern[str] | None  # of the label
 
 
 @dataclass
@@ -325,17 +325,9 @@ class LinodeStandin(HttpStandin):
                 raise linode_error(400, "Must be valid base64", "metadata.user_data") from None
         if not isinstance(spec.get("private_ip", False), bool):
             raise linode_error(400, "Must be a boolean", "private_ip")
-        linode = self._new_linode(spec, stuck=self._next_plan(label or ""))
+        linode = self._new_linode(spec, stuck=take_plan(self._plans, label or "") is not None)
         linode.root_pass_given = root_pass is not None
         return json.loads(json.dumps(linode.body))
-
-    def _next_plan(self, label: str) -> bool:
-        for plan in self._plans:
-            if (plan.remaining is None or plan.remaining > 0) and (plan.label is None or plan.label.search(label)):
-                if plan.remaining is not None:
-                    plan.remaining -= 1
-                return True
-        return False
 
     def _new_linode(self, spec: dict[str, Any], stuck: bool) -> _Linode:
         linode_id = next(self._ids)
@@ -526,6 +518,7 @@ def linode_contract_provider(state_dir: Path, group: str = "contract") -> tuple[
     """``PROVIDER_FACTORIES["linode"]``: one stand-in per state directory, shared by every provider made on it
     (a "restart" sees the same Linodes), stopped with the last cleanup."""
     from alertscaler.providers.linode import LinodeProvider
+    from tests.support.http_standin import contract_provider
 
     return contract_provider(state_dir, group, LinodeStandin,
                              lambda api, context: LinodeProvider(linode_config(api), context))

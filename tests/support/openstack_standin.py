@@ -55,7 +55,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase
+from tests.support.http_standin import Answer, FaultPlan, HttpStandin, Reply, reason_phrase, take_plan
 from tests.support.http_standin import Recorded as Recorded
 
 NOVA_VERSION = "2.96"  # maximum microversion announced (Nova 2024.1)
@@ -456,18 +456,10 @@ class OpenStackStandin(HttpStandin):
         for key, value in metadata.items():
             if not isinstance(value, str) or not 1 <= len(key) <= 255 or len(value) > 255:
                 raise nova_error(400, f"Invalid input for field/attribute metadata. Value: {key!r}: {value!r}.")
-        server = self._new_server(spec, self._next_plan(name))
+        server = self._new_server(spec, take_plan(self._plans, name))
         server_id = server.body["id"]
         return {"server": {"id": server_id, "links": server.body["links"], "OS-DCF:diskConfig": "MANUAL",
                            "security_groups": server.body["security_groups"], "adminPass": uuid.uuid4().hex[:12]}}
-
-    def _next_plan(self, name: str) -> _BuildPlan | None:
-        for plan in self._plans:
-            if (plan.remaining is None or plan.remaining > 0) and (plan.name is None or plan.name.search(name)):
-                if plan.remaining is not None:
-                    plan.remaining -= 1
-                return plan
-        return None
 
     def _new_server(self, spec: dict[str, Any], plan: _BuildPlan | None) -> _Server:
         server_id = str(uuid.uuid4())
@@ -573,11 +565,9 @@ class OpenStackStandin(HttpStandin):
             server.body["status"] = "HARD_REBOOT" if hard else "REBOOT"
         server.body["updated"] = _iso(_now())
         server.reboot_polls = 0
-        plan = next((p for p in self._reboot_plans if p.remaining is None or p.remaining > 0), None)
+        plan = take_plan(self._reboot_plans)
         server.reboot_fault = None
         if plan is not None:
-            if plan.remaining is not None:
-                plan.remaining -= 1
             server.reboot_fault = {"code": plan.code, "created": _iso(_now()), "message": plan.message}
         self.lifecycle.append(("reboot", server_id))
         return 202, None
