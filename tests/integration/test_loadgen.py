@@ -17,16 +17,11 @@ from typing import Any
 
 import pytest
 
-from alertscaler.demo.loadgen import (
-    Balancer,
-    HttpPool,
-    LoadGenerator,
-    even_arrivals,
-    parse_targets,
-    percentile,
-    poisson_arrivals,
-)
+from alertscaler.demo.load_stats import percentile
+from alertscaler.demo.loadgen import LoadGenerator
 from alertscaler.demo.preparing import free_port, python_env
+from alertscaler.demo.requesting import HttpPool
+from alertscaler.demo.scheduling import Balancer, even_arrivals, parse_targets, poisson_arrivals
 from alertscaler.demo.stack import Stack
 
 integration = pytest.mark.integration

@@ -13,7 +13,7 @@ from rich.console import Console
 from alertscaler.cli import EXIT_NO, EXIT_USAGE, main
 from alertscaler.confgen import render_all
 from alertscaler.config import load_policy
-from alertscaler.demo.loadgen import Counts, SecondSummary, Snapshot
+from alertscaler.demo.load_stats import Counts, SecondSummary, Snapshot
 from alertscaler.demo.running import (
     PER_INSTANCE_RPS,
     REPLAY_MINUTES,

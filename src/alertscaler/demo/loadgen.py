@@ -20,6 +20,10 @@ spread over the live instances that alertscaler reports, so adding instances rea
   ``dropped``, ``no_target``, latency p50/p95 of OK answers, and requests sent per target. ``stats()`` is a
   cheap snapshot for a live view; ``history()`` lists the complete seconds.
 
+The pure parts are in ``demo.scheduling`` (arrivals, targets, balancing), the counters in ``demo.load_stats``,
+the HTTP client in ``demo.requesting``. Used by ``demo.running`` (in a thread of its own) and the end-to-end
+tests.
+
 Use::
 
     gen = LoadGenerator(replay.rate_at, targets_url="http://127.0.0.1:8080/api/v1/targets")
@@ -33,303 +37,19 @@ import math
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import httpx
 
-__all__ = [
-    "Balancer",
-    "Counts",
-    "HttpPool",
-    "LoadGenerator",
-    "SecondSummary",
-    "Snapshot",
-    "even_arrivals",
-    "parse_targets",
-    "percentile",
-    "poisson_arrivals",
-]
+from alertscaler.demo.load_stats import Bucket, Counts, SecondSummary, Snapshot, summarize
+from alertscaler.demo.requesting import HttpPool
+from alertscaler.demo.scheduling import Balance, Balancer, even_arrivals, parse_targets, poisson_arrivals
+
+__all__ = ["LoadGenerator"]
 
 RateFn = Callable[[float], float]
 Spacing = Literal["even", "poisson"]
-Balance = Literal["round_robin", "least_outstanding"]
-
-
-# -- pure helpers --------------------------------------------------------------------------------------------
-
-
-def parse_targets(data: Any, group: str | None = None, states: Iterable[str] = ("running",)) -> list[str]:
-    """Addresses (``host:port``) in http_sd JSON whose ``alertscaler_state`` is in ``states``, in order, unique.
-
-    Malformed entries are skipped; ``group`` keeps only members of that ``alertscaler_group``.
-    """
-    wanted = set(states)
-    out: list[str] = []
-    if not isinstance(data, list):
-        return out
-    for entry in data:
-        if not isinstance(entry, dict):
-            continue
-        labels = entry.get("labels")
-        labels = labels if isinstance(labels, dict) else {}
-        if labels.get("alertscaler_state") not in wanted:
-            continue
-        if group is not None and labels.get("alertscaler_group") != group:
-            continue
-        targets = entry.get("targets")
-        for target in targets if isinstance(targets, list) else []:
-            if isinstance(target, str) and target and target not in out:
-                out.append(target)
-    return out
-
-
-def even_arrivals(rate: float, t0: float, t1: float, carry: float) -> tuple[list[float], float]:
-    """Evenly spaced arrival times in ``[t0, t1)`` at a constant ``rate``, continuing from ``carry``.
-
-    ``carry`` in [0, 1) is the fraction of a request accumulated before ``t0``; the k-th arrival is where the
-    running count reaches k. Returns (times, new carry).
-    """
-    if rate <= 0 or t1 <= t0:
-        return [], carry
-    total = carry + rate * (t1 - t0)
-    n = math.floor(total + 1e-9)
-    times = [min(t1, t0 + (k - carry) / rate) for k in range(1, n + 1)]
-    return times, max(0.0, total - n)
-
-
-def poisson_arrivals(rate: float, t0: float, t1: float, rng: random.Random) -> list[float]:
-    """Arrival times of a Poisson process of constant ``rate`` in ``[t0, t1)`` (memoryless: no carry)."""
-    times: list[float] = []
-    if rate <= 0:
-        return times
-    t = t0 + rng.expovariate(rate)
-    while t < t1:
-        times.append(t)
-        t += rng.expovariate(rate)
-    return times
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-quantile (0..1) by linear interpolation between the sorted values; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-class Balancer:
-    """Picks a target for each request: round-robin, or least outstanding with round-robin ties."""
-
-    def __init__(self, mode: Balance = "round_robin") -> None:
-        if mode not in ("round_robin", "least_outstanding"):
-            raise ValueError(f"unknown balance mode {mode!r}")
-        self.mode = mode
-        self.targets: tuple[str, ...] = ()
-        self._next = 0
-
-    def update(self, targets: Sequence[str]) -> None:
-        self.targets = tuple(targets)
-
-    def pick(self, outstanding: Mapping[str, int] | None = None) -> str | None:
-        n = len(self.targets)
-        if n == 0:
-            return None
-        start = self._next % n
-        self._next = start + 1
-        if self.mode == "round_robin" or outstanding is None:
-            return self.targets[start]
-        order = [self.targets[(start + i) % n] for i in range(n)]
-        return min(order, key=lambda t: outstanding.get(t, 0))  # min keeps the first of equals
-
-
-@dataclass
-class Counts:
-    """Request outcomes (a per-second bucket or the totals)."""
-
-    sent: int = 0
-    ok: int = 0
-    overloaded: int = 0  # 503
-    http_errors: int = 0  # any other non-200 status
-    connection_errors: int = 0
-    timeouts: int = 0
-    dropped: int = 0  # over max_outstanding
-    no_target: int = 0  # no live target to send to
-
-    @property
-    def errors(self) -> int:
-        return self.overloaded + self.http_errors + self.connection_errors + self.timeouts
-
-    def add(self, other: Counts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def copy(self) -> Counts:
-        return Counts(**{f.name: getattr(self, f.name) for f in fields(self)})
-
-
-@dataclass
-class _Bucket:
-    counts: Counts = field(default_factory=Counts)
-    latencies: list[float] = field(default_factory=list)
-    per_target: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(frozen=True)
-class SecondSummary:
-    """One complete second of the run (``second`` 0 is the first)."""
-
-    second: int
-    target_rate: float  # the rate function at the middle of that second
-    counts: Counts
-    p50: float | None  # seconds, OK answers completed in that second
-    p95: float | None
-    per_target: dict[str, int]  # requests sent to each target in that second
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The generator's state at one moment."""
-
-    elapsed: float
-    target_rate: float
-    targets: tuple[str, ...]
-    outstanding: int
-    outstanding_by_target: dict[str, int]
-    totals: Counts
-    per_target: dict[str, int]  # requests sent to each target since the start
-    last: SecondSummary | None  # the last complete second
-    discovery_errors: int
-    last_discovery_error: str | None
-
-
-def summarize(second: int, bucket: _Bucket, target_rate: float) -> SecondSummary:
-    return SecondSummary(
-        second=second,
-        target_rate=target_rate,
-        counts=bucket.counts.copy(),
-        p50=percentile(bucket.latencies, 0.5),
-        p95=percentile(bucket.latencies, 0.95),
-        per_target=dict(bucket.per_target),
-    )
-
-
-# -- a lean HTTP/1.1 client for the work requests ---------------------------------------------------------------
-
-
-class HttpPool:
-    """Keep-alive ``GET`` requests to one ``host:port``: a minimal HTTP/1.1 client on asyncio streams.
-
-    Why not httpx for the work requests: measured here, httpx cost about 1.8 ms of CPU per request (360 req/s
-    over 5 instances took 65 % of a core, and a single client with a pool of 512 connections saturated one
-    because httpcore scans every pooled connection for every request), which made the generator, not the
-    instances, the bottleneck; this client needs about 0.25 ms. It speaks exactly what a load generator needs:
-    ``GET``, ``Content-Length``, chunked or close-delimited bodies, HTTP/1.0 and 1.1 keep-alive rules. A
-    reused connection the server closed meanwhile is retried once on a fresh one (nothing was received, and
-    ``GET`` is idempotent). Bodies are read and discarded. Use from one event loop.
-    """
-
-    def __init__(self, address: str, max_idle: int = 256) -> None:
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"target must be host:port, got {address!r}")
-        self.address = address
-        self.host = host.strip("[]")
-        self.port = int(port)
-        self.max_idle = max_idle
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def get(self, path: str) -> int:
-        """The status code of ``GET path`` (ConnectionError / OSError / asyncio.IncompleteReadError on failure).
-
-        Wrap it in a timeout: a cancelled request closes its connection.
-        """
-        while self._idle:
-            conn = self._idle.pop()
-            try:
-                return await self._exchange(conn, path)
-            except _StaleConnection:
-                continue  # the server closed it while idle: try the next one, or a fresh connection
-        conn = await asyncio.open_connection(self.host, self.port)
-        try:
-            return await self._exchange(conn, path)
-        except _StaleConnection as exc:
-            raise ConnectionResetError(f"{self.address} closed the connection without answering") from exc
-
-    def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-        self._idle.clear()
-
-    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> int:
-        reader, writer = conn
-        reusable = False  # True only once the whole answer was read and the server keeps the connection
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.address}\r\nAccept: */*\r\n\r\n".encode("latin-1"))
-            try:
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                    raise
-                raise _StaleConnection() from exc
-            status, version, headers = _parse_head(head)
-            while 100 <= status < 200:  # interim responses (100 Continue...): the real one follows
-                status, version, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-            connection = headers.get("connection", "").lower()
-            keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                await _read_chunked(reader)
-            elif "content-length" in headers:
-                length = int(headers["content-length"])
-                if length:
-                    await reader.readexactly(length)
-            elif status not in (204, 304):
-                await reader.read()  # close-delimited body
-                keep = False
-            reusable = keep
-            return status
-        except ValueError as exc:
-            raise ConnectionError(f"{self.address}: malformed response: {exc}") from exc
-        finally:
-            if reusable and len(self._idle) < self.max_idle:
-                self._idle.append(conn)
-            else:
-                writer.close()
-
-
-class _StaleConnection(Exception):
-    """A connection gave no byte of an answer (closed by the server while idle)."""
-
-
-def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
-    """(status, version, lower-cased headers) of a response head."""
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    if not version.startswith("HTTP/") or len(rest) < 3 or not rest[:3].isdigit():
-        raise ValueError(f"bad status line {lines[0]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    return int(rest[:3]), version, headers
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> None:
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, then the empty line
-                pass
-            return
-        await reader.readexactly(size + 2)  # data and its CRLF
-
 
 
 # -- the generator -------------------------------------------------------------------------------------------
@@ -385,7 +105,7 @@ class LoadGenerator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._totals = Counts()
         self._per_target: Counter[str] = Counter()
-        self._buckets: dict[int, _Bucket] = {}
+        self._buckets: dict[int, Bucket] = {}
         self._history: deque[SecondSummary] = deque(maxlen=history_seconds)
         self._summarized = 0  # seconds below this are in _history
         self._discovery_errors = 0
@@ -497,19 +217,19 @@ class LoadGenerator:
         """Move every second before ``current`` into the history (they can no longer change)."""
         while self._summarized < current:
             s = self._summarized
-            bucket = self._buckets.pop(s, None) or _Bucket()
+            bucket = self._buckets.pop(s, None) or Bucket()
             self._history.append(summarize(s, bucket, max(0.0, self.rate(self.start_at + s + 0.5))))
             self._summarized += 1
             if current - self._summarized > self.history_seconds:  # long idle gap: skip empty seconds
                 self._summarized = current - self.history_seconds
 
-    def _bucket(self) -> _Bucket:
+    def _bucket(self) -> Bucket:
         second = math.floor(self.elapsed())
         if second < self._summarized:  # cannot happen with a monotonic clock; be safe
             second = self._summarized
         bucket = self._buckets.get(second)
         if bucket is None:
-            bucket = self._buckets[second] = _Bucket()
+            bucket = self._buckets[second] = Bucket()
         return bucket
 
     def _count(self, name: str, target: str | None = None, latency: float | None = None) -> None:

@@ -47,7 +47,8 @@ from rich.live import Live
 from alertscaler.confgen import render_all, write_files
 from alertscaler.config import load_policy
 from alertscaler.demo.children import Child, ChildError
-from alertscaler.demo.loadgen import LoadGenerator, Snapshot
+from alertscaler.demo.load_stats import Snapshot
+from alertscaler.demo.loadgen import LoadGenerator
 from alertscaler.demo.preparing import MissingBinary, find_binary
 from alertscaler.demo.stack import Interrupted, Stack
 from alertscaler.demo.sweeping import marked_processes

@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from alertscaler.demo.loadgen import SecondSummary, Snapshot
+from alertscaler.demo.load_stats import SecondSummary, Snapshot
 
 __all__ = [
     "AlertRow",
