@@ -24,20 +24,15 @@ from alertscaler.demo.running import (
     demo_replay,
     run_demo,
 )
-from alertscaler.demo.view import (
+from alertscaler.demo.view import bar, decision_line, render, resample, sparkline, status_line
+from alertscaler.demo.view_states import (
     AlertRow,
     DecisionRow,
     InstanceRow,
     ViewState,
-    bar,
     build_state,
-    decision_line,
     parse_alerts,
     parse_decision,
-    render,
-    resample,
-    sparkline,
-    status_line,
     utilisation_by_instance,
 )
 

@@ -49,11 +49,13 @@ from alertscaler.config import load_policy
 from alertscaler.demo.children import Child, ChildError
 from alertscaler.demo.load_stats import Snapshot
 from alertscaler.demo.loadgen import LoadGenerator
+from alertscaler.demo.polling import Poller
 from alertscaler.demo.preparing import MissingBinary, find_binary
 from alertscaler.demo.stack import Interrupted, Stack
 from alertscaler.demo.sweeping import marked_processes
 from alertscaler.demo.trace import DEFAULT_SMOOTH_MINUTES, Replay, load_excerpt, make_replay, notice_text, peak_for
-from alertscaler.demo.view import DecisionRow, Poller, ViewState, decision_line, parse_decision, render, status_line
+from alertscaler.demo.view import decision_line, render, status_line
+from alertscaler.demo.view_states import DecisionRow, ViewState, parse_decision
 from alertscaler.model.errors import ConfigError
 
 __all__ = [
