@@ -14,16 +14,16 @@ from alertscaler.cli import EXIT_NO, EXIT_USAGE, main
 from alertscaler.confgen import render_all
 from alertscaler.config import load_policy
 from alertscaler.demo.load_stats import Counts, SecondSummary, Snapshot
-from alertscaler.demo.running import (
+from alertscaler.demo.options import (
     PER_INSTANCE_RPS,
     REPLAY_MINUTES,
     DemoOptions,
-    Summary,
     attribution,
     demo_policy,
     demo_replay,
-    run_demo,
 )
+from alertscaler.demo.running import run_demo
+from alertscaler.demo.summaries import Summary
 from alertscaler.demo.view import bar, decision_line, render, resample, sparkline, status_line
 from alertscaler.demo.view_states import (
     AlertRow,
@@ -226,15 +226,15 @@ def test_summary_counts_size_changes() -> None:
 
 
 def test_a_previous_demo_directory_is_cleaned_for_reuse(tmp_path: Path) -> None:
-    from alertscaler.demo.running import WORKDIR_MARKER, _prepare_workdir
+    from alertscaler.demo.workdirs import WORKDIR_MARKER, prepare_workdir
 
     workdir = tmp_path / "wd"
-    _prepare_workdir(workdir)  # created, marked
+    prepare_workdir(workdir)  # created, marked
     assert (workdir / WORKDIR_MARKER).exists()
     (workdir / "state").mkdir()
     (workdir / "state" / "alertscaler.db").write_text("old run")
     (workdir / "policy.yml").write_text("old")
     (workdir / "notes.txt").write_text("mine")
-    _prepare_workdir(workdir)
+    prepare_workdir(workdir)
     assert not (workdir / "state").exists() and not (workdir / "policy.yml").exists()
     assert (workdir / "notes.txt").read_text() == "mine"

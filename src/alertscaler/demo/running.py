@@ -2,20 +2,21 @@
 
 ``run_demo(DemoOptions(...))``:
 
-1. a working directory (temporary, removed at the end; or ``--workdir DIR`` / ``--keep``, kept) with the demo
-   policy (``DEMO_POLICY``: group ``web`` of the bundled workload, 40 req/s per instance, 1..max_size;
-   HighLoad / LowLoad on the average ``workload_utilisation``), a random bearer token in a file, and the
-   Prometheus side rendered from the policy by ``confgen`` (exactly what ``alertscaler render`` writes);
+1. a working directory (temporary, removed at the end; or ``--workdir DIR`` / ``--keep``, kept: ``workdirs``)
+   with the demo policy (``DEMO_POLICY`` in ``options``: group ``web`` of the bundled workload, 40 req/s per
+   instance, 1..max_size; HighLoad / LowLoad on the average ``workload_utilisation``), a random bearer token
+   in a file, and the Prometheus side rendered from the policy by ``confgen`` (exactly what ``alertscaler
+   render`` writes);
 2. a ``Stack``: alertscaler (``local`` provider), then Alertmanager, then Prometheus, on free ports of
    127.0.0.1 — and never an orphan (see ``stack``);
 3. a ``LoadGenerator`` replaying the bundled World Cup 1998 excerpt (``REPLAY_START``, ``REPLAY_MINUTES``:
    a quiet early afternoon, the busy afternoon and evening of two matches, a quiet night), scaled so that
    the peak needs ``max_size`` instances at 90 % and time-compressed so the cycle lasts ``duration``
    seconds; requests go to the live instances it discovers from alertscaler's ``/api/v1/targets``;
-4. the live view (``view``) or, without a terminal, a status line every few seconds and a line per
-   decision; until the replay ends, Ctrl-C / SIGTERM, or a child dies;
-5. everything stopped, then a summary: scale-outs, scale-ins, largest size, requests ok / 503, where the
-   logs are if kept (after a failure they are copied out of a temporary working directory), and the
+4. the live view (``view``, its data collected by ``polling``) or, without a terminal, a status line every few
+   seconds and a line per decision; until the replay ends, Ctrl-C / SIGTERM, or a child dies;
+5. everything stopped, then a summary (``summaries``): scale-outs, scale-ins, largest size, requests ok / 503,
+   where the logs are if kept (after a failure they are copied out of a temporary working directory), and the
    traffic's attribution.
 
 Exit status: 0 when the replay ended or the demo was stopped by Ctrl-C (SIGINT, SIGTERM, SIGHUP: stopping
@@ -27,15 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -47,262 +43,43 @@ from rich.live import Live
 from alertscaler.confgen import render_all, write_files
 from alertscaler.config import load_policy
 from alertscaler.demo.children import Child, ChildError
-from alertscaler.demo.load_stats import Snapshot
 from alertscaler.demo.loadgen import LoadGenerator
+from alertscaler.demo.options import (
+    GROUP,
+    KILL_AT,
+    PEAK_FRACTION,
+    PER_INSTANCE_RPS,
+    REPLAY_MINUTES,
+    REPLAY_START,
+    DemoOptions,
+    attribution,
+    demo_policy,
+    demo_replay,
+)
 from alertscaler.demo.polling import Poller
 from alertscaler.demo.preparing import MissingBinary, find_binary
 from alertscaler.demo.stack import Interrupted, Stack
+from alertscaler.demo.summaries import Summary
 from alertscaler.demo.sweeping import marked_processes
-from alertscaler.demo.trace import DEFAULT_SMOOTH_MINUTES, Replay, load_excerpt, make_replay, notice_text, peak_for
-from alertscaler.demo.view import decision_line, render, status_line
+from alertscaler.demo.trace import Replay
+from alertscaler.demo.view import clock, decision_line, render, status_line
 from alertscaler.demo.view_states import DecisionRow, ViewState, parse_decision
+from alertscaler.demo.workdirs import WorkdirError, prepare_workdir, save_logs, write_private
 from alertscaler.model.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_DURATION",
-    "DEFAULT_MAX_SIZE",
-    "DEMO_POLICY",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
-    "GROUP",
-    "PER_INSTANCE_RPS",
-    "REPLAY_MINUTES",
-    "REPLAY_START",
-    "DemoOptions",
-    "Summary",
-    "attribution",
-    "demo_policy",
-    "demo_replay",
+    "KILL_AT",  # re-exported from demo.options for the cli
+    "DemoOptions",  # re-exported from demo.options for the cli
     "run_demo",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-GROUP = "web"
-SERVICE_TIME = 0.1  # seconds per request...
-CONCURRENCY = 4  # ...in one of 4 slots:
-PER_INSTANCE_RPS = CONCURRENCY / SERVICE_TIME  # 40 req/s per instance
-PEAK_FRACTION = 0.9  # the replay's peak keeps max_size instances 90 % busy
-REPLAY_START = datetime(1998, 6, 30, 13, 0)
-REPLAY_MINUTES = 14 * 60  # to 03:00 the next night: 10 % quiet, 55 % busy (two matches), 35 % quiet
-DEFAULT_DURATION = 300.0
-DEFAULT_MAX_SIZE = 5
-KILL_AT = 0.5  # the heal demo kills one instance this far into the replay (between the matches: several
-               # instances, usually no scale action running that would replace it first)
-MIN_DURATION, MAX_DURATION = 30.0, 24 * 3600.0
-MIN_MAX_SIZE, MAX_MAX_SIZE = 2, 10
-WORKDIR_MARKER = ".alertscaler-demo"
-_OWN_ENTRIES = ("state", "generated", "logs", "prometheus-data", "alertmanager-data", "policy.yml", "token")
 _INSTALL = "sudo apt-get install -y prometheus prometheus-alertmanager"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-# The demo's policy. Reaction times are short so that a whole cycle fits in a few minutes: Prometheus
-# scrapes and evaluates every second, Alertmanager sends at once, alertscaler re-evaluates firing alerts
-# every second (one step per cooldown while an alert stays firing).
-DEMO_POLICY = """\
-# alertscaler demo policy (generated by `alertscaler demo`)
-server:
-  listen: 127.0.0.1:{port}
-  auth: {{bearer_token_file: {token_file}}}
-  state_dir: {state_dir}
-  reevaluate_interval: 1s
-prometheus: {{url: "{prometheus_url}"}}
-groups:
-  {group}:
-    provider:
-      type: local
-      workload: {{service_time: {service_time_ms}ms, concurrency: {concurrency}}}   # {per_instance:g} req/s each
-    min_size: 1
-    max_size: {max_size}
-    desired: 1
-    scale_out:
-      matchers: ['alertname="HighLoad"', 'alertscaler_group="{group}"']
-      adjustment: 1
-      cooldown: 10s
-    scale_in:
-      matchers: ['alertname="LowLoad"', 'alertscaler_group="{group}"']
-      adjustment: -1
-      cooldown: 15s
-    heal:                          # the demo kills one instance (kill -9) to show it
-      matchers: ['alertname="InstanceDown"', 'alertscaler_group="{group}"']
-      grace: 5s
-      batch_window: 3s
-scrape: {{scrape_interval: 1s, evaluation_interval: 1s, refresh_interval: 1s}}
-alertmanager: {{group_wait: 1s, group_interval: 1s, repeat_interval: 30s}}
-rules:
-  groups:
-    - name: alertscaler-demo
-      rules:
-        - alert: HighLoad
-          expr: avg by (alertscaler_group) (workload_utilisation{{alertscaler_group="{group}"}}) > 0.75
-          for: 5s
-          group: {group}
-          annotations:
-            summary: '{group} is busy: {{{{ $value | humanizePercentage }}}} of its slots in use'
-        - alert: LowLoad
-          expr: avg by (alertscaler_group) (workload_utilisation{{alertscaler_group="{group}"}}) < 0.35
-          for: 10s
-          group: {group}
-          annotations:
-            summary: '{group} is mostly idle: {{{{ $value | humanizePercentage }}}} of its slots in use'
-        - alert: InstanceDown
-          expr: up{{job="alertscaler", alertscaler_group="{group}"}} == 0
-          for: 1s
-          group: {group}
-          annotations:
-            summary: '{{{{ $labels.alertscaler_member }}}} does not answer Prometheus'
-"""
-
-
-# -- options and pure helpers ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """What ``alertscaler demo`` was asked for. ``duration`` and ``speed`` exclude each other."""
-
-    duration: float | None = None  # seconds one busy-then-quiet cycle lasts (default DEFAULT_DURATION)
-    speed: float | None = None  # trace minutes per demo second (instead of duration)
-    max_size: int = DEFAULT_MAX_SIZE
-    workdir: Path | None = None  # kept; default: a temporary directory, removed unless keep
-    keep: bool = False
-    view: bool | None = None  # live view; None: when stdout is a terminal
-    status_every: float = 5.0  # seconds between status lines without the view
-    kill_at: float | None = KILL_AT  # share of the replay after which one instance is killed (heal demo)
-
-    def problems(self) -> list[str]:
-        out = []
-        if self.duration is not None and self.speed is not None:
-            out.append("--duration and --speed exclude each other (--speed sets the duration)")
-        if self.speed is not None and not self.speed > 0:
-            out.append(f"--speed must be > 0 trace minutes per second, got {self.speed:g}")
-        elif not MIN_DURATION <= self.seconds <= MAX_DURATION:
-            what = "--speed" if self.speed is not None else "--duration"
-            out.append(f"{what}: the cycle must last from {MIN_DURATION:g}s to {MAX_DURATION / 3600:g}h, "
-                       f"got {self.seconds:g}s")
-        if not MIN_MAX_SIZE <= self.max_size <= MAX_MAX_SIZE:
-            out.append(f"--max-size must be from {MIN_MAX_SIZE} to {MAX_MAX_SIZE}, got {self.max_size}")
-        if self.status_every <= 0:
-            out.append("status_every must be > 0")
-        if self.kill_at is not None and not 0 < self.kill_at < 1:
-            out.append(f"kill_at must be a share of the replay between 0 and 1, got {self.kill_at:g}")
-        return out
-
-    @property
-    def seconds(self) -> float:
-        """How long the replay lasts."""
-        if self.speed is not None and self.speed > 0:
-            return REPLAY_MINUTES / self.speed
-        return DEFAULT_DURATION if self.duration is None else self.duration
-
-    @property
-    def seconds_per_minute(self) -> float:
-        return self.seconds / REPLAY_MINUTES
-
-
-def demo_replay(max_size: int, seconds_per_minute: float) -> Replay:
-    """The demo's window of the World Cup 1998 excerpt, peak at 90 % of ``max_size`` instances."""
-    return make_replay(
-        load_excerpt(),
-        peak_rps=peak_for(max_size, PER_INSTANCE_RPS, PEAK_FRACTION),
-        seconds_per_minute=seconds_per_minute,
-        start=REPLAY_START,
-        minutes=REPLAY_MINUTES,
-        smooth_minutes=DEFAULT_SMOOTH_MINUTES,
-    )
-
-
-def demo_policy(*, port: int, token_file: Path, state_dir: Path, max_size: int,
-                prometheus_url: str = "http://127.0.0.1:9090") -> str:
-    """The policy file's text (paths quoted as JSON strings, which YAML reads as they are)."""
-    return DEMO_POLICY.format(
-        port=port, token_file=json.dumps(str(token_file)), state_dir=json.dumps(str(state_dir)),
-        prometheus_url=prometheus_url,
-        group=GROUP, service_time_ms=round(SERVICE_TIME * 1000), concurrency=CONCURRENCY,
-        per_instance=PER_INSTANCE_RPS, max_size=max_size)
-
-
-def attribution() -> str:
-    """The reference the excerpt's notice asks for, on one line (from the shipped notice)."""
-    text = " ".join(notice_text().split())
-    start = text.find("M. Arlitt")
-    if start < 0:
-        return 'M. Arlitt and T. Jin, "1998 World Cup Web Site Access Logs", August 1998.'
-    return text[start:]
-
-
-@dataclass
-class Summary:
-    """What the run did, for the final report."""
-
-    how: str  # finished | interrupted | failed
-    stopped_by: str = "Ctrl-C"  # when interrupted
-    elapsed: float = 0.0
-    duration: float = 0.0
-    decisions: list[DecisionRow] = field(default_factory=list)  # oldest first
-    max_current: int = 0
-    final_current: int | None = None
-    load: Snapshot | None = None
-    workdir: Path | None = None  # kept
-    saved: Path | None = None  # a copy of the logs and configuration (after a failure)
-    left_behind: list[int] = field(default_factory=list)  # pids still carrying the stack's marker at the end
-    killed: str | None = None  # the instance the heal demo killed
-
-    @property
-    def scale_outs(self) -> list[DecisionRow]:
-        return [d for d in self.decisions if d.scale_out]
-
-    @property
-    def scale_ins(self) -> list[DecisionRow]:
-        return [d for d in self.decisions if d.scale_in]
-
-    @property
-    def largest(self) -> int:
-        sizes = [d.to_capacity for d in self.decisions if d.outcome == "acted" and d.to_capacity is not None]
-        return max([self.max_current, *sizes])
-
-    def _heal_outcome(self) -> str:
-        heals = [d for d in self.decisions if d.policy == "heal" and d.outcome == "acted"]
-        if heals:
-            return "; ".join(f"{d.reason} at {_clock(d.at or 0)}: {d.message}" for d in heals)
-        killed = self.killed or ""
-        if killed and any(d.policy == "heal" and d.reason == "unknown_member" and killed in d.message
-                          for d in self.decisions):
-            # a scale action running at that moment replaced the dead instance first: the heal found it gone
-            return "replaced while scaling (a scale action restored the size before the heal's window closed)"
-        return "no heal recorded before the end"
-
-    def lines(self) -> list[str]:
-        verb = {"finished": "finished", "interrupted": f"stopped early ({self.stopped_by})",
-                "failed": "failed"}[self.how]
-        out = [f"alertscaler demo {verb} after {_clock(self.elapsed)} of {_clock(self.duration)}"]
-        steps = ", ".join(f"{d.from_capacity}→{d.to_capacity} at {_clock(d.at or 0)}"
-                          for d in self.decisions if d.scale_out or d.scale_in)
-        out.append(f"  scale-outs: {len(self.scale_outs)}, scale-ins: {len(self.scale_ins)}, largest size: "
-                   f"{self.largest}" + ("" if self.final_current is None else f", final size: {self.final_current}"))
-        if steps:
-            out.append(f"  size changes: {steps}")
-        if self.killed is not None:
-            out.append(f"  heal demo: killed {self.killed}; {self._heal_outcome()}")
-        if self.load is not None:
-            t = self.load.totals
-            other = t.http_errors + t.connection_errors + t.timeouts
-            out.append(f"  requests: sent {t.sent}, ok {t.ok}, 503 (overloaded) {t.overloaded}, other errors {other}"
-                       + (f", not sent (no instance) {t.no_target + t.dropped}" if t.no_target + t.dropped else ""))
-        out.append(f"  processes LEFT BEHIND: {self.left_behind}" if self.left_behind
-                   else "  every process stopped: none left behind")
-        if self.workdir is not None:
-            out.append(f"  working directory kept: {self.workdir} (logs in {self.workdir / 'logs'})")
-        elif self.saved is not None:
-            out.append(f"  logs and configuration saved in {self.saved}")
-        return out
-
-
-def _clock(seconds: float) -> str:
-    whole = int(abs(seconds))
-    sign = "-" if seconds < 0 and whole else ""
-    return f"{sign}{whole // 60}:{whole % 60:02d}"
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
@@ -362,48 +139,6 @@ class _Runner(threading.Thread):
             self.error = exc
 
 
-def _prepare_workdir(path: Path) -> None:
-    """Create ``path``, or clean what a previous demo left in it; refuse a non-empty directory of other use."""
-    if path.exists() and not path.is_dir():
-        raise _Usage(f"--workdir {path}: not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not (path / WORKDIR_MARKER).exists():
-            raise _Usage(f"--workdir {path}: not empty and not a previous demo's directory (no {WORKDIR_MARKER}); "
-                         "give an empty or new directory")
-        for name in _OWN_ENTRIES:
-            entry = path / name
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            elif entry.exists() or entry.is_symlink():
-                entry.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    (path / WORKDIR_MARKER).write_text("a working directory of `alertscaler demo`; reused (cleaned) by it\n")
-
-
-class _Usage(Exception):
-    pass
-
-
-def _save_logs(stack: Stack) -> Path | None:
-    """Copy the logs, the policy and the generated files out of the temporary working directory."""
-    try:
-        saved = Path(tempfile.mkdtemp(prefix="alertscaler-demo-logs-"))
-        for name in ("logs", "generated"):
-            if (stack.workdir / name).is_dir():
-                shutil.copytree(stack.workdir / name, saved / name)
-        if (stack.workdir / "policy.yml").is_file():
-            shutil.copy2(stack.workdir / "policy.yml", saved / "policy.yml")
-    except OSError:
-        return None
-    return saved
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def run_demo(options: DemoOptions, out: Console | None = None, err: Console | None = None) -> int:
     """Run the demo (see the module docstring); return the exit status."""
     out = out or Console(highlight=False, soft_wrap=True)
@@ -427,8 +162,8 @@ def run_demo(options: DemoOptions, out: Console | None = None, err: Console | No
     workdir = options.workdir.resolve() if options.workdir is not None else None
     if workdir is not None:
         try:
-            _prepare_workdir(workdir)
-        except _Usage as exc:
+            prepare_workdir(workdir)
+        except WorkdirError as exc:
             err.print(f"[red]error:[/red] {exc}")
             return EXIT_USAGE
         except OSError as exc:
@@ -475,7 +210,7 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
                                 seconds_per_minute=replay.seconds_per_sample, headers=headers)
                 runner = _Runner(gen, replay.duration)
                 out.print(f"replaying the World Cup 1998 traffic of {REPLAY_START:%Y-%m-%d %H:%M} + "
-                          f"{REPLAY_MINUTES // 60}h in {_clock(replay.duration)} (peak {replay.peak:.0f} req/s = "
+                          f"{REPLAY_MINUTES // 60}h in {clock(replay.duration)} (peak {replay.peak:.0f} req/s = "
                           f"{PEAK_FRACTION:.0%} of {options.max_size} x {PER_INSTANCE_RPS:.0f} req/s); "
                           "Ctrl-C stops everything")
                 runner.start()
@@ -521,7 +256,7 @@ def _run(options: DemoOptions, replay: Replay, workdir: Path | None, live: bool,
                     summary.load = gen.stats()
                     summary.elapsed = gen.elapsed()
                 if failure is not None and not stack.keep_workdir:
-                    summary.saved = _save_logs(stack)  # they say why; the temporary directory goes
+                    summary.saved = save_logs(stack)  # they say why; the temporary directory goes
     except MissingBinary as exc:  # checked before, but PATH may change
         err.print(f"[red]error:[/red] {exc}; install them: {_INSTALL}")
         return EXIT_FAILED
@@ -546,7 +281,7 @@ def _configure_and_start(stack: Stack, options: DemoOptions, out: Console) -> st
     out.print(f"working directory {workdir}" + ("" if stack.keep_workdir else " (removed at the end)"))
     token = os.urandom(24).hex()
     token_file = workdir / "token"
-    _write_private(token_file, token)
+    write_private(token_file, token)
     policy_file = workdir / "policy.yml"
     text = demo_policy(port=stack.alertscaler_port, token_file=token_file, state_dir=workdir / "state",
                        max_size=options.max_size, prometheus_url=stack.prometheus_url)
