@@ -159,6 +159,23 @@ async def test_while_the_alert_stays_firing_each_step_is_sized_live_once_per_coo
     assert [(d["from_capacity"], d["to_capacity"]) for d in await t.decisions()] == [(2, 3), (3, 8)]
 
 
+async def test_an_alert_in_cooldown_is_recorded_at_once_and_checked_when_the_cooldown_ends(t: T) -> None:
+    t.prom.value = 300.0
+    await t.post(HIGH)
+    await t.engine.run_once()  # 2 -> 3, cooldown 60 s
+    asked = len(t.prom.asked)
+    t.clock.advance(10)
+    await t.post(alert("HighLoad", instance="b"))
+    await t.engine.run_once()
+    decisions = await t.decisions()
+    assert [(d["trigger"], d["reason"]) for d in decisions] == [("notification", "scaled"),
+                                                                ("notification", "cooldown")]
+    assert "50s left" in str(decisions[-1]["message"]) and len(t.prom.asked) == asked, "no query in cooldown"
+    t.prom.value = 650.0
+    await t.tick(50)
+    assert [(d["trigger"], d["reason"], d["to_capacity"]) for d in await t.decisions()][-1] == ("timer", "scaled", 7)
+
+
 async def test_a_size_that_is_already_met_is_a_recorded_no_change(t: T) -> None:
     t.prom.value = 150.0
     await t.post(HIGH)

@@ -92,6 +92,12 @@ class Reevaluator:
         state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
         cooling = evaluate_step(state, step, direction, group.bounds_at(now), now).reason is Reason.COOLDOWN
         due = not cooling and (unchecked or now >= self._next_check.get(key, now))
+        if cooling and unchecked:  # like an unchecked policy: the cooldown skip is recorded now, no query
+            with self.store.transaction() as tx:
+                self._pass(tx, route.group, route.policy, group, step, direction, now,
+                           timedelta(seconds=self.policy.server.alert_stale_after), recorded, stored=stored,
+                           record_cooldown=True)
+            return
         if not due and not stale:
             return
         live: LiveCheck | None = None
@@ -128,7 +134,7 @@ class Reevaluator:
 
     def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
               now: datetime, stale_after: timedelta, recorded: list[Recorded], live: LiveCheck | None = None,
-              stored: StoredNotification | None = None, decide: bool = True) -> None:
+              stored: StoredNotification | None = None, decide: bool = True, record_cooldown: bool = False) -> None:
         stale = tx.remove_stale_alerts(name, policy, now - stale_after)
         if stale:
             tx.add_decision(NewDecision(
@@ -146,7 +152,7 @@ class Reevaluator:
             return
         state = tx.lock_group(name, group.initial_desired)
         verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
-        if verdict.reason is Reason.COOLDOWN:
+        if verdict.reason is Reason.COOLDOWN and not record_cooldown:
             return
         effective = verdict.as_dry_run() if group.dry_run else verdict
         if not effective.acted and set(fresh.reasons) == {effective.reason.value}:
