@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,60 +36,57 @@ from alertscaler.store.tables import (
 TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications")
 
 
-class _Writes(Protocol):
+class _Connects(Protocol):
+    def _read(self) -> AbstractContextManager[Connection]: ...
     def _write(self) -> AbstractContextManager[Connection]: ...
 
 
-def _victims(before: datetime) -> dict[str, sa.Select[tuple[int]]]:
-    """Per table, the ids (``seen_keys``: notification ids) that may go, oldest first."""
+def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bool]]]:
+    """Per table (in deletion order), the condition a row must meet to go. ``seen_keys`` rows go with their
+    notification."""
     a, d, n, h, s = actions.c, decisions.c, notifications.c, heal_history.c, heal_signals.c
     finished = a.state.not_in(_UNFINISHED)
     old_finished_action = sa.select(a.id).where(a.id == h.action_id, finished, a.created_at < before)
-    kept_by = [
+    notification_kept_by = [
         sa.select(d.id).where(d.notification_id == n.id),
         sa.select(active_alerts.c.notification_id).where(active_alerts.c.notification_id == n.id),
         sa.select(s.id).where(s.notification_id == n.id),
     ]
     prunable_notification = sa.and_(n.processed_at.is_not(None), n.received_at < before,
-                                    *[~sa.exists(q) for q in kept_by])
+                                    *[~sa.exists(q) for q in notification_kept_by])
     return {
-        "heal_history": sa.select(h.id).where(h.at < before, sa.or_(h.action_id.is_(None),
-                                                                      sa.exists(old_finished_action))).order_by(h.id),
-        "heal_signals": sa.select(s.id).where(s.decision_id.is_not(None), s.received_at < before).order_by(s.id),
-        "actions": sa.select(a.id).where(finished, a.created_at < before,
-                                         ~sa.exists(sa.select(h.id).where(h.action_id == a.id))).order_by(a.id),
-        "decisions": sa.select(d.id).where(d.decided_at < before,
-                                           ~sa.exists(sa.select(a.id).where(a.decision_id == d.id))).order_by(d.id),
-        "seen_keys": sa.select(n.id).where(prunable_notification,
-                                           sa.exists(sa.select(seen_keys.c.notification_id)
-                                                     .where(seen_keys.c.notification_id == n.id))).order_by(n.id),
-        "notifications": sa.select(n.id).where(prunable_notification).order_by(n.id),
+        "heal_history": (heal_history, sa.and_(h.at < before, sa.or_(h.action_id.is_(None),
+                                                                       sa.exists(old_finished_action)))),
+        "heal_signals": (heal_signals, sa.and_(s.decision_id.is_not(None), s.received_at < before)),
+        "actions": (actions, sa.and_(finished, a.created_at < before,
+                                     ~sa.exists(sa.select(h.id).where(h.action_id == a.id)))),
+        "decisions": (decisions, sa.and_(d.decided_at < before,
+                                         ~sa.exists(sa.select(a.id).where(a.decision_id == d.id)))),
+        "seen_keys": (seen_keys, sa.exists(sa.select(n.id).where(n.id == seen_keys.c.notification_id,
+                                                                 prunable_notification))),
+        "notifications": (notifications, prunable_notification),
     }
 
 
-_DELETE = {
-    "heal_history": lambda ids: sa.delete(heal_history).where(heal_history.c.id.in_(ids)),
-    "heal_signals": lambda ids: sa.delete(heal_signals).where(heal_signals.c.id.in_(ids)),
-    "actions": lambda ids: sa.delete(actions).where(actions.c.id.in_(ids)),
-    "decisions": lambda ids: sa.delete(decisions).where(decisions.c.id.in_(ids)),
-    "seen_keys": lambda ids: sa.delete(seen_keys).where(seen_keys.c.notification_id.in_(ids)),
-    "notifications": lambda ids: sa.delete(notifications).where(notifications.c.id.in_(ids)),
-}
+def _key(table: sa.Table) -> sa.Column[Any]:
+    return table.c.notification_id if table is seen_keys else table.c.id
 
 
 class PruneStoreMixin:
-    def prune(self: _Writes, before: datetime, batch: int = 2000) -> dict[str, int]:
-        """Delete what is finished and older than ``before``; rows deleted per table. Each transaction
-        deletes at most ``batch`` rows of one table (ids chosen and deleted in the same transaction)."""
+    def prune(self: _Connects, before: datetime, batch: int = 2000) -> dict[str, int]:
+        """Delete what is finished and older than ``before``; rows deleted per table. Candidates are found on
+        a read connection (no write lock: webhooks are not held up while nothing is old enough); the write
+        transaction then deletes at most ``batch`` of them, re-checking the condition on each row."""
         counts = dict.fromkeys(TABLES, 0)
-        victims = _victims(before)
-        for table in TABLES:
+        for name, (table, condition) in _prunable(before).items():
+            key = _key(table)
             while True:
-                with self._write() as conn:
-                    ids = [row[0] for row in conn.execute(victims[table].limit(batch))]
-                    if ids:
-                        result = conn.execute(_DELETE[table](ids))
-                        counts[table] += result.rowcount
+                with self._read() as conn:
+                    ids = list(conn.execute(sa.select(key).where(condition).distinct().order_by(key)
+                                            .limit(batch)).scalars())
+                if ids:
+                    with self._write() as conn:
+                        counts[name] += conn.execute(sa.delete(table).where(key.in_(ids), condition)).rowcount
                 if len(ids) < batch:
                     break
         return counts
