@@ -58,3 +58,14 @@ def _at_least_one_second(seconds: float) -> float:
 Interval = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_at_least_one_second),
                      PlainSerializer(format_duration, return_type=str)]
 """A ``Duration`` of at least one second: how often a loop evaluates something."""
+
+
+def _more_than_zero(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_more_than_zero),
+                             PlainSerializer(format_duration, return_type=str)]
+"""A ``Duration`` longer than zero: timeouts, poll intervals."""

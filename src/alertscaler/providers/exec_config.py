@@ -8,13 +8,28 @@ command is configured (``exec.heal_actions``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import PositiveDuration
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def checked_env(env: dict[str, str], reserved: Callable[[str], str | None]) -> dict[str, str]:
+    """An ``env`` setting of a provider that runs programs (exec, tosca): names must be variable names and not
+    ``reserved`` (which says why, or None), values free of NUL. Raises ValueError naming the first problem."""
+    for name, text in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        why = reserved(name)
+        if why is not None:
+            raise ValueError(why)
+        if "\x00" in text:
+            raise ValueError(f"the value of {name} contains a NUL character")
+    return env
 
 #: heal action -> the ``ExecConfig`` key naming its command
 HEAL_COMMANDS: dict[str, str] = {"replace": "heal_command", "reboot": "reboot_command",
@@ -50,7 +65,7 @@ class ExecConfig(BaseModel):
 
     type: Literal["exec"]
     command: Argv
-    timeout: Duration = 60.0
+    timeout: PositiveDuration = 60.0
     max_concurrent: Annotated[int, Field(ge=1)] = 1
     status_command: Argv | None = None
     heal_command: Argv | None = None  # heal action "replace"
@@ -60,21 +75,9 @@ class ExecConfig(BaseModel):
     workdir: str | None = None
     temporary_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] = Field(default_factory=lambda: [75])
 
-    @field_validator("timeout")
-    @classmethod
-    def _positive_timeout(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-            if name.startswith(("AMX_", "AS_")):
-                raise ValueError(f"{name!r}: names starting with AMX_ or AS_ are set by alertscaler")
-            if "\x00" in text:
-                raise ValueError(f"the value of {name} contains a NUL character")
-        return value
+        return checked_env(value, lambda name: f"{name!r}: names starting with AMX_ or AS_ are set by alertscaler"
+                           if name.startswith(("AMX_", "AS_")) else None)

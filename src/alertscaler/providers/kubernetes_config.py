@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import PositiveDuration
 from alertscaler.model.secrets import resolve_secret
 
 __all__ = ["Kind", "KubernetesConfig"]
@@ -52,9 +52,9 @@ class KubernetesConfig(BaseModel):
     ca_file: str | None = None  # with api_url: the CA that signed it
     # -- behaviour --
     port: int | None = Field(default=None, ge=1, le=65535)  # members' address is podIP:port when set
-    ready_timeout: Duration = 300.0
-    poll_interval: Duration = 2.0
-    request_timeout: Duration = 30.0
+    ready_timeout: PositiveDuration = 300.0
+    poll_interval: PositiveDuration = 2.0
+    request_timeout: PositiveDuration = 30.0
 
     @model_validator(mode="before")
     @classmethod
@@ -111,12 +111,6 @@ class KubernetesConfig(BaseModel):
             raise ValueError(f"cannot read {file}: no such file")
         return str(file.absolute())
 
-    @field_validator("ready_timeout", "poll_interval", "request_timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> KubernetesConfig:

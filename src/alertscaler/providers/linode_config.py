@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import Duration, PositiveDuration
 from alertscaler.model.secrets import resolve_secret
 from alertscaler.providers.linode_helpers import NodeMode, ScaleInOrder, tag_problem
 
@@ -83,11 +83,11 @@ class LinodeConfig(BaseModel):
     user_data_file: str | None = None  # the same, from a file read at load (relative to the policy file)
     nodebalancer: NodeBalancerRef | None = None
     scale_in: ScaleInOrder = "oldest"  # after the unhealthy ones
-    boot_timeout: Duration = 300.0
-    delete_timeout: Duration = 300.0
+    boot_timeout: PositiveDuration = 300.0
+    delete_timeout: PositiveDuration = 300.0
     drain_time: Duration = 30.0  # a node stays in drain mode this long before it is removed
-    poll_interval: Duration = 5.0
-    request_timeout: Duration = 30.0
+    poll_interval: PositiveDuration = 5.0
+    request_timeout: PositiveDuration = 30.0
 
     _user_data_text: str | None = PrivateAttr(default=None)
 
@@ -185,12 +185,6 @@ class LinodeConfig(BaseModel):
         _read(file)
         return str(file.absolute())
 
-    @field_validator("boot_timeout", "delete_timeout", "poll_interval", "request_timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> LinodeConfig:

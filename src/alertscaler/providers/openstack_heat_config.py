@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from alertscaler.model.durations import Duration, format_duration
+from alertscaler.model.durations import Duration, PositiveDuration, format_duration
 from alertscaler.providers.openstack_auth import OpenStackAuth
 from alertscaler.providers.openstack_heat_labels import Allowlist, LabelNames
 
@@ -49,9 +49,9 @@ class HeatConfig(BaseModel):
     project_label: str = Field(default="tenant_project_id", validate_default=True)
     allowed_projects: list[NonEmpty] = Field(default_factory=list, validate_default=True)
     allowed_stacks: list[NonEmpty] = Field(default_factory=list, validate_default=True)
-    poll_interval: Duration = 1.0
+    poll_interval: PositiveDuration = 1.0
     #: no sign of scaling for this long after a signal = Heat declined it (Heat 27 records no event for that)
-    decline_after: Duration = 10.0
+    decline_after: PositiveDuration = 10.0
     timeout: Duration = Field(default=300.0, validate_default=True)
 
     @field_validator("stack")
@@ -98,12 +98,6 @@ class HeatConfig(BaseModel):
                              "(stack ids or names); alert labels come from instance tags, which tenants set")
         return value
 
-    @field_validator("poll_interval", "decline_after")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @field_validator("timeout")
     @classmethod

@@ -43,7 +43,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from alertscaler.model.durations import Duration, format_duration
+from alertscaler.model.durations import PositiveDuration, format_duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers import nova_healing, openstack_auth
@@ -96,9 +96,9 @@ class NovaConfig(BaseModel):
     name_prefix: str = Field(default="", max_length=64)
     availability_zone: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)  # members' address is ip:port when set
-    boot_timeout: Duration = 300.0
-    delete_timeout: Duration = 300.0
-    poll_interval: Duration = 5.0
+    boot_timeout: PositiveDuration = 300.0
+    delete_timeout: PositiveDuration = 300.0
+    poll_interval: PositiveDuration = 5.0
     scale_in: ScaleInPolicy = "unhealthy_first"
 
     _template: str | None = PrivateAttr(default=None)
@@ -127,12 +127,6 @@ class NovaConfig(BaseModel):
         check_template(read_template(file))
         return str(file.absolute())
 
-    @field_validator("boot_timeout", "delete_timeout", "poll_interval")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @field_validator("security_groups")
     @classmethod

@@ -52,7 +52,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,10 +59,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from alertscaler.model.durations import Duration
+from alertscaler.model.durations import PositiveDuration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.exec_config import checked_env
 from alertscaler.providers.tosca_opera import (
     INPUTS_FILE,
     LOCK_FILE,
@@ -87,7 +87,6 @@ from alertscaler.providers.tosca_template import template_problems
 
 log = logging.getLogger(__name__)
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_ENV = ("ANSIBLE_STDOUT_CALLBACK", "ANSIBLE_CALLBACK_PLUGINS", "ALERTSCALER_ANSIBLE_FAILURES")
 _INFO_TIMEOUT = 120.0  # cap of one ``opera info`` / ``opera outputs`` (they parse the template: ~0.4 s here)
 
@@ -112,7 +111,7 @@ class ToscaConfig(BaseModel):
     count_input: Annotated[str, Field(min_length=1)] = "instance_count"
     inputs: dict[str, Any] = Field(default_factory=dict, repr=False)
     opera: Annotated[str, Field(min_length=1)] = "opera"
-    timeout: Duration = 900.0
+    timeout: PositiveDuration = 900.0
     members_output: str | None = None
     heal_event: str | None = None
     heal_action: Literal["reboot", "replace"] = "reboot"
@@ -139,12 +138,6 @@ class ToscaConfig(BaseModel):
     def _log_path(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else str(_resolve(value, info))
 
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
 
     @field_validator("inputs")
     @classmethod
@@ -158,14 +151,8 @@ class ToscaConfig(BaseModel):
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-            if name in _RESERVED_ENV:
-                raise ValueError(f"{name} is set by opera or alertscaler")
-            if "\x00" in text:
-                raise ValueError(f"the value of {name} contains a NUL character")
-        return value
+        return checked_env(value, lambda name: f"{name} is set by opera or alertscaler"
+                           if name in _RESERVED_ENV else None)
 
     @model_validator(mode="after")
     def _matches_template(self) -> ToscaConfig:
