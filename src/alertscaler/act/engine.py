@@ -24,9 +24,10 @@ from alertscaler.act.processing import Processor, Recorded
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
-from alertscaler.act.tracking import Query, TrackingLoop
+from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
+from alertscaler.ingest.combining import QueryCombiner
 from alertscaler.ingest.prometheus import PrometheusClient
 from alertscaler.model.alerts import Notification
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
@@ -84,6 +85,7 @@ class Engine:
         self.heal_judge = HealJudge(policy, store, providers,
                                     monitoring or (lambda: prometheus_problem(policy.prometheus.url)))
         self._prometheus: PrometheusClient | None = None
+        values_of: ValuesOf | None = None  # with the engine's own client: combined queries
         tracks = any(g.track is not None for g in policy.groups.values())
         checks = any(step.checked for g in policy.groups.values() for _, step in g.policies())
         if (query is None and tracks) or (checks and (query is None or series is None)):
@@ -91,11 +93,13 @@ class Engine:
             self._prometheus = PrometheusClient(p.url, bearer_token=p.bearer_token, verify=p.verify,
                                                 timeout=p.timeout)
             client = self._prometheus
+            if query is None:
+                values_of = QueryCombiner(client, p.queries_per_request).values_of
             query = query or client.value_of
             series = series or (lambda q: len(client.instant(q)))
         checker = Checker(query, series) if query is not None and series is not None else None
         self.reevaluator = Reevaluator(policy, store, checker)
-        self.tracking = TrackingLoop(policy, store, query) if tracks and query is not None else None
+        self.tracking = TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None
         self.scheduler = Scheduler(policy, store) if any(g.schedule for g in policy.groups.values()) else None
         self.workers = {
             name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,

@@ -7,6 +7,12 @@ when the group's size changes, and when the reason for NOT changing it changes (
 kept in memory; as in HPA, the size found at the first evaluation counts as a recommendation, so after a
 start or restart a scale-in still waits for the whole stabilisation window.
 
+One cycle, for N due groups: their queries in N / ``prometheus.queries_per_request`` requests
+(``ingest.combining``), ONE read of the groups' sizes, the verdicts, and only the groups with something to
+record in write transactions of ``WRITE_CHUNK`` groups (each re-decided under its lock if its size moved
+since the read). A group whose size another decision changes just after the read is seen at its next
+interval, as if that decision had come just after the cycle.
+
 A metric that cannot be read (no series, several series, bad PromQL, Prometheus down) is missing: the
 group's ``fallback`` applies (hold the size, or a fixed safe capacity) and the decision says why.
 """
@@ -14,21 +20,26 @@ group's ``fallback`` applies (hold the size, or a fixed safe capacity) and the d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
+from alertscaler.ingest.combining import one_by_one
 from alertscaler.model.decisions import Outcome, Reason, Trigger
 from alertscaler.model.errors import QueryError
-from alertscaler.store.base import NewDecision, StateStore
+from alertscaler.model.groups import GroupState
+from alertscaler.store.base import NewDecision, StateStore, Tx
 
 log = logging.getLogger(__name__)
 
 TRACK_POLICY = "track"  # the ``policy`` of tracking decisions
 #: query -> its value (raises ``QueryError`` when it cannot give one)
 Query = Callable[[str], float]
+#: queries -> each distinct one's value or error (``ingest.combining.QueryCombiner.values_of``)
+ValuesOf = Callable[[Sequence[str]], Mapping[str, float | QueryError]]
+WRITE_CHUNK = 100  # groups recorded per write transaction: few commits, the write lock held a few ms at a time
 # (group, outcome, reason, action id) for act.engine: metrics and waking the group's worker
 Tracked = tuple[str, Outcome, Reason, int | None]
 
@@ -49,15 +60,35 @@ class _Memory:
     seeded: bool = False
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One group's verdict this cycle, worked out on the size read before the write transaction."""
+
+    name: str
+    group: GroupConfig
+    memory: _Memory
+    values: list[float | None]
+    problems: list[str]
+    seen: GroupState
+
+
 class TrackingLoop:
-    def __init__(self, policy: PolicyFile, store: StateStore, query: Query) -> None:
+    """``run(now)``: every due group's metrics in few requests (``values_of``), one read of the groups' sizes,
+    then the decisions that must be recorded, ``WRITE_CHUNK`` groups per write transaction.
+
+    A group whose verdict says nothing new (no change, and the same reason as last time: most groups, most
+    cycles) costs no write at all. A group that is recorded is decided again under the group's lock if its
+    size changed since the read (an alert's decision, a manual scale in between)."""
+
+    def __init__(self, policy: PolicyFile, store: StateStore, query: Query,
+                 values_of: ValuesOf | None = None) -> None:
         self.groups = {name: g for name, g in policy.groups.items() if g.track is not None}
         self.store = store
-        self.query = query
+        self.values_of = values_of or one_by_one(query)
         self.memory = {name: _Memory() for name in self.groups}
 
     def run(self, now: datetime) -> list[Tracked]:
-        out: list[Tracked] = []
+        due: list[tuple[str, GroupConfig, _Memory]] = []
         for name, group in self.groups.items():
             memory = self.memory[name]
             track = group.track
@@ -65,24 +96,28 @@ class TrackingLoop:
             if memory.next_at is not None and now < memory.next_at:
                 continue
             memory.next_at = now + timedelta(seconds=track.interval)
-            values, problems = self._values(group)
-            out.extend(self._decide(name, group, memory, values, problems, now))
+            due.append((name, group, memory))
+        if not due:
+            return []
+        answers = self.values_of([m.query for _, g, _ in due for m in g.track.metrics])  # type: ignore[union-attr]
+        sizes = {state.name: state for state in self.store.group_states()}
+        plans: list[_Plan] = []
+        out: list[Tracked] = []
+        for name, group, memory in due:
+            values, problems = _values(group, answers)
+            seen = sizes.get(name) or GroupState(name, group.initial_desired)
+            plan = _Plan(name, group, memory, values, problems, seen)
+            if self._must_record(plan, now):
+                plans.append(plan)
+        for start in range(0, len(plans), WRITE_CHUNK):
+            with self.store.transaction() as tx:
+                for plan in plans[start:start + WRITE_CHUNK]:
+                    out.extend(self._record(tx, plan, now))
         return out
 
-    def _values(self, group: GroupConfig) -> tuple[list[float | None], list[str]]:
-        assert group.track is not None
-        values: list[float | None] = []
-        problems: list[str] = []
-        for metric in group.track.metrics:
-            try:
-                values.append(self.query(metric.query))
-            except QueryError as exc:
-                values.append(None)
-                problems.append(str(exc))
-        return values, problems
-
-    def _decide(self, name: str, group: GroupConfig, memory: _Memory, values: list[float | None],
-                problems: list[str], now: datetime) -> list[Tracked]:
+    def _verdict(self, plan: _Plan, desired: int, now: datetime) -> tuple[TrackingVerdict, Reason, bool]:
+        """(verdict, reason, whether it acts) for the size ``desired``; prunes the memory to the window."""
+        group, memory = plan.group, plan.memory
         track = group.track
         assert track is not None
         rules = track.rules(group.bounds_at(now))
@@ -90,44 +125,74 @@ class TrackingLoop:
                                      *(lim.period for lim in (*rules.scale_up.limits, *rules.scale_down.limits)), 0))
         memory.history = [r for r in memory.history if r.at > now - keep]
         memory.changes = [c for c in memory.changes if c.at > now - keep]
-        with self.store.transaction() as tx:
-            state = tx.lock_group(name, group.initial_desired)
-            if not memory.seeded:  # as HPA does: the size found at start counts as a recommendation
-                memory.history.append(Recommendation(now, state.desired))
-                memory.seeded = True
-            verdict = recommend(state.desired, values, rules, now, memory.history, memory.changes)
-            memory.history.append(Recommendation(now, verdict.raw))
-            message = _message(verdict, values, problems)
-            reason = _REASONS[verdict.reason]
-            if group.dry_run and verdict.acts:
-                reason, acts = Reason.DRY_RUN, False
-            else:
-                acts = verdict.acts
-            if not acts:
-                if memory.last_skip == f"{reason.value}:{verdict.desired}":
-                    return []  # already said
-                memory.last_skip = f"{reason.value}:{verdict.desired}"
-                tx.add_decision(NewDecision(
-                    group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.SKIPPED,
-                    reason=reason, from_capacity=state.desired, to_capacity=verdict.desired if not group.dry_run
-                    else state.desired, message=message, decided_at=now))
-                log.info("decision group=%s policy=track from=%s to=%s outcome=skipped reason=%s: %s",
-                         name, state.desired, verdict.desired, reason.value, message)
-                return [(name, Outcome.SKIPPED, reason, None)]
-            memory.last_skip = None
-            decision_id = tx.add_decision(NewDecision(
-                group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.ACTED, reason=reason,
-                from_capacity=state.desired, to_capacity=verdict.desired, message=message, decided_at=now))
-            direction_out = verdict.desired > state.desired
-            saved = type(state)(name, verdict.desired,
-                                now if direction_out else state.last_scale_out_at,
-                                state.last_scale_in_at if direction_out else now, now)
-            tx.save_group(saved)
-            action_id = tx.add_action(decision_id, name, state.desired, verdict.desired, now)
-            memory.changes.append(Change(now, state.desired, verdict.desired))
+        # as HPA does: the size found at start counts as a recommendation
+        history = memory.history if memory.seeded else [*memory.history, Recommendation(now, desired)]
+        verdict = recommend(desired, plan.values, rules, now, history, memory.changes)
+        reason = _REASONS[verdict.reason]
+        if group.dry_run and verdict.acts:
+            return verdict, Reason.DRY_RUN, False
+        return verdict, reason, verdict.acts
+
+    def _must_record(self, plan: _Plan, now: datetime) -> bool:
+        """Decide on the size read; remember the recommendation; True when there is something to record."""
+        verdict, reason, acts = self._verdict(plan, plan.seen.desired, now)
+        if acts or plan.memory.last_skip != f"{reason.value}:{verdict.desired}":
+            return True
+        self._remember(plan, verdict, plan.seen.desired, now)
+        return False
+
+    def _remember(self, plan: _Plan, verdict: TrackingVerdict, desired: int, now: datetime) -> None:
+        memory = plan.memory
+        if not memory.seeded:
+            memory.history.append(Recommendation(now, desired))
+            memory.seeded = True
+        memory.history.append(Recommendation(now, verdict.raw))
+
+    def _record(self, tx: Tx, plan: _Plan, now: datetime) -> list[Tracked]:
+        name, group, memory = plan.name, plan.group, plan.memory
+        state = tx.lock_group(name, group.initial_desired)
+        verdict, reason, acts = self._verdict(plan, state.desired, now)  # again: the size may have changed
+        self._remember(plan, verdict, state.desired, now)
+        message = _message(verdict, plan.values, plan.problems)
+        if not acts:
+            if memory.last_skip == f"{reason.value}:{verdict.desired}":
+                return []  # already said
+            memory.last_skip = f"{reason.value}:{verdict.desired}"
+            tx.add_decision(NewDecision(
+                group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.SKIPPED,
+                reason=reason, from_capacity=state.desired, to_capacity=verdict.desired if not group.dry_run
+                else state.desired, message=message, decided_at=now))
+            log.info("decision group=%s policy=track from=%s to=%s outcome=skipped reason=%s: %s",
+                     name, state.desired, verdict.desired, reason.value, message)
+            return [(name, Outcome.SKIPPED, reason, None)]
+        memory.last_skip = None
+        decision_id = tx.add_decision(NewDecision(
+            group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.ACTED, reason=reason,
+            from_capacity=state.desired, to_capacity=verdict.desired, message=message, decided_at=now))
+        direction_out = verdict.desired > state.desired
+        saved = type(state)(name, verdict.desired,
+                            now if direction_out else state.last_scale_out_at,
+                            state.last_scale_in_at if direction_out else now, now)
+        tx.save_group(saved)
+        action_id = tx.add_action(decision_id, name, state.desired, verdict.desired, now)
+        memory.changes.append(Change(now, state.desired, verdict.desired))
         log.info("decision group=%s policy=track from=%s to=%s outcome=acted reason=%s: %s",
                  name, state.desired, verdict.desired, reason.value, message)
         return [(name, Outcome.ACTED, reason, action_id)]
+
+
+def _values(group: GroupConfig, answers: Mapping[str, float | QueryError]) -> tuple[list[float | None], list[str]]:
+    assert group.track is not None
+    values: list[float | None] = []
+    problems: list[str] = []
+    for metric in group.track.metrics:
+        answer = answers[metric.query]
+        if isinstance(answer, QueryError):
+            values.append(None)
+            problems.append(str(answer))
+        else:
+            values.append(answer)
+    return values, problems
 
 
 def _message(verdict: TrackingVerdict, values: list[float | None], problems: list[str]) -> str:

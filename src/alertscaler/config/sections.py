@@ -130,6 +130,8 @@ class PrometheusConfig(ConfigModel):
     bearer_token: SecretStr | None = None      # for queries (target tracking); or bearer_token_env / _file
     verify: bool | str = True                  # TLS: system CAs, false, or a CA bundle path
     timeout: Duration = 10.0                   # per query
+    # target tracking asks up to this many groups' queries in ONE request (``or``-combined); 1: one each
+    queries_per_request: Annotated[int, Field(ge=1, le=1000)] = 100
     rules_dir: str | None = None              # where ``rules sync`` installs the generated rule file
     rule_file: str = "alertscaler.rules.yml"  # its name there (prometheus.yml's rule_files must match it)
     sync_rules_on_start: bool = False         # ``serve`` syncs the rules before taking traffic
