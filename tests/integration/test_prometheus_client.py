@@ -27,12 +27,14 @@ from pydantic import SecretStr
 from alertscaler.demo.children import Child
 from alertscaler.demo.preparing import free_port
 from alertscaler.demo.stack import Stack
+from alertscaler.ingest.combining import Outcome, QueryCombiner
 from alertscaler.ingest.prometheus import PrometheusClient, Sample
 from alertscaler.model.errors import (
     AmbiguousResult,
     BadQuery,
     EmptyResult,
     PrometheusUnavailable,
+    QueryError,
 )
 from tests.e2e.harness import ControlExporter
 
@@ -362,3 +364,80 @@ def test_a_non_json_answer_names_what_came_back(prom: Prom) -> None:
         c.value_of("1")
     message = str(info.value)
     assert "HTTP 501" in message and "text/html" in message and "Unsupported method" in message
+
+
+# -- combined queries (ingest.combining) -----------------------------------------------------------------------
+
+# one of each kind: values (one with a trailing comment), empty, ambiguous, scalars (which label_replace refuses,
+# so the first combined request is rejected as a whole) and bad PromQL
+MIXED = [
+    f"sum({AB})",
+    'sum(control_value{name="a"}) # a comment ends the line',
+    'control_value{name="missing"}',
+    AB,
+    "time()",
+    f"scalar(sum({AB}))",
+    "rate(control_value[1m]",
+    'max(control_value{name="b"}) * 2',
+]
+CANNOT_COMBINE = {"time()", f"scalar(sum({AB}))", "rate(control_value[1m]"}
+
+
+def value_alone(client: PrometheusClient, query: str) -> Outcome:
+    try:
+        return client.value_of(query)
+    except QueryError as exc:
+        return exc
+
+
+def assert_same(query: str, combined: Outcome, alone: Outcome) -> None:
+    assert type(combined) is type(alone), (query, combined, alone)
+    if isinstance(alone, float):
+        assert isinstance(combined, float)
+        tolerance = 5.0 if query == "time()" else 0.0  # asked at different instants
+        assert abs(combined - alone) <= tolerance, (query, combined, alone)
+        return
+    assert isinstance(combined, QueryError) and combined.query == alone.query == query
+    if isinstance(alone, AmbiguousResult):
+        assert isinstance(combined, AmbiguousResult)
+        key = lambda labels: sorted(labels.items())  # noqa: E731
+        assert sorted(combined.labels, key=key) == sorted(alone.labels, key=key)  # without alertscaler_query
+    if isinstance(alone, BadQuery):
+        assert isinstance(combined, BadQuery)
+        assert (combined.error, combined.error_type, combined.status_code) == (
+            alone.error, alone.error_type, alone.status_code)
+
+
+def test_combined_queries_give_what_each_query_gives_alone(client: PrometheusClient) -> None:
+    def scraped() -> None:
+        assert client.value_of(f"sum({AB})") == 4.0
+
+    eventually(scraped, "a and b scraped", DATA_TIMEOUT)
+    combiner = QueryCombiner(client)
+    first = combiner.values_of(MIXED)
+    alone = {query: value_alone(client, query) for query in MIXED}
+    assert list(first) == MIXED
+    assert first[MIXED[0]] == 4.0 and first[MIXED[1]] == 1.5 and first[MIXED[7]] == 5.0
+    assert isinstance(first[AB], AmbiguousResult) and isinstance(first["rate(control_value[1m]"], BadQuery)
+    for query in MIXED:
+        assert_same(query, first[query], alone[query])
+    # the scalars made Prometheus reject the combined query: each was asked alone, and the culprits remembered
+    assert combiner.requests == 1 + len(MIXED)
+    assert combiner.solo == CANNOT_COMBINE
+
+    second = combiner.values_of(MIXED)
+    assert combiner.requests - (1 + len(MIXED)) == 1 + len(CANNOT_COMBINE) < len(MIXED)
+    for query in MIXED:
+        assert_same(query, second[query], alone[query])
+    assert combiner.solo == CANNOT_COMBINE
+
+
+def test_combined_queries_against_an_unreachable_prometheus_are_asked_once() -> None:
+    with PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2) as down:
+        combiner = QueryCombiner(down)
+        got = combiner.values_of(MIXED)
+    assert combiner.requests == 1 and combiner.solo == set()
+    assert list(got) == MIXED
+    for query, outcome in got.items():
+        assert isinstance(outcome, PrometheusUnavailable), outcome
+        assert outcome.query == query and outcome.status_code is None and "unreachable" in str(outcome)
