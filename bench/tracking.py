@@ -78,6 +78,7 @@ sys.path[:0] = [str(ROOT / "src")]
 from alertscaler.act.tracking import TrackingLoop  # noqa: E402
 from alertscaler.config import PolicyFile, load_policy  # noqa: E402
 from alertscaler.decide.tracking import Recommendation, recommend  # noqa: E402
+from alertscaler.ingest.combining import LABEL, QueryCombiner, one_by_one  # noqa: E402
 from alertscaler.ingest.prometheus import PrometheusClient  # noqa: E402
 from alertscaler.store.sql import SqlStore  # noqa: E402
 
@@ -88,6 +89,7 @@ GOAL_GROUPS = 10_000
 GOAL_BYTES = 10 * 1024
 START = datetime(2024, 1, 1, tzinfo=UTC)
 _GROUP_RE = re.compile(r'alertscaler_group="g(\d+)"')
+_COMBINED_RE = re.compile(r'label_replace\(\n(.*?)\n, "' + LABEL + r'", "(\d+)", "", ""\)', re.DOTALL)
 
 
 def query_of(index: int) -> str:
@@ -102,6 +104,22 @@ def value_of_query(query: str) -> float:
 
 
 # -- the stand-in Prometheus (its own process) -----------------------------------------------------------------
+
+
+def answer(query: str) -> list[dict[str, Any]]:
+    """The ``result`` of an instant query: one sample, or one per part of a combined query
+    (``ingest.combining``: ``label_replace(<q>, "alertscaler_query", "<i>", "", "") or ...``), each labelled
+    as Prometheus labels it (its group, and the index ``label_replace`` sets)."""
+    at = round(time.time(), 3)
+    parts = _COMBINED_RE.findall(query) or [(query, None)]
+    result = []
+    for part, index in parts:
+        m = _GROUP_RE.search(part)
+        labels = {"alertscaler_group": f"g{m.group(1)}"} if m else {}
+        if index is not None:
+            labels[LABEL] = index
+        result.append({"metric": labels, "value": [at, f"{value_of_query(part):g}"]})
+    return result
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -123,10 +141,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             path = parts[1].split(b"?")[0] if len(parts) > 1 else b""
             if path == b"/api/v1/query":
                 query = parse_qs(body.decode()).get("query", [""])[0]
-                m = _GROUP_RE.search(query)
-                labels = {"alertscaler_group": f"g{m.group(1)}"} if m else {}
-                payload = {"status": "success", "data": {"resultType": "vector", "result": [
-                    {"metric": labels, "value": [round(time.time(), 3), f"{value_of_query(query):g}"]}]}}
+                payload = {"status": "success", "data": {"resultType": "vector", "result": answer(query)}}
                 status = b"200 OK"
             else:
                 payload = {"status": "error", "errorType": "not_found", "error": "not found"}
@@ -255,6 +270,7 @@ class Run:
     baselines: dict[str, float] = field(default_factory=dict)  # name → CPU µs per group
     memory: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
+    requests_per_cycle: float = 0.0
 
 
 def measure(fn: Callable[[], Any], stand_in_pid: int) -> tuple[Any, float, float, float]:
@@ -269,13 +285,14 @@ def measure(fn: Callable[[], Any], stand_in_pid: int) -> tuple[Any, float, float
 
 def run_store(label: str, url: str, policy: PolicyFile, groups: int, cycles: int, prom_url: str,
               stand_in_pid: int, profile: bool, rss_start: int, rss_policy: int,
-              synchronous: str) -> Run:
+              synchronous: str, per_request: int) -> Run:
     run = Run(label, groups)
     store = SqlStore(url, sqlite_synchronous=synchronous)
     store.migrate()
     client = PrometheusClient(prom_url)
     client.value_of(query_of(0))  # open the keep-alive connection
-    loop = TrackingLoop(policy, store, client.value_of)
+    combiner = QueryCombiner(client, per_request)
+    loop = TrackingLoop(policy, store, client.value_of, combiner.values_of)
     rss_loop = rss_bytes()
     run.memory["rss_per_group_policy"] = round((rss_policy - rss_start) / groups)
     run.memory["rss_per_group_loop_built"] = round((rss_loop - rss_policy) / groups)
@@ -288,6 +305,15 @@ def run_store(label: str, url: str, policy: PolicyFile, groups: int, cycles: int
         print(f"  [{label}] cycle {i}: wall {wall:.2f} s, CPU {cpu:.2f} s ({cpu / groups * 1e6:.0f} µs/group, "
               f"{groups / cpu:.0f} groups/CPU-s), stand-in CPU {other:.2f} s, decisions {len(out)}, "
               f"loop state {c.loop_state_bytes / groups:.0f} B/group", flush=True)
+        now += timedelta(seconds=INTERVAL)
+    run.requests_per_cycle = combiner.requests / cycles
+    if per_request > 1:  # baseline: the same loop, one request per query (as before ingest.combining)
+        loop.values_of = one_by_one(client.value_of)
+        out, wall, cpu, other = measure(lambda n=now: loop.run(n), stand_in_pid)  # type: ignore[misc]
+        run.baselines["loop_one_request_per_query"] = cpu / groups * 1e6
+        print(f"  [{label}] baseline the loop with one request per query (a steady cycle): wall {wall:.2f} s, "
+              f"CPU {cpu:.2f} s ({cpu / groups * 1e6:.0f} µs/group), decisions {len(out)}", flush=True)
+        loop.values_of = combiner.values_of
         now += timedelta(seconds=INTERVAL)
     run.memory["rss_per_group_after_cycles"] = round((rss_bytes() - rss_policy) / groups)
     run.memory["loop_state_per_group"] = round(loop_state_bytes(loop) / groups)
@@ -302,6 +328,12 @@ def run_store(label: str, url: str, policy: PolicyFile, groups: int, cycles: int
     run.baselines["http_client_value_of"] = cpu / groups * 1e6
     print(f"  [{label}] baseline client alone: {len(queries)} value_of in wall {wall:.2f} s, CPU {cpu:.2f} s "
           f"({cpu / groups * 1e6:.0f} µs/query), stand-in CPU {other:.2f} s", flush=True)
+    fresh = QueryCombiner(client, per_request)
+    _, wall, cpu, other = measure(lambda: fresh.values_of(queries), stand_in_pid)
+    run.baselines["http_client_combined"] = cpu / groups * 1e6
+    print(f"  [{label}] baseline client alone, combined ({per_request} per request, {fresh.requests} requests): "
+          f"wall {wall:.2f} s, CPU {cpu:.2f} s ({cpu / groups * 1e6:.1f} µs/query), stand-in CPU {other:.2f} s",
+          flush=True)
 
     values = [value_of_query(q) for q in queries]
     inputs = []
@@ -328,8 +360,20 @@ def run_store(label: str, url: str, policy: PolicyFile, groups: int, cycles: int
 
     _, wall, cpu, _ = measure(store_only, stand_in_pid)
     run.baselines["store_tx_lock_group"] = cpu / groups * 1e6
-    print(f"  [{label}] baseline store alone (tx + lock_group): wall {wall:.2f} s, CPU {cpu:.2f} s "
+    print(f"  [{label}] baseline store alone (a tx + lock_group per group): wall {wall:.2f} s, CPU {cpu:.2f} s "
           f"({cpu / groups * 1e6:.0f} µs/group)", flush=True)
+
+    def store_chunked() -> None:
+        store.group_states()
+        for start in range(0, len(names), 100):
+            with store.transaction() as tx:
+                for name in names[start:start + 100]:
+                    tx.lock_group(name, 4)
+
+    _, wall, cpu, _ = measure(store_chunked, stand_in_pid)
+    run.baselines["store_read_then_chunked_tx"] = cpu / groups * 1e6
+    print(f"  [{label}] baseline store alone (one read of all groups, a tx + lock_group per 100 groups): wall "
+          f"{wall:.2f} s, CPU {cpu:.2f} s ({cpu / groups * 1e6:.0f} µs/group)", flush=True)
 
     if profile:
         prof = cProfile.Profile()
@@ -463,6 +507,8 @@ def main() -> int:
     parser.add_argument("--memory-cycles", type=int, default=21,
                         help="cycles of the tracemalloc run (default 21: the 300 s stabilisation window full)")
     parser.add_argument("--sqlite-synchronous", choices=("full", "normal"), default="full")
+    parser.add_argument("--per-request", type=int, default=100,
+                        help="queries per request (prometheus.queries_per_request; 1: one request per query)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--log-info", action="store_true",
                         help="log at INFO to /dev/null, as the service does (default: logging unconfigured)")
@@ -500,7 +546,7 @@ def main() -> int:
                 url = f"sqlite:///{tmp / 'state.db'}"
             try:
                 runs.append(run_store(label, url, policy, n, args.cycles, prom_url, pid, not args.no_profile,
-                                      rss_start, rss_policy, args.sqlite_synchronous))
+                                      rss_start, rss_policy, args.sqlite_synchronous, args.per_request))
             except Exception as exc:  # a benchmark reports, it does not fail (e.g. PostgreSQL unreachable)
                 print(f"  [{label}] failed: {type(exc).__name__}: {exc}", flush=True)
             if label == "sqlite":
@@ -512,6 +558,7 @@ def main() -> int:
         mem = memory_run(args.memory_groups or min(n, 2000), args.memory_cycles, tmp, args.sqlite_synchronous)
 
     report: dict[str, Any] = {"groups": n, "cycles": args.cycles, "python": platform.python_version(),
+                              "per_request": args.per_request,
                               "cpus": os.cpu_count(), "sqlite_synchronous": args.sqlite_synchronous,
                               "log_info": args.log_info,
                               "memory_tracemalloc": mem, "runs": []}
@@ -522,7 +569,7 @@ def main() -> int:
         first_us = run.cycles[0].cpu_s / run.cycles[0].evaluated * 1e6
         worst_us = max(c.cpu_s / c.evaluated for c in run.cycles) * 1e6
         base = run.baselines
-        parts = base["http_client_value_of"] + base["recommend_pure"] + base["store_tx_lock_group"]
+        parts = base["http_client_combined"] + base["recommend_pure"] + base["store_read_then_chunked_tx"]
         fits = worst_us * GOAL_GROUPS / 1e6 <= INTERVAL
         figures = {
             "store": run.store,
@@ -534,6 +581,9 @@ def main() -> int:
             "goal_10000_per_15s_on_one_core": fits,
             "baselines_cpu_us_per_group": {k: round(v, 1) for k, v in base.items()},
             "ratio_to_http_client": round(cpu_us / base["http_client_value_of"], 2),
+            "requests_per_cycle": run.requests_per_cycle,
+            "ratio_to_loop_one_request_per_query": (round(cpu_us / base["loop_one_request_per_query"], 3)
+                                                     if "loop_one_request_per_query" in base else None),
             "ratio_to_recommend": round(cpu_us / base["recommend_pure"], 1),
             "ratio_to_sum_of_baselines": round(cpu_us / parts, 2),
             "memory": run.memory,
@@ -544,8 +594,14 @@ def main() -> int:
               f"first cycle {first_us:.0f} µs/group; worst cycle → {worst_us * GOAL_GROUPS / 1e6:.1f} CPU s for "
               f"{GOAL_GROUPS} groups (budget {INTERVAL:g} s): goal {'MET' if fits else 'NOT met'}")
         print(f"  [{run.store}] baselines (CPU µs/group): client value_of {base['http_client_value_of']:.0f}, "
-              f"recommend {base['recommend_pure']:.1f}, store tx+lock_group {base['store_tx_lock_group']:.0f}; "
-              f"loop = {cpu_us / base['http_client_value_of']:.2f}x client, {cpu_us / parts:.2f}x the sum")
+              f"combined {base['http_client_combined']:.1f}, recommend {base['recommend_pure']:.1f}, store "
+              f"tx+lock_group {base['store_tx_lock_group']:.0f}, read + chunked tx "
+              f"{base['store_read_then_chunked_tx']:.0f}; loop = {cpu_us / parts:.2f}x the sum (combined, "
+              f"recommend, read + chunked); {run.requests_per_cycle:.0f} requests per cycle")
+        if "loop_one_request_per_query" in base:
+            print(f"  [{run.store}] the loop with one request per query: "
+                  f"{base['loop_one_request_per_query']:.0f} µs/group; combined: "
+                  f"{cpu_us / base['loop_one_request_per_query']:.3f}x that")
         print(f"  [{run.store}] memory (RSS delta / group): policy {run.memory['rss_per_group_policy']} B, "
               f"loop built {run.memory['rss_per_group_loop_built']} B, after {len(run.cycles)} cycles "
               f"{run.memory['rss_per_group_after_cycles']} B (store caches included); loop state "

@@ -233,7 +233,10 @@ def test_range_points_lie_on_the_step_grid(client: PrometheusClient) -> None:
 
 def test_range_over_scraped_data(prom: Prom, client: PrometheusClient) -> None:
     end = prom.first_scrape + timedelta(seconds=2)
-    eventually(lambda: client.value_of("time()") > end.timestamp() or None, "two seconds of data", 5)
+    def two_seconds_passed() -> None:
+        assert client.value_of("time()") > end.timestamp()
+
+    eventually(two_seconds_passed, "two seconds of data", 5)
     result = client.range(AB, prom.first_scrape, end, step=0.5)
     assert sorted(s.labels["name"] for s in result) == ["a", "b"]
     a = next(s for s in result if s.labels["name"] == "a")

@@ -73,7 +73,7 @@ def split(samples: Samples, queries: Sequence[str]) -> list[Outcome] | None:
     for sample in samples:
         labels = dict(sample.labels)
         index = labels.pop(LABEL, "")
-        if not index.isdigit() or int(index) >= len(queries):
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(queries):
             return None
         found[int(index)].append((labels, sample.value))
     out: list[Outcome] = []
