@@ -1,6 +1,7 @@
 """Target tracking end to end: real local instances under a real request rate, Prometheus scraping them,
 alertscaler querying Prometheus every interval — a rising rate is met with the right number of instances
-in ONE decision (no step-by-step climb as with alert-driven +1 policies).
+in ONE decision (no step-by-step climb as with alert-driven +1 policies). Two groups track, so the service
+asks Prometheus their queries in one combined request (``ingest.combining``) and each gets its own value.
 """
 
 from __future__ import annotations
@@ -36,11 +37,19 @@ groups:
       metrics: [{{query: '{PER_INSTANCE}', target: 13}}]
       interval: {INTERVAL:g}s
       tolerance: 0.2             # a 1 s scrape makes rate() over 5 s noisy by a few %
+  idle:                          # no load: its own query answers 0 per instance, never web's value
+    provider: {{type: local, workload: {{service_time: 100ms, concurrency: 2}}}}
+    min_size: 1
+    max_size: 2
+    desired: 1
+    track:
+      metrics: [{{query: '{PER_INSTANCE.replace('"web"', '"idle"')}', target: 13}}]
+      interval: {INTERVAL:g}s
 """
 
 
-def tracking(p: Pipeline) -> list[dict[str, object]]:
-    return [d for d in p.decisions(group="web") if d["policy"] == "track"]
+def tracking(p: Pipeline, group: str = "web") -> list[dict[str, object]]:
+    return [d for d in p.decisions(group=group) if d["policy"] == "track"]
 
 
 def test_a_rising_request_rate_gets_the_right_number_of_instances_in_one_decision(tmp_path: Path) -> None:
@@ -67,3 +76,7 @@ def test_a_rising_request_rate_gets_the_right_number_of_instances_in_one_decisio
         (decision,) = [d for d in tracking(p) if d["outcome"] == "acted"]
         seen = re.search(r"metric value\(s\) ([\d.]+)", str(decision["message"]))
         assert seen is not None and 40 <= float(seen.group(1)) <= 60, decision["message"]
+        idle = tracking(p, "idle")
+        # idle's newest evaluation (the first may come before its member is scraped: "missing") has its own 0
+        assert idle and re.search(r"metric value\(s\) 0[:.]", str(idle[-1]["message"])), [d["message"] for d in idle]
+        assert p.group("idle")["current"] == 1

@@ -124,3 +124,20 @@ def test_secret_problems_never_show_the_secret(auth: str, fragment: str) -> None
         load_policy(text)
     assert fragment in str(info.value)
     assert "abcdefghij" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", 100), ("queries_per_request: 1", 1), ("queries_per_request: 1000", 1000),
+     ("queries_per_request: 0", "greater than or equal to 1"),
+     ("queries_per_request: 1001", "less than or equal to 1000"),
+     ("queries_per_request: many", "valid integer")],
+    ids=["default", "off", "most", "zero", "too-many", "not-a-number"],
+)
+def test_prometheus_queries_per_request(value: str, expected: int | str) -> None:
+    text = ("server: {auth: {insecure_no_auth: true}}\nprometheus: {" + value + "}\n"
+            "groups: {g: {provider: {type: local}}}\n")
+    if isinstance(expected, int):
+        assert load_policy(text).prometheus.queries_per_request == expected
+    else:
+        assert expected in _problems(text)["prometheus.queries_per_request"]
