@@ -308,6 +308,45 @@ def test_lock_group_serialises_read_modify_write(store: SqlStore) -> None:
     assert state.desired == workers * rounds
 
 
+@pytest.mark.parametrize("count", [1, 3, 1201], ids=["one", "three", "more-than-one-select"])
+def test_lock_groups_creates_the_missing_and_returns_each_stored_state(store: SqlStore, count: int) -> None:
+    names = [f"g{i:04d}" for i in range(count)]
+    with store.transaction() as tx:
+        tx.save_group(GroupState(names[0], 9, last_scale_in_at=at(3), updated_at=at(3)))
+    with store.transaction() as tx:
+        first = tx.lock_groups({n: 2 for n in reversed(names)})
+        assert tx.lock_group(names[-1], 7) == first[names[-1]]  # the same lock, the same state
+    with store.transaction() as tx:
+        again = tx.lock_groups({n: 5 for n in names})
+
+    expected = {n: GroupState(n, 2) for n in names} | {names[0]: GroupState(names[0], 9, last_scale_in_at=at(3),
+                                                                           updated_at=at(3))}
+    assert first == expected and again == expected
+    assert list(first) == list(reversed(names))  # in the caller's order
+    assert {s.name: s for s in store.group_states()} == expected
+
+
+def test_lock_groups_serialises_read_modify_write_with_lock_group(store: SqlStore) -> None:
+    workers, rounds = 4, 5
+    barrier = threading.Barrier(workers)
+
+    def bump(worker: int) -> None:
+        barrier.wait()
+        for _round in range(rounds):
+            with store.transaction() as tx:
+                if worker % 2:
+                    states = tx.lock_groups({"web": 0, "api": 0})
+                else:
+                    states = {"api": tx.lock_group("api", 0), "web": tx.lock_group("web", 0)}
+                for state in states.values():
+                    tx.save_group(replace(state, desired=state.desired + 1))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(bump, range(workers)))
+
+    assert {s.name: s.desired for s in store.group_states()} == {"api": workers * rounds, "web": workers * rounds}
+
+
 @pytest.mark.parametrize("stamp", [
     datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC),
     datetime(2026, 3, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2))),

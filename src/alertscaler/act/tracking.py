@@ -110,9 +110,11 @@ class TrackingLoop:
             if self._must_record(plan, now):
                 plans.append(plan)
         for start in range(0, len(plans), WRITE_CHUNK):
+            chunk = plans[start:start + WRITE_CHUNK]
             with self.store.transaction() as tx:
-                for plan in plans[start:start + WRITE_CHUNK]:
-                    out.extend(self._record(tx, plan, now))
+                locked = tx.lock_groups({plan.name: plan.group.initial_desired for plan in chunk})
+                for plan in chunk:
+                    out.extend(self._record(tx, plan, locked[plan.name], now))
         return out
 
     def _verdict(self, plan: _Plan, desired: int, now: datetime) -> tuple[TrackingVerdict, Reason, bool]:
@@ -148,9 +150,9 @@ class TrackingLoop:
             memory.seeded = True
         memory.history.append(Recommendation(now, verdict.raw))
 
-    def _record(self, tx: Tx, plan: _Plan, now: datetime) -> list[Tracked]:
+    def _record(self, tx: Tx, plan: _Plan, state: GroupState, now: datetime) -> list[Tracked]:
+        """Record the verdict on the size ``state`` held under the lock."""
         name, group, memory = plan.name, plan.group, plan.memory
-        state = tx.lock_group(name, group.initial_desired)
         verdict, reason, acts = self._verdict(plan, state.desired, now)  # again: the size may have changed
         self._remember(plan, verdict, state.desired, now)
         message = _message(verdict, plan.values, plan.problems)
@@ -158,7 +160,7 @@ class TrackingLoop:
             if memory.last_skip == f"{reason.value}:{verdict.desired}":
                 return []  # already said
             memory.last_skip = f"{reason.value}:{verdict.desired}"
-            tx.add_decision(NewDecision(
+            tx.add_skip(NewDecision(
                 group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.SKIPPED,
                 reason=reason, from_capacity=state.desired, to_capacity=verdict.desired if not group.dry_run
                 else state.desired, message=message, decided_at=now))

@@ -8,7 +8,7 @@ caller (the store never reads the clock), so tests control time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,6 +101,10 @@ class Tx(Protocol):
     def lock_group(self, name: str, initial_desired: int) -> GroupState:
         """Return the group's state, creating it with ``initial_desired`` if missing, and hold a lock on it
         (PostgreSQL: row lock; SQLite: the write transaction) until the end of the transaction."""
+
+    def lock_groups(self, initial: Mapping[str, int]) -> dict[str, GroupState]:
+        """``lock_group`` for many groups (name → initial desired) in a few statements, not two per group;
+        the locks are taken in name order."""
 
     def save_group(self, state: GroupState) -> None: ...
 

@@ -50,6 +50,9 @@ class _Statements:
                              .on_conflict_do_nothing(index_elements=[g.name]))
         select_group = sa.select(group_states).where(g.name == b("b_name"))
         self.group_select = select_group if dialect.sqlite else select_group.with_for_update()
+        select_many = (sa.select(group_states).where(g.name.in_(sa.bindparam("b_names", expanding=True)))
+                       .order_by(g.name))
+        self.groups_select = select_many if dialect.sqlite else select_many.with_for_update()
         self.group_update = (group_states.update().where(g.name == b("b_name"))
                              .values(desired=b("b_desired"), last_scale_out_at=b("b_out", type_=UtcDateTime),
                                      last_scale_in_at=b("b_in", type_=UtcDateTime),

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from alertscaler.store.sql import SqlStore
 
 _KEYS_PER_INSERT: Final = 500  # rows per multi-VALUES insert into seen_keys (SQLite variable limit)
+_NAMES_PER_SELECT: Final = 500  # group names per IN (...) of lock_groups (SQLite variable limit)
 
 
 def _routes(rows: Sequence[Row[Any]]) -> list[AlertRoute]:
@@ -121,6 +122,16 @@ class _SqlTx(HealTxMixin):
         state = _group_from_row(self._execute(st.group_select, {"b_name": name}).one())
         self._groups[name] = state
         return state
+
+    def lock_groups(self, initial: Mapping[str, int]) -> dict[str, GroupState]:
+        todo = sorted(name for name in initial if name not in self._groups)
+        st = self._store._stmts
+        for start in range(0, len(todo), _NAMES_PER_SELECT):
+            names = todo[start:start + _NAMES_PER_SELECT]
+            self._execute(st.group_create, [{"b_name": n, "b_desired": initial[n]} for n in names])
+            for row in self._execute(st.groups_select, {"b_names": names}):
+                self._groups[row.name] = _group_from_row(row)
+        return {name: self._groups[name] for name in initial}
 
     def save_group(self, state: GroupState) -> None:
         st = self._store._stmts
