@@ -16,17 +16,20 @@ Everything runs in one invocation:
 * **measured process** (this one): ``--groups`` N groups generated as policy text (``provider: {type: fake}``,
   ``track`` with one metric, target 100, interval 15 s, HPA-default rules), loaded with ``load_policy``; an
   ``SqlStore`` on SQLite in a temporary directory (``synchronous`` as the service's default, ``full``;
-  PostgreSQL too when ``ALERTSCALER_TEST_PG_URL`` is set), migrated; a ``TrackingLoop`` whose query is a real
-  ``PrometheusClient(...).value_of`` pointed at the stand-in. ``--cycles`` full cycles are run with ``now``
+  PostgreSQL too when ``ALERTSCALER_TEST_PG_URL`` is set, in a new schema dropped afterwards), migrated; a
+  ``TrackingLoop`` asking through a real ``QueryCombiner`` on a real ``PrometheusClient`` pointed at the
+  stand-in (``--per-request`` queries per request, default 100 as the service; 1: one request per query).
+  ``--cycles`` full cycles are run with ``now``
   advanced by 15 s each (every group due every cycle); each cycle's wall time and process CPU time
   (``time.process_time``: all threads of this process) → groups per CPU second and whether one 15 s cycle of
   10,000 groups fits in 15 CPU seconds (extrapolated linearly when N differs). Cycle 1 creates the groups'
   rows and records a decision for every group; later cycles record only changes (the steady state).
 * **baselines, same process, same run** (the project's rule: speed as ratios against a baseline): the
-  client alone (``value_of`` for the same N queries against the same stand-in), ``recommend`` alone (pure,
-  with the rules and histories the loop has), and the store alone (one write transaction with
-  ``lock_group`` per group, the minimum the loop does per group). Reported: CPU µs per group of each and
-  the loop's cost as a ratio to them.
+  same loop for one steady cycle with one request per query (as before ``ingest.combining``); the client
+  alone (``value_of`` for the same N queries, and ``QueryCombiner.values_of`` for them), ``recommend``
+  alone (pure, with the rules and histories the loop has), and the store alone (a write transaction with
+  ``lock_group`` per group; one read of all groups then a transaction per 100 groups). Reported: CPU µs
+  per group of each and the loop's cost as a ratio to them.
 * **memory**: RSS of this process after loading the policy, after building the loop and after each cycle
   (delta / N); the loop's own state (``TrackingLoop.memory``: ``_Memory`` with its recommendation history
   and changes) measured by walking it (``sys.getsizeof``, shared objects counted once) after each cycle; and a
@@ -201,6 +204,28 @@ def rss_bytes() -> int:
 
 
 # -- the measured side -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_pg_schema(base: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema on ``base`` (dropped afterwards) → a URL whose search_path is that schema:
+    every run starts from no groups, as the SQLite run does."""
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    schema = f"bench_{uuid.uuid4().hex}"
+    admin = sa.create_engine(base, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def policy_text(groups: int) -> str:
@@ -545,8 +570,11 @@ def main() -> int:
             if url is None:
                 url = f"sqlite:///{tmp / 'state.db'}"
             try:
-                runs.append(run_store(label, url, policy, n, args.cycles, prom_url, pid, not args.no_profile,
-                                      rss_start, rss_policy, args.sqlite_synchronous, args.per_request))
+                with contextlib.ExitStack() as stack:
+                    if label == "postgresql":
+                        url = stack.enter_context(fresh_pg_schema(url))
+                    runs.append(run_store(label, url, policy, n, args.cycles, prom_url, pid, not args.no_profile,
+                                          rss_start, rss_policy, args.sqlite_synchronous, args.per_request))
             except Exception as exc:  # a benchmark reports, it does not fail (e.g. PostgreSQL unreachable)
                 print(f"  [{label}] failed: {type(exc).__name__}: {exc}", flush=True)
             if label == "sqlite":
