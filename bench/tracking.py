@@ -76,7 +76,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src")]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
+from tests.support.pg_schemas import fresh_schema  # noqa: E402
 
 from alertscaler.act.tracking import TrackingLoop  # noqa: E402
 from alertscaler.config import PolicyFile, load_policy  # noqa: E402
@@ -204,28 +206,6 @@ def rss_bytes() -> int:
 
 
 # -- the measured side -------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_pg_schema(base: str) -> Iterator[str]:
-    """A new, empty PostgreSQL schema on ``base`` (dropped afterwards) → a URL whose search_path is that schema:
-    every run starts from no groups, as the SQLite run does."""
-    import uuid
-
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
-
-    schema = f"bench_{uuid.uuid4().hex}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def policy_text(groups: int) -> str:
@@ -572,7 +552,7 @@ def main() -> int:
             try:
                 with contextlib.ExitStack() as stack:
                     if label == "postgresql":
-                        url = stack.enter_context(fresh_pg_schema(url))
+                        url = stack.enter_context(fresh_schema(url, "bench"))
                     runs.append(run_store(label, url, policy, n, args.cycles, prom_url, pid, not args.no_profile,
                                           rss_start, rss_policy, args.sqlite_synchronous, args.per_request))
             except Exception as exc:  # a benchmark reports, it does not fail (e.g. PostgreSQL unreachable)

@@ -8,17 +8,15 @@ afterwards, so runs can repeat and overlap.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from alertscaler.model.alerts import Alert, AlertStatus, Notification
 from alertscaler.store.sql import SqlStore, sqlite_url
+from tests.support.pg_schemas import fresh_schema
 
 PG_URL_ENV = "ALERTSCALER_TEST_PG_URL"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -112,17 +110,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"{PG_URL_ENV} not set")
-    schema = f"t_{uuid.uuid4().hex}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 @pytest.fixture
