@@ -91,6 +91,9 @@ async def test_evaluated_once_per_interval_and_a_steady_state_recorded_once(t: T
     await t.tick(15)
     assert len(t.metric.asked) == 3
     assert [(d["reason"], d["outcome"]) for d in await t.decisions()] == [("no_change", "skipped")]
+    metrics = (await t.client.get("/metrics")).text
+    assert "alertscaler_tracking_groups_evaluated_total 3.0" in metrics
+    assert "alertscaler_tracking_cycle_seconds_count 3.0" in metrics  # the tick with nobody due is not a cycle
 
 
 async def test_scale_in_waits_for_the_stabilisation_window(t: T) -> None:

@@ -80,3 +80,8 @@ def test_a_rising_request_rate_gets_the_right_number_of_instances_in_one_decisio
         # idle's newest evaluation (the first may come before its member is scraped: "missing") has its own 0
         assert idle and re.search(r"metric value\(s\) 0[:.]", str(idle[-1]["message"])), [d["message"] for d in idle]
         assert p.group("idle")["current"] == 1
+        # the two groups' queries went to Prometheus together: one request per cycle, two evaluations
+        metrics = dict(re.findall(r"^(alertscaler_tracking_\w+) ([\d.e+]+)$", p.metrics(), re.MULTILINE))
+        cycles = float(metrics["alertscaler_tracking_cycle_seconds_count"])
+        assert cycles >= 3 and float(metrics["alertscaler_tracking_groups_evaluated_total"]) == 2 * cycles, metrics
+        assert float(metrics["alertscaler_tracking_prometheus_requests_total"]) == cycles, metrics

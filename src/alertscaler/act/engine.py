@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,7 @@ class Engine:
                                     monitoring or (lambda: prometheus_problem(policy.prometheus.url)))
         self._prometheus: PrometheusClient | None = None
         values_of: ValuesOf | None = None  # with the engine's own client: combined queries
+        self._combiner: QueryCombiner | None = None
         tracks = any(g.track is not None for g in policy.groups.values())
         checks = any(step.checked for g in policy.groups.values() for _, step in g.policies())
         if (query is None and tracks) or (checks and (query is None or series is None)):
@@ -94,7 +96,8 @@ class Engine:
                                                 timeout=p.timeout)
             client = self._prometheus
             if query is None:
-                values_of = QueryCombiner(client, p.queries_per_request).values_of
+                self._combiner = QueryCombiner(client, p.queries_per_request)
+                values_of = self._combiner.values_of
             query = query or client.value_of
             series = series or (lambda q: len(client.instant(q)))
         checker = Checker(query, series) if query is not None and series is not None else None
@@ -351,7 +354,18 @@ class Engine:
         """Target-tracking groups whose interval has passed: query, decide, queue the action."""
         if self.tracking is None:
             return
-        self._count(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
+        evaluated, requests = self.tracking.evaluated, self._tracking_requests()
+        started = time.monotonic()
+        try:
+            self._count(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
+        finally:
+            if self.tracking.evaluated > evaluated:
+                self.metrics.tracking_cycle.observe(time.monotonic() - started)
+                self.metrics.tracking_groups.inc(self.tracking.evaluated - evaluated)
+                self.metrics.tracking_requests.inc(self._tracking_requests() - requests)
+
+    def _tracking_requests(self) -> int:
+        return self._combiner.requests if self._combiner is not None else 0
 
     async def _schedule(self) -> None:
         """Schedule windows that opened or closed: record it, move desired into the bounds now in force."""

@@ -37,3 +37,13 @@ class Metrics:
                              ["group"], registry=r)
         self.active_alerts = Gauge("alertscaler_active_alerts", "Firing alerts routed to the group",
                                    ["group"], registry=r)
+        self.tracking_cycle = Histogram(
+            "alertscaler_tracking_cycle_seconds", "Wall time of a target-tracking cycle that had groups due "
+            "(queries, decisions, records); near the shortest track.interval, it falls behind",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60), registry=r)
+        self.tracking_groups = Counter(
+            "alertscaler_tracking_groups_evaluated_total", "Target-tracking evaluations of a group", registry=r)
+        self.tracking_requests = Counter(
+            "alertscaler_tracking_prometheus_requests_total",
+            "Requests to Prometheus' query API made by target tracking (queries are combined into few)",
+            registry=r)

@@ -86,6 +86,7 @@ class TrackingLoop:
         self.store = store
         self.values_of = values_of or one_by_one(query)
         self.memory = {name: _Memory() for name in self.groups}
+        self.evaluated = 0  # group evaluations so far (for /metrics)
 
     def run(self, now: datetime) -> list[Tracked]:
         due: list[tuple[str, GroupConfig, _Memory]] = []
@@ -99,6 +100,7 @@ class TrackingLoop:
             due.append((name, group, memory))
         if not due:
             return []
+        self.evaluated += len(due)
         answers = self.values_of([m.query for _, g, _ in due for m in g.track.metrics])  # type: ignore[union-attr]
         sizes = {state.name: state for state in self.store.group_states()}
         plans: list[_Plan] = []
