@@ -278,7 +278,8 @@ class WorkloadServer:
         finally:
             self._connections.pop(task, None)
             writer.close()
-            with contextlib.suppress(Exception):
+            # a second cancel (shutdown's, or the loop's at exit) may land here: end normally all the same
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
     @staticmethod

@@ -126,7 +126,8 @@ def test_cli_serves_and_exits_0_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)}
     args = ["--port", "0", "--concurrency", "2", "--service-time", "25ms"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "alertscaler.workload", *args], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "alertscaler.workload", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env
     )
     try:
         assert proc.stdout is not None
@@ -137,9 +138,13 @@ def test_cli_serves_and_exits_0_on_sigterm() -> None:
         assert response.status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+        assert proc.stderr is not None
+        errors = proc.stderr.read()
+        assert "Traceback" not in errors and "Exception in callback" not in errors, errors
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
