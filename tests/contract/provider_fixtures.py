@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.exec import ExecConfig, ExecProvider
-from alertscaler.providers.local import LocalConfig, LocalProvider
-from alertscaler.providers.processes import processes_with_env
+from alertscaler.providers.common.processes import processes_with_env
+from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
+from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 
 Cleanup = Callable[[], None]
 ProviderFactory = Callable[[Path], tuple[Provider, Cleanup]]
@@ -86,7 +86,7 @@ def local_provider(state_dir: Path, group: str = GROUP, **overrides: Any) -> tup
 
 def kill_recorded(state_dir: Path) -> None:
     """SIGKILL the process group of every instance still recorded in ``state_dir`` (if it is still ours)."""
-    from alertscaler.providers import local
+    from alertscaler.providers.local.provider import provider as local
 
     provider = LocalProvider(local_config(), ProviderContext(group=GROUP, state_dir=state_dir))
     for record in provider._load():
@@ -147,7 +147,7 @@ _nova_clouds: dict[Path, list[Any]] = {}  # state_dir -> [stand-in, number of pr
 
 def nova_config(cloud: Any, **overrides: Any) -> Any:
     """An ``openstack-nova`` config for ``cloud`` (application credential via its Keystone), quick polling."""
-    from alertscaler.providers.openstack_nova import NovaConfig
+    from alertscaler.providers.openstack.nova.provider import NovaConfig
     from tests.support import openstack_standin as standin
 
     values: dict[str, Any] = {
@@ -167,7 +167,7 @@ def nova_config(cloud: Any, **overrides: Any) -> Any:
 
 
 def nova_provider(state_dir: Path, group: str = GROUP) -> tuple[Provider, Cleanup]:
-    from alertscaler.providers.openstack_nova import NovaProvider
+    from alertscaler.providers.openstack.nova.provider import NovaProvider
     from tests.support.openstack_standin import OpenStackStandin
 
     entry = _nova_clouds.get(state_dir)

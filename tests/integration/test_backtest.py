@@ -23,7 +23,7 @@ import pytest
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, main
 from alertscaler.demo.stack import Stack
-from alertscaler.ingest.prometheus import PrometheusClient
+from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.sim.backtest import fetch_trace
 from tests.e2e.harness import ControlExporter
 

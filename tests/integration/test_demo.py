@@ -22,7 +22,7 @@ import time
 import pytest
 
 from alertscaler.demo.preparing import python_env
-from alertscaler.providers.processes import processes_with_env
+from alertscaler.providers.common.processes import processes_with_env
 
 pytestmark = [
     pytest.mark.integration,

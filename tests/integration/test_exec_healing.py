@@ -17,7 +17,7 @@ import pytest
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Rebooter
-from alertscaler.providers.exec import ExecConfig, ExecProvider
+from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
 from tests.contract.provider_fixtures import MARKER_VAR, RUN_MARKER
 
 pytest_plugins = ["tests.contract.provider_fixtures"]

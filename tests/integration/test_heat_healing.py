@@ -22,7 +22,7 @@ import pytest
 
 from alertscaler.model.errors import PermanentProviderError
 from alertscaler.providers.base import Healer, ProviderContext, ScaleRequest
-from alertscaler.providers.openstack_heat import HeatConfig, HeatProvider
+from alertscaler.providers.openstack.heat.provider import HeatConfig, HeatProvider
 from alertscaler.providers.registry import config_model, heal_actions
 from alertscaler.providers.registry import create as registry_create
 from tests.integration.heat_fixtures import ASG_TEMPLATE, HeatServer, HeatStack

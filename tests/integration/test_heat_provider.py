@@ -26,7 +26,7 @@ import pytest
 from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.openstack_heat import HeatConfig, HeatProvider
+from alertscaler.providers.openstack.heat.provider import HeatConfig, HeatProvider
 from alertscaler.providers.registry import config_model
 from alertscaler.providers.registry import create as registry_create
 from tests.integration.heat_fixtures import ASG_TEMPLATE, HeatServer, HeatStack

@@ -23,7 +23,7 @@ from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError, PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Healer, Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.kubernetes import DEFAULT_DELAY, KubernetesConfig, KubernetesProvider
+from alertscaler.providers.kubernetes.provider import DEFAULT_DELAY, KubernetesConfig, KubernetesProvider
 from alertscaler.providers.registry import config_model
 from alertscaler.providers.registry import create as registry_create
 from tests.support.kubernetes_standin import TOKEN, KubernetesStandin, Recorded, kubernetes_config
@@ -541,7 +541,7 @@ def test_one_client_per_provider_made_on_first_use_and_closed(api: KubernetesSta
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from kubernetes import client
 
-    from alertscaler.providers.kubernetes import client_configuration
+    from alertscaler.providers.kubernetes.provider import client_configuration
 
     configured: list[KubernetesConfig] = []
     closed: list[object] = []

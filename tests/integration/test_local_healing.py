@@ -28,8 +28,8 @@ from alertscaler.config import load_policy
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
 from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Rebooter
-from alertscaler.providers.local import LocalProvider
-from alertscaler.providers.local_health import probe
+from alertscaler.providers.local.health import probe
+from alertscaler.providers.local.provider import LocalProvider
 from alertscaler.store.sql import SqlStore
 from tests.contract.provider_fixtures import GROUP, local_config, local_provider, marked_processes, scale_to
 
@@ -201,7 +201,7 @@ _HOLDER = """
 import sys
 from pathlib import Path
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.local import LocalConfig, LocalProvider
+from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 config = LocalConfig.model_validate_json(sys.argv[1])
 provider = LocalProvider(config, ProviderContext(group=sys.argv[2], state_dir=Path(sys.argv[3])))
 provider.scale(ScaleRequest(group=sys.argv[2], from_capacity=0, desired=1, action_id=1, decision_id=1))

@@ -27,7 +27,7 @@ from alertscaler.model.errors import PermanentProviderError, TemporaryProviderEr
 from alertscaler.model.groups import Member, MemberState
 from alertscaler.providers import registry
 from alertscaler.providers.base import ProviderContext
-from alertscaler.providers.local import LocalConfig, LocalProvider
+from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 from tests.contract.provider_fixtures import (
     GROUP,
     MARKER_VAR,
@@ -370,7 +370,7 @@ _OTHER_PROCESS = """
 import json, sys
 from pathlib import Path
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.local import LocalConfig, LocalProvider
+from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 config = LocalConfig.model_validate_json(sys.argv[1])
 provider = LocalProvider(config, ProviderContext(group=sys.argv[2], state_dir=Path(sys.argv[3])))
 print(provider.scale(ScaleRequest(group=sys.argv[2], from_capacity=0, desired=2, action_id=1, decision_id=1)))

@@ -23,7 +23,7 @@ import pytest
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Rebooter, ScaleRequest
-from alertscaler.providers.openstack_nova import NovaProvider
+from alertscaler.providers.openstack.nova.provider import NovaProvider
 from tests.contract.provider_fixtures import nova_config
 from tests.support.openstack_standin import OpenStackStandin, Recorded
 

@@ -19,9 +19,9 @@ import pytest
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
-from alertscaler.providers import openstack_auth
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.openstack_nova import NovaConfig, NovaProvider
+from alertscaler.providers.openstack import auth as openstack_auth
+from alertscaler.providers.openstack.nova.provider import NovaConfig, NovaProvider
 from alertscaler.providers.registry import config_model
 from alertscaler.providers.registry import create as registry_create
 from tests.contract.provider_fixtures import nova_config

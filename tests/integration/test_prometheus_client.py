@@ -27,8 +27,6 @@ from pydantic import SecretStr
 from alertscaler.demo.children import Child
 from alertscaler.demo.preparing import free_port
 from alertscaler.demo.stack import Stack
-from alertscaler.ingest.combining import Outcome, QueryCombiner
-from alertscaler.ingest.prometheus import PrometheusClient, Sample
 from alertscaler.model.errors import (
     AmbiguousResult,
     BadQuery,
@@ -36,6 +34,8 @@ from alertscaler.model.errors import (
     PrometheusUnavailable,
     QueryError,
 )
+from alertscaler.prometheus.client import PrometheusClient, Sample
+from alertscaler.prometheus.combining import Outcome, QueryCombiner
 from tests.e2e.harness import ControlExporter
 
 PROMETHEUS = "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else shutil.which("prometheus")

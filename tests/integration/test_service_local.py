@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import alertscaler
-from alertscaler.providers.processes import processes_with_env
+from alertscaler.providers.common.processes import processes_with_env
 from tests.support.webhooks import alert, body
 
 pytestmark = pytest.mark.integration

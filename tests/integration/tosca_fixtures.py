@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from alertscaler.providers.base import ProviderContext
-from alertscaler.providers.tosca import ToscaConfig, ToscaProvider, create
+from alertscaler.providers.tosca.provider import ToscaConfig, ToscaProvider, create
 from tests.contract.provider_fixtures import MARKER_VAR, RUN_MARKER
 
 REPO = Path(__file__).resolve().parents[2]

@@ -750,7 +750,7 @@ def _omit_zero(values: dict[str, int]) -> dict[str, Any]:
 def kubernetes_config(api: KubernetesStandin, name: str = "web", **overrides: Any) -> Any:
     """A ``kubernetes`` provider config for workload ``name`` on ``api`` (token auth), quick polling. An override
     of None removes that key (``api_url=None, token=None, kubeconfig=...``)."""
-    from alertscaler.providers.kubernetes import KubernetesConfig
+    from alertscaler.providers.kubernetes.provider import KubernetesConfig
 
     values: dict[str, Any] = {"type": "kubernetes", "name": name, "api_url": api.url, "token": api.token,
                               "port": 8080, "ready_timeout": "10s", "poll_interval": "10ms",
@@ -769,7 +769,7 @@ def kubernetes_contract_provider(state_dir: Path, group: str = "contract") -> tu
     """``PROVIDER_FACTORIES["kubernetes"]``: a Deployment ``contract`` (0 replicas) on one stand-in per state
     directory, shared by every provider made on it (a "restart" sees the same pods), stopped with the last
     cleanup."""
-    from alertscaler.providers.kubernetes import KubernetesProvider
+    from alertscaler.providers.kubernetes.provider import KubernetesProvider
     from tests.support.http_standin import contract_provider
 
     return contract_provider(state_dir, group, _contract_api,

@@ -494,7 +494,7 @@ def running_standin(**kwargs: Any) -> Iterator[LinodeStandin]:
 
 def linode_config(api: LinodeStandin, **overrides: Any) -> Any:
     """A ``linode`` provider config for ``api``: a NodeBalancer config, quick polling, a short drain."""
-    from alertscaler.providers.linode_config import LinodeConfig
+    from alertscaler.providers.linode.config import LinodeConfig
 
     values: dict[str, Any] = {
         "type": "linode",
@@ -517,7 +517,7 @@ def linode_config(api: LinodeStandin, **overrides: Any) -> Any:
 def linode_contract_provider(state_dir: Path, group: str = "contract") -> tuple[Any, Any]:
     """``PROVIDER_FACTORIES["linode"]``: one stand-in per state directory, shared by every provider made on it
     (a "restart" sees the same Linodes), stopped with the last cleanup."""
-    from alertscaler.providers.linode import LinodeProvider
+    from alertscaler.providers.linode.provider import LinodeProvider
     from tests.support.http_standin import contract_provider
 
     return contract_provider(state_dir, group, LinodeStandin,

@@ -20,7 +20,7 @@ import pytest
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
 from alertscaler.demo.preparing import free_port
-from alertscaler.ingest.prometheus import PrometheusClient, Series
+from alertscaler.prometheus.client import PrometheusClient, Series
 from alertscaler.sim.backtest import BacktestError, NoData, fetch_trace, trace_from_series
 
 T0 = 1_700_000_000  # a whole minute, UTC

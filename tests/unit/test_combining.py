@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from alertscaler.ingest.combining import (
+from alertscaler.model.errors import (
+    AmbiguousResult,
+    BadQuery,
+    EmptyResult,
+    PrometheusUnavailable,
+    QueryError,
+)
+from alertscaler.prometheus.client import Sample, Samples
+from alertscaler.prometheus.combining import (
     LABEL,
     MAX_PER_REQUEST,
     Outcome,
@@ -27,14 +35,6 @@ from alertscaler.ingest.combining import (
     combined,
     one_by_one,
     split,
-)
-from alertscaler.ingest.prometheus import Sample, Samples
-from alertscaler.model.errors import (
-    AmbiguousResult,
-    BadQuery,
-    EmptyResult,
-    PrometheusUnavailable,
-    QueryError,
 )
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ import yaml
 
 from alertscaler.confgen import render_all
 from alertscaler.config import PolicyFile, load_policy_file
-from alertscaler.providers.linode_config import LinodeConfig
+from alertscaler.providers.linode.config import LinodeConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "linode-nodebalancer"

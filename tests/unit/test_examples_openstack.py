@@ -18,7 +18,7 @@ import yaml
 
 from alertscaler.confgen import render_all
 from alertscaler.config import PolicyFile, load_policy_file
-from alertscaler.providers.openstack_heat_config import HeatConfig
+from alertscaler.providers.openstack.heat.config import HeatConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "openstack-heat"

@@ -19,7 +19,7 @@ import yaml
 from alertscaler.confgen import render_all
 from alertscaler.config import PolicyFile, load_policy_file
 from alertscaler.providers import registry
-from alertscaler.providers.tosca import ToscaConfig
+from alertscaler.providers.tosca.provider import ToscaConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "tosca"

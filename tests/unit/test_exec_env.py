@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from alertscaler.providers.base import ScaleRequest
-from alertscaler.providers.exec import amx_environment, synthetic_notification
+from alertscaler.providers.exec.provider import amx_environment, synthetic_notification
 
 REAL_BODY: dict[str, Any] = json.loads(
     r"""{"receiver":"pyhook","status":"firing","alerts":[{"status":"firing","labels":{"action":"scale_up","alertname":"QuickFire","env":"probe","group":"web","severity":"page"},"annotations":{"scale_by":"1","summary":"always firing test alert"},"startsAt":"2026-11-21T22:44:17.812Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:19090/graph?g0.expr=vector%281%29+%3E+0\u0026g0.tab=1","fingerprint":"6f946de853c59d1d"}],"groupLabels":{"alertname":"QuickFire","group":"web"},"commonLabels":{"action":"scale_up","alertname":"QuickFire","env":"probe","group":"web","severity":"page"},"commonAnnotations":{"scale_by":"1","summary":"always firing test alert"},"externalURL":"http://127.0.0.1:19093","version":"4","groupKey":"{}/{}:{alertname=\"QuickFire\", group=\"web\"}","truncatedAlerts":0}"""  # noqa: E501

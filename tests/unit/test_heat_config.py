@@ -9,7 +9,7 @@ import pytest
 from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError
 from alertscaler.providers.base import ProviderContext
-from alertscaler.providers.openstack_heat import HeatConfig, create
+from alertscaler.providers.openstack.heat.provider import HeatConfig, create
 
 AUTH = "{auth_type: none, endpoint_override: {orchestration: 'http://127.0.0.1:8004/v1/admin'}}"
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from alertscaler.model.groups import MemberState
-from alertscaler.providers.openstack_heat_events import (
+from alertscaler.providers.openstack.heat.events import (
     HeatEvent,
     Limits,
     MissingGroup,

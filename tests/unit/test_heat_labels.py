@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from alertscaler.model.errors import PermanentProviderError
-from alertscaler.providers.openstack_heat_events import StackInfo
-from alertscaler.providers.openstack_heat_labels import (
+from alertscaler.providers.openstack.heat.events import StackInfo
+from alertscaler.providers.openstack.heat.labels import (
     Allowlist,
     LabelNames,
     StackRef,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from alertscaler.model.groups import MemberState
-from alertscaler.providers.kubernetes_pods import (
+from alertscaler.providers.kubernetes.pods import (
     api_error,
     controller_of,
     is_ready,

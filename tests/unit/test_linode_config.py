@@ -9,7 +9,7 @@ import pytest
 
 from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError
-from alertscaler.providers.linode_config import DEFAULT_API_URL, LinodeConfig
+from alertscaler.providers.linode.config import DEFAULT_API_URL, LinodeConfig
 
 GROUP_REST = """
     min_size: 1

@@ -12,8 +12,9 @@ from linode_api4.errors import ApiError, UnexpectedResponseError
 
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.linode_client import translate
-from alertscaler.providers.linode_helpers import (
+from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.linode.client import translate
+from alertscaler.providers.linode.members import (
     DEFAULT_DELAY,
     LinodeView,
     NodeView,
@@ -29,7 +30,6 @@ from alertscaler.providers.linode_helpers import (
     tag_problem,
     to_member,
 )
-from alertscaler.providers.retries import retry_after_seconds
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

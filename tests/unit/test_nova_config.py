@@ -8,7 +8,7 @@ import pytest
 
 from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError
-from alertscaler.providers.openstack_nova import NovaConfig
+from alertscaler.providers.openstack.nova.provider import NovaConfig
 
 GROUP_REST = """
     min_size: 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.nova_servers import (
+from alertscaler.providers.openstack.nova.servers import (
     MAX_USER_DATA,
     ScaleInPolicy,
     ServerView,

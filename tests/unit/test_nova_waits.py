@@ -14,7 +14,7 @@ pytest.importorskip("openstack")
 
 from alertscaler.model.errors import TemporaryProviderError
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.openstack_nova import NovaConfig, NovaProvider
+from alertscaler.providers.openstack.nova.provider import NovaConfig, NovaProvider
 
 
 class Gone(Exception):

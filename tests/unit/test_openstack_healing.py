@@ -18,14 +18,8 @@ from pydantic import ValidationError
 from alertscaler.model.errors import PermanentProviderError
 from alertscaler.model.groups import Member, MemberState
 from alertscaler.providers import registry
-from alertscaler.providers.nova_servers import (
-    ServerView,
-    quarantine_metadata,
-    reboot_progress,
-    replacement_name,
-)
-from alertscaler.providers.openstack_heat_events import GroupView, StackInfo, Verdict
-from alertscaler.providers.openstack_heat_healing import (
+from alertscaler.providers.openstack.heat.events import GroupView, StackInfo, Verdict
+from alertscaler.providers.openstack.heat.healing import (
     Desired,
     find_member,
     judge_heal_update,
@@ -33,7 +27,13 @@ from alertscaler.providers.openstack_heat_healing import (
     replacement,
     template_desired,
 )
-from alertscaler.providers.openstack_nova import NovaConfig
+from alertscaler.providers.openstack.nova.provider import NovaConfig
+from alertscaler.providers.openstack.nova.servers import (
+    ServerView,
+    quarantine_metadata,
+    reboot_progress,
+    replacement_name,
+)
 
 # -- registry -------------------------------------------------------------------------------------------------
 

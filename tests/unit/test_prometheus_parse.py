@@ -18,7 +18,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from alertscaler.ingest.prometheus import PrometheusClient, Sample, Series, parse_instant, parse_range
 from alertscaler.model.errors import (
     AmbiguousResult,
     BadQuery,
@@ -27,6 +26,7 @@ from alertscaler.model.errors import (
     PrometheusUnavailable,
     QueryError,
 )
+from alertscaler.prometheus.client import PrometheusClient, Sample, Series, parse_instant, parse_range
 
 T0 = 1435781451.781  # the documentation's example time
 AT0 = datetime(2015, 7, 1, 20, 10, 51, 781000, tzinfo=UTC)
@@ -449,7 +449,7 @@ def test_ready(status: int, text: str, expected: str | None) -> None:
 
 def test_warnings_are_logged_with_the_query(caplog: pytest.LogCaptureFixture) -> None:
     raw = body(vector(({}, "1")), warnings=["remote read: partial data"])
-    with caplog.at_level(logging.WARNING, logger="alertscaler.ingest.prometheus"), \
+    with caplog.at_level(logging.WARNING, logger="alertscaler.prometheus.client"), \
             Fake(lambda r: httpx.Response(200, content=raw)).client() as client:
         assert client.instant("sum(up)").warnings == ("remote read: partial data",)
     assert "'sum(up)'" in caplog.text and "remote read: partial data" in caplog.text

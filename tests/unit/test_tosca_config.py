@@ -15,15 +15,7 @@ from alertscaler.model.errors import ConfigError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers import registry
 from alertscaler.providers.base import Healer, ProviderContext, Rebooter
-from alertscaler.providers.tosca import (
-    ToscaConfig,
-    ToscaProvider,
-    ToscaRebooter,
-    ToscaReplacer,
-    create,
-    heal_actions,
-)
-from alertscaler.providers.tosca_opera import (
+from alertscaler.providers.tosca.opera import (
     CALLBACK_NAME,
     NO_DEPLOYMENT,
     Deployment,
@@ -38,6 +30,14 @@ from alertscaler.providers.tosca_opera import (
     plan,
     read_failures,
     summarize_output,
+)
+from alertscaler.providers.tosca.provider import (
+    ToscaConfig,
+    ToscaProvider,
+    ToscaRebooter,
+    ToscaReplacer,
+    create,
+    heal_actions,
 )
 
 TEMPLATE = """\

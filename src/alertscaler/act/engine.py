@@ -28,14 +28,14 @@ from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
-from alertscaler.ingest.combining import QueryCombiner
-from alertscaler.ingest.prometheus import PrometheusClient
 from alertscaler.model.alerts import Notification
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
 from alertscaler.model.groups import GroupStatus
 from alertscaler.model.healing import HealSignal
 from alertscaler.model.policies import AdjustmentType
+from alertscaler.prometheus.client import PrometheusClient
+from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
 from alertscaler.store.base import NewDecision, Receipt, StateStore, StoredNotification
 

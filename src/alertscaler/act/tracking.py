@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
-from alertscaler.ingest.combining import one_by_one
 from alertscaler.model.decisions import Outcome, Reason, Trigger
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
+from alertscaler.prometheus.combining import one_by_one
 from alertscaler.store.base import NewDecision, StateStore, Tx
 
 log = logging.getLogger(__name__)

@@ -50,8 +50,8 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def backtest(args: argparse.Namespace) -> int:
-    from alertscaler.ingest.prometheus import PrometheusClient  # only for backtest
     from alertscaler.model.errors import InputError, QueryError
+    from alertscaler.prometheus.client import PrometheusClient  # only for backtest
     from alertscaler.sim.backtest import NoData, fetch_trace
     from alertscaler.sim.comparing import compare, policy_named
     from alertscaler.sim.scenarios import Scenario

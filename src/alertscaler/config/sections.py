@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from alertscaler.model.durations import Duration, format_duration
-from alertscaler.model.secrets import resolve_secret
+from alertscaler.secrets import resolve_secret
 
 DEFAULT_MAX_BODY = 1024 * 1024
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Collection, Sequence
 
 from alertscaler.demo.children import POLL, signal_group
-from alertscaler.providers.processes import processes_with_env
+from alertscaler.providers.common.processes import processes_with_env
 
 __all__ = ["MARKER_ENV", "marked_processes", "terminate_marked", "watchdog_main"]
 

@@ -24,14 +24,14 @@ class ProviderType:
 
 
 BUILTIN: dict[str, ProviderType] = {
-    "local": ProviderType("local", "alertscaler.providers.local", None),
-    "exec": ProviderType("exec", "alertscaler.providers.exec", None),
+    "local": ProviderType("local", "alertscaler.providers.local.provider", None),
+    "exec": ProviderType("exec", "alertscaler.providers.exec.provider", None),
     "fake": ProviderType("fake", "alertscaler.providers.fake", None),
-    "openstack-heat": ProviderType("openstack-heat", "alertscaler.providers.openstack_heat", "openstack"),
-    "openstack-nova": ProviderType("openstack-nova", "alertscaler.providers.openstack_nova", "openstack"),
-    "linode": ProviderType("linode", "alertscaler.providers.linode", "linode"),
-    "kubernetes": ProviderType("kubernetes", "alertscaler.providers.kubernetes", "kubernetes"),
-    "tosca": ProviderType("tosca", "alertscaler.providers.tosca", None),
+    "openstack-heat": ProviderType("openstack-heat", "alertscaler.providers.openstack.heat.provider", "openstack"),
+    "openstack-nova": ProviderType("openstack-nova", "alertscaler.providers.openstack.nova.provider", "openstack"),
+    "linode": ProviderType("linode", "alertscaler.providers.linode.provider", "linode"),
+    "kubernetes": ProviderType("kubernetes", "alertscaler.providers.kubernetes.provider", "kubernetes"),
+    "tosca": ProviderType("tosca", "alertscaler.providers.tosca.provider", None),
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from alertscaler.ingest.prometheus import PrometheusClient, Series
+from alertscaler.prometheus.client import PrometheusClient, Series
 from alertscaler.sim.traces import Trace, TraceError
 
 __all__ = ["BacktestError", "NoData", "fetch_trace", "trace_from_series"]

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.providers.linode_client import is_not_found, translate
-from alertscaler.providers.linode_config import NodeBalancerRef
-from alertscaler.providers.linode_helpers import DEFAULT_DELAY, LinodeView, NodeView, node_label
+from alertscaler.providers.linode.client import is_not_found, translate
+from alertscaler.providers.linode.config import NodeBalancerRef
+from alertscaler.providers.linode.members import DEFAULT_DELAY, LinodeView, NodeView, node_label
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from alertscaler.model.durations import Duration, PositiveDuration, format_duration
-from alertscaler.providers.openstack_auth import OpenStackAuth
-from alertscaler.providers.openstack_heat_labels import Allowlist, LabelNames
+from alertscaler.providers.openstack.auth import OpenStackAuth
+from alertscaler.providers.openstack.heat.labels import Allowlist, LabelNames
 
 __all__ = ["HeatConfig"]
 

@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from alertscaler.ingest.prometheus import Samples
 from alertscaler.model.errors import AmbiguousResult, BadQuery, EmptyResult, PrometheusUnavailable, QueryError
+from alertscaler.prometheus.client import Samples
 
 log = logging.getLogger(__name__)
 

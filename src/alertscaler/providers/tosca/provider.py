@@ -63,8 +63,8 @@ from alertscaler.model.durations import PositiveDuration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.exec_config import checked_env
-from alertscaler.providers.tosca_opera import (
+from alertscaler.providers.exec.config import checked_env
+from alertscaler.providers.tosca.opera import (
     INPUTS_FILE,
     LOCK_FILE,
     NO_DEPLOYMENT,
@@ -83,7 +83,7 @@ from alertscaler.providers.tosca_opera import (
     run_opera,
     tail_of_file,
 )
-from alertscaler.providers.tosca_template import template_problems
+from alertscaler.providers.tosca.template import template_problems
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers import openstack_auth
-from alertscaler.providers.nova_servers import (
+from alertscaler.providers.openstack import auth as openstack_auth
+from alertscaler.providers.openstack.nova.servers import (
     ACTION_KEY,
     METADATA_STATUSES,
     QUARANTINE_PREFIX,
@@ -51,7 +51,7 @@ from alertscaler.providers.nova_servers import (
 )
 
 if TYPE_CHECKING:
-    from alertscaler.providers.openstack_nova import NovaProvider
+    from alertscaler.providers.openstack.nova.provider import NovaProvider
 
 __all__ = ["quarantine", "quarantined", "reboot", "replace"]
 

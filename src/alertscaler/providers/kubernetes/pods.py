@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.retries import retry_after_seconds
+from alertscaler.providers.common.retries import retry_after_seconds
 
 #: Container waiting reasons that do not resolve by waiting: the pod is counted as failed.
 FAILING_REASONS = frozenset({

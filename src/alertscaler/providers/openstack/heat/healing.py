@@ -53,7 +53,7 @@ from typing import Any
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.openstack_heat_events import (
+from alertscaler.providers.openstack.heat.events import (
     GroupView,
     Judgement,
     Limits,

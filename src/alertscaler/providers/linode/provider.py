@@ -46,9 +46,9 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.linode_client import connect, is_not_found, translate
-from alertscaler.providers.linode_config import LinodeConfig, NodeBalancerRef
-from alertscaler.providers.linode_helpers import (
+from alertscaler.providers.linode.client import connect, is_not_found, translate
+from alertscaler.providers.linode.config import LinodeConfig, NodeBalancerRef
+from alertscaler.providers.linode.members import (
     DEFAULT_DELAY,
     LinodeView,
     NodeView,
@@ -60,7 +60,7 @@ from alertscaler.providers.linode_helpers import (
     tag_problem,
     to_member,
 )
-from alertscaler.providers.linode_nodebalancer import NodeBalancerBackends
+from alertscaler.providers.linode.nodebalancer import NodeBalancerBackends
 
 __all__ = ["CONFIG_MODEL", "PROVIDER", "LinodeConfig", "LinodeProvider", "NodeBalancerRef", "create"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alertscaler.model.errors import PermanentProviderError
-from alertscaler.providers.openstack_heat_events import StackInfo
+from alertscaler.providers.openstack.heat.events import StackInfo
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from pydantic import (
 )
 
 from alertscaler.model.durations import Duration, PositiveDuration
-from alertscaler.model.secrets import resolve_secret
-from alertscaler.providers.linode_helpers import NodeMode, ScaleInOrder, tag_problem
+from alertscaler.providers.linode.members import NodeMode, ScaleInOrder, tag_problem
+from alertscaler.secrets import resolve_secret
 
 DEFAULT_API_URL = "https://api.linode.com/v4"
 #: Key types the Linode SDK accepts as keys (anything else it tries to open as a file).

@@ -31,7 +31,7 @@ import logging
 from dataclasses import replace
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.providers.local_instances import Instances, Record, is_alive, now_iso
+from alertscaler.providers.local.instances import Instances, Record, is_alive, now_iso
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ from pathlib import Path
 import httpx
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.providers.local_config import LocalConfig
-from alertscaler.providers.processes import proc_stat, processes_with_env
+from alertscaler.providers.common.processes import proc_stat, processes_with_env
+from alertscaler.providers.local.config import LocalConfig
 
 log = logging.getLogger(__name__)
 

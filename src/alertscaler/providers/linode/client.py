@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
-from alertscaler.providers.linode_config import LinodeConfig
-from alertscaler.providers.linode_helpers import DEFAULT_DELAY, error_text
-from alertscaler.providers.retries import retry_after_seconds
+from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.linode.config import LinodeConfig
+from alertscaler.providers.linode.members import DEFAULT_DELAY, error_text
 
 #: HTTP statuses worth retrying besides 5xx: the API is busy (429) or the request timed out (408).
 RETRY_STATUSES = frozenset({408, 429})

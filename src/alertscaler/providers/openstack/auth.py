@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.model.secrets import resolve_secret
-from alertscaler.providers.retries import retry_after_seconds
+from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.secrets import resolve_secret
 
 #: HTTP statuses worth retrying: the cloud is busy or briefly broken, not refusing the request.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

@@ -46,9 +46,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from alertscaler.model.durations import PositiveDuration, format_duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
-from alertscaler.providers import nova_healing, openstack_auth
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.nova_servers import (
+from alertscaler.providers.openstack import auth as openstack_auth
+from alertscaler.providers.openstack.auth import OpenStackAuth
+from alertscaler.providers.openstack.nova import healing as nova_healing
+from alertscaler.providers.openstack.nova.servers import (
     ACTION_KEY,
     GONE_STATUSES,
     MAX_METADATA_LENGTH,
@@ -66,7 +68,6 @@ from alertscaler.providers.nova_servers import (
     server_name,
     to_member,
 )
-from alertscaler.providers.openstack_auth import OpenStackAuth
 
 __all__ = ["CONFIG_MODEL", "NetworkRef", "NovaConfig", "NovaProvider", "create"]
 

@@ -61,9 +61,9 @@ from alertscaler.model.errors import (
 )
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.openstack_auth import connect, translate
-from alertscaler.providers.openstack_heat_config import HeatConfig
-from alertscaler.providers.openstack_heat_events import (
+from alertscaler.providers.openstack.auth import connect, translate
+from alertscaler.providers.openstack.heat.config import HeatConfig
+from alertscaler.providers.openstack.heat.events import (
     GroupView,
     Judgement,
     MissingGroup,
@@ -81,8 +81,8 @@ from alertscaler.providers.openstack_heat_events import (
     signal_marker,
     stack_info,
 )
-from alertscaler.providers.openstack_heat_healing import HeatCalls, replace_member
-from alertscaler.providers.openstack_heat_labels import (
+from alertscaler.providers.openstack.heat.healing import HeatCalls, replace_member
+from alertscaler.providers.openstack.heat.labels import (
     StackRef,
     check_found,
     refuse_unless_allowed,

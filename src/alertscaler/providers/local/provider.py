@@ -28,12 +28,12 @@ from pathlib import Path
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
-from alertscaler.providers import local_healing
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.local_config import LocalConfig, WorkloadSettings
-from alertscaler.providers.local_health import probe
-from alertscaler.providers.local_instances import Instances, Record, reap
-from alertscaler.providers.local_instances import is_alive as _is_alive
+from alertscaler.providers.local import healing as local_healing
+from alertscaler.providers.local.config import LocalConfig, WorkloadSettings
+from alertscaler.providers.local.health import probe
+from alertscaler.providers.local.instances import Instances, Record, reap
+from alertscaler.providers.local.instances import is_alive as _is_alive
 
 __all__ = ["CONFIG_MODEL", "LocalConfig", "LocalProvider", "WorkloadSettings", "create"]
 

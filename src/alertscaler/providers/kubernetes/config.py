@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from alertscaler.model.durations import PositiveDuration
-from alertscaler.model.secrets import resolve_secret
+from alertscaler.secrets import resolve_secret
 
 __all__ = ["Kind", "KubernetesConfig"]
 

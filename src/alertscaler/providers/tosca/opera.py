@@ -1,7 +1,7 @@
 """Running xOpera (``opera`` 0.7) for the ``tosca`` provider, and reading what it says. Used by ``providers.tosca``.
 
 Nothing here raises provider errors: :func:`run_opera` returns an :class:`OperaRun` or raises
-:class:`OperaTimedOut` / ``OSError``; :mod:`alertscaler.providers.tosca` translates them once.
+:class:`OperaTimedOut` / ``OSError``; :mod:`alertscaler.providers.tosca.provider` translates them once.
 
 Files in a group's state directory (``ProviderContext.state_dir``)::
 

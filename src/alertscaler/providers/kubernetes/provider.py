@@ -45,8 +45,8 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.kubernetes_config import KubernetesConfig
-from alertscaler.providers.kubernetes_pods import (
+from alertscaler.providers.kubernetes.config import KubernetesConfig
+from alertscaler.providers.kubernetes.pods import (
     api_error,
     controller_of,
     is_ready,

@@ -67,8 +67,8 @@ from typing import IO, Any
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.exec_config import HEAL_COMMANDS, Argv, ExecConfig
-from alertscaler.providers.exec_env import amx_environment, clean, heal_environment, synthetic_notification
+from alertscaler.providers.exec.config import HEAL_COMMANDS, Argv, ExecConfig
+from alertscaler.providers.exec.env import amx_environment, clean, heal_environment, synthetic_notification
 
 __all__ = ["CONFIG_MODEL", "Argv", "ExecConfig", "ExecProvider", "amx_environment", "create", "heal_actions",
            "synthetic_notification"]

@@ -1,0 +1,1 @@
+"""alertscaler.prometheus."""

@@ -1,0 +1,1 @@
+"""alertscaler.providers.exec.provider."""
