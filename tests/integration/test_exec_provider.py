@@ -15,7 +15,7 @@ from alertscaler.model.errors import PermanentProviderError, TemporaryProviderEr
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
 from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
-from alertscaler.providers.exec.provider import provider as exec_provider
+from alertscaler.providers.exec import provider as exec_provider
 from alertscaler.providers.registry import config_model, create
 
 pytestmark = [
