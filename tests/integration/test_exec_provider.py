@@ -14,8 +14,8 @@ import pytest
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
 from alertscaler.providers.exec import provider as exec_provider
+from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
 from alertscaler.providers.registry import config_model, create
 
 pytestmark = [

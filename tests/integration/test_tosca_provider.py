@@ -30,8 +30,8 @@ from alertscaler.model.errors import PermanentProviderError, TemporaryProviderEr
 from alertscaler.model.groups import MemberState
 from alertscaler.providers import registry
 from alertscaler.providers.base import Healer, Provider, ProviderContext, Rebooter, ScaleRequest
-from alertscaler.providers.tosca.provider import ToscaConfig, ToscaProvider, ToscaRebooter, create
 from alertscaler.providers.tosca import provider as tosca_module
+from alertscaler.providers.tosca.provider import ToscaConfig, ToscaProvider, ToscaRebooter, create
 from tests.contract.provider_fixtures import MARKER_VAR, RUN_MARKER, marked_processes, scale_to
 from tests.integration.tosca_fixtures import (
     REPO,
