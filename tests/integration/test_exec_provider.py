@@ -389,3 +389,16 @@ def test_status_command_failures(tmp_path: Path) -> None:
         _status_provider(tmp_path, "", code=75).status()
     with pytest.raises(PermanentProviderError, match="status 2"):
         _status_provider(tmp_path, "3", code=2).status()
+
+
+def test_a_label_over_128_kib_still_runs_the_command(tmp_path: Path) -> None:
+    """Linux refuses an environment string over 128 KiB ("Argument list too long"): the value is cut, the
+    command runs, and AS_ENV_TRUNCATED says so; stdin still carries the whole notification."""
+    body = json.loads(json.dumps(NOTIFICATION))
+    body["alerts"][0]["labels"]["huge"] = "x" * (200 * 1024)
+    result = _provider(tmp_path).scale(_request(body))
+    assert result.startswith("exit 0")
+    record = _records(tmp_path)[-1]
+    assert record["env"]["AS_ENV_TRUNCATED"] == "values"
+    assert len(record["env"]["AMX_ALERT_1_LABEL_huge"]) == 32 * 1024
+    assert len(json.loads(record["stdin"])["alerts"][0]["labels"]["huge"]) == 200 * 1024

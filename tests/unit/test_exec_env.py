@@ -238,3 +238,30 @@ def test_synthetic_notification(alerts: list[dict[str, Any]], expected: dict[str
     assert body["version"] == "4" and body["receiver"] == "alertscaler" and body["alerts"] == alerts
     env = amx_environment(body, request)
     assert env["AMX_RECEIVER"] == "alertscaler" and env["AMX_ALERT_LEN"] == str(len(alerts))
+
+
+def _body_with(alerts: int, value: str) -> dict[str, Any]:
+    body = copy.deepcopy(REAL_BODY)
+    one = body["alerts"][0]
+    body["alerts"] = [dict(one, labels=dict(one["labels"], big=value), fingerprint=f"f{i}") for i in range(alerts)]
+    return body
+
+
+@pytest.mark.parametrize(("alerts", "value_bytes", "truncated", "alert_vars_kept"), [
+    (1, 100, None, 1),
+    (1, 200 * 1024, "values", 1),                 # one label over the kernel's 128 KiB per string
+    (40, 30 * 1024, "alerts>33", 33),             # 40 alerts x 30 KiB: over the 1 MiB budget
+    (40, 200 * 1024, "values,alerts>31", 31),     # both
+], ids=["small", "one-huge-value", "many-alerts", "both"])
+def test_environment_fits_what_the_kernel_accepts(alerts: int, value_bytes: int, truncated: str | None,
+                                                  alert_vars_kept: int) -> None:
+    from alertscaler.providers.exec.env import TOTAL_LIMIT, VALUE_LIMIT
+
+    env = amx_environment(_body_with(alerts, "é" * (value_bytes // 2)), REQUEST)
+    assert env.get("AS_ENV_TRUNCATED") == truncated
+    assert max(len(v.encode()) for v in env.values()) <= VALUE_LIMIT
+    assert sum(len(k) + len(v.encode()) + 2 for k, v in env.items()) <= TOTAL_LIMIT + 64
+    assert env["AMX_ALERT_LEN"] == str(alerts)  # the count of alerts is never cut (stdin has them all)
+    kept = {int(k.split("_")[2]) for k in env if k.startswith("AMX_ALERT_") and k != "AMX_ALERT_LEN"}
+    assert kept == set(range(1, alert_vars_kept + 1))
+    assert env["AS_TO"] == "3"

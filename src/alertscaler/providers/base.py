@@ -88,5 +88,25 @@ class Quarantiner(Protocol):
         inspection. The caller then restores the group's size with ``scale``."""
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What an action interrupted by the death of the service really did, as far as the provider can tell.
+    ``state``: ``succeeded`` (verified against the real size), ``failed`` (verified: nothing changed),
+    ``unknown`` (it ran, and its effect cannot be verified), ``not_started`` (it provably never ran: safe to
+    run it now, at most once)."""
+
+    state: str
+    message: str
+
+
+@runtime_checkable
+class Settler(Protocol):
+    """Interrupted actions can be settled: the provider finds what an action left behind by a dead process
+    (e.g. a command still running in its own session), waits for it or stops it, and verifies the outcome.
+    Called by ``act.lifecycle`` at recovery BEFORE any reconcile of the group."""
+
+    def settle(self, action_id: int, from_capacity: int, desired: int) -> Settled: ...
+
+
 #: heal action name -> the Protocol a provider must implement for it
 HEAL_ABILITIES: dict[str, type] = {"replace": Healer, "reboot": Rebooter, "quarantine": Quarantiner}

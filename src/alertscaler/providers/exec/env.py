@@ -19,6 +19,12 @@ _ENV_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_]")
 _GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MISSING = object()
+#: Linux refuses to start a program with one environment string over 128 KiB (MAX_ARG_STRLEN) or with too much
+#: environment in all ("Argument list too long"): values are cut to VALUE_LIMIT bytes and, over TOTAL_LIMIT bytes
+#: in all, the per-alert variables of the last alerts are left out. The full notification is always on stdin.
+VALUE_LIMIT = 32 * 1024
+TOTAL_LIMIT = 1024 * 1024
+_ALERT_VAR = re.compile(r"AMX_ALERT_(\d+)_")
 
 
 def amx_environment(notification: Mapping[str, Any], request: ScaleRequest) -> dict[str, str]:
@@ -66,7 +72,38 @@ def amx_environment(notification: Mapping[str, Any], request: ScaleRequest) -> d
         AS_ACTION_ID=str(request.action_id),
         AS_DECISION_ID=str(request.decision_id),
     )
-    return env
+    return fitted(env)
+
+
+def fitted(env: dict[str, str]) -> dict[str, str]:
+    """``env`` cut so that the kernel accepts it (see ``VALUE_LIMIT``, ``TOTAL_LIMIT``); ``AS_ENV_TRUNCATED``
+    then says what was cut (``values`` and/or ``alerts>N``: variables of alerts after the N-th left out)."""
+    cut: list[str] = []
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        raw = value.encode("utf-8")
+        if len(raw) > VALUE_LIMIT:
+            value = raw[:VALUE_LIMIT].decode("utf-8", "ignore")
+            if "values" not in cut:
+                cut.append("values")
+        out[name] = value
+    size = sum(len(k) + len(v.encode("utf-8")) + 2 for k, v in out.items())
+    if size > TOTAL_LIMIT:
+        by_alert: dict[int, list[str]] = {}
+        for name in out:
+            if match := _ALERT_VAR.match(name):
+                by_alert.setdefault(int(match.group(1)), []).append(name)
+        kept = max(by_alert, default=0)
+        for n in sorted(by_alert, reverse=True):
+            if size <= TOTAL_LIMIT:
+                break
+            for name in by_alert[n]:
+                size -= len(name) + len(out.pop(name).encode("utf-8")) + 2
+            kept = n - 1
+        cut.append(f"alerts>{kept}")
+    if cut:
+        out["AS_ENV_TRUNCATED"] = ",".join(cut)
+    return out
 
 
 def synthetic_notification(request: ScaleRequest) -> dict[str, Any]:

@@ -66,9 +66,10 @@ from typing import IO, Any
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
-from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.base import ProviderContext, ScaleRequest, Settled
 from alertscaler.providers.exec.config import HEAL_COMMANDS, Argv, ExecConfig
 from alertscaler.providers.exec.env import amx_environment, clean, heal_environment, synthetic_notification
+from alertscaler.providers.exec.runs import MARKER, RunRecords
 
 __all__ = ["CONFIG_MODEL", "Argv", "ExecConfig", "ExecProvider", "amx_environment", "create", "heal_actions",
            "synthetic_notification"]
@@ -233,6 +234,7 @@ class ExecProvider:
         self._secrets = sorted(
             (v for v in config.env.values() if len(v) >= _REDACT_MIN), key=len, reverse=True
         )
+        self.runs = RunRecords(context.state_dir)
 
     # -- Provider
 
@@ -240,14 +242,42 @@ class ExecProvider:
         body = request.notification if request.notification is not None else synthetic_notification(request)
         env = self._base_env()
         env.update(amx_environment(body, request))
+        env[MARKER] = self.runs.marker(request.action_id)
         stdin = (json.dumps(body, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
         with self._slots:
+            try:
+                self.runs.record(request.action_id, request.from_capacity, request.desired, time.time())
+            except OSError as exc:  # without the record a crash could not be settled: do not start it
+                raise TemporaryProviderError(f"cannot write the run record in {self.runs.dir}: {exc}") from exc
             outcome = self._execute(self.config.command, env, stdin)
         first = self._first_line(outcome.stdout)
         return f"exit 0: {first}" if first else "exit 0 (no output)"
 
     def status(self) -> GroupStatus:
         return self._read_status()[0]
+
+    # -- Settler: an action interrupted by the death of the service
+
+    def settle(self, action_id: int, from_capacity: int, desired: int) -> Settled:
+        """Settle ``action_id``: never started (no run record) → ``not_started``; else wait for its orphan
+        processes (at most ``timeout``), kill what is left, then verify against ``status_command``."""
+        if not self.runs.started(action_id):
+            return Settled("not_started", "its command was never started (no run record)")
+        found, killed = self.runs.settle_orphans(action_id, self.config.timeout)
+        waited = ""
+        if found:
+            waited = (f"; {found} process(es) of its command outlived the service: "
+                      + ("killed after the timeout" if killed else "waited for until they exited"))
+        if self.config.status_command is None:
+            return Settled("unknown", f"its command was started{waited}; without status_command its outcome "
+                                      "cannot be verified")
+        current = self.status().current
+        if current == desired:
+            return Settled("succeeded", f"verified: status_command reports {current}{waited}")
+        if current == from_capacity:
+            return Settled("failed", f"verified: status_command still reports {current}{waited}")
+        return Settled("unknown", f"status_command reports {current}, neither {from_capacity} nor "
+                                  f"{desired}{waited}")
 
     def members(self) -> list[Member]:
         return list(self.status().members)
