@@ -58,6 +58,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) tests/architecture/purity.py
 
 test: lint heat-venv opera-venv
 	$(PY) -m pytest -q -p no:cacheprovider
