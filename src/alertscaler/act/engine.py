@@ -73,9 +73,11 @@ class Engine:
                  monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
                  series: SeriesCount | None = None) -> None:
         """``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze;
-        default: whether ``prometheus.url`` answers. ``query`` gives the one value of a PromQL expression
-        (target tracking, ``size_by``), ``series`` how many series one returns (``guard``); default: a client
-        of ``prometheus.url``, made only when a group tracks a target or has a checked step policy."""
+        default: whether the configured Prometheus answers ``/-/ready`` (nothing is asked, and the freeze does
+        not consider Prometheus, when the policy file sets no ``prometheus.url``). ``query`` gives the one value
+        of a PromQL expression (target tracking, ``size_by``), ``series`` how many series one returns
+        (``guard``); default: the one client of the ``prometheus`` section (URL, bearer token, TLS, timeout),
+        made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
         self.policy = policy
         self.store = store
         self.providers = providers
@@ -83,23 +85,28 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
         self.processor = Processor(policy, store)
-        self.heal_judge = HealJudge(policy, store, providers,
-                                    monitoring or (lambda: prometheus_problem(policy.prometheus.url)))
         self._prometheus: PrometheusClient | None = None
         values_of: ValuesOf | None = None  # with the engine's own client: combined queries
         self._combiner: QueryCombiner | None = None
         tracks = any(g.track is not None for g in policy.groups.values())
         checks = any(step.checked for g in policy.groups.values() for _, step in g.policies())
-        if (query is None and tracks) or (checks and (query is None or series is None)):
-            p = policy.prometheus
-            self._prometheus = PrometheusClient(p.url, bearer_token=p.bearer_token, verify=p.verify,
-                                                timeout=p.timeout)
-            client = self._prometheus
-            if query is None:
-                self._combiner = QueryCombiner(client, p.queries_per_request)
-                values_of = self._combiner.values_of
-            query = query or client.value_of
-            series = series or (lambda q: len(client.instant(q)))
+        p = policy.prometheus
+        freezing = monitoring is None and any(g.heal is not None and g.heal.freeze.prometheus
+                                              for g in policy.groups.values())
+        if freezing and not p.url_set:
+            log.warning("heal freeze: prometheus.url is not set, so heals are not frozen while Prometheus is down")
+        freeze_asks = freezing and p.url_set
+        needs_queries = (query is None and tracks) or (checks and (query is None or series is None))
+        if needs_queries or freeze_asks:
+            client = self._prometheus = PrometheusClient.from_config(p)
+            if needs_queries:
+                if query is None:
+                    self._combiner = QueryCombiner(client, p.queries_per_request)
+                    values_of = self._combiner.values_of
+                query = query or client.value_of
+                series = series or (lambda q: len(client.instant(q)))
+        probe = self._prometheus if freeze_asks else None
+        self.heal_judge = HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe)))
         checker = Checker(query, series) if query is not None and series is not None else None
         self.reevaluator = Reevaluator(policy, store, checker)
         self.tracking = TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from alertscaler.act.heal_intake import HEAL_POLICY
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.healing import plan_heal
@@ -29,6 +27,7 @@ from alertscaler.model.decisions import Action, HealTarget, Outcome, Reason, Tri
 from alertscaler.model.errors import PermanentProviderError, ProviderError
 from alertscaler.model.groups import GroupStatus, MemberState
 from alertscaler.model.healing import HealAction, HealOutcome, HealPlan, HealRecord, HealSignal, SignalSource
+from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.providers import registry
 from alertscaler.providers.base import HEAL_ABILITIES, Provider, ScaleRequest
 from alertscaler.store.base import NewDecision, StateStore, Tx
@@ -44,15 +43,16 @@ _REASONS = {
 Judged = tuple[str, Outcome, Reason, int | None]
 
 
-def prometheus_problem(url: str, timeout: float = 2.0) -> str | None:
-    """None when Prometheus answers ``/-/ready``; else why not (a heal freeze reason)."""
-    try:
-        response = httpx.get(url.rstrip("/") + "/-/ready", timeout=timeout, trust_env=False)
-    except httpx.HTTPError as exc:
-        return f"Prometheus at {url} unreachable ({type(exc).__name__})"
-    if response.status_code != 200:
-        return f"Prometheus at {url} not ready (HTTP {response.status_code})"
-    return None
+READY_TIMEOUT_S = 2.0  # the heal freeze's readiness probe: a slow Prometheus counts as not ready
+
+
+def prometheus_problem(client: PrometheusClient | None) -> str | None:
+    """None when Prometheus answers ``/-/ready``; else why not (a heal freeze reason).
+
+    ``client`` is the configured one (``PrometheusClient.from_config``: bearer token, TLS). None when the policy
+    file sets no ``prometheus.url``: there is nobody to ask, so the freeze does not consider Prometheus (``check``
+    warns about it) rather than freezing heals for good on a default URL."""
+    return client.ready(timeout=READY_TIMEOUT_S) if client is not None else None
 
 
 def signals_from_status(config: GroupConfig, status: GroupStatus, now: datetime) -> list[HealSignal]:

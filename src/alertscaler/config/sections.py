@@ -126,7 +126,11 @@ class StoreConfig(ConfigModel):
 
 
 class PrometheusConfig(ConfigModel):
-    url: str = "http://127.0.0.1:9090"
+    """Where alertscaler reaches Prometheus, for everything it asks of it: target tracking, ``guard`` /
+    ``size_by`` checks, the heal freeze's readiness probe, ``backtest`` and rule sync. The token and TLS settings
+    apply to all of them (one ``prometheus.client.PrometheusClient.from_config``)."""
+
+    url: str = "http://127.0.0.1:9090"         # unset: queries ask this default, the heal freeze asks nobody
     bearer_token: SecretStr | None = None      # for queries (target tracking); or bearer_token_env / _file
     verify: bool | str = True                  # TLS: system CAs, false, or a CA bundle path
     timeout: Duration = 10.0                   # per query
@@ -140,6 +144,12 @@ class PrometheusConfig(ConfigModel):
     @classmethod
     def _secrets(cls, data: Any, info: Any) -> Any:
         return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+
+    @property
+    def url_set(self) -> bool:
+        """Whether the policy file gives ``url``. Without it the heal freeze does not probe Prometheus (a default
+        URL nobody runs would freeze heals for good); queries still use the default."""
+        return "url" in self.model_fields_set
 
     @field_validator("rule_file")
     @classmethod

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -314,6 +314,20 @@ def _step_millis(step: timedelta | float) -> int:
 # -- the client ------------------------------------------------------------------------------------------------
 
 
+class Settings(Protocol):
+    """What ``PrometheusClient.from_config`` reads: ``config.PrometheusConfig`` has it (``config`` sits above this
+    package, so it is not imported here)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def bearer_token(self) -> SecretStr | None: ...
+    @property
+    def verify(self) -> bool | str: ...
+    @property
+    def timeout(self) -> float: ...
+
+
 class PrometheusClient:
     """Synchronous PromQL client for one Prometheus (or a server answering its HTTP API the same way).
 
@@ -382,6 +396,14 @@ class PrometheusClient:
             follow_redirects=False,
             transport=transport,
         )
+
+    @classmethod
+    def from_config(cls, settings: Settings, *, url: str | None = None, timeout: float | None = None,
+                    transport: httpx.BaseTransport | None = None) -> PrometheusClient:
+        """The client of the policy file's ``prometheus`` section: its URL, bearer token, TLS verification (or CA
+        bundle) and timeout. ``url`` / ``timeout`` override the section's (a CLI option); ``transport``: tests."""
+        return cls(url or settings.url, bearer_token=settings.bearer_token, verify=settings.verify,
+                   timeout=settings.timeout if timeout is None else timeout, transport=transport)
 
     def __repr__(self) -> str:
         return f"PrometheusClient({self.url!r}, auth={self._auth_kind}, timeout={self.timeout:g}s)"
@@ -456,12 +478,15 @@ class PrometheusClient:
         self._log_annotations(query, result.warnings, result.infos)
         return result
 
-    def ready(self) -> str | None:
-        """None when Prometheus' ``/-/ready`` answers 200 (TSDB loaded, serving queries); otherwise why not."""
+    def ready(self, timeout: float | None = None) -> str | None:
+        """None when Prometheus' ``/-/ready`` answers 200 (TSDB loaded, serving queries); otherwise why not.
+
+        ``timeout`` (seconds) replaces the client's for this request (the heal freeze asks with a short one)."""
+        limit = self.timeout if timeout is None else timeout
         try:
-            response = self._http.get("/-/ready")
+            response = self._http.get("/-/ready", timeout=httpx.Timeout(limit))
         except httpx.TimeoutException as exc:
-            return f"{self._where}: no answer within {self.timeout:g} s ({type(exc).__name__})"
+            return f"{self._where}: no answer within {limit:g} s ({type(exc).__name__})"
         except httpx.TransportError as exc:
             return f"{self._where} {self._failure(exc)}"
         if response.status_code == 200:
@@ -470,7 +495,51 @@ class PrometheusClient:
         return (f"{self._where}/-/ready answered HTTP {response.status_code} {response.reason_phrase}"
                 f"{_hint(response.status_code)}" + (f": {_clip(text)}" if text else ""))
 
+    # -- rule files (``confgen.syncing``) ------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """``POST /-/reload``: Prometheus re-reads its configuration and rule files. ``PrometheusUnavailable``
+        when it cannot be reached or refuses (403: started without ``--web.enable-lifecycle``; 500: a file it
+        cannot load, its message quoted)."""
+        operation = "reload"
+        response = self._send("POST", "/-/reload", operation)
+        if response.status_code == 200:
+            return
+        text = " ".join(response.text.split())
+        hint = (" (start Prometheus with --web.enable-lifecycle)" if response.status_code == 403
+                else _hint(response.status_code))
+        raise PrometheusUnavailable(f"{self._where} refused the reload: HTTP {response.status_code} "
+                                    f"{response.reason_phrase}{hint}" + (f": {_clip(text)}" if text else ""),
+                                    operation, response.status_code)
+
+    def rules(self) -> dict[str, Any]:
+        """``GET /api/v1/rules``: the rule groups Prometheus has loaded, its JSON answer as is (``data.groups``:
+        each with ``name``, ``file`` and ``rules``). ``PrometheusUnavailable`` when there is no such answer."""
+        operation = "rules"
+        response = self._send("GET", "/api/v1/rules", operation)
+        try:
+            data = response.json()
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            data = None
+        if response.status_code != 200 or not isinstance(data, dict) or data.get("status") != "success":
+            raise PrometheusUnavailable(
+                f"{self._where}/api/v1/rules answered HTTP {response.status_code} {response.reason_phrase}"
+                f"{_hint(response.status_code)}: "
+                f"{_describe(response.headers.get('content-type', ''), response.content)}",
+                operation, response.status_code)
+        return data
+
     # -- internals ----------------------------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, operation: str) -> httpx.Response:
+        """One request; a transport failure → ``PrometheusUnavailable`` naming ``operation``."""
+        try:
+            return self._http.request(method, path)
+        except httpx.TimeoutException as exc:
+            raise PrometheusUnavailable(f"{self._where}: no answer within {self.timeout:g} s "
+                                        f"({type(exc).__name__})", operation) from exc
+        except httpx.TransportError as exc:
+            raise PrometheusUnavailable(f"{self._where} {self._failure(exc)}", operation) from exc
 
     def _post(self, path: str, form: dict[str, str], query: str) -> Answer:
         try:
