@@ -7,11 +7,12 @@
 - ``ledger.jsonl``: one JSON line per finished command: action id, group, from, to, the real size before and
   after, start and end time (``time.time()``), pid and outcome (``ok`` applied the change; ``fail`` /
   ``tempfail`` exited 1 / 75 without changing anything);
-- ``begun.jsonl``: one line when a command starts (action id, group, pid, start), so that commands killed
+- ``begun.jsonl``: one line when a command starts (action id, group, pid, start, replica), so that commands killed
   before they finished (timeouts) can be told apart;
 - ``knobs.json`` (optional, re-read by every command): ``delay`` [min, max] seconds a change takes,
   ``fail_rate`` (share of calls that fail, half with exit 1 and half with 75), ``hang_rate`` (share of calls
-  that sleep an hour, to be killed by the provider's timeout), ``status_fail_rate``, and ``mode``:
+  that sleep an hour, to be killed by the provider's timeout), ``fail_kind`` (``mixed``, ``permanent``: exit 1,
+  ``temporary``: exit 75), ``status_fail_rate``, and ``mode``:
   ``relative`` (the default: real += to - from, like a Heat signal or "add one Linode", so a change applied
   twice shows) or ``absolute`` (real = to).
 
@@ -70,7 +71,8 @@ def scale(root: Path) -> int:
     group, action = os.environ["AS_GROUP"], int(os.environ["AS_ACTION_ID"])
     from_, to = int(os.environ["AS_FROM"]), int(os.environ["AS_TO"])
     start = time.time()
-    base = {"action": action, "group": group, "from": from_, "to": to, "pid": os.getpid(), "start": start}
+    base = {"action": action, "group": group, "from": from_, "to": to, "pid": os.getpid(), "start": start,
+            "replica": os.environ.get("FAULT_REPLICA", "")}
     append(root / "begun.jsonl", base)
     sys.stdin.read()  # the notification; read so the service's write never blocks
     roll = rng.random()
@@ -81,7 +83,8 @@ def scale(root: Path) -> int:
     low, high = k.get("delay", [0.0, 0.0])
     time.sleep(rng.uniform(float(low), float(high)))
     if roll < hang_rate + fail_rate:
-        temporary = rng.random() < 0.5
+        kind = k.get("fail_kind", "mixed")
+        temporary = kind == "temporary" or (kind == "mixed" and rng.random() < 0.5)
         before = read_real(root, group)
         append(root / "ledger.jsonl", {**base, "end": time.time(), "outcome": "tempfail" if temporary else "fail",
                                        "real_before": before, "real_after": before})
