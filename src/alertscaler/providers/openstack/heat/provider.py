@@ -366,9 +366,17 @@ class HeatProvider:
                            current=group.current, desired=request.desired, policy=policy, stack=stack,
                            alerts=request.alerts)
         signalled_at = datetime.now(UTC)
-        response = self._send("POST", f"{stack.path}/resources/{policy}/signal",
-                              f"signalling {policy} of stack {stack}", json_body=body)
-        heat_request = response.headers.get("x-openstack-request-id") or "unknown"  # tags Heat's log lines
+        in_doubt: TemporaryProviderError | None = None
+        try:
+            response = self._send("POST", f"{stack.path}/resources/{policy}/signal",
+                                  f"signalling {policy} of stack {stack}", json_body=body)
+            heat_request = response.headers.get("x-openstack-request-id") or "unknown"  # tags Heat's log lines
+        except TemporaryProviderError as exc:
+            # A 5xx or a timeout does not say that Heat did not act (Heat may build the member and still answer
+            # an internal error): look for this action's signal before anything is retried — at most once.
+            in_doubt, heat_request = exc, "unknown (the signal was answered with an error)"
+            log.warning("openstack-heat group=%s: signalling %s of stack %s answered %s; checking whether Heat "
+                        "acted before any retry", self.context.group, policy, stack, exc)
         self._remember(stack)
         log.info("openstack-heat group=%s: signalled %s of stack %s (%d -> wants %d), Heat request %s",
                  self.context.group, policy, stack, group.current, request.desired, heat_request)
@@ -381,6 +389,8 @@ class HeatProvider:
             return state
 
         outcome = self._wait(f"signalled {policy} of stack {stack}", step)
+        if in_doubt is not None and outcome.verdict is Verdict.DECLINED:
+            raise in_doubt  # no sign that Heat got it: a retry cannot step twice
         if outcome.verdict is Verdict.FAILED:
             raise PermanentProviderError(
                 f"signalled {policy} of stack {stack}: {outcome.reason} (Heat request {heat_request})")
@@ -393,6 +403,8 @@ class HeatProvider:
                 f"declined signal; its engine log has the reason under request {heat_request})",
                 current=after.current)
         note = "" if after.current == request.desired else f" (wanted {request.desired}: Heat's policy sets the step)"
+        if in_doubt is not None:
+            note += " (verified: Heat acted although the signal was answered with an error)"
         return f"signalled {policy} of stack {stack}: {res} {group.current} -> {after.current}{note}"
 
     def _why_declined(self, stack: StackInfo, group: GroupView, scale_out: bool, before: Probe,
