@@ -121,11 +121,12 @@ def found(stack_id: str = WEB_ID, name: str = "web", project: str | None = "p1")
         (StackRef(WEB_ID, "web", "p1"), found(project="p2"), ALLOW, "in project 'p2'"),
         (StackRef(None, "web", None), found(project="p2"), ALLOW, "'p2', which is not in allowed_projects"),
         (StackRef(None, "web", None), found(project=None), ALLOW, "cannot be checked"),
-        (StackRef(None, "web", "p1"), found(project=None), ALLOW, None),
+        # the label is the tenant's data: it never vouches for the project (issue 12 point 7)
+        (StackRef(None, "web", "p1"), found(project=None), ALLOW, "the tenant_project_id label is not trusted"),
         (StackRef(WEB_ID, None, "p1"), found(name="api"), ALLOW, "not in allowed_stacks (neither its id nor"),
     ],
     ids=["matches", "by-name", "id-label-and-projects-only", "other-id", "other-name", "label-project-differs",
-         "heat-project-not-allowed", "project-unknown", "project-from-label", "stack-not-allowed-by-heat-name"],
+         "heat-project-not-allowed", "project-unknown", "project-only-from-label", "stack-not-allowed-by-heat-name"],
 )
 def test_check_found(ref: StackRef, heat: StackInfo, allow: Allowlist, refusal: str | None) -> None:
     if refusal is None:

@@ -121,7 +121,7 @@ def refuse_unless_allowed(ref: StackRef, allow: Allowlist, names: LabelNames, so
 
 def check_found(ref: StackRef, found: StackInfo, allow: Allowlist, names: LabelNames) -> None:
     """After Heat answered: the stack it returned must be the one named, and allowed (id or name in
-    ``allowed_stacks``; project in ``allowed_projects`` — required to be known when that list is set)."""
+    ``allowed_stacks``; project — as HEAT reports it, never as a label claims it — in ``allowed_projects``)."""
     if ref.id is not None and ref.id != found.id:
         raise PermanentProviderError(
             f"refused: {names.stack_id}={ref.id!r} but Heat returned stack {found}")
@@ -133,14 +133,14 @@ def check_found(ref: StackRef, found: StackInfo, allow: Allowlist, names: LabelN
             f"refused: {names.project}={ref.project!r} but Heat reports stack {found} in project "
             f"{found.project!r}")
     if allow.projects:
-        if found.project is None and ref.project is None:
+        if found.project is None:  # an alert's label is the tenant's own data: it cannot vouch for the project
             raise PermanentProviderError(
-                f"refused: Heat does not report the project of stack {found} and no {names.project} label "
-                "names it, so allowed_projects cannot be checked")
-        project = found.project or ref.project
-        if project not in allow.projects:
+                f"refused: Heat does not report the project of stack {found}, so allowed_projects cannot be "
+                f"checked (the {names.project} label is not trusted for it)")
+        if found.project not in allow.projects:
             raise PermanentProviderError(
-                f"refused: Heat reports stack {found} in project {project!r}, which is not in allowed_projects")
+                f"refused: Heat reports stack {found} in project {found.project!r}, which is not in "
+                "allowed_projects")
     if allow.stacks and found.id not in allow.stacks and found.name not in allow.stacks:
         raise PermanentProviderError(
             f"refused: Heat's stack {found} is not in allowed_stacks (neither its id nor its name)")
