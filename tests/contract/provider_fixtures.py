@@ -42,6 +42,9 @@ ProviderFactory = Callable[[Path], tuple[Provider, Cleanup]]
 GROUP = "contract"
 MARKER_VAR = "ALERTSCALER_TEST_RUN"
 RUN_MARKER = f"alertscaler-test-{uuid.uuid4().hex}"
+# A test that counts processes counts only its own: it gives what it starts ``CASE_VAR=<a value of its own>``
+# (its state directory, say) and asks ``marked_processes(<that value>, CASE_VAR)``.
+CASE_VAR = "ALERTSCALER_TEST_CASE"
 
 _action_ids = itertools.count(1)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 from alertscaler.confgen import render_all, write_files
 from alertscaler.config import load_policy
 from alertscaler.demo.stack import Stack
+from tests.support.waiting import wait_for
 
 TOKEN = "e2e-token-0123456789"
 
@@ -132,18 +132,14 @@ class Pipeline:
         return self.http.get("/metrics").text
 
     def wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            dead = self.stack.dead()
-            if dead:
-                raise AssertionError(f"{dead[0].name} died: {dead[0].log_tail()}")
-            last = predicate()
-            if last:
-                return last
-            time.sleep(0.25)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n"
-                             f"alertscaler log:\n{self.stack.children['alertscaler'].log_tail()}")
+        """``wait_for`` ``predicate``: gives up at once when a child of the stack died; a timeout shows
+        alertscaler's log."""
+        return wait_for(predicate, timeout=timeout, what=what, interval=0.25, abort=self._death,
+                        details=lambda: f"alertscaler log:\n{self.stack.children['alertscaler'].log_tail()}")
+
+    def _death(self) -> str | None:
+        dead = self.stack.dead()
+        return f"{dead[0].name} died: {dead[0].log_tail()}" if dead else None
 
 
 def breakdown(decisions: list[dict[str, Any]]) -> str:

@@ -44,6 +44,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.support.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 HEAT_TESTS = REPO / "tests" / "heat"
 LAUNCHER = HEAT_TESTS / "launcher.py"
@@ -138,22 +140,15 @@ class HeatServer:
         A HeatError raised by ``predicate`` counts as "not yet" (Heat answers some reads with an error while
         the stack is being changed); the last value or error is in the failure message.
         """
-        deadline = time.monotonic() + timeout
-        last: object = None
-        while True:
-            try:
-                value = predicate()
-            except HeatError as error:
-                last = error
-            else:
-                if value:
-                    return value
-                last = value
-            if time.monotonic() >= deadline:
-                self.fail(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-            if self.process.poll() is not None:
-                self.fail(f"heat exited with {self.process.returncode} while waiting for {what}")
-            time.sleep(interval)
+        return wait_for(predicate, timeout=timeout, what=what, interval=interval, retry_on=(HeatError,),
+                        abort=self._exited, details=self._log_for_failure)
+
+    def _exited(self) -> str | None:
+        code = self.process.poll()
+        return None if code is None else f"heat exited with {code}"
+
+    def _log_for_failure(self) -> str:
+        return f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
 
     # -- stacks -----------------------------------------------------------------------------------------------
 

@@ -31,7 +31,15 @@ from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Reb
 from alertscaler.providers.local.health import probe
 from alertscaler.providers.local.provider import LocalProvider
 from alertscaler.store.sql import SqlStore
-from tests.contract.provider_fixtures import GROUP, local_config, local_provider, marked_processes, scale_to
+from tests.contract.provider_fixtures import (
+    CASE_VAR,
+    GROUP,
+    local_config,
+    local_provider,
+    marked_processes,
+    scale_to,
+)
+from tests.support.waiting import wait_for
 
 pytest_plugins = ["tests.contract.provider_fixtures"]
 pytestmark = [
@@ -71,7 +79,8 @@ def make_local(state_dir: Path) -> Iterator[MakeLocal]:
     cleanups: list[Callable[[], None]] = []
 
     def make(**overrides: Any) -> LocalProvider:
-        provider, cleanup = local_provider(state_dir, **overrides)
+        env = {CASE_VAR: str(state_dir), **overrides.pop("env", {})}  # own_processes(state_dir) finds them
+        provider, cleanup = local_provider(state_dir, env=env, **overrides)
         cleanups.append(cleanup)
         return provider
 
@@ -89,23 +98,19 @@ def pid_state(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2]
 
 
+def own_processes(state_dir: Path) -> list[int]:
+    """The live processes this test started through ``make_local`` (not another test's, nor another run's)."""
+    return marked_processes(str(state_dir), CASE_VAR)
+
+
 def pid_alive(pid: int) -> bool:
     return pid_state(pid) not in (None, "Z", "X")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def kill9(pid: int) -> None:
     """SIGKILL ``pid`` and wait until it is dead (a zombie or gone)."""
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: not pid_alive(pid)), f"pid {pid} survived SIGKILL"
+    wait_for(lambda: not pid_alive(pid), timeout=5, interval=0.05, what=f"pid {pid} to die of SIGKILL")
 
 
 def pid_of(member: Member) -> int:
@@ -162,7 +167,7 @@ def test_killed_member_is_failed_not_counted_and_healed_back(make_local: MakeLoc
     victim = provider.members()[1]
     kill9(pid_of(victim))
 
-    assert wait_for(lambda: provider.status().current == 2)
+    wait_for(lambda: provider.status().current == 2, timeout=5, interval=0.05, what="2 running")
     status = provider.status()
     (failed,) = [m for m in status.members if m.state is MemberState.FAILED]
     assert failed.id == victim.id and failed.labels["problem"] == "process not running"
@@ -190,7 +195,8 @@ def test_zombie_member_is_failed(make_local: MakeLocal, state_dir: Path) -> None
         (member,) = provider.members()
         assert member.state is MemberState.RUNNING
         os.kill(pid_of(member), signal.SIGKILL)
-        assert wait_for(lambda: pid_state(pid_of(member)) == "Z"), "the instance should be an unreaped zombie"
+        wait_for(lambda: pid_state(pid_of(member)) == "Z", timeout=5, interval=0.05,
+                 what="the instance to be an unreaped zombie")
         status = provider.status()
         assert status.current == 0 and [m.state for m in status.members] == [MemberState.FAILED]
     finally:
@@ -293,7 +299,7 @@ def test_heal_starts_the_replacement_before_stopping_the_member(make_local: Make
     assert not pid_alive(pid_of(victim)) and healthz(new) == 200
     assert not (state_dir / f"{victim.id}.json").exists() and (state_dir / f"{victim.id}.log").exists()
     assert provider.heal(victim.id) == f"{victim.id} was already replaced by {new.id} ({new.address})"
-    assert len(marked_processes()) == 3
+    assert len(own_processes(state_dir)) == 3
 
 
 def test_heal_of_a_replacement_that_cannot_start_keeps_the_member(make_local: MakeLocal, tmp_path: Path,
@@ -308,7 +314,7 @@ def test_heal_of_a_replacement_that_cannot_start_keeps_the_member(make_local: Ma
     assert [(m.id, m.state, m.labels["pid"]) for m in provider.members()] == [
         (member.id, MemberState.RUNNING, member.labels["pid"])]
     assert [p.stem for p in state_dir.glob("*.json")] == [member.id]
-    assert marked_processes() == [pid_of(member)]
+    assert own_processes(state_dir) == [pid_of(member)]
 
 
 @pytest.mark.parametrize("interrupted_at", ["spawning", "starting", "running"])
@@ -334,7 +340,7 @@ def test_heal_after_a_crash_reuses_the_recorded_replacement(make_local: MakeLoca
     assert message == f"replaced {old.id} by {half_done.id} ({half_done.address})"
     (member,) = restarted.members()
     assert (member.id, member.labels["pid"], member.state) == (half_done.id, str(half_done.pid), MemberState.RUNNING)
-    assert marked_processes() == [half_done.pid]
+    assert own_processes(state_dir) == [half_done.pid]
 
 
 def test_scale_in_after_an_interrupted_heal_stops_the_replaced_member(make_local: MakeLocal) -> None:
@@ -374,7 +380,7 @@ def test_healing_a_non_member_is_permanent_and_touches_nothing(make_local: MakeL
     for action in (provider.heal, provider.reboot, provider.quarantine, provider.release):
         with pytest.raises(PermanentProviderError, match="is not"):
             action(member_id)
-    assert provider.members() == [member] and marked_processes() == [pid_of(member)]
+    assert provider.members() == [member] and own_processes(state_dir) == [pid_of(member)]
     assert not Path("/tmp/pwned-heal").exists()
 
 
@@ -393,7 +399,7 @@ def test_reboot_restarts_in_place(make_local: MakeLocal) -> None:
     assert other in provider.members()
 
     kill9(pid_of(again))  # a dead member is started again too
-    assert wait_for(lambda: provider.status().current == 1)
+    wait_for(lambda: provider.status().current == 1, timeout=5, interval=0.05, what="1 running")
     assert provider.reboot(member.id).endswith("not running -> pid " + str(pid_of(provider.members()[0])))
     assert provider.status().current == 2
 

@@ -29,6 +29,7 @@ from alertscaler.providers import registry
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 from tests.contract.provider_fixtures import (
+    CASE_VAR,
     GROUP,
     MARKER_VAR,
     RUN_MARKER,
@@ -37,6 +38,7 @@ from tests.contract.provider_fixtures import (
     marked_processes,
     scale_to,
 )
+from tests.support.waiting import wait_for
 
 pytest_plugins = ["tests.contract.provider_fixtures"]
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leftover_processes")]
@@ -65,7 +67,8 @@ def make_local(state_dir: Path) -> Iterator[MakeLocal]:
     cleanups: list[Callable[[], None]] = []
 
     def make(**overrides: Any) -> LocalProvider:
-        provider, cleanup = local_provider(state_dir, **overrides)
+        env = {CASE_VAR: str(state_dir), **overrides.pop("env", {})}  # own_processes(state_dir) finds them
+        provider, cleanup = local_provider(state_dir, env=env, **overrides)
         cleanups.append(cleanup)
         return provider
 
@@ -84,21 +87,17 @@ def url(member: Member, path: str) -> str:
     return f"http://{member.address}{path}"
 
 
+def own_processes(state_dir: Path) -> list[int]:
+    """The live processes this test started through ``make_local`` (not another test's, nor another run's)."""
+    return marked_processes(str(state_dir), CASE_VAR)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def metric_value(text: str, name: str) -> float:
@@ -206,7 +205,7 @@ def test_killed_instance_is_reported_failed_and_replaced(make_local: MakeLocal, 
     victim, survivor = provider.members()
     os.kill(int(victim.labels["pid"]), signal.SIGKILL)
 
-    assert wait_for(lambda: provider.status().current == 1)
+    wait_for(lambda: provider.status().current == 1, timeout=5, interval=0.05, what="the victim counted out")
     states = {m.id: m.state for m in provider.status().members}
     assert states == {victim.id: MemberState.FAILED, survivor.id: MemberState.RUNNING}
 
@@ -226,7 +225,8 @@ def test_scale_in_lets_in_flight_requests_finish(make_local: MakeLocal, http: ht
     result: dict[str, int] = {}
     worker = threading.Thread(target=lambda: result.update(code=http.get(url(member, "/work")).status_code))
     worker.start()
-    time.sleep(0.2)  # the request holds the slot
+    wait_for(lambda: metric_value(http.get(url(member, "/metrics")).text, "workload_in_flight") == 1, timeout=5,
+             interval=0.01, what="the request to hold the instance's slot")
     scale_to(provider, 0)
     worker.join(5)
     assert result == {"code": 200}
@@ -359,8 +359,7 @@ def test_health_check_can_be_disabled_and_placeholders_substituted(make_local: M
     scale_to(provider, 1)
     (member,) = provider.members()
     assert member.state is MemberState.RUNNING
-    assert wait_for(out.exists)
-    assert wait_for(lambda: bool(out.read_text()))
+    wait_for(lambda: out.exists() and out.read_text(), timeout=5, interval=0.05, what=f"{out} written")
     assert json.loads(out.read_text()) == [member.labels["port"], "127.0.0.1", member.id, GROUP]
 
 
@@ -399,16 +398,18 @@ def test_instances_survive_the_process_that_started_them(make_local: MakeLocal, 
     assert {m.id for m in adopted} < {m.id for m in provider.members()}
     pids = [int(m.labels["pid"]) for m in adopted]
     scale_to(provider, 0)  # stops processes that are not our children
-    assert wait_for(lambda: not any(pid_alive(pid) for pid in pids))
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=5, interval=0.05, what=f"{pids} stopped")
     assert provider.status().current == 0
 
 
 def test_leak_check_sees_marked_processes() -> None:
-    """The safety net itself: a marked process is found and killed."""
-    proc = subprocess.Popen(["sleep", "30"], env={**os.environ, MARKER_VAR: RUN_MARKER})
+    """The safety net itself: a marked process is found and killed (a marker of this test's own, so that
+    neither finds nor kills another test's processes)."""
+    marker = f"{RUN_MARKER}-leak-check"
+    proc = subprocess.Popen(["sleep", "30"], env={**os.environ, MARKER_VAR: marker})
     try:
-        assert proc.pid in marked_processes()
-        assert proc.pid in kill_marked()
+        assert marked_processes(marker) == [proc.pid]
+        assert kill_marked(marker) == [proc.pid]
         assert not pid_alive(proc.pid)
     finally:
         if proc.poll() is None:
@@ -431,7 +432,7 @@ def test_instance_started_but_unrecorded_by_a_killed_alertscaler_is_adopted(make
     scale_to(restarted, 1)  # ...and then adopted, not doubled
     (again,) = restarted.members()
     assert (again.id, again.labels["pid"]) == (member.id, member.labels["pid"])
-    assert len(marked_processes()) == 1
+    assert len(own_processes(state_dir)) == 1
 
 
 def test_intent_record_without_a_process_is_dropped(make_local: MakeLocal, state_dir: Path) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -37,6 +37,7 @@ from alertscaler.model.errors import (
 from alertscaler.prometheus.client import PrometheusClient, Sample
 from alertscaler.prometheus.combining import Outcome, QueryCombiner
 from tests.e2e.harness import ControlExporter
+from tests.support.waiting import wait_for
 
 PROMETHEUS = "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else shutil.which("prometheus")
 OPENSSL = shutil.which("openssl")
@@ -56,8 +57,6 @@ AB = 'control_value{name=~"a|b"}'  # the two series set at start (tests may add 
 START_TIMEOUT = 30.0
 DATA_TIMEOUT = 15.0
 
-T = TypeVar("T")
-
 
 @dataclass
 class Prom:
@@ -74,16 +73,8 @@ class Prom:
         return PrometheusClient(options.pop("url", self.url), **options)
 
 
-def eventually(probe: Callable[[], T], what: str, timeout: float) -> T:
-    """``probe()``'s first answer that does not raise, polled every 0.1 s until ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return probe()
-        except (AssertionError, EmptyResult, PrometheusUnavailable) as exc:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{what}: not within {timeout:g} s: {exc}") from exc
-        time.sleep(0.1)
+# what a probe raises while Prometheus starts or has not scraped yet: "not yet" to ``wait_for``
+NOT_YET = (AssertionError, EmptyResult, PrometheusUnavailable)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -122,19 +113,23 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
                     f"--web.config.file={tmp / 'web.yml'}",
                 ])  # no ready_url: the Stack polls plain HTTP; our client's ready() is the probe here
 
-                def started() -> None:
-                    assert child.running, f"prometheus exited: {child.log_tail()}"
+                def started() -> bool:
                     reason = client.ready()
                     assert reason is None, reason
+                    return True
 
-                eventually(started, "Prometheus ready", START_TIMEOUT)
+                def exited() -> str | None:
+                    return None if child.running else f"prometheus exited: {child.log_tail()}"
+
+                wait_for(started, timeout=START_TIMEOUT, what="Prometheus ready", retry_on=NOT_YET, abort=exited)
 
                 def scraped() -> Sample:
                     samples = client.instant('control_value{name="a"}')
                     assert len(samples) == 1, samples
                     return samples[0]
 
-                first = eventually(scraped, "first scrape of the control exporter", DATA_TIMEOUT)
+                first = wait_for(scraped, timeout=DATA_TIMEOUT, what="first scrape of the control exporter",
+                                 retry_on=NOT_YET)
             yield Prom(url, cert, exporter, child, before, first.at)
     finally:
         exporter.close()
@@ -196,7 +191,8 @@ def test_a_value_set_on_the_exporter_is_read_back_after_the_scrape(prom: Prom, c
         client.value_of(query)
     prom.exporter.set("read-back", 7.25)
     try:
-        assert eventually(lambda: client.value_of(query), "7.25 scraped", DATA_TIMEOUT) == 7.25
+        assert wait_for(lambda: client.value_of(query), timeout=DATA_TIMEOUT, what="7.25 scraped",
+                        retry_on=NOT_YET) == 7.25
         prom.exporter.set("read-back", -3)
 
         def changed() -> float:
@@ -204,7 +200,7 @@ def test_a_value_set_on_the_exporter_is_read_back_after_the_scrape(prom: Prom, c
             assert value == -3.0, value
             return value
 
-        eventually(changed, "-3 scraped", DATA_TIMEOUT)
+        wait_for(changed, timeout=DATA_TIMEOUT, what="-3 scraped", retry_on=NOT_YET)
     finally:
         del prom.exporter.values["read-back"]
 
@@ -233,10 +229,8 @@ def test_range_points_lie_on_the_step_grid(client: PrometheusClient) -> None:
 
 def test_range_over_scraped_data(prom: Prom, client: PrometheusClient) -> None:
     end = prom.first_scrape + timedelta(seconds=2)
-    def two_seconds_passed() -> None:
-        assert client.value_of("time()") > end.timestamp()
-
-    eventually(two_seconds_passed, "two seconds of data", 5)
+    wait_for(lambda: client.value_of("time()") > end.timestamp(), timeout=5, what="two seconds of data",
+             retry_on=NOT_YET)
     result = client.range(AB, prom.first_scrape, end, step=0.5)
     assert sorted(s.labels["name"] for s in result) == ["a", "b"]
     a = next(s for s in result if s.labels["name"] == "a")
@@ -412,10 +406,8 @@ def assert_same(query: str, combined: Outcome, alone: Outcome) -> None:
 
 
 def test_combined_queries_give_what_each_query_gives_alone(client: PrometheusClient) -> None:
-    def scraped() -> None:
-        assert client.value_of(f"sum({AB})") == 4.0
-
-    eventually(scraped, "a and b scraped", DATA_TIMEOUT)
+    wait_for(lambda: client.value_of(f"sum({AB})") == 4.0, timeout=DATA_TIMEOUT, what="a and b scraped",
+             retry_on=NOT_YET)
     combiner = QueryCombiner(client)
     first = combiner.values_of(MIXED)
     alone = {query: value_alone(client, query) for query in MIXED}

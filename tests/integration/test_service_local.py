@@ -12,8 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 import alertscaler
 from alertscaler.providers.common.processes import processes_with_env
+from tests.support.waiting import wait_for
 from tests.support.webhooks import alert, body
 
 pytestmark = pytest.mark.integration
@@ -34,20 +34,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def _child_env() -> dict[str, str]:
@@ -67,7 +53,17 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "alertscaler.cli", "serve", "-c", str(self.dir / "policy.yml")],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env=_child_env())
-        _wait(lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200, what="readyz")
+        self.wait(lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200, "readyz")
+
+    def wait(self, predicate: Callable[[], object], what: str, timeout: float = 30.0) -> object:
+        """``wait_for`` ``predicate``, an HTTP error meaning "not yet"; gives up at once if the service exits."""
+        return wait_for(predicate, timeout=timeout, what=what, retry_on=(httpx.HTTPError,), abort=self._exited)
+
+    def _exited(self) -> str | None:
+        code = None if self.proc is None else self.proc.poll()
+        if code is None:
+            return None
+        return f"the service exited with {code}; log:\n{(self.dir / 'service.log').read_text()[-2000:]}"
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -145,17 +141,17 @@ groups:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        assert _wait(lambda: not _instance_pids(state), 10, "instances gone") is True
+        wait_for(lambda: not _instance_pids(state), timeout=10, what="instances gone")
 
 
 def test_webhooks_start_and_stop_real_instances_across_kill_9(service: Service) -> None:
     state = service.dir / "state"
     service.start()
-    _wait(lambda: service.settled(1), what="initial instance (reconcile 0 -> 1)")
+    service.wait(lambda: service.settled(1), "initial instance (reconcile 0 -> 1)")
     assert len(_instance_pids(state)) == 1
 
     service.post(body(alert("HighLoad", instance="a")))
-    _wait(lambda: service.settled(2), what="scale out to 2")
+    service.wait(lambda: service.settled(2), "scale out to 2")
     members = service.group()["members"]
     for m in members:  # the instances are real servers
         assert httpx.get(f"http://{m['address']}/healthz", timeout=5).status_code == 200
@@ -166,17 +162,17 @@ def test_webhooks_start_and_stop_real_instances_across_kill_9(service: Service) 
     service.kill9()
     assert _instance_pids(state) == pids_before
     service.start()
-    _wait(lambda: service.settled(2), what="re-adopted 2")
+    service.wait(lambda: service.settled(2), "re-adopted 2")
     assert _instance_pids(state) == pids_before
     assert {m["id"] for m in service.group()["members"]} == {m["id"] for m in members}
 
     # kill -9 in the middle of a scale-out to 4: after the restart it converges to exactly 4
     service.post(body(alert("HighLoad", instance="b"), alert("HighLoad", instance="c")))
-    _wait(lambda: any(a["state"] == "running" for a in
-                      httpx.get(f"{service.url}/api/v1/actions").json()), 15, "action running")
+    service.wait(lambda: any(a["state"] == "running" for a in httpx.get(f"{service.url}/api/v1/actions").json()),
+                 "action running", timeout=15)
     service.kill9()
     service.start()
-    _wait(lambda: service.settled(3), what="converged after kill -9 mid-action")
+    service.wait(lambda: service.settled(3), "converged after kill -9 mid-action")
     assert len(_instance_pids(state)) == 3
     recovered = [d for d in service.decisions() if d["reason"] == "scaled"]
     assert [(d["from_capacity"], d["to_capacity"]) for d in reversed(recovered)] == [(1, 2), (2, 3)]
@@ -187,12 +183,12 @@ def test_webhooks_start_and_stop_real_instances_across_kill_9(service: Service) 
 
     # scale-in: a real instance really stops
     service.post(body(alert("LowLoad", instance="a")))
-    _wait(lambda: service.settled(2), what="scale in to 2")
+    service.wait(lambda: service.settled(2), "scale in to 2")
     assert len(_instance_pids(state)) == 2
 
     # resolved alerts never scale
     service.post(body(dict(alert("LowLoad", instance="a"), status="resolved")))
-    _wait(lambda: service.decisions()[0]["reason"] == "resolved", what="resolved decision")
+    service.wait(lambda: service.decisions()[0]["reason"] == "resolved", "resolved decision")
     assert service.settled(2)
     assert json.dumps(service.decisions()).count('"reason": "resolved"') == 1
 
@@ -202,10 +198,10 @@ def test_cli_against_a_running_service(service: Service, capsys: pytest.CaptureF
 
     config = str(service.dir / "policy.yml")
     service.start()
-    _wait(lambda: service.settled(1), what="initial instance")
+    service.wait(lambda: service.settled(1), "initial instance")
     assert main(["scale", "-c", config, "web", "3"]) == EXIT_OK
     assert "acted (manual): manual scale 1 -> 3" in capsys.readouterr().out
-    _wait(lambda: service.settled(3), what="manual scale to 3")
+    service.wait(lambda: service.settled(3), "manual scale to 3")
     assert main(["status", "-c", config]) == EXIT_OK
     table = capsys.readouterr().out
     assert "web" in table and "local" in table

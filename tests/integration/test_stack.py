@@ -23,6 +23,7 @@ import pytest
 from alertscaler.demo.children import Child, ChildError
 from alertscaler.demo.preparing import MissingBinary, find_binary, free_port, free_ports, python_env
 from alertscaler.demo.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 Script = Callable[[str], "subprocess.Popen[str]"]
@@ -65,25 +66,14 @@ def group_members(pgids: Iterable[int]) -> list[int]:
     return found
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+# what a read of a server that is still starting may raise: "not yet"
+NOT_YET = (httpx.HTTPError, ValueError, KeyError, IndexError)
 
 
 def assert_all_gone(pids: Iterable[int], timeout: float = 5.0) -> None:
     pids = list(pids)
-    wait_for(lambda: not [p for p in pids if alive(p)] and not group_members(pids), timeout,
-             f"processes {pids} and their process groups to be gone")  # fmt: skip
+    wait_for(lambda: not [p for p in pids if alive(p)] and not group_members(pids), timeout=timeout,
+             what=f"processes {pids} and their process groups to be gone")  # fmt: skip
 
 
 @pytest.fixture
@@ -183,7 +173,7 @@ time.sleep(60)
     child = Child("stubborn", [sys.executable, "-c", code], log_path=tmp_path / "stubborn.log", stop_timeout=0.5)
     child.start()
     assert child.pid is not None
-    wait_for(lambda: len(group_members([child.pid or 0])) == 2, 5, "the grandchild")
+    wait_for(lambda: len(group_members([child.pid or 0])) == 2, timeout=5, what="the grandchild")
     started = time.monotonic()
     assert child.stop() == -signal.SIGKILL
     assert time.monotonic() - started < 5
@@ -229,14 +219,14 @@ def test_prometheus_and_alertmanager_start_scrape_a_workload_and_leave_nothing_b
             result = r.json()["data"]["result"]
             return bool(result) and result[0]["value"][1] == "1"
 
-        wait_for(up, 20, "Prometheus to scrape the workload (up == 1)")
+        wait_for(up, timeout=20, what="Prometheus to scrape the workload (up == 1)", retry_on=NOT_YET)
 
         def alertmanager_known() -> bool:
             r = httpx.get(f"{stack.prometheus_url}/api/v1/alertmanagers", trust_env=False)
             active = r.json()["data"]["activeAlertmanagers"]
             return any(str(stack.alertmanager_port) in a["url"] for a in active)
 
-        wait_for(alertmanager_known, 10, "Prometheus to know the Alertmanager")
+        wait_for(alertmanager_known, timeout=10, what="Prometheus to know the Alertmanager", retry_on=NOT_YET)
         children = [workload, alertmanager, prometheus]
         pids = [c.pid for c in children if c.pid is not None]
         assert len(pids) == 3 and all(alive(p) for p in pids)
@@ -268,7 +258,8 @@ def test_alertscaler_and_the_instances_it_starts_are_stopped_with_the_stack(tmp_
             targets = httpx.get(f"{stack.alertscaler_url}/api/v1/targets", trust_env=False).json()
             return [t["targets"][0] for t in targets if t["labels"]["alertscaler_state"] == "running"]
 
-        addresses = wait_for(lambda: len(running()) == 2 and running(), 30, "two running instances")
+        addresses = wait_for(lambda: len(running()) == 2 and running(), timeout=30, what="two running instances",
+                             retry_on=NOT_YET)
         for address in addresses:
             assert httpx.get(f"http://{address}/work", trust_env=False).status_code == 200
         pids = stack.pids()
@@ -341,7 +332,8 @@ def test_kill_9_of_the_parent_leaves_no_child_and_no_grandchild(run_script: Scri
     proc.wait()
     # the direct children die by PR_SET_PDEATHSIG, the grandchild in its own session by the watchdog
     assert_all_gone(pids, timeout=10)
-    wait_for(lambda: not Path(info["workdir"]).exists(), 10, "the watchdog to remove the temporary directory")
+    wait_for(lambda: not Path(info["workdir"]).exists(), timeout=10,
+             what="the watchdog to remove the temporary directory")
 
 
 def test_pdeathsig_alone_kills_a_child_in_its_own_session_when_the_parent_is_killed(
