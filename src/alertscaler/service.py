@@ -18,6 +18,7 @@ from alertscaler.act.engine import Engine
 from alertscaler.api.app import create_app
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.config import PolicyFile
+from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.providers import registry
 from alertscaler.providers.base import Provider, ProviderContext
 from alertscaler.store.sql import SqlStore
@@ -55,8 +56,8 @@ def sync_rules_at_start(policy: PolicyFile, source: str) -> bool:
     if not policy.prometheus.sync_rules_on_start or rules_dir is None:
         return False
     try:
-        result = sync_rules(policy.render_input(source), rules_dir, policy.prometheus.rule_file,
-                            policy.prometheus.url)
+        with PrometheusClient.from_config(policy.prometheus) as prometheus:
+            result = sync_rules(policy.render_input(source), rules_dir, policy.prometheus.rule_file, prometheus)
     except SyncError as exc:
         log.error("rule sync at start failed: %s %s", exc, "; ".join(exc.problems))
         return False

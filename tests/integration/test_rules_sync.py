@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, main
-from alertscaler.confgen.syncing import SyncError, sync_rules
+from alertscaler.confgen import RenderInput
+from alertscaler.confgen.syncing import SyncError, SyncResult, sync_rules
 from alertscaler.config import load_policy
 from alertscaler.demo.stack import Stack
+from alertscaler.prometheus.client import PrometheusClient
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,6 +60,12 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
         yield stack, rules_dir
 
 
+def sync(inp: RenderInput, rules_dir: Path, url: str) -> SyncResult:
+    """``sync_rules`` through the one Prometheus client, as ``rules sync`` does."""
+    with PrometheusClient(url) as prometheus:
+        return sync_rules(inp, rules_dir, "alertscaler.rules.yml", prometheus)
+
+
 def loaded(stack: Stack) -> dict[str, list[str]]:
     groups = httpx.get(f"{stack.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     return {g["name"]: [r["name"] for r in g["rules"]] for g in groups}
@@ -67,11 +75,11 @@ def test_sync_installs_confirms_and_is_idempotent(prometheus: tuple[Stack, Path]
     stack, rules_dir = prometheus
     (tmp_path / "policy.yml").write_text(policy())
     inp = load_policy(policy()).render_input("policy.yml")
-    result = sync_rules(inp, rules_dir, "alertscaler.rules.yml", stack.prometheus_url)
+    result = sync(inp, rules_dir, stack.prometheus_url)
     assert result.changed and (result.groups, result.rules) == (1, 2)
     assert loaded(stack) == {"alertscaler-web": ["web:load:avg", "HighLoad"]}
     assert [p.name for p in rules_dir.iterdir()] == ["alertscaler.rules.yml"]  # no temporary files left
-    again = sync_rules(inp, rules_dir, "alertscaler.rules.yml", stack.prometheus_url)
+    again = sync(inp, rules_dir, stack.prometheus_url)
     assert not again.changed
 
 
@@ -105,7 +113,7 @@ def test_rules_prometheus_does_not_load_are_rolled_back(tmp_path: Path) -> None:
         stack.start_prometheus(tmp_path / "prometheus.yml")
         inp = load_policy(policy()).render_input("policy.yml")
         with pytest.raises(SyncError) as info:
-            sync_rules(inp, rules_dir, "alertscaler.rules.yml", stack.prometheus_url)
+            sync(inp, rules_dir, stack.prometheus_url)
         assert info.value.rolled_back
         assert "not loaded from" in str(info.value) and "rule_files" in str(info.value)
         assert "previous rules restored and reloaded" in str(info.value)
@@ -116,6 +124,6 @@ def test_unreachable_prometheus_leaves_no_new_file(tmp_path: Path) -> None:
     rules_dir = tmp_path / "rules"
     inp = load_policy(policy()).render_input("policy.yml")
     with pytest.raises(SyncError) as info:
-        sync_rules(inp, rules_dir, "alertscaler.rules.yml", "http://127.0.0.1:1")
+        sync(inp, rules_dir, "http://127.0.0.1:1")
     assert "cannot reach Prometheus" in str(info.value) and info.value.rolled_back
     assert not (rules_dir / "alertscaler.rules.yml").exists()

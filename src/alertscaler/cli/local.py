@@ -17,6 +17,8 @@ from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile
 from alertscaler.model.durations import format_duration
+from alertscaler.model.errors import InputError
+from alertscaler.prometheus.client import PrometheusClient
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -43,7 +45,19 @@ def check(args: argparse.Namespace) -> int:
               + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
               highlight=False)
     print_schedules(policy, datetime.now(UTC))
+    print_freeze_warnings(policy)
     return check_generated(policy, path, args)
+
+
+def print_freeze_warnings(policy: PolicyFile) -> None:
+    """A heal freeze that would ask Prometheus while the policy file names none: the freeze is off for it."""
+    if policy.prometheus.url_set:
+        return
+    for name, group in policy.groups.items():
+        if group.heal is not None and group.heal.freeze.prometheus:
+            err.print(f"  {name}: WARNING: heal.freeze.prometheus is on but prometheus.url is not set, so heals "
+                      "are not frozen while Prometheus is down (set prometheus.url, or heal.freeze.prometheus: "
+                      "false to say so)", highlight=False, markup=False)
 
 
 def print_schedules(policy: PolicyFile, now: datetime) -> None:
@@ -94,10 +108,14 @@ def rules_sync(args: argparse.Namespace) -> int:
     if rules_dir is None:
         raise CliError("no rules directory: set prometheus.rules_dir in the policy file or pass --rules-dir",
                        EXIT_USAGE)
-    url = args.prometheus_url or policy.prometheus.url
     try:
-        result = sync_rules(policy.render_input(args.config), rules_dir, policy.prometheus.rule_file, url,
-                            require_promtool=not args.no_promtool)
+        prometheus = PrometheusClient.from_config(policy.prometheus, url=args.prometheus_url)
+    except InputError as exc:
+        raise CliError(escape(f"--prometheus-url: {exc}"), EXIT_USAGE) from None
+    try:
+        with prometheus:
+            result = sync_rules(policy.render_input(args.config), rules_dir, policy.prometheus.rule_file,
+                                prometheus, require_promtool=not args.no_promtool)
     except SyncError as exc:
         for problem in exc.problems:
             err.print(f"  {problem}", highlight=False, markup=False)

@@ -6,7 +6,10 @@ promtool rejected) → back up the current file → atomic replace → ``POST /-
 ``GET /api/v1/rules`` that every generated group and rule is loaded from that file → on any failure,
 restore the previous file (or remove the new one), reload again, and report what happened.
 
-Called by ``cli`` (``alertscaler rules sync``) and ``service`` (``prometheus.sync_rules_on_start``).
+Called by ``cli`` (``alertscaler rules sync``) and ``service`` (``prometheus.sync_rules_on_start``), each with
+the one Prometheus client of the policy file's ``prometheus`` section (``PrometheusClient.from_config``: URL,
+bearer token, TLS, timeout): this module talks to Prometheus only through the ``RuleReloader`` it is given
+(``confgen`` and ``prometheus`` are sibling layers, so the client is not imported here).
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
 import yaml
 
 from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.output import write_files
 from alertscaler.confgen.rules import rules_text
 from alertscaler.confgen.validate import check_rules
+from alertscaler.model.errors import PrometheusUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,17 @@ class SyncError(Exception):
         super().__init__(message)
         self.problems = problems or []
         self.rolled_back = rolled_back
+
+
+class RuleReloader(Protocol):
+    """What rule sync asks of Prometheus (``prometheus.client.PrometheusClient`` has it). Both raise
+    ``PrometheusUnavailable`` when Prometheus cannot be reached or refuses."""
+
+    def reload(self) -> None:
+        """``POST /-/reload``."""
+
+    def rules(self) -> dict[str, Any]:
+        """``GET /api/v1/rules``: Prometheus' JSON answer."""
 
 
 @dataclass(frozen=True)
@@ -69,44 +83,38 @@ def _same_file(reported: Path, path: Path) -> bool:
     return path.resolve().parts[-len(reported.parts):] == reported.parts
 
 
-def sync_rules(inp: RenderInput, rules_dir: Path, file_name: str, prometheus_url: str,
-               client: httpx.Client | None = None, require_promtool: bool = True) -> SyncResult:
-    """Install the rule file for ``inp`` into ``rules_dir / file_name`` and make Prometheus load it."""
+def sync_rules(inp: RenderInput, rules_dir: Path, file_name: str, prometheus: RuleReloader,
+               require_promtool: bool = True) -> SyncResult:
+    """Install the rule file for ``inp`` into ``rules_dir / file_name`` and make ``prometheus`` load it."""
     text = rules_text(inp.rules, inp.source, inp.carried)
     target = rules_dir / file_name
     steps: list[str] = []
     want = expected_rules(text)
     count = sum(len(v) for v in want.values())
-    own_client = client is None
-    http = client or httpx.Client(timeout=10, trust_env=False)
+    previous = target.read_text() if target.exists() else None
+    if previous == text:
+        _confirm(prometheus, target, want)
+        return SyncResult(target, False, len(want), count, ["unchanged; Prometheus has it loaded"])
+    _validate(inp, require_promtool, steps)
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    write_files(rules_dir, {file_name: text})
+    steps.append(f"wrote {target}")
     try:
-        previous = target.read_text() if target.exists() else None
-        if previous == text:
-            _confirm(http, prometheus_url, target, want)
-            return SyncResult(target, False, len(want), count, ["unchanged; Prometheus has it loaded"])
-        _validate(inp, require_promtool, steps)
-        rules_dir.mkdir(parents=True, exist_ok=True)
-        write_files(rules_dir, {file_name: text})
-        steps.append(f"wrote {target}")
+        _reload(prometheus)
+        steps.append("Prometheus reloaded")
+        _confirm(prometheus, target, want)
+        steps.append(f"Prometheus reports {len(want)} group(s), {count} rule(s) loaded from {target.name}")
+    except SyncError as exc:
+        _restore(target, previous, rules_dir)
         try:
-            _reload(http, prometheus_url)
-            steps.append("Prometheus reloaded")
-            _confirm(http, prometheus_url, target, want)
-            steps.append(f"Prometheus reports {len(want)} group(s), {count} rule(s) loaded from {target.name}")
-        except SyncError as exc:
-            _restore(target, previous, rules_dir)
-            try:
-                _reload(http, prometheus_url)
-                undo = "previous rules restored and reloaded"
-            except SyncError as again:
-                undo = f"previous rules restored; reloading them failed too: {again}"
-            log.error("rule sync failed, rolled back: %s (%s)", exc, undo)
-            raise SyncError(f"{exc}; {undo}", exc.problems, rolled_back=True) from None
-        log.info("rule sync: %s", "; ".join(steps))
-        return SyncResult(target, True, len(want), count, steps)
-    finally:
-        if own_client:
-            http.close()
+            _reload(prometheus)
+            undo = "previous rules restored and reloaded"
+        except SyncError as again:
+            undo = f"previous rules restored; reloading them failed too: {again}"
+        log.error("rule sync failed, rolled back: %s (%s)", exc, undo)
+        raise SyncError(f"{exc}; {undo}", exc.problems, rolled_back=True) from None
+    log.info("rule sync: %s", "; ".join(steps))
+    return SyncResult(target, True, len(want), count, steps)
 
 
 def _validate(inp: RenderInput, require_promtool: bool, steps: list[str]) -> None:
@@ -122,24 +130,17 @@ def _validate(inp: RenderInput, require_promtool: bool, steps: list[str]) -> Non
     steps.append(f"promtool: {report.summary}")
 
 
-def _reload(http: httpx.Client, prometheus_url: str) -> None:
-    url = prometheus_url.rstrip("/") + "/-/reload"
+def _reload(prometheus: RuleReloader) -> None:
     try:
-        response = http.post(url)
-    except httpx.HTTPError as exc:
-        raise SyncError(f"cannot reach Prometheus at {prometheus_url}: {exc}") from None
-    if response.status_code == 403:
-        raise SyncError("Prometheus refused the reload (403): start it with --web.enable-lifecycle")
-    if response.status_code != 200:
-        raise SyncError(f"Prometheus reload failed ({response.status_code}): {response.text.strip()[:500]}")
+        prometheus.reload()
+    except PrometheusUnavailable as exc:
+        raise SyncError(str(exc) if exc.status_code is not None else f"cannot reach Prometheus: {exc}") from None
 
 
-def _confirm(http: httpx.Client, prometheus_url: str, target: Path, want: dict[str, list[str]]) -> None:
+def _confirm(prometheus: RuleReloader, target: Path, want: dict[str, list[str]]) -> None:
     try:
-        response = http.get(prometheus_url.rstrip("/") + "/api/v1/rules")
-        response.raise_for_status()
-        loaded = loaded_rules(response.json(), target)
-    except (httpx.HTTPError, ValueError) as exc:
+        loaded = loaded_rules(prometheus.rules(), target)
+    except PrometheusUnavailable as exc:
         raise SyncError(f"cannot read Prometheus' loaded rules: {exc}") from None
     if loaded != want:
         missing = sorted(set(want) - set(loaded))

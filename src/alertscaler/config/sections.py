@@ -3,6 +3,7 @@ sync mode, retention), ``prometheus`` (queries, rule sync) and ``actions`` (retr
 
 from __future__ import annotations
 
+import ssl
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,6 +16,8 @@ from pydantic import (
 )
 
 from alertscaler.model.durations import Duration, format_duration
+from alertscaler.model.urls import http_url
+from alertscaler.prometheus.combining import DEFAULT_PER_REQUEST, MAX_PER_REQUEST
 from alertscaler.secrets import resolve_secret
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -78,6 +81,11 @@ class ServerConfig(ConfigModel):
             raise ValueError(f"must be HOST:PORT like 127.0.0.1:8080, got {value!r}")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value, "https://alertscaler.example.com")
+
     @property
     def host(self) -> str:
         return self.listen.rpartition(":")[0].strip("[]")
@@ -135,7 +143,7 @@ class PrometheusConfig(ConfigModel):
     verify: bool | str = True                  # TLS: system CAs, false, or a CA bundle path
     timeout: Duration = 10.0                   # per query
     # target tracking asks up to this many groups' queries in ONE request (``or``-combined); 1: one each
-    queries_per_request: Annotated[int, Field(ge=1, le=1000)] = 100
+    queries_per_request: Annotated[int, Field(ge=1, le=MAX_PER_REQUEST)] = DEFAULT_PER_REQUEST
     rules_dir: str | None = None              # where ``rules sync`` installs the generated rule file
     rule_file: str = "alertscaler.rules.yml"  # its name there (prometheus.yml's rule_files must match it)
     sync_rules_on_start: bool = False         # ``serve`` syncs the rules before taking traffic
@@ -144,6 +152,22 @@ class PrometheusConfig(ConfigModel):
     @classmethod
     def _secrets(cls, data: Any, info: Any) -> Any:
         return resolve_secret(data, "bearer_token", (info.context or {}).get("base"))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
+    @field_validator("verify")
+    @classmethod
+    def _ca_bundle(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str):
+            try:
+                ssl.create_default_context(cafile=value)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"true, false or the path of a CA bundle (PEM); cannot load {value!r}: "
+                                 f"{exc}") from None
+        return value
 
     @property
     def url_set(self) -> bool:

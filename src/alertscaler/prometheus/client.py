@@ -50,6 +50,7 @@ from alertscaler.model.errors import (
     InputError,
     PrometheusUnavailable,
 )
+from alertscaler.model.urls import http_url
 
 log = logging.getLogger(__name__)
 
@@ -354,12 +355,11 @@ class PrometheusClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         try:
-            parsed = httpx.URL(url)
+            parsed = httpx.URL(http_url(url))  # the check ``config`` makes of prometheus.url
+        except ValueError as exc:
+            raise InputError(str(exc), field="url") from None
         except httpx.InvalidURL as exc:
             raise InputError(f"not a URL: {exc}", field="url") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise InputError("must be an http:// or https:// URL with a host, like http://127.0.0.1:9090",
-                             field="url")
         if parsed.userinfo:
             if bearer_token is not None or username is not None or password is not None:
                 raise InputError("credentials in the URL and as arguments: give them once", field="url")
