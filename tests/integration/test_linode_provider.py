@@ -24,8 +24,8 @@ from alertscaler.config import load_policy
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Healer, Provider, ProviderContext, ScaleRequest
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.linode.config import LinodeConfig
-from alertscaler.providers.linode.members import DEFAULT_DELAY
 from alertscaler.providers.linode.provider import LinodeProvider
 from alertscaler.providers.registry import config_model
 from alertscaler.providers.registry import create as registry_create

@@ -20,7 +20,7 @@ import pytest
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
-from alertscaler.providers.openstack import auth as openstack_auth
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.openstack.nova.provider import NovaConfig, NovaProvider
 from alertscaler.providers.registry import config_model
 from alertscaler.providers.registry import create as registry_create
@@ -190,8 +190,8 @@ def test_existing_error_server_is_not_counted_and_deleted_by_the_next_scale(clou
 @pytest.mark.parametrize(("status", "retry_after", "delay"), [
     (503, "7", 7.0),
     (429, "3", 3.0),
-    (500, None, openstack_auth.DEFAULT_DELAY),
-    (502, None, openstack_auth.DEFAULT_DELAY),
+    (500, None, DEFAULT_DELAY),
+    (502, None, DEFAULT_DELAY),
 ], ids=["503-retry-after", "429-retry-after", "500", "502"])
 def test_server_errors_on_create_are_temporary_with_delay(cloud: OpenStackStandin, make: Any, status: int,
                                                           retry_after: str | None, delay: float) -> None:

@@ -18,7 +18,6 @@ from alertscaler.providers.kubernetes.pods import (
     controller_of,
     is_ready,
     members_of,
-    parse_retry_after,
     pod_problem,
     pod_state,
     selector_matches,
@@ -265,18 +264,3 @@ def test_api_error_without_a_status_body(body: str | None, reason: str, message:
 def test_api_error_message_is_one_clipped_line() -> None:
     error = api_error(json.dumps({"kind": "Status", "message": "line one\nline two " + "x" * 1000}))
     assert "\n" not in error.message and len(error.message) == 500
-
-
-@pytest.mark.parametrize(("value", "seconds"), [
-    ("7", 7.0),
-    ("0.5", 0.5),
-    ("-3", 0.0),
-    ("Sun, 01 Mar 2026 10:00:30 GMT", 30.0),
-    ("Sun, 01 Mar 2026 09:59:00 GMT", 0.0),
-    ("soon", None),
-    ("", None),
-    (None, None),
-], ids=["seconds", "fraction", "negative", "http-date", "date-past", "garbage", "empty", "absent"])
-def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    now = datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp()
-    assert parse_retry_after(value, now) == seconds

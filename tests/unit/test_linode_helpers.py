@@ -1,5 +1,5 @@
-"""Pure parts of the ``linode`` provider: status mapping, addresses, victim choice, labels, Linode error bodies,
-``Retry-After``, and the translation of SDK errors (built offline: no request is made)."""
+"""Pure parts of the ``linode`` provider: status mapping, addresses, victim choice, labels, Linode error bodies
+and the translation of SDK errors (built offline: no request is made)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from linode_api4.errors import ApiError, UnexpectedResponseError
 
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.linode.client import translate
 from alertscaler.providers.linode.members import (
-    DEFAULT_DELAY,
     LinodeView,
     NodeView,
     ScaleInOrder,
@@ -164,14 +163,6 @@ def test_node_labels_fit_linodes_limit() -> None:
 ], ids=["reason", "fields-and-reasons", "empty", "other-shape", "html", "none"])
 def test_error_text(body: object, text: str) -> None:
     assert error_text(body) == text
-
-
-@pytest.mark.parametrize(("value", "seconds"), [
-    ("7", 7.0), ("0.5", 0.5), ("-3", 0.0), ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),
-    ("Sun, 01 Mar 2026 11:59:00 GMT", 0.0), ("soon", None), ("", None), (None, None),
-], ids=["seconds", "fraction", "negative", "http-date", "date-past", "garbage", "empty", "none"])
-def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
-    assert retry_after_seconds(value, now=T0.timestamp()) == seconds
 
 
 def api_error(status: int, body: dict[str, object] | None = None, retry_after: str | None = None) -> ApiError:

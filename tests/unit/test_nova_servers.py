@@ -1,4 +1,4 @@
-"""``nova_servers``: victim choice, Nova status mapping, addresses, names and the user data template. Pure."""
+"""``openstack.nova.servers``: victim choice, Nova status mapping, addresses, names and the user data template. Pure."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from alertscaler.providers.openstack.nova.servers import (
     first_fixed_ipv4,
     looks_like_uuid,
     member_state,
-    parse_created,
     render_template,
     server_name,
     to_member,
@@ -96,7 +95,6 @@ def test_to_member() -> None:
     assert member == Member(id="u-1", address="10.0.0.5:9100", state=MemberState.RUNNING, created_at=T0,
                             labels={"name": "web-7-1", "status": "ACTIVE", "action": "7"})
     assert to_member(server, None, "alertscaler_action").address == "10.0.0.5"
-    assert parse_created("not a date") is None and parse_created(None) is None
     fault = ServerView(id="u", name="n", status="ERROR", fault={"code": 500, "message": "No valid host was found."})
     assert fault.fault_text() == "ERROR: No valid host was found." and fault.fault_code() == 500
 

@@ -18,7 +18,8 @@ from keystoneauth1 import exceptions as ks
 from openstack import exceptions as os_exc
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.providers.openstack.auth import DEFAULT_DELAY, OpenStackAuth, translate
+from alertscaler.providers.common.retries import DEFAULT_DELAY
+from alertscaler.providers.openstack.auth import OpenStackAuth, translate
 
 SECRET = "s3cret-Value-9f"
 KEYSTONE = "http://127.0.0.1:5000/v3"

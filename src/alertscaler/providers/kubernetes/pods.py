@@ -1,5 +1,5 @@
 """Pure helpers of the ``kubernetes`` provider: Kubernetes API objects (as the API's JSON, camelCase keys) in,
-alertscaler values out. No SDK, no I/O: used by ``providers.kubernetes``, unit-tested on their own.
+alertscaler values out. No SDK, no I/O: used by ``kubernetes.provider``, unit-tested on their own.
 
 - ``pod_state`` / ``to_member``: a pod as a group ``Member`` (id = pod name, address = ``podIP[:port]``, state
   from ``deletionTimestamp``, ``phase``, the ``Ready`` condition and the containers' waiting reasons);
@@ -7,8 +7,8 @@ alertscaler values out. No SDK, no I/O: used by ``providers.kubernetes``, unit-t
 - ``selector_string`` / ``selector_matches``: a ``LabelSelector`` (``matchLabels`` + ``matchExpressions``) as the
   ``labelSelector`` query syntax, and evaluated against a pod's labels;
 - ``controller_of``: the owner reference with ``controller: true``;
-- ``api_error`` / ``parse_retry_after``: the ``Status`` body of a failed call (or the plain text the API server's
-  rate limiter answers with) and the ``Retry-After`` header.
+- ``api_error``: the ``Status`` body of a failed call (or the plain text the API server's rate limiter answers
+  with); ``Retry-After`` and the HTTP classification are ``common.retries``'.
 """
 
 from __future__ import annotations
@@ -16,19 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.common.parsing import EARLIEST, parse_timestamp
 
 #: Container waiting reasons that do not resolve by waiting: the pod is counted as failed.
 FAILING_REASONS = frozenset({
     "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
     "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
 })
-
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def _get(obj: Mapping[str, Any] | None, *keys: str) -> Any:
@@ -39,17 +36,6 @@ def _get(obj: Mapping[str, Any] | None, *keys: str) -> Any:
             return None
         value = value.get(key)
     return value
-
-
-def parse_time(text: Any) -> datetime | None:
-    """An API timestamp (RFC 3339, ``2026-01-02T03:04:05Z``) as an aware datetime; None when absent or invalid."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -122,13 +108,13 @@ def to_member(pod: Mapping[str, Any], port: int | None) -> Member:
     if node:
         labels["node"] = str(node)
     return Member(id=name, address=address(pod, port), state=pod_state(pod),
-                  created_at=parse_time(_get(pod, "metadata", "creationTimestamp")), labels=labels)
+                  created_at=parse_timestamp(_get(pod, "metadata", "creationTimestamp")), labels=labels)
 
 
 def members_of(pods: Iterable[Mapping[str, Any]], port: int | None) -> list[Member]:
     """``to_member`` of each pod, oldest first (then by name)."""
     members = [to_member(pod, port) for pod in pods]
-    return sorted(members, key=lambda m: (m.created_at or _EARLIEST, m.id))
+    return sorted(members, key=lambda m: (m.created_at or EARLIEST, m.id))
 
 
 def pod_problem(pod: Mapping[str, Any]) -> str:
@@ -248,7 +234,3 @@ def api_error(body: str | bytes | None, fallback: str = "") -> ApiError:
 def _clip(text: str) -> str:
     return " ".join(text.split())[:500]
 
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); None when absent or unreadable."""
-    return retry_after_seconds(value, now)

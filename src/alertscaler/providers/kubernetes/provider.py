@@ -45,13 +45,13 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common.retries import DEFAULT_DELAY, RetryPolicy, classify
 from alertscaler.providers.kubernetes.config import KubernetesConfig
 from alertscaler.providers.kubernetes.pods import (
     api_error,
     controller_of,
     is_ready,
     members_of,
-    parse_retry_after,
     pod_problem,
     selector_matches,
     selector_string,
@@ -61,9 +61,10 @@ __all__ = ["CONFIG_MODEL", "KubernetesConfig", "KubernetesProvider", "create", "
 
 log = logging.getLogger(__name__)
 
-#: HTTP statuses worth retrying: the API server is busy, briefly broken, or the object changed under us.
+#: HTTP statuses worth retrying (and every 5xx): the API server is busy, briefly broken, or the object changed
+#: under us. A ``Retry-After: 0`` is honoured; without the header, the ``Status``' ``retryAfterSeconds``.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-DEFAULT_DELAY = 5.0
+RETRY_POLICY = RetryPolicy(RETRY_STATUSES, every_5xx=True)
 MERGE_PATCH = "application/merge-patch+json"
 CONFIG_MODEL = KubernetesConfig
 
@@ -123,12 +124,8 @@ def translate(exc: BaseException, doing: str) -> NoReturn:
         text = f"{doing}: HTTP {status}" + (f" {phrase}" if phrase else "")
         if error.message and error.message != phrase:
             text += f": {error.message}"
-        if status in RETRY_STATUSES or status >= 500:
-            delay = parse_retry_after((exc.headers or {}).get("Retry-After"), time.time())
-            if delay is None:
-                delay = error.retry_after if error.retry_after is not None else DEFAULT_DELAY
-            raise TemporaryProviderError(text, delay=delay) from exc
-        raise PermanentProviderError(text) from exc
+        raise classify(status, text, RETRY_POLICY, retry_after=(exc.headers or {}).get("Retry-After"),
+                       hint=error.retry_after) from exc
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(exc.reason, urllib3.exceptions.SSLError):
         raise PermanentProviderError(f"{doing}: TLS: {_one_line(str(exc.reason))}") from exc
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):  # refused, reset, timed out, name not resolved

@@ -1,7 +1,7 @@
 """The linode provider's one boundary to the SDK: a ``linode_api4.LinodeClient`` per provider (``connect``) and
 the translation of linode-api4 / requests errors into ``TemporaryProviderError`` / ``PermanentProviderError``
-(``translate``) — once, here. Used by ``linode`` only; the SDK is imported on first use, so that policy files
-load without the ``linode`` extra.
+(``translate``) — once, here (HTTP statuses through the providers' one classifier, ``common.retries``). Used by
+``linode.provider`` only; the SDK is imported on first use (``registry`` checks at load that it is installed).
 
 ``connect`` turns the SDK's own retries off (alertscaler retries, after the delay the API asks for) and bounds
 every request by ``request_timeout`` (the SDK passes no timeout: a stalled API would hang the worker thread).
@@ -16,12 +16,13 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
-from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.common.retries import DEFAULT_DELAY, RetryPolicy, classify
 from alertscaler.providers.linode.config import LinodeConfig
-from alertscaler.providers.linode.members import DEFAULT_DELAY, error_text
+from alertscaler.providers.linode.members import error_text
 
 #: HTTP statuses worth retrying besides 5xx: the API is busy (429) or the request timed out (408).
 RETRY_STATUSES = frozenset({408, 429})
+RETRY_POLICY = RetryPolicy(RETRY_STATUSES, every_5xx=True)
 
 
 def connect(config: LinodeConfig) -> Any:
@@ -63,12 +64,9 @@ def translate(exc: BaseException, doing: str) -> NoReturn:
         response = exc.response
         detail = error_text(exc.json) or " ".join(str(getattr(response, "text", "") or "").split())[:300] \
             or str(getattr(response, "reason", "") or "no details")
-        message = f"{doing}: HTTP {status}: {detail}"
-        if status in RETRY_STATUSES or status >= 500:
-            headers = getattr(response, "headers", None) or {}
-            delay = retry_after_seconds(headers.get("Retry-After"))
-            raise TemporaryProviderError(message, delay=DEFAULT_DELAY if delay is None else delay) from exc
-        raise PermanentProviderError(message) from exc
+        headers = getattr(response, "headers", None) or {}
+        raise classify(status, f"{doing}: HTTP {status}: {detail}", RETRY_POLICY,
+                       retry_after=headers.get("Retry-After")) from exc
     if isinstance(exc, requests.Timeout | TimeoutError):
         raise TemporaryProviderError(f"{doing}: no answer from the Linode API in time ({type(exc).__name__})",
                                      delay=DEFAULT_DELAY) from exc

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from alertscaler.model.durations import Duration, PositiveDuration
+from alertscaler.providers.common.parsing import read_template
 from alertscaler.providers.linode.members import NodeMode, ScaleInOrder, tag_problem
 from alertscaler.secrets import resolve_secret
 
@@ -182,7 +183,7 @@ class LinodeConfig(BaseModel):
             return None
         base = (info.context or {}).get("base")
         file = Path(value) if base is None or Path(value).is_absolute() else Path(base) / value
-        _read(file)
+        read_template(file)
         return str(file.absolute())
 
 
@@ -200,7 +201,8 @@ class LinodeConfig(BaseModel):
             raise ValueError(f"tags: {self.tag!r} is already the group's tag")
         if self.poll_interval > self.boot_timeout:
             raise ValueError("poll_interval must not be longer than boot_timeout")
-        self._user_data_text = self.user_data if self.user_data_file is None else _read(Path(self.user_data_file))
+        self._user_data_text = (self.user_data if self.user_data_file is None
+                                else read_template(Path(self.user_data_file)))
         return self
 
     @property
@@ -216,11 +218,3 @@ class LinodeConfig(BaseModel):
         """Where the provider talks to, for logs and ``repr`` (never the token)."""
         return f"{self.api_url} region {self.region}"
 
-
-def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{file} is not UTF-8 text") from None

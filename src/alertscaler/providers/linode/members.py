@@ -4,9 +4,10 @@ no network I/O).
 Owns: what the provider reads of a Linode and of a NodeBalancer node (``LinodeView``, ``NodeView``), the mapping
 of Linode ``status`` (and of the node's mode) to ``MemberState``, telling a private IPv4 from a public one
 (Linode's private range is 192.168.128.0/17), a member's address, the choice of scale-in victims
-(``choose_victims``), the labels of the Linodes the provider creates (and Linode's rules for them), and the
-text of a Linode API error body (``{"errors": [{"reason": ..., "field": ...}]}``) and of ``Retry-After``.
-Used by ``linode`` and ``linode_config``.
+(``choose_victims``: the ``unhealthy_first`` strategy of ``common.victims`` with Linode's ``rank``), the labels of
+the Linodes the provider creates (and Linode's rules for them), and the text of a Linode API error body
+(``{"errors": [{"reason": ..., "field": ...}]}``). Used by ``linode.provider``, ``linode.client``,
+``linode.nodebalancer`` and ``linode.config``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alertscaler.model.groups import Member, MemberState
+from alertscaler.providers.common import victims
 
-ScaleInOrder = Literal["oldest", "newest"]
+ScaleInOrder = victims.Order
 NodeMode = Literal["accept", "backup"]
 
 #: Linode's private IPv4 range (a Linode created with ``private_ip: true`` gets one address from it).
@@ -31,7 +33,6 @@ LABEL_MIN, LABEL_MAX = 3, 64
 TAG_MIN, TAG_MAX = 3, 50
 #: NodeBalancer node labels: 2-32 characters.
 NODE_LABEL_MAX = 32
-DEFAULT_DELAY = 5.0
 
 # Linode ``status`` (API v4 ``Linode.status``): a new Linode is ``provisioning``, then ``booting``, then
 # ``running``. ``deleting`` is on its way out. The others (offline, stopped, shutting_down, rebooting,
@@ -43,7 +44,6 @@ _STATES = {
     "deleting": MemberState.STOPPING,
 }
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,9 @@ def to_member(linode: LinodeView, node: NodeView | None, port: int | None) -> Me
                   created_at=linode.created, labels=labels)
 
 
-def _rank(member: Member) -> int:
-    """0 = remove first: failed, then unknown or being removed, then running but DOWN behind the NodeBalancer,
-    then still starting, then running."""
+def rank(member: Member) -> int:
+    """Linode's scale-in rank, 0 = remove first: failed, then unknown or being removed, then running but DOWN
+    behind the NodeBalancer, then still starting, then running."""
     if member.state is MemberState.FAILED:
         return 0
     if member.state in (MemberState.UNKNOWN, MemberState.STOPPING):
@@ -158,21 +158,10 @@ def _rank(member: Member) -> int:
 
 
 def choose_victims(members: Sequence[Member], count: int, order: ScaleInOrder) -> list[Member]:
-    """The ``count`` members to remove on scale-in, in removal order: unhealthy ones first (see ``_rank``), then
-    the ``oldest`` or the ``newest`` by creation time (then label, digits as numbers, then id)."""
-    if count <= 0:
-        return []
-
-    def age(member: Member) -> tuple[datetime, tuple[tuple[int, int | str], ...], str]:
-        return member.created_at or _EARLIEST, _natural(member.labels.get("label", "")), member.id
-
-    by_age = sorted(members, key=age, reverse=order == "newest")
-    return sorted(by_age, key=_rank)[:count]  # sorted() is stable: age order kept within a rank
-
-
-def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key reading digit runs as numbers: ``web-9-1`` < ``web-10-1``."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
+    """The ``count`` members to remove on scale-in, in removal order: strategy ``unhealthy_first``
+    (``common.victims.ranked``) with Linode's ``rank``, then the ``oldest`` or the ``newest`` by creation time
+    (then label, digits as numbers, then id)."""
+    return victims.ranked(members, count, rank=rank, age=victims.member_age("label"), order=order)
 
 
 def linode_label(prefix: str, group: str, action_id: int, index: int) -> str:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.linode.client import is_not_found, translate
 from alertscaler.providers.linode.config import NodeBalancerRef
-from alertscaler.providers.linode.members import DEFAULT_DELAY, LinodeView, NodeView, node_label
+from alertscaler.providers.linode.members import LinodeView, NodeView, node_label
 
 log = logging.getLogger(__name__)
 

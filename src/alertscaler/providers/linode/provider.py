@@ -46,10 +46,10 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.linode.client import connect, is_not_found, translate
 from alertscaler.providers.linode.config import LinodeConfig, NodeBalancerRef
 from alertscaler.providers.linode.members import (
-    DEFAULT_DELAY,
     LinodeView,
     NodeView,
     choose_victims,

@@ -29,6 +29,7 @@ from pathlib import Path
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common import victims
 from alertscaler.providers.local import healing as local_healing
 from alertscaler.providers.local.config import LocalConfig, WorkloadSettings
 from alertscaler.providers.local.health import probe
@@ -214,13 +215,16 @@ class LocalProvider:
         return ", ".join(notes) + f", now {now}"
 
     def _victims(self, live: list[Record], count: int) -> list[Record]:
-        """The ``count`` live members a scale-in stops: one an interrupted heal already replaced by a running
-        instance first, then hung ones (probed now), then the newest."""
+        """The ``count`` live members a scale-in stops (strategy ``unhealthy_first`` of ``common.victims``): one an
+        interrupted heal already replaced by a running instance first, then hung ones (probed now), then the
+        newest."""
         replaced = {r.replaces for r in live if r.replaces and r.phase == "running"}
         hung = self._probe([r for r in live if r.phase == "running"])
-        order = sorted(live, key=lambda r: (r.created_at, r.id), reverse=True)
-        order.sort(key=lambda r: (r.id not in replaced, r.id not in hung))  # stable: newest first within a rank
-        return order[:count]
+
+        def rank(record: Record) -> int:  # 0: replaced and hung, 1: replaced, 2: hung, 3: the others
+            return 2 * (record.id not in replaced) + (record.id not in hung)
+
+        return victims.ranked(live, count, rank=rank, age=lambda r: (r.created_at, r.id), order="newest")
 
     # -- records (kept as methods: the test fixtures clean up through them) -----------------------------
 

@@ -3,7 +3,8 @@
 Owns: the ``auth`` section of an OpenStack group (``OpenStackAuth``), building ONE openstacksdk
 ``Connection`` per provider from it (keystoneauth caches the token and refreshes it before it expires, so
 no token is fetched per alert), and translating openstacksdk / keystoneauth errors into
-``TemporaryProviderError`` / ``PermanentProviderError`` — once, here at the boundary.
+``TemporaryProviderError`` / ``PermanentProviderError`` — once, here (HTTP statuses through the providers'
+one classifier, ``common.retries.classify``).
 
 Three ways to authenticate, as OpenStack users have them:
 
@@ -25,12 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alertscaler.model.durations import Duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
-from alertscaler.providers.common.retries import retry_after_seconds
+from alertscaler.providers.common.retries import DEFAULT_DELAY, RetryPolicy, classify
 from alertscaler.secrets import resolve_secret
 
-#: HTTP statuses worth retrying: the cloud is busy or briefly broken, not refusing the request.
+#: HTTP statuses worth retrying: the cloud is busy or briefly broken, not refusing the request. A
+#: ``Retry-After: 0`` means the default delay.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-DEFAULT_DELAY = 5.0
+RETRY_POLICY = RetryPolicy(RETRY_STATUSES, zero_is_no_hint=True)
 
 
 class OpenStackAuth(BaseModel):
@@ -173,10 +175,8 @@ def translate(exc: BaseException, doing: str) -> NoReturn:
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
     detail = _detail(exc)
     if isinstance(status, int):
-        if status in RETRY_STATUSES:
-            raise TemporaryProviderError(f"{doing}: HTTP {status}: {detail}",
-                                         delay=retry_after(exc) or DEFAULT_DELAY) from exc
-        raise PermanentProviderError(f"{doing}: HTTP {status}: {detail}") from exc
+        raise classify(status, f"{doing}: HTTP {status}: {detail}", RETRY_POLICY, retry_after=_retry_after(exc)) \
+            from exc
     if isinstance(exc, ks.ConnectionError | ks.DiscoveryFailure | os_exc.ResourceTimeout | TimeoutError):
         raise TemporaryProviderError(f"{doing}: {type(exc).__name__}: {detail}", delay=DEFAULT_DELAY) from exc
     if isinstance(exc, ks.AuthorizationFailure | ks.MissingRequiredOptions | os_exc.ConfigException
@@ -195,8 +195,8 @@ def _detail(exc: BaseException) -> str:
     return " ".join(text.split())[:500] or type(exc).__name__
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds from a ``Retry-After`` header on the failed response, when there is one."""
+def _retry_after(exc: BaseException) -> str | None:
+    """The ``Retry-After`` header of the failed response, when there is one."""
     response = getattr(exc, "response", None)
     value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    return retry_after_seconds(value)
+    return str(value) if value else None

@@ -63,7 +63,7 @@ from alertscaler.model.durations import PositiveDuration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
-from alertscaler.providers.exec.config import checked_env
+from alertscaler.providers.common.env import checked_env
 from alertscaler.providers.tosca.opera import (
     INPUTS_FILE,
     LOCK_FILE,

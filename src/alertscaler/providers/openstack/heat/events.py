@@ -26,12 +26,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from alertscaler.model.groups import Member, MemberState
+from alertscaler.providers.common.parsing import EARLIEST, parse_timestamp
 
 SIGNAL_COMPLETE = "SIGNAL_COMPLETE"
 _REASON_LIMIT = 200  # characters of the reason sent in a signal body (Heat stores it in the event)
@@ -170,7 +171,7 @@ def group_view(body: Mapping[str, Any], resource: str, stack: StackInfo) -> Grou
         if nested_id is not None and home is not None and home[1] != nested_id:
             continue
         members.append(_member(row, stack, resource))
-    members.sort(key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.id))
+    members.sort(key=lambda m: (m.created_at or EARLIEST, m.id))
     return GroupView(
         resource=resource,
         status=str(group.get("resource_status") or ""),
@@ -197,7 +198,7 @@ def _member(row: Mapping[str, Any], stack: StackInfo, group: str) -> Member:
         id=str(row.get("physical_resource_id") or "") or name,
         address=None,
         state=member_state(status),
-        created_at=parse_time(row.get("creation_time")),
+        created_at=parse_timestamp(row.get("creation_time")),
         labels={
             "stack_name": stack.name,
             "stack_id": stack.id,
@@ -207,17 +208,6 @@ def _member(row: Mapping[str, Any], stack: StackInfo, group: str) -> Member:
             "resource_status": status,
         },
     )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Heat's times (``2026-11-22T02:01:55Z``, or naive ISO in metadata) as aware UTC datetimes."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------- signal bodies
@@ -266,7 +256,7 @@ class ScalingMetadata:
 
     @property
     def cooldown_until(self) -> datetime | None:
-        return parse_time(self.cooldown_end)
+        return parse_timestamp(self.cooldown_end)
 
 
 def scaling_metadata(body: Mapping[str, Any]) -> ScalingMetadata:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.openstack import auth as openstack_auth
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.openstack.nova.servers import (
     ACTION_KEY,
     METADATA_STATUSES,
@@ -68,7 +68,7 @@ def _member(p: NovaProvider, member_id: str, servers: list[ServerView] | None = 
 
 
 def _retry_delay(p: NovaProvider) -> float:
-    return max(openstack_auth.DEFAULT_DELAY, p.config.poll_interval)
+    return max(DEFAULT_DELAY, p.config.poll_interval)
 
 
 # ----------------------------------------------------------------------------------------------- replace

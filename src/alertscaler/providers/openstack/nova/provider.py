@@ -47,6 +47,8 @@ from alertscaler.model.durations import PositiveDuration, format_duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common.parsing import read_template
+from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.openstack import auth as openstack_auth
 from alertscaler.providers.openstack.auth import OpenStackAuth
 from alertscaler.providers.openstack.nova import healing as nova_healing
@@ -63,7 +65,6 @@ from alertscaler.providers.openstack.nova.servers import (
     choose_victims,
     encode_user_data,
     looks_like_uuid,
-    read_template,
     render_template,
     server_name,
     to_member,
@@ -323,7 +324,7 @@ class NovaProvider:
                 message += f"; then {create_error}"
             if all(400 <= c < 500 for c in codes) and len(codes) == len(failures):
                 raise PermanentProviderError(message) from create_error
-            raise TemporaryProviderError(message, delay=max(openstack_auth.DEFAULT_DELAY,
+            raise TemporaryProviderError(message, delay=max(DEFAULT_DELAY,
                                                             self.config.poll_interval)) from create_error
         if create_error is not None:
             raise create_error
@@ -438,7 +439,7 @@ class NovaProvider:
             if remaining <= 0:
                 raise TemporaryProviderError(
                     f"{self.group}: servers not gone {format_duration(self.config.delete_timeout)} after DELETE: "
-                    + ", ".join(sorted(pending.values())), delay=openstack_auth.DEFAULT_DELAY)
+                    + ", ".join(sorted(pending.values())), delay=DEFAULT_DELAY)
             self._sleep(min(self.config.poll_interval, remaining))
 
     def _cleanup(self, servers: list[ServerView], why: str) -> None:

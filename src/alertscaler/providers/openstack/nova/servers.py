@@ -2,9 +2,10 @@
 
 Owns: ``NetworkRef`` (one NIC of the config), the mapping of Nova's server ``status`` (plus
 ``OS-EXT-STS:task_state``) to ``MemberState``, the address of a member (first fixed IPv4), the choice of
-scale-in victims (``choose_victims``), server names and the ``user_data`` template (``{group}`` and ``{name}``
-placeholders, checked at load); for healing, the name of a replacement, the metadata of a quarantined server and
-how far a reboot has got (``reboot_progress``). Used by ``openstack_nova`` and ``nova_healing``.
+scale-in victims (``choose_victims``: the strategies of ``common.victims``), server names and the ``user_data``
+template (``{group}`` and ``{name}`` placeholders, checked at load; the file is read by ``common.parsing``); for
+healing, the name of a replacement, the metadata of a quarantined server and how far a reboot has got
+(``reboot_progress``). Used by ``openstack.nova.provider`` and ``openstack.nova.healing``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from alertscaler.model.groups import Member, MemberState
+from alertscaler.providers.common import victims
+from alertscaler.providers.common.parsing import parse_timestamp
 
 ScaleInPolicy = Literal["unhealthy_first", "oldest", "newest"]
 
@@ -51,9 +53,6 @@ QUARANTINED_AT_KEY = "alertscaler_quarantined_at"
 QUARANTINE_PREFIX = "quarantined:"
 #: Nova changes a server's metadata only in these states, with no task running (``nova.compute.api``)
 METADATA_STATUSES = frozenset({"ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"})
-_UNHEALTHY_RANK = {MemberState.FAILED: 0, MemberState.UNKNOWN: 1, MemberState.STOPPING: 1,
-                   MemberState.STARTING: 2, MemberState.RUNNING: 3}
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
@@ -131,17 +130,6 @@ def first_fixed_ipv4(addresses: Mapping[str, Any]) -> str | None:
     return floating
 
 
-def parse_created(text: str | None) -> datetime | None:
-    """Nova's ``created`` (``2026-11-21T12:00:00Z``) as an aware datetime."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def to_member(server: ServerView, port: int | None, action_key: str) -> Member:
     ip = first_fixed_ipv4(server.addresses)
     address = None if ip is None else (f"{ip}:{port}" if port is not None else ip)
@@ -150,37 +138,22 @@ def to_member(server: ServerView, port: int | None, action_key: str) -> Member:
         labels["action"] = str(server.metadata[action_key])
     if server.task_state:
         labels["task_state"] = server.task_state
-    return Member(id=server.id, address=address, state=server.state, created_at=parse_created(server.created),
+    return Member(id=server.id, address=address, state=server.state, created_at=parse_timestamp(server.created),
                   labels=labels)
 
 
 def choose_victims(members: Sequence[Member], count: int, policy: ScaleInPolicy) -> list[Member]:
-    """The ``count`` members to delete on scale-in, in deletion order.
+    """The ``count`` members to delete on scale-in, in deletion order (strategies of ``common.victims``).
 
     ``oldest`` / ``newest``: by creation time (then name, digits as numbers, then id). ``unhealthy_first``:
     failed, then unknown (shut off, rebooting...), then still starting, then running ones; the oldest first
     within each rank.
     """
-    if count <= 0:
-        return []
-
-    def age(member: Member) -> tuple[datetime, tuple[tuple[int, int | str], ...], str]:
-        # Nova's ``created`` has whole seconds: within one second, <group>-<action>-<n> names order by action
-        return member.created_at or _EARLIEST, _natural(member.labels.get("name", "")), member.id
-
-    if policy == "newest":
-        ordered = sorted(members, key=age, reverse=True)
-    elif policy == "oldest":
-        ordered = sorted(members, key=age)
-    else:
-        ordered = sorted(members, key=lambda m: (_UNHEALTHY_RANK[m.state], age(m)))
-    return ordered[:count]
-
-
-def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key reading digit runs as numbers: ``web-9-1`` < ``web-10-1``."""
-    parts = re.split(r"(\d+)", text)
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts if part)
+    # Nova's ``created`` has whole seconds: within one second, <group>-<action>-<n> names order by action
+    age = victims.member_age("name")
+    if policy == "unhealthy_first":
+        return victims.ranked(members, count, rank=victims.state_rank, age=age, order="oldest")
+    return victims.by_age(members, count, age=age, order=policy)
 
 
 def server_name(prefix: str, group: str, action_id: int, index: int) -> str:
@@ -240,16 +213,6 @@ def render_template(template: str, group: str, name: str) -> str:
 def encode_user_data(text: str) -> str:
     """``user_data`` as Nova's create-server body wants it: base64 of the UTF-8 text."""
     return base64.b64encode(text.encode()).decode("ascii")
-
-
-def read_template(file: Path) -> str:
-    """The text of a ``user_data_file``; ``ValueError`` saying why it cannot be read."""
-    try:
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{file} is not UTF-8 text") from None
 
 
 def looks_like_uuid(text: str) -> bool:
