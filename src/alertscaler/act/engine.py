@@ -19,25 +19,25 @@ import anyio
 from alertscaler.act.checking import Checker, SeriesCount
 from alertscaler.act.executing import Executor
 from alertscaler.act.healing import HealJudge, prometheus_problem, signals_from_status
-from alertscaler.act.lifecycle import reconcile_groups, recover_interrupted
+from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
-from alertscaler.act.processing import Processor, Recorded
+from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
+from alertscaler.act.recording import About, Recorded, exact_policies, publish, record
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
-from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
 from alertscaler.model.alerts import Notification
-from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
+from alertscaler.model.decisions import Trigger, Verdict
 from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
 from alertscaler.model.groups import GroupStatus
 from alertscaler.model.healing import HealSignal
-from alertscaler.model.policies import AdjustmentType
 from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
-from alertscaler.store.base import NewDecision, Receipt, StateStore, StoredNotification
+from alertscaler.store.base import Receipt, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ T = TypeVar("T")
 
 async def _threaded(fn: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(fn, *args)
-
-
-def _exact_policies(group: GroupConfig) -> frozenset[str]:
-    return frozenset(d.value for d, step in group.policies() if step.adjustment_type is AdjustmentType.EXACT_CAPACITY)
 
 
 def utcnow() -> datetime:
@@ -113,7 +109,7 @@ class Engine:
         self.scheduler = Scheduler(policy, store) if any(g.schedule for g in policy.groups.values()) else None
         self.workers = {
             name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,
-                                                    _exact_policies(group)),
+                                                    exact_policies(group)),
                               clock, self._after_action, self.db)
             for name, group in policy.groups.items()
         }
@@ -124,14 +120,14 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[GroupStatus]] = set()
         self._checks: set[asyncio.Task[None]] = set()
-        self._checks_due: list[tuple[str, str, StoredNotification]] = []
+        self._checks_due: list[CheckDue] = []
         self.started = False
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         now = self.clock()
         await anyio.to_thread.run_sync(recover_interrupted, self.store, self.providers, now)
-        await anyio.to_thread.run_sync(reconcile_groups, self.policy, self.store, self.providers, now)
+        self._publish(await anyio.to_thread.run_sync(reconcile, self.policy, self.store, self.providers, now))
         self._spawn(self._processing_loop(), "processing")
         self._spawn(self._reevaluate_loop(), "reevaluate")
         self._spawn(self._status_loop(), "status")
@@ -191,15 +187,14 @@ class Engine:
             batch = self._to_record[:RECORD_BATCH]
             del self._to_record[:RECORD_BATCH]
             try:
-                receipts, recorded, undecided = await self.db(self._record_and_decide,
-                                                              [(n, at) for n, at, _ in batch])
+                receipts, processed, undecided = await self.db(self._record_and_decide,
+                                                               [(n, at) for n, at, _ in batch])
             except Exception as exc:  # StoreUnavailable and friends: every waiting webhook gets it
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            self._count(recorded)
-            self._wake(recorded)
+            self._decided(processed)
             if undecided:
                 self.notify_recorded()
             for (_, _, future), receipt in zip(batch, receipts, strict=True):
@@ -210,7 +205,7 @@ class Engine:
                     future.set_result(receipt)
 
     def _record_and_decide(self, items: list[tuple[Notification, datetime]],
-                           ) -> tuple[list[Receipt], list[Recorded], bool]:
+                           ) -> tuple[list[Receipt], Processed, bool]:
         """Record a burst of webhooks and decide on them in ONE transaction (one commit, no re-read). Should
         deciding fail, the notifications are recorded alone and left to the processing loop, which retries
         them one per transaction: a webhook is never refused because of a decision's failure."""
@@ -218,14 +213,14 @@ class Engine:
         try:
             with self.store.transaction() as tx:
                 receipts = tx.record_notifications(items, processed_at=now)
-                recorded = self.processor.process_recorded(
+                processed = self.processor.process_recorded(
                     tx, [(n, r, at) for (n, at), r in zip(items, receipts, strict=True)], now)
-            return receipts, recorded, False
+            return receipts, processed, False
         except StoreUnavailable:
             raise
         except Exception:
             log.exception("deciding on %d new notification(s) failed; recorded them for a retry", len(items))
-        return self.store.record_notifications(items), [], True
+        return self.store.record_notifications(items), Processed(), True
 
     def notify_recorded(self) -> None:
         """Wake the processing loop (call from the event loop's thread)."""
@@ -234,33 +229,18 @@ class Engine:
     async def manual_scale(self, group: str, desired: int) -> ManualResult:
         if group not in self.policy.groups:
             raise NotFound(f"no group named {group!r}")
-        result = await anyio.to_thread.run_sync(self._manual_scale, group, desired)
-        self._count([Recorded(group, result.verdict.outcome, result.verdict.reason, result.action_id)])
-        if result.action_id is not None:
-            self.workers[group].wake()
-        return result
+        done = await anyio.to_thread.run_sync(self._manual_scale, group, desired)
+        self._publish([done])
+        assert done.decision_id is not None and done.verdict is not None
+        return ManualResult(done.decision_id, done.action_id, done.verdict)
 
-    def _manual_scale(self, name: str, desired: int) -> ManualResult:
+    def _manual_scale(self, name: str, desired: int) -> Recorded:
         group = self.policy.groups[name]
         now = self.clock()
         with self.store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
             verdict = evaluate_manual(state, desired, group.bounds_at(now))
-            if group.dry_run:
-                verdict = verdict.as_dry_run()
-            decision_id = tx.add_decision(NewDecision(
-                group=name, policy=None, trigger=Trigger.MANUAL, outcome=verdict.outcome, reason=verdict.reason,
-                from_capacity=verdict.from_capacity, to_capacity=verdict.to_capacity, message=verdict.message,
-                decided_at=now))
-            action_id = None
-            if verdict.acted:
-                tx.save_group(type(state)(name, verdict.to_capacity, state.last_scale_out_at,
-                                          state.last_scale_in_at, now))
-                action_id = tx.add_action(decision_id, name, verdict.from_capacity, verdict.to_capacity, now)
-        log.info("decision group=%s policy=- from=%s to=%s outcome=%s reason=%s trigger=manual: %s",
-                 name, verdict.from_capacity, verdict.to_capacity, verdict.outcome.value,
-                 verdict.reason.value, verdict.message)
-        return ManualResult(decision_id, action_id, verdict)
+            return record(tx, About(name, None, Trigger.MANUAL, group), verdict, now, state=state, numbered=True)
 
     async def live_status(self, group: str) -> GroupStatus:
         if group not in self.providers:
@@ -288,15 +268,13 @@ class Engine:
         alerts, execute every action that is due. Used by tests and tools instead of the timers."""
         recorded = await self._process_pending()
         while self._checks_due:
-            group, policy, stored = self._checks_due.pop(0)
-            checked = await anyio.to_thread.run_sync(self.reevaluator.check_route, group, policy, self.clock(),
-                                                     stored)
-            self._count(checked)
-            self._wake(checked)
+            due = self._checks_due.pop(0)
+            checked = await anyio.to_thread.run_sync(self.reevaluator.check_route, due.group, due.policy,
+                                                     self.clock(), due.stored)
+            self._publish(checked)
             recorded += checked
         timer = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
-        self._count(timer)
-        self._wake(timer)
+        self._publish(timer)
         recorded += timer
         await self._judge_heals()
         await self._schedule()
@@ -328,10 +306,9 @@ class Engine:
             if pending:
                 # a few on the loop (fastest); a big backlog in a thread, so that webhooks keep being answered
                 run = self.db if len(pending) <= INLINE_BATCH else _threaded
-                recorded = await run(self.processor.process_batch, pending, self.clock())
-                self._count(recorded)
-                self._wake(recorded)
-                out.extend(recorded)
+                processed = await run(self.processor.process_batch, pending, self.clock())
+                self._decided(processed)
+                out.extend(processed.recorded)
             if len(pending) < batch:
                 return out
 
@@ -339,9 +316,7 @@ class Engine:
         while True:
             await asyncio.sleep(self.policy.server.reevaluate_interval)
             try:
-                recorded = await anyio.to_thread.run_sync(self.reevaluator.run, self.clock())
-                self._count(recorded)
-                self._wake(recorded)
+                self._publish(await anyio.to_thread.run_sync(self.reevaluator.run, self.clock()))
             except Exception:
                 log.exception("re-evaluating firing alerts failed; will retry")
             try:
@@ -364,7 +339,7 @@ class Engine:
         evaluated, requests = self.tracking.evaluated, self._tracking_requests()
         started = time.monotonic()
         try:
-            self._count(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
+            self._publish(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
         finally:
             if self.tracking.evaluated > evaluated:
                 self.metrics.tracking_cycle.observe(time.monotonic() - started)
@@ -377,11 +352,11 @@ class Engine:
     async def _schedule(self) -> None:
         """Schedule windows that opened or closed: record it, move desired into the bounds now in force."""
         if self.scheduler is not None:
-            self._count(await anyio.to_thread.run_sync(self.scheduler.run, self.clock()))
+            self._publish(await anyio.to_thread.run_sync(self.scheduler.run, self.clock()))
 
     async def _judge_heals(self) -> None:
         """Heal signals whose batch window has closed → heal decisions (and a heal action per group)."""
-        self._count(await anyio.to_thread.run_sync(self.heal_judge.run, self.clock()))
+        self._publish(await anyio.to_thread.run_sync(self.heal_judge.run, self.clock()))
 
     async def _prune_loop(self) -> None:
         await asyncio.sleep(60.0)
@@ -424,44 +399,28 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _check_soon(self, group: str, policy: str, stored: StoredNotification) -> None:
+    def _check_soon(self, due: CheckDue) -> None:
         """Check a checked policy's new alerts live and decide, in a thread (the query blocks), now."""
         async def check() -> None:
             try:
-                recorded = await anyio.to_thread.run_sync(self.reevaluator.check_route, group, policy,
-                                                          self.clock(), stored)
+                recorded = await anyio.to_thread.run_sync(self.reevaluator.check_route, due.group, due.policy,
+                                                          self.clock(), due.stored)
             except Exception:
-                log.exception("group=%s policy=%s: live check failed; the timer retries", group, policy)
+                log.exception("group=%s policy=%s: live check failed; the timer retries", due.group, due.policy)
                 return
-            self._count(recorded)
-            self._wake(recorded)
-        task = asyncio.get_running_loop().create_task(check(), name=f"check-{group}-{policy}")
+            self._publish(recorded)
+        task = asyncio.get_running_loop().create_task(check(), name=f"check-{due.group}-{due.policy}")
         self._checks.add(task)
         task.add_done_callback(self._checks.discard)
 
-    def _count(self, recorded: Sequence[Recorded | tuple[str, Outcome, Reason, int | None]]) -> None:
-        """Count decisions in /metrics; a (group, outcome, reason, action id) from the heal judge or the tracking
-        loop also wakes the group's worker when it queued an action."""
-        for r in recorded:
-            if isinstance(r, Recorded):
-                if r.check is not None:
-                    continue  # not a decision (yet)
-                self.metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
-                continue
-            group, outcome, reason, action_id = r
-            self.metrics.decisions.labels(group, outcome.value, reason.value).inc()
-            if action_id is not None and group in self.workers:
-                self.workers[group].wake()
+    def _publish(self, recorded: Sequence[Recorded]) -> None:
+        publish(recorded, self.metrics, self.workers)
 
-    def _wake(self, recorded: list[Recorded]) -> None:
-        for r in recorded:
-            if r.check is not None and r.group is not None:
-                if self.started:
-                    self._check_soon(r.group, *r.check)
-                else:  # run_once checks them, in order
-                    self._checks_due.append((r.group, *r.check))
-            if r.outcome is Outcome.ACTED and r.group in self.workers:
-                if r.handoff is not None:
-                    self.workers[r.group].handoff(*r.handoff)
-                else:
-                    self.workers[r.group].wake()
+    def _decided(self, processed: Processed) -> None:
+        """After deciding on notifications: publish the decisions, run the live checks now due."""
+        self._publish(processed.recorded)
+        for due in processed.checks:
+            if self.started:
+                self._check_soon(due)
+            else:  # run_once checks them, in order
+                self._checks_due.append(due)

@@ -16,21 +16,29 @@ action on the provider.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from alertscaler.act.heal_intake import HEAL_POLICY
+from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.healing import plan_heal
-from alertscaler.model.decisions import Action, HealTarget, Outcome, Reason, Trigger
+from alertscaler.model.decisions import Action, HealTarget, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PermanentProviderError, ProviderError
 from alertscaler.model.groups import GroupStatus, MemberState
-from alertscaler.model.healing import HealAction, HealOutcome, HealPlan, HealRecord, HealSignal, SignalSource
+from alertscaler.model.healing import (
+    HealAction,
+    HealOutcome,
+    HealPlan,
+    HealRecord,
+    HealSignal,
+    MemberJudgement,
+    SignalSource,
+)
 from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.providers import registry
-from alertscaler.providers.base import HEAL_ABILITIES, Provider, ScaleRequest
-from alertscaler.store.base import NewDecision, StateStore, Tx
+from alertscaler.providers.base import Healer, Provider, Quarantiner, Rebooter, ScaleRequest
+from alertscaler.store.base import StateStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,6 @@ _REASONS = {
     HealOutcome.FLAPPING: Reason.FLAPPING, HealOutcome.GRACE: Reason.GRACE,
     HealOutcome.UNKNOWN_MEMBER: Reason.UNKNOWN_MEMBER,
 }
-# (group, outcome, reason, action id) for act.engine: metrics and waking the group's worker
-Judged = tuple[str, Outcome, Reason, int | None]
 
 
 READY_TIMEOUT_S = 2.0  # the heal freeze's readiness probe: a slow Prometheus counts as not ready
@@ -70,8 +76,8 @@ class HealJudge:
         self.providers = providers
         self.monitoring = monitoring
 
-    def run(self, now: datetime) -> list[Judged]:
-        out: list[Judged] = []
+    def run(self, now: datetime) -> list[Recorded]:
+        out: list[Recorded] = []
         for group, first in self.store.pending_heal_groups():
             config = self.policy.groups.get(group)
             heal = config.heal if config is not None else None
@@ -86,6 +92,9 @@ class HealJudge:
             except ProviderError as exc:
                 log.warning("group %s: cannot read members to judge heal signals, will retry: %s", group, exc)
                 continue
+            except Exception:  # a provider bug: the other groups are still judged
+                log.exception("group %s: the provider failed reading members to judge heal signals", group)
+                continue
             problem = self.monitoring() if heal.freeze.prometheus else None
             rules = heal.rules(can_quarantine="quarantine" in registry.heal_actions(config.provider))
             horizon = now - timedelta(seconds=max(rules.flap_period, rules.batch_window))
@@ -97,48 +106,43 @@ class HealJudge:
                                  rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem)
                 # the size a heal keeps (a quarantine is followed by a scale back to it): the desired capacity
                 size = tx.lock_group(group, config.initial_desired).desired
-                first_id = self._record(tx, group, plan, size, now, out)
+                # no config in About: heals do not follow ``dry_run`` (they never have; README says they should)
+                first_id = self._record(tx, About(group, HEAL_POLICY, Trigger.HEALTH), plan, size, now, out)
                 tx.consume_heal_signals([p.id for p in pending], first_id)
         return out
 
-    def _record(self, tx: Tx, group: str, plan: HealPlan, size: int, now: datetime, out: list[Judged]) -> int:
-        ids: list[int] = []
+    def _record(self, tx: Tx, about: About, plan: HealPlan, size: int, now: datetime,
+                out: list[Recorded]) -> int:
+        ids: list[int | None] = []
         acting = plan.acting
         if acting:
             everything_quarantined = all(j.outcome is HealOutcome.QUARANTINE for j in acting)
             reason = Reason.QUARANTINED if everything_quarantined else Reason.HEALED
-            message = "; ".join(j.message for j in acting)
-            decision_id = tx.add_decision(self._decision(group, Outcome.ACTED, reason, size, message, acting, now))
             targets = [HealTarget(j.member_id or j.key, (j.action or HealAction.REPLACE).value, j.slot or j.key)
                        for j in acting]
-            action_id = tx.add_action(decision_id, group, size, size, now, targets=targets)
-            ids.append(decision_id)
-            out.append((group, Outcome.ACTED, reason, action_id))
-            log.info("decision group=%s policy=heal from=%s to=%s outcome=acted reason=%s: %s",
-                     group, size, size, reason.value, message)
+            verdict = Verdict(Outcome.ACTED, reason, size, size, "; ".join(j.message for j in acting))
+            out.append(record(tx, about, verdict, now, evidence=_members(acting), targets=targets))
+            ids.append(out[-1].decision_id)
         for j in plan.skipped:
-            reason = _REASONS[j.outcome]
-            ids.append(tx.add_decision(self._decision(group, Outcome.SKIPPED, reason, size, j.message, [j], now)))
-            out.append((group, Outcome.SKIPPED, reason, None))
-            log.info("decision group=%s policy=heal outcome=skipped reason=%s: %s", group, reason.value, j.message)
+            verdict = Verdict(Outcome.SKIPPED, _REASONS[j.outcome], size, size, j.message)
+            out.append(record(tx, about, verdict, now, evidence=_members([j]), numbered=not ids))
+            ids.append(out[-1].decision_id)
+        assert ids[0] is not None
         return ids[0]
 
-    @staticmethod
-    def _decision(group: str, outcome: Outcome, reason: Reason, size: int, message: str, judgements: Any,
-                  now: datetime) -> NewDecision:
-        members = [{"member": j.member_id or j.key, "outcome": j.outcome.value,
-                    "sources": [s.value for s in j.sources]} for j in judgements]
-        return NewDecision(group=group, policy=HEAL_POLICY, trigger=Trigger.HEALTH, outcome=outcome, reason=reason,
-                           from_capacity=size, to_capacity=size, message=message, decided_at=now, alerts=members)
-
-    def _drop(self, tx: Tx, group: str, now: datetime, out: list[Judged]) -> None:
+    def _drop(self, tx: Tx, group: str, now: datetime, out: list[Recorded]) -> None:
         pending = tx.pending_heal_signals(group)
-        decision_id = tx.add_decision(NewDecision(
-            group=group, policy=HEAL_POLICY, trigger=Trigger.HEALTH, outcome=Outcome.SKIPPED,
-            reason=Reason.UNKNOWN_MEMBER, from_capacity=None, to_capacity=None, decided_at=now,
-            message="the group has no heal policy (any more): signals dropped", alerts=[]))
-        tx.consume_heal_signals([p.id for p in pending], decision_id)
-        out.append((group, Outcome.SKIPPED, Reason.UNKNOWN_MEMBER, None))
+        done = record_skip(tx, About(group, HEAL_POLICY, Trigger.HEALTH), Reason.UNKNOWN_MEMBER,
+                           "the group has no heal policy (any more): signals dropped", now, numbered=True)
+        assert done.decision_id is not None
+        tx.consume_heal_signals([p.id for p in pending], done.decision_id)
+        out.append(done)
+
+
+def _members(judgements: Sequence[MemberJudgement]) -> Evidence:
+    members = [{"member": j.member_id or j.key, "outcome": j.outcome.value,
+                "sources": [s.value for s in j.sources]} for j in judgements]
+    return Evidence(members[:MAX_ALERTS_PER_DECISION], len(members))
 
 
 def carry_out(provider: Provider, action: Action, store: StateStore, clock: Callable[[], datetime]) -> str:
@@ -151,10 +155,7 @@ def carry_out(provider: Provider, action: Action, store: StateStore, clock: Call
             results.append(f"{target.member_id}: no longer a member, nothing to do")
             continue
         heal_action = HealAction(target.action)
-        ability = HEAL_ABILITIES[heal_action.value]
-        if not isinstance(provider, ability):
-            raise PermanentProviderError(f"the provider of group {action.group} cannot {heal_action.value}")
-        result = str(getattr(provider, _METHODS[heal_action])(target.member_id))
+        result = _heal_one(provider, heal_action, target.member_id, action.group)
         replaced_by = None
         if heal_action is HealAction.REPLACE:
             new = {m.id for m in provider.status().members} - before
@@ -168,4 +169,13 @@ def carry_out(provider: Provider, action: Action, store: StateStore, clock: Call
     return "; ".join(results) or "nothing to heal"
 
 
-_METHODS = {HealAction.REPLACE: "heal", HealAction.REBOOT: "reboot", HealAction.QUARANTINE: "quarantine"}
+
+def _heal_one(provider: Provider, heal_action: HealAction, member_id: str, group: str) -> str:
+    """One member through the provider's ability (the Protocols of ``providers.base``)."""
+    if heal_action is HealAction.REPLACE and isinstance(provider, Healer):
+        return str(provider.heal(member_id))
+    if heal_action is HealAction.REBOOT and isinstance(provider, Rebooter):
+        return str(provider.reboot(member_id))
+    if heal_action is HealAction.QUARANTINE and isinstance(provider, Quarantiner):
+        return str(provider.quarantine(member_id))
+    raise PermanentProviderError(f"the provider of group {group} cannot {heal_action.value}")

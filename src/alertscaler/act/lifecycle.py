@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from alertscaler.act.recording import About, Recorded, record
 from alertscaler.config import PolicyFile
-from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
+from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import ProviderError
 from alertscaler.providers.base import Provider
-from alertscaler.store.base import NewDecision, StateStore
+from alertscaler.store.base import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ def recover_interrupted(store: StateStore, providers: dict[str, Provider], now: 
             store.release_action(action.id, now, "interrupted by a restart; resuming (provider converges)")
             notes.append(f"action {action.id}: resumed")
             continue
-        try:
-            current = provider.status().current
-        except ProviderError as exc:
-            current = None
-            log.warning("action %s: cannot read status to reconcile: %s", action.id, exc)
+        current = _current(provider, action.group)
         if current == action.desired:
             store.finish_action(action.id, ActionState.SUCCEEDED, now,
                                 result=f"reconciled after restart: provider reports {current}")
@@ -54,16 +51,19 @@ def recover_interrupted(store: StateStore, providers: dict[str, Provider], now: 
 
 def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
                      now: datetime) -> list[int]:
+    """``reconcile``, for callers that want only the new action ids."""
+    return [r.action_id for r in reconcile(policy, store, providers, now) if r.action_id is not None]
+
+
+def reconcile(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
+              now: datetime) -> list[Recorded]:
     """Create the group rows, clamp desired into the configured bounds, and queue a reconcile action for a
-    group whose provider reports a different size (and has nothing queued). Returns new action ids."""
-    created = []
+    group whose provider reports a different size (and has nothing queued). Returns what was recorded."""
+    out: list[Recorded] = []
     for name, group in policy.groups.items():
         provider = providers[name]
-        try:
-            current = provider.status().current
-        except ProviderError as exc:
-            log.warning("group %s: cannot read provider status at start: %s", name, exc)
-            current = None
+        current = _current(provider, name)
+        about = About(name, None, Trigger.RECONCILE, group)
         with store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
             bounds = group.bounds_at(now)  # a schedule's open windows included
@@ -75,14 +75,9 @@ def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str,
                 continue
             if getattr(provider, "adopts_size", False):  # the cloud decides steps (Heat policies): follow it
                 if current != state.desired:
-                    message = f"provider reports {current}; it decides the size, desired follows it"
-                    tx.add_decision(NewDecision(
-                        group=name, policy=None, trigger=Trigger.RECONCILE, outcome=Outcome.SKIPPED,
-                        reason=Reason.RECONCILE, from_capacity=state.desired, to_capacity=current,
-                        message=message, decided_at=now))
-                    tx.save_group(type(state)(name, current, state.last_scale_out_at, state.last_scale_in_at, now))
-                    log.info("decision group=%s from=%s to=%s outcome=skipped reason=reconcile: %s",
-                             name, state.desired, current, message)
+                    out.append(record(tx, about, Verdict(
+                        Outcome.SKIPPED, Reason.RECONCILE, state.desired, current,
+                        f"provider reports {current}; it decides the size, desired follows it"), now, state=state))
                 continue
             if store.next_action(name) is not None:
                 continue
@@ -90,14 +85,18 @@ def reconcile_groups(policy: PolicyFile, store: StateStore, providers: dict[str,
                 log.info("group %s (dry run): provider reports %s, desired %d; not converging",
                          name, current, desired)
                 continue
-            message = f"provider reports {current}, desired is {desired}: converge"
-            decision_id = tx.add_decision(NewDecision(
-                group=name, policy=None, trigger=Trigger.RECONCILE, outcome=Outcome.ACTED,
-                reason=Reason.RECONCILE, from_capacity=current, to_capacity=desired, message=message,
-                decided_at=now))
-            state = type(state)(name, desired, state.last_scale_out_at, state.last_scale_in_at, now)
-            tx.save_group(state)
-            created.append(tx.add_action(decision_id, name, current, desired, now))
-            log.info("decision group=%s from=%s to=%s outcome=acted reason=reconcile: %s",
-                     name, current, desired, message)
-    return created
+            out.append(record(tx, about, Verdict(
+                Outcome.ACTED, Reason.RECONCILE, current, desired,
+                f"provider reports {current}, desired is {desired}: converge"), now, state=state))
+    return out
+
+
+def _current(provider: Provider, name: str) -> int | None:
+    """The provider's size now; None when it cannot tell (any failure is logged: start goes on)."""
+    try:
+        return provider.status().current
+    except ProviderError as exc:
+        log.warning("group %s: cannot read provider status at start: %s", name, exc)
+    except Exception:
+        log.exception("group %s: the provider failed reading its status at start", name)
+    return None

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import anyio
 
 from alertscaler.act.executing import Executor
+from alertscaler.act.recording import Recorded
 from alertscaler.model.decisions import Action, ActionState
 from alertscaler.providers.base import ScaleRequest
 from alertscaler.store.base import StateStore
@@ -45,12 +46,12 @@ class GroupWorker:
         self.busy = False
         self._handed: deque[tuple[Action, ScaleRequest]] = deque()
 
-    def wake(self) -> None:
-        self.wakeup.set()
-
-    def handoff(self, action: Action, request: ScaleRequest) -> None:
-        """Run an action that was created already claimed (RUNNING) for this worker, before anything else."""
-        self._handed.append((action, request))
+    def deliver(self, recorded: Recorded) -> None:
+        """The one way a decision's action reaches this worker (``act.recording.publish``). Created already
+        claimed (the group had nothing queued): it runs next, with what the provider needs, without being read
+        back; else it waits in the group's queue behind the older action, which this worker reads next."""
+        if recorded.claimed is not None:
+            self._handed.append((recorded.claimed.action, recorded.claimed.request))
         self.wakeup.set()
 
     async def run(self) -> None:

@@ -20,16 +20,14 @@ import threading
 from datetime import datetime, timedelta
 
 from alertscaler.act.checking import Checker
-from alertscaler.act.processing import MAX_ALERTS_PER_DECISION, Recorded, apply_verdict
+from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, effective, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
-from alertscaler.ingest.routing import Route
-from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.decisions import Reason, Trigger
 from alertscaler.model.errors import PrometheusUnavailable
 from alertscaler.model.groups import GroupState
-from alertscaler.model.matchers import MatcherSet
 from alertscaler.model.policies import Direction, LiveCheck, StepPolicy
-from alertscaler.store.base import AlertRoute, NewDecision, StateStore, StoredNotification, Tx
+from alertscaler.store.base import AlertRoute, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
 
@@ -129,24 +127,21 @@ class Reevaluator:
         verdict = evaluate_step(state, step, direction, group.bounds_at(now), now)
         if verdict.reason is Reason.COOLDOWN:
             return False
-        effective = verdict.as_dry_run() if group.dry_run else verdict
-        return effective.acted or set(route.reasons) != {effective.reason.value}
+        seen = effective(verdict, group)
+        return seen.acted or set(route.reasons) != {seen.reason.value}
 
     def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
               now: datetime, stale_after: timedelta, recorded: list[Recorded], live: LiveCheck | None = None,
               stored: StoredNotification | None = None, decide: bool = True, record_cooldown: bool = False) -> None:
+        trigger = Trigger.NOTIFICATION if stored is not None else Trigger.TIMER
+        about = About(name, policy, trigger, group)
         stale = tx.remove_stale_alerts(name, policy, now - stale_after)
         if stale:
-            tx.add_decision(NewDecision(
-                group=name, policy=policy, trigger=Trigger.TIMER, outcome=Outcome.SKIPPED,
-                reason=Reason.STALE, from_capacity=None, to_capacity=None, decided_at=now,
-                message=f"not re-sent by Alertmanager for over {stale_after}; stopped stepping"
-                        + (f" ({len(stale)} alerts, the first {MAX_ALERTS_PER_DECISION} kept)"
-                           if len(stale) > MAX_ALERTS_PER_DECISION else ""),
-                alerts=[{"fingerprint": a.fingerprint, "labels": a.labels}
-                        for a in stale[:MAX_ALERTS_PER_DECISION]],
-            ))
-            recorded.append(Recorded(name, Outcome.SKIPPED, Reason.STALE, None))
+            recorded.append(record_skip(
+                tx, About(name, policy, Trigger.TIMER, group), Reason.STALE,
+                f"not re-sent by Alertmanager for over {stale_after}; stopped stepping", now,
+                Evidence([{"fingerprint": a.fingerprint, "labels": a.labels} for a in stale[:MAX_ALERTS_PER_DECISION]],
+                         len(stale))))
         fresh = tx.route_summary(name, policy)
         if fresh is None or not decide:
             return
@@ -154,11 +149,11 @@ class Reevaluator:
         verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
         if verdict.reason is Reason.COOLDOWN and not record_cooldown:
             return
-        effective = verdict.as_dry_run() if group.dry_run else verdict
-        if not effective.acted and set(fresh.reasons) == {effective.reason.value}:
+        seen = effective(verdict, group)
+        if not seen.acted and set(fresh.reasons) == {seen.reason.value}:
             return  # already recorded this skip for these alerts
         alerts = tx.route_alerts(name, policy, MAX_ALERTS_PER_DECISION)
-        r = Route(name, direction, MatcherSet(()))
-        trigger = Trigger.NOTIFICATION if stored is not None else Trigger.TIMER
-        apply_verdict(tx, group, r, verdict, state, now, trigger, alerts, stored, recorded,
-                      whole_route=fresh.count)
+        done = record(tx, about, verdict, now, state=state, step=direction,
+                      evidence=Evidence.of(alerts, stored, total=fresh.count))
+        tx.set_route_reason(name, policy, done.reason.value)  # every active alert of the route
+        recorded.append(done)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from alertscaler.act.tracking import Tracked
+from alertscaler.act.recording import About, Recorded, record
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.schedules import ActiveWindow, active_windows, effective_bounds, scheduled_desired
-from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Bounds
-from alertscaler.store.base import NewDecision, StateStore
+from alertscaler.store.base import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class Scheduler:
         self._open: dict[str, dict[str, ActiveWindow]] = {}  # group -> key -> the open windows last seen
         self._applied: set[str] = set()                     # keys of openings whose desired was applied
 
-    def run(self, now: datetime) -> list[Tracked]:
-        out: list[Tracked] = []
+    def run(self, now: datetime) -> list[Recorded]:
+        out: list[Recorded] = []
         for name, group in self.groups.items():
             assert group.schedule is not None
             active = active_windows(group.schedule, now)
@@ -65,7 +65,7 @@ class Scheduler:
                    for d in self.store.list_decisions(group=name, since=window.opened_at, limit=500))
 
     def _record(self, name: str, group: GroupConfig, bounds: Bounds, opened: dict[str, ActiveWindow],
-                fresh: tuple[ActiveWindow, int] | None, now: datetime) -> list[Tracked]:
+                fresh: tuple[ActiveWindow, int] | None, now: datetime) -> list[Recorded]:
         before = self._open.get(name)
         with self.store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
@@ -78,20 +78,10 @@ class Scheduler:
                 parts.append(f"desired {fresh[1]} from window {fresh[0].window.name} [{fresh[0].key}]")
             change = f"scale {state.desired} -> {wanted}" if wanted != state.desired else f"size {wanted} kept"
             message = f"{'; '.join(parts)}: {change}"
-            acts = wanted != state.desired and not group.dry_run
-            reason = (Reason.SCHEDULED if acts else Reason.DRY_RUN if wanted != state.desired
-                      else Reason.NO_CHANGE)
-            decision_id = tx.add_decision(NewDecision(
-                group=name, policy=SCHEDULE_POLICY, trigger=Trigger.SCHEDULE,
-                outcome=Outcome.ACTED if acts else Outcome.SKIPPED, reason=reason, from_capacity=state.desired,
-                to_capacity=wanted, message=message, decided_at=now))
-            action_id = None
-            if acts:
-                tx.save_group(GroupState(name, wanted, state.last_scale_out_at, state.last_scale_in_at, now))
-                action_id = tx.add_action(decision_id, name, state.desired, wanted, now)
-        log.info("decision group=%s policy=schedule from=%s to=%s outcome=%s reason=%s: %s", name,
-                 state.desired, wanted, "acted" if acts else "skipped", reason.value, message)
-        return [(name, Outcome.ACTED if acts else Outcome.SKIPPED, reason, action_id)]
+            verdict = Verdict(Outcome.ACTED if wanted != state.desired else Outcome.SKIPPED,
+                              Reason.SCHEDULED if wanted != state.desired else Reason.NO_CHANGE,
+                              state.desired, wanted, message)
+            return [record(tx, About(name, SCHEDULE_POLICY, Trigger.SCHEDULE, group), verdict, now, state=state)]
 
 
 def _transitions(before: dict[str, ActiveWindow] | None, now_open: dict[str, ActiveWindow],

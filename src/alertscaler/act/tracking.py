@@ -24,13 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from alertscaler.act.recording import About, Recorded, effective, record
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
-from alertscaler.model.decisions import Outcome, Reason, Trigger
+from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
+from alertscaler.model.policies import Direction
 from alertscaler.prometheus.combining import one_by_one
-from alertscaler.store.base import NewDecision, StateStore, Tx
+from alertscaler.store.base import StateStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ Query = Callable[[str], float]
 #: queries -> each distinct one's value or error (``ingest.combining.QueryCombiner.values_of``)
 ValuesOf = Callable[[Sequence[str]], Mapping[str, float | QueryError]]
 WRITE_CHUNK = 100  # groups recorded per write transaction: few commits, the write lock held a few ms at a time
-# (group, outcome, reason, action id) for act.engine: metrics and waking the group's worker
-Tracked = tuple[str, Outcome, Reason, int | None]
 
 _REASONS = {
     TrackingReason.SCALED: Reason.SCALED, TrackingReason.NO_CHANGE: Reason.NO_CHANGE,
@@ -88,7 +88,7 @@ class TrackingLoop:
         self.memory = {name: _Memory() for name in self.groups}
         self.evaluated = 0  # group evaluations so far (for /metrics)
 
-    def run(self, now: datetime) -> list[Tracked]:
+    def run(self, now: datetime) -> list[Recorded]:
         due: list[tuple[str, GroupConfig, _Memory]] = []
         for name, group in self.groups.items():
             memory = self.memory[name]
@@ -104,7 +104,7 @@ class TrackingLoop:
         answers = self.values_of([m.query for _, g, _ in due for m in g.track.metrics])  # type: ignore[union-attr]
         sizes = {state.name: state for state in self.store.group_states()}
         plans: list[_Plan] = []
-        out: list[Tracked] = []
+        out: list[Recorded] = []
         for name, group, memory in due:
             values, problems = _values(group, answers)
             seen = sizes.get(name) or GroupState(name, group.initial_desired)
@@ -119,8 +119,9 @@ class TrackingLoop:
                     out.extend(self._record(tx, plan, locked[plan.name], now))
         return out
 
-    def _verdict(self, plan: _Plan, desired: int, now: datetime) -> tuple[TrackingVerdict, Reason, bool]:
-        """(verdict, reason, whether it acts) for the size ``desired``; prunes the memory to the window."""
+    def _verdict(self, plan: _Plan, desired: int, now: datetime) -> tuple[TrackingVerdict, Verdict]:
+        """(what ``recommend`` said, the verdict to record) for the size ``desired``; prunes the memory to
+        the window. The verdict is as ``act.recording`` will record it (a dry run applied)."""
         group, memory = plan.group, plan.memory
         track = group.track
         assert track is not None
@@ -132,15 +133,14 @@ class TrackingLoop:
         # as HPA does: the size found at start counts as a recommendation
         history = memory.history if memory.seeded else [*memory.history, Recommendation(now, desired)]
         verdict = recommend(desired, plan.values, rules, now, history, memory.changes)
-        reason = _REASONS[verdict.reason]
-        if group.dry_run and verdict.acts:
-            return verdict, Reason.DRY_RUN, False
-        return verdict, reason, verdict.acts
+        said = Verdict(Outcome.ACTED if verdict.acts else Outcome.SKIPPED, _REASONS[verdict.reason], desired,
+                       verdict.desired, _message(verdict, plan.values, plan.problems))
+        return verdict, effective(said, group)
 
     def _must_record(self, plan: _Plan, now: datetime) -> bool:
         """Decide on the size read; remember the recommendation; True when there is something to record."""
-        verdict, reason, acts = self._verdict(plan, plan.seen.desired, now)
-        if acts or plan.memory.last_skip != f"{reason.value}:{verdict.desired}":
+        verdict, said = self._verdict(plan, plan.seen.desired, now)
+        if said.acted or plan.memory.last_skip != _skip_key(said):
             return True
         self._remember(plan, verdict, plan.seen.desired, now)
         return False
@@ -152,37 +152,25 @@ class TrackingLoop:
             memory.seeded = True
         memory.history.append(Recommendation(now, verdict.raw))
 
-    def _record(self, tx: Tx, plan: _Plan, state: GroupState, now: datetime) -> list[Tracked]:
+    def _record(self, tx: Tx, plan: _Plan, state: GroupState, now: datetime) -> list[Recorded]:
         """Record the verdict on the size ``state`` held under the lock."""
-        name, group, memory = plan.name, plan.group, plan.memory
-        verdict, reason, acts = self._verdict(plan, state.desired, now)  # again: the size may have changed
+        memory = plan.memory
+        verdict, said = self._verdict(plan, state.desired, now)  # again: the size may have changed
         self._remember(plan, verdict, state.desired, now)
-        message = _message(verdict, plan.values, plan.problems)
-        if not acts:
-            if memory.last_skip == f"{reason.value}:{verdict.desired}":
+        if not said.acted:
+            if memory.last_skip == _skip_key(said):
                 return []  # already said
-            memory.last_skip = f"{reason.value}:{verdict.desired}"
-            tx.add_skip(NewDecision(
-                group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.SKIPPED,
-                reason=reason, from_capacity=state.desired, to_capacity=verdict.desired if not group.dry_run
-                else state.desired, message=message, decided_at=now))
-            log.info("decision group=%s policy=track from=%s to=%s outcome=skipped reason=%s: %s",
-                     name, state.desired, verdict.desired, reason.value, message)
-            return [(name, Outcome.SKIPPED, reason, None)]
-        memory.last_skip = None
-        decision_id = tx.add_decision(NewDecision(
-            group=name, policy=TRACK_POLICY, trigger=Trigger.TRACKING, outcome=Outcome.ACTED, reason=reason,
-            from_capacity=state.desired, to_capacity=verdict.desired, message=message, decided_at=now))
-        direction_out = verdict.desired > state.desired
-        saved = type(state)(name, verdict.desired,
-                            now if direction_out else state.last_scale_out_at,
-                            state.last_scale_in_at if direction_out else now, now)
-        tx.save_group(saved)
-        action_id = tx.add_action(decision_id, name, state.desired, verdict.desired, now)
-        memory.changes.append(Change(now, state.desired, verdict.desired))
-        log.info("decision group=%s policy=track from=%s to=%s outcome=acted reason=%s: %s",
-                 name, state.desired, verdict.desired, reason.value, message)
-        return [(name, Outcome.ACTED, reason, action_id)]
+            memory.last_skip = _skip_key(said)
+        else:
+            memory.last_skip = None
+            memory.changes.append(Change(now, state.desired, said.to_capacity))
+        step = Direction.SCALE_OUT if said.to_capacity > state.desired else Direction.SCALE_IN
+        return [record(tx, About(plan.name, TRACK_POLICY, Trigger.TRACKING, plan.group), said, now, state=state,
+                       step=step)]
+
+
+def _skip_key(said: Verdict) -> str:
+    return f"{said.reason.value}:{said.to_capacity}"
 
 
 def _values(group: GroupConfig, answers: Mapping[str, float | QueryError]) -> tuple[list[float | None], list[str]]:

@@ -50,7 +50,12 @@ class GroupState:
     def last_step_at(self, direction: Direction) -> datetime | None:
         return self.last_scale_out_at if direction is Direction.SCALE_OUT else self.last_scale_in_at
 
+    def resized(self, desired: int, at: datetime) -> GroupState:
+        """A new desired capacity that is not a step (manual, schedule, reconcile): no cooldown clock runs."""
+        return replace(self, desired=desired, updated_at=at)
+
     def stepped(self, direction: Direction, desired: int, at: datetime) -> GroupState:
+        """A step of ``direction`` to ``desired`` at ``at``: that direction's cooldown clock starts."""
         if direction is Direction.SCALE_OUT:
             return replace(self, desired=desired, last_scale_out_at=at, updated_at=at)
         return replace(self, desired=desired, last_scale_in_at=at, updated_at=at)
