@@ -96,7 +96,7 @@ async def test_metrics_count_what_happened(harness: Harness) -> None:
     high = body(alert("HighLoad", service="web"))
     await harness.post_alerts(high)
     await harness.post_alerts(high)
-    await harness.client.post("/api/v1/alerts", content=b"{", headers=AUTH)
+    await harness.client.post("/api/v1/alerts", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
     await harness.engine.run_once()
     await harness.engine.refresh_gauges()
     text = (await harness.client.get("/metrics")).text

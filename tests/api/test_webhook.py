@@ -157,7 +157,8 @@ async def test_body_over_limit_without_content_length_is_refused(harness: Harnes
             yield b"x" * 1000
 
     response = await harness.client.post("/api/v1/alerts", content=chunks(),
-                                         headers={"Authorization": "Bearer test-token-123"})
+                                         headers={"Authorization": "Bearer test-token-123",
+                                                  "Content-Type": "application/json"})
     assert response.status_code == 413
 
 

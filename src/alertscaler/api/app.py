@@ -26,7 +26,8 @@ from starlette.schemas import SchemaGenerator
 from alertscaler import __version__
 from alertscaler.act.engine import Engine
 from alertscaler.api import auth, views
-from alertscaler.ingest.alertmanager import parse_body
+from alertscaler.ingest import jsonsafe
+from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
 from alertscaler.model.errors import (
     AuthError,
@@ -39,6 +40,9 @@ from alertscaler.model.errors import (
 
 log = logging.getLogger(__name__)
 
+#: the largest desired capacity ``/scale`` takes (the store's integer columns are 32-bit on PostgreSQL)
+MAX_DESIRED = 2**31 - 1
+
 schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "alertscaler", "version": __version__}})
 
 
@@ -49,6 +53,15 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
     max_body = policy.server.max_body_bytes
 
     async def read_body(request: Request) -> bytes:
+        """The body of a JSON route: ``Content-Type: application/json`` required (415 otherwise: a browser's
+        cross-site form cannot send it without a CORS preflight, so basic auth cached by a browser cannot be
+        ridden), at most ``server.max_body_bytes`` (413), read in chunks so that a lying or missing
+        Content-Length changes nothing."""
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            shown = media_type[:60] or "none"
+            raise InputError(f"must be application/json, got {shown!r}", field="Content-Type",
+                             status_code=415)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             raise PayloadTooLarge(f"body of {length} bytes is over the limit of {max_body} bytes")
@@ -70,7 +83,8 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           400: {description: body is not JSON}
           401: {description: missing or wrong credentials}
           413: {description: body over server.max_body_bytes}
-          422: {description: a field is missing or wrong; the message names it}
+          415: {description: Content-Type is not application/json}
+          422: {description: a field is missing, wrong or cannot be stored; the message names it}
           503: {description: store unavailable; Alertmanager will retry}
         """
         auth.check(request, auth_config, write=True)
@@ -125,13 +139,10 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         name = request.path_params["name"]
         if name not in policy.groups:
             raise NotFound(f"no group named {name!r}")
-        try:
-            data = await request.json()
-        except ValueError:
-            raise InputError("body is not valid JSON", status_code=400) from None
+        data = jsonsafe.loads(await read_body(request))
         desired = data.get("desired") if isinstance(data, dict) else None
-        if not isinstance(desired, int) or isinstance(desired, bool) or desired < 0:
-            raise InputError("required: a non-negative integer", field="desired")
+        if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= MAX_DESIRED:
+            raise InputError(f"required: an integer from 0 to {MAX_DESIRED}", field="desired")
         result = await engine.manual_scale(name, desired)
         v = result.verdict
         return JSONResponse({"decision_id": result.decision_id, "action_id": result.action_id,
@@ -145,7 +156,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           (RFC 3339), limit (default 100, max 1000). Each carries its timing breakdown in timing_ms.
         """
         auth.check(request, auth_config, write=False)
-        q = request.query_params
+        q = _query(request)
         rows = await anyio.to_thread.run_sync(lambda: engine.store.list_decisions(
             group=q.get("group"),
             outcome=_enum(Outcome, q.get("outcome"), "outcome"),
@@ -161,7 +172,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         summary: Provider actions, newest first. Query - group, state (pending|running|succeeded|failed), limit.
         """
         auth.check(request, auth_config, write=False)
-        q = request.query_params
+        q = _query(request)
         rows = await anyio.to_thread.run_sync(lambda: engine.store.list_actions(
             group=q.get("group"), state=_enum(ActionState, q.get("state"), "state"), limit=_limit(q.get("limit"))))
         return JSONResponse([views.action(a) for a in rows])
@@ -228,6 +239,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         return error(404, str(exc))
 
     async def on_store(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, StoreUnavailable):  # permanent: retrying cannot help, so never 503
+            log.error("store error for %s %s: %s", request.method, request.url.path, exc)
+            return error(500, f"internal error: {exc}")
         log.warning("store unavailable for %s %s: %s", request.method, request.url.path, exc)
         return error(503, f"store unavailable, retry later: {exc}", {"Retry-After": "5"})
 
@@ -282,21 +296,30 @@ def _enum(kind: Any, value: str | None, name: str) -> Any:
         raise InputError(f"must be one of {allowed}", field=name) from None
 
 
+def _query(request: Request) -> Mapping[str, str]:
+    """The query parameters, refused (422) if one holds a NUL: PostgreSQL cannot compare with it."""
+    q = request.query_params
+    for key, value in q.multi_items():
+        if "\x00" in key or "\x00" in value:
+            raise InputError("NUL character not allowed", field=jsonsafe.field_path([key]))
+    return q
+
+
 def _time(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"not an RFC 3339 time: {value!r}", field=name) from None
+        raise InputError(f"not an RFC 3339 time: {value[:64]!r}", field=name) from None
     if parsed.tzinfo is None:
         raise InputError("needs a time zone (e.g. 2026-11-21T10:00:00Z)", field=name)
-    return parsed
+    return in_range(parsed, value[:64], name)
 
 
 def _limit(value: str | None) -> int:
     if value is None:
         return 100
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise InputError("must be an integer from 1 to 1000", field="limit")
+    if not (value.isascii() and value.isdigit() and len(value) <= 4) or not 1 <= int(value) <= 1000:
+        raise InputError(f"must be an integer from 1 to 1000, got {value[:20]!r}", field="limit")
     return int(value)

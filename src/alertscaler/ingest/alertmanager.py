@@ -1,27 +1,31 @@
 """Alertmanager webhook format version 4 → ``Notification``. Called by ``api`` (hot path) and ``act``.
 
-Every rejection names the field that is wrong (``alerts[2].startsAt: not an RFC 3339 time``).
+Every rejection names the field that is wrong (``alerts[2].startsAt: not an RFC 3339 time``). ``parse_body``
+accepts only what the store can keep (``ingest.jsonsafe``: no lone surrogate or NUL in any string, bounded
+nesting and integers) and times it can compute with (``EARLIEST`` to ``LATEST`` in UTC): a webhook answered 200 can
+always be recorded and decided, alone or in a batch with others.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from alertscaler.ingest import jsonsafe
 from alertscaler.model.alerts import Alert, AlertStatus, Notification
 from alertscaler.model.errors import InputError
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+#: times outside [EARLIEST, LATEST) in UTC are refused: no alert is that old or that far ahead, and every later
+#: computation with them (cooldowns, staleness, timings) stays in ``datetime``'s range
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 def parse_body(body: bytes) -> Notification:
     """Parse and validate a webhook body. Raises ``InputError`` (400 for bad JSON, 422 for bad fields)."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"body is not valid JSON: {exc}", status_code=400) from None
+    data = jsonsafe.loads(body)
     notification = parse_notification(data)
     try:
         return replace(notification, raw_text=body.decode("utf-8"))
@@ -43,7 +47,7 @@ def parse_notification(data: Any) -> Notification:
         raise InputError("required: a list of alerts", field="alerts")
     alerts = tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
     truncated = data.get("truncatedAlerts", 0)
-    if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
+    if not isinstance(truncated, int) or isinstance(truncated, bool) or not 0 <= truncated < 2**63:
         raise InputError("must be a non-negative integer", field="truncatedAlerts")
     return Notification(
         receiver=receiver,
@@ -121,4 +125,16 @@ def _time(value: Any, where: str) -> datetime | None:
         parsed = parsed.replace(tzinfo=UTC)
     if parsed.year <= 1:
         return None
-    return parsed.astimezone(UTC)
+    return in_range(parsed, value, where)
+
+
+def in_range(parsed: datetime, value: str, where: str) -> datetime:
+    """``parsed`` (aware) in UTC, or ``InputError`` when that is outside [``EARLIEST``, ``LATEST``)."""
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InputError(f"out of range: {value!r} (from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} UTC)",
+                         field=where)
+    return utc

@@ -197,7 +197,11 @@ def _json_default(value: object) -> object:
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    """JSON text for a column. ASCII-only (``ensure_ascii``): any Python string, even one holding a lone surrogate
+    (which has no UTF-8 form, so no driver can send it), becomes storable text, and a NUL is escaped too; the API
+    refuses such input at the door, this keeps anything else (a Prometheus label, a provider's answer) from
+    making a whole transaction fail."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def _check_limit(limit: int) -> int:
