@@ -249,6 +249,10 @@ class Engine:
             status = await anyio.to_thread.run_sync(self.providers[group].status)
         except ProviderError as exc:
             status = GroupStatus(current=None, detail=f"provider error: {exc}")
+        except Exception as exc:  # a provider bug: reported like an error, logged once per distinct failure
+            status = GroupStatus(current=None, detail=f"internal provider error: {type(exc).__name__}: {exc}")
+            if self.statuses.get(group, GroupStatus(None)).detail != status.detail:
+                log.exception("group %s: the provider's status() raised unexpectedly", group)
         self.statuses[group] = status
         if status.current is not None:
             self.metrics.current.labels(group).set(status.current)
@@ -378,7 +382,10 @@ class Engine:
 
     async def _status_loop(self) -> None:
         while True:
-            await self.refresh_gauges()
+            try:
+                await self.refresh_gauges()
+            except Exception:  # never the end of the loop
+                log.exception("refreshing the groups' status failed; will retry")
             await asyncio.sleep(STATUS_INTERVAL_S)
 
     async def refresh_gauges(self) -> None:
@@ -392,7 +399,10 @@ class Engine:
         except Exception:
             log.exception("reading group state for metrics failed")
         for name in self.policy.groups:
-            await self.live_status(name)
+            try:
+                await self.live_status(name)
+            except Exception:  # one group's trouble (its heal signals not stored) must not skip the others
+                log.exception("group %s: refreshing its status failed", name)
 
     def _after_action(self, group: str) -> None:
         task = asyncio.get_running_loop().create_task(self.live_status(group))
