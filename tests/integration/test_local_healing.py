@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alertscaler.act.engine import Engine
+from alertscaler.service import build_engine
 from alertscaler.api.app import create_app
 from alertscaler.config import load_policy
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
@@ -465,7 +465,7 @@ async def test_quarantined_instance_is_not_an_http_sd_target(make_local: MakeLoc
     store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
     store.migrate()
     try:
-        engine = Engine(policy, store, {GROUP: provider})
+        engine = build_engine(policy, store, {GROUP: provider})
         app = create_app(engine, manage_engine=False)
         await engine.live_status(GROUP)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

@@ -95,3 +95,45 @@ def test_check_shows_when_each_schedule_window_next_opens(tmp_path: Path, capsys
                      r"(Mon|Tue|Wed|Thu|Fri) \d{4}-\d\d-\d\d 08:00 Europe/Berlin", captured.out), captured.out
     assert ("web window never: '0 0 31 2 *' for 1h: desired 3; WARNING: never opens (no date in the next 400 days "
             "matches)") in captured.err
+
+
+BAD_URL = ("server: {auth: {insecure_no_auth: true}}\nprometheus: {url: 'not a url'}\n"
+           "groups: {web: {provider: {type: fake}, max_size: 2}}\n")
+
+
+@pytest.mark.parametrize("command", [["check"], ["serve", "-c"], ["rules", "sync", "-c"]],
+                         ids=["check", "serve", "rules-sync"])
+def test_a_bad_prometheus_url_is_a_config_problem_never_a_traceback(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "bad.yml"
+    policy.write_text(BAD_URL)
+    assert main([*command, str(policy)]) == EXIT_NO
+    err = capsys.readouterr().err
+    assert "prometheus.url: must be an http:// or https:// URL with a host" in err
+    assert "Traceback" not in err
+
+
+HEALING = """
+server: {auth: {insecure_no_auth: true}}
+PROMETHEUS
+groups:
+  web:
+    provider: {type: fake}
+    max_size: 4
+    heal: {matchers: ['alertname="InstanceDown"']FREEZE}
+"""
+
+
+@pytest.mark.parametrize(
+    ("prometheus", "freeze", "warned"),
+    [("", "", True), ("prometheus: {url: 'http://127.0.0.1:9090'}", "", False),
+     ("", ", freeze: {prometheus: false}", False)],
+    ids=["no-url-freeze-on", "url-set", "freeze-off"],
+)
+def test_check_warns_when_the_heal_freeze_has_no_prometheus_to_ask(
+        prometheus: str, freeze: str, warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "heal.yml"
+    policy.write_text(HEALING.replace("PROMETHEUS", prometheus).replace("FREEZE", freeze))
+    assert main(["check", str(policy)]) == EXIT_OK  # a warning, not an error
+    err = capsys.readouterr().err
+    assert ("web: WARNING: heal.freeze.prometheus is on but prometheus.url is not set" in err) is warned, err

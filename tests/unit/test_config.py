@@ -141,3 +141,45 @@ def test_prometheus_queries_per_request(value: str, expected: int | str) -> None
         assert load_policy(text).prometheus.queries_per_request == expected
     else:
         assert expected in _problems(text)["prometheus.queries_per_request"]
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "expected"),
+    [("prometheus: {url: 'https://prom.example.com:9443/prefix'}", "prometheus.url", None),
+     ("prometheus: {url: 'http://[::1]:9090'}", "prometheus.url", None),
+     ("prometheus: {url: 'not a url'}", "prometheus.url", "must be an http:// or https:// URL with a host"),
+     ("prometheus: {url: '127.0.0.1:9090'}", "prometheus.url", "got '127.0.0.1:9090'"),
+     ("prometheus: {url: 'ftp://prom:9090'}", "prometheus.url", "http:// or https://"),
+     ("prometheus: {url: 'http://'}", "prometheus.url", "with a host"),
+     ("prometheus: {url: 'http://prom:99999'}", "prometheus.url", "out of range"),
+     ("prometheus: {url: 'http://u:hunter2@prom:x'}", "prometheus.url", "a URL with credentials"),
+     ("prometheus: {verify: /nonexistent/ca.pem}", "prometheus.verify", "cannot load '/nonexistent/ca.pem'"),
+     ("server: {public_url: 'alertscaler.example.com'}", "server.public_url", "http:// or https://"),
+     ("server: {public_url: 'https://alertscaler.example.com/x'}", "server.public_url", None)],
+    ids=["https-prefix", "ipv6", "words", "no-scheme", "ftp", "no-host", "bad-port", "credentials-not-echoed",
+         "ca-missing", "public-url-no-scheme", "public-url-ok"],
+)
+def test_urls_are_checked_with_their_path(section: str, path: str, expected: str | None) -> None:
+    text = f"{section}\ngroups: {{g: {{provider: {{type: local}}}}}}\n"
+    if "server:" not in section:
+        text = "server: {auth: {insecure_no_auth: true}}\n" + text
+    else:
+        text = text.replace("server: {", "server: {auth: {insecure_no_auth: true}, ")
+    if expected is None:
+        load_policy(text)
+        return
+    problems = _problems(text)
+    assert list(problems) == [path]
+    assert expected in problems[path] and "hunter2" not in problems[path]
+
+
+@pytest.mark.parametrize(
+    ("section", "url", "url_set"),
+    [("", "http://127.0.0.1:9090", False), ("prometheus: {timeout: 5s}", "http://127.0.0.1:9090", False),
+     ("prometheus: {url: 'http://127.0.0.1:9090'}", "http://127.0.0.1:9090", True)],
+    ids=["no-section", "section-without-url", "default-url-written"],
+)
+def test_prometheus_url_set_only_when_the_file_gives_it(section: str, url: str, url_set: bool) -> None:
+    policy = load_policy(f"server: {{auth: {{insecure_no_auth: true}}}}\n{section}\n"
+                         "groups: {g: {provider: {type: local}}}\n")
+    assert (policy.prometheus.url, policy.prometheus.url_set) == (url, url_set)

@@ -20,7 +20,7 @@
         └── AmbiguousResult         one value expected, several series (``labels`` of each)
 
 Cloud SDK errors are translated once, at the provider boundary (``raise ... from exc``); httpx errors from
-Prometheus once, in ``ingest.prometheus``.
+Prometheus once, in ``prometheus.client``.
 """
 
 from __future__ import annotations

@@ -8,16 +8,18 @@ caller (the store never reads the clock), so tests control time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from alertscaler.model.alerts import Notification
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealRecord, HealSignal
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,10 @@ class StateStore(Protocol):
 
     def write_busy(self) -> bool:
         """True while this process has a write transaction open and a new one would have to wait."""
+
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a short store call for a caller on the event loop: the store decides whether it runs right
+        there (embedded SQLite, no write transaction of ours open) or in a worker thread."""
 
     def prune(self, before: datetime, batch: int = 2000) -> dict[str, int]:
         """Delete what is finished and older than ``before`` (retention); rows deleted per table."""
