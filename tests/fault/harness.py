@@ -32,6 +32,9 @@ TOKEN = "fault-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FAKE_CLOUD = str(Path(__file__).with_name("fake_cloud.py"))
 REPO = Path(__file__).resolve().parents[2]
+# The service's source: this tree's src/ (``ALERTSCALER_FAULT_SRC`` points elsewhere, e.g. at a `git archive` of a
+# commit, to measure that commit).
+SRC = os.environ.get("ALERTSCALER_FAULT_SRC") or str(REPO / "src")
 LONG = os.environ.get("ALERTSCALER_FAULT_LONG", "") not in ("", "0")
 T = TypeVar("T")
 
@@ -278,7 +281,7 @@ groups:
         config = self.dir / f"{name}.yml"
         config.write_text(self.policy(port, name))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AMX_", "AS_"))}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
         if self.store_url:
             env["FAULT_STORE_URL"] = self.store_url
         svc = Service(name, config, port, self.dir / f"{name}.log", env)
