@@ -1,6 +1,8 @@
-"""Wiring: policy file → store, providers, engine, HTTP app; and running it under uvicorn.
+"""The one composition root: policy file → store, providers, the engine's loops (``build_engine``: processing,
+re-evaluation and live checks, tracking, schedules, heal judge, workers, the Prometheus client and combiner),
+HTTP app; and running it under uvicorn.
 
-Called by ``cli`` (``serve``) and by tests that want the whole service in-process.
+Called by ``cli`` (``serve``) and by tests that want the whole service, or an engine, in-process.
 """
 
 from __future__ import annotations
@@ -8,19 +10,33 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from alertscaler.act.engine import Engine
+from alertscaler.act.checking import Checker, SeriesCount
+from alertscaler.act.engine import Engine, Loops, utcnow
+from alertscaler.act.executing import Executor
+from alertscaler.act.healing import HealJudge, prometheus_problem
+from alertscaler.act.metrics import Metrics
+from alertscaler.act.processing import Processor
+from alertscaler.act.queueing import GroupWorker
+from alertscaler.act.recording import exact_policies
+from alertscaler.act.reevaluating import Reevaluator
+from alertscaler.act.scheduling import Scheduler
+from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
 from alertscaler.api.app import create_app
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.config import PolicyFile
 from alertscaler.prometheus.client import PrometheusClient
+from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers import registry
 from alertscaler.providers.base import Provider, ProviderContext
+from alertscaler.store.base import StateStore
 from alertscaler.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -45,8 +61,65 @@ def build(policy: PolicyFile) -> Service:
         group_dir = state_dir / "groups" / name
         group_dir.mkdir(parents=True, exist_ok=True)
         providers[name] = registry.create(group.provider, ProviderContext(group=name, state_dir=group_dir))
-    engine = Engine(policy, store, providers)
+    engine = build_engine(policy, store, providers)
     return Service(policy, store, engine, create_app(engine))
+
+
+def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Provider], *,
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
+                 monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
+                 series: SeriesCount | None = None) -> Engine:
+    """Wire the engine's loops: the one place they are put together (``build`` and the tests call it).
+
+    ``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze; default:
+    whether the configured Prometheus answers ``/-/ready`` (nothing is asked, and the freeze does not consider
+    Prometheus, when the policy file sets no ``prometheus.url``). ``query`` gives the one value of a PromQL
+    expression (target tracking, ``size_by``), ``series`` how many series one returns (``guard``); default: the
+    one client of the ``prometheus`` section (``PrometheusClient.from_config``: URL, bearer token, TLS,
+    timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
+    metrics = metrics or Metrics()
+    groups = policy.groups.values()
+    tracks = any(g.track is not None for g in groups)
+    checks = any(step.checked for g in groups for _, step in g.policies())
+    p = policy.prometheus
+    freezing = monitoring is None and any(g.heal is not None and g.heal.freeze.prometheus for g in groups)
+    if freezing and not p.url_set:
+        log.warning("heal freeze: prometheus.url is not set, so heals are not frozen while Prometheus is down")
+    freeze_asks = freezing and p.url_set
+    needs_queries = (query is None and tracks) or (checks and (query is None or series is None))
+    client: PrometheusClient | None = None
+    combiner: QueryCombiner | None = None
+    values_of: ValuesOf | None = None
+    if needs_queries or freeze_asks:
+        client = PrometheusClient.from_config(p)
+        if needs_queries:
+            if query is None:
+                combiner = QueryCombiner(client, p.queries_per_request)
+                values_of = combiner.values_of
+            query = query or client.value_of
+            series = series or _series_of(client)
+    probe = client if freeze_asks else None
+    checker = Checker(query, series) if query is not None and series is not None else None
+    workers = {
+        name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, metrics, clock,
+                                                exact_policies(group)), clock, db=store.call)
+        for name, group in policy.groups.items()
+    }
+    loops = Loops(
+        processor=Processor(policy, store),
+        reevaluator=Reevaluator(policy, store, checker),
+        heal_judge=HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe))),
+        workers=workers,
+        tracking=TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None,
+        scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,
+        combiner=combiner,
+        closers=[client.close] if client is not None else [],
+    )
+    return Engine(policy, store, providers, loops, clock=clock, metrics=metrics)
+
+
+def _series_of(client: PrometheusClient) -> SeriesCount:
+    return lambda query: len(client.instant(query))
 
 
 def sync_rules_at_start(policy: PolicyFile, source: str) -> bool:

@@ -17,6 +17,7 @@ from alertscaler.api.app import create_app
 from alertscaler.config import PolicyFile, load_policy
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.fake import FakeConfig, FakeProvider
+from alertscaler.service import build_engine
 from alertscaler.store.sql import SqlStore
 
 TOKEN = "test-token-123"
@@ -82,7 +83,7 @@ def make_harness(tmp_path: Path, policy_text: str = POLICY) -> tuple[Engine, Clo
     providers = {name: FakeProvider(FakeConfig(type="fake"), ProviderContext(name, tmp_path))
                  for name in policy.groups}
     clock = Clock()
-    engine = Engine(policy, store, dict(providers), clock=clock)
+    engine = build_engine(policy, store, dict(providers), clock=clock)
     return engine, clock, providers, store, policy
 
 
@@ -118,7 +119,8 @@ async def served(tmp_path: Path, policy_text: str, *, now: datetime | None = Non
                  sizes: dict[str, int] | None = None, **engine_options: Any) -> AsyncIterator[Served]:
     """Serve ``policy_text`` in process: SQLite store under ``tmp_path`` (the same file on each call: a
     second call is a restart), every group on a ``fake`` provider of the given size, the API on an ASGI client.
-    ``engine_options`` go to ``Engine`` (e.g. ``query=``). The engine is stopped and the store closed after."""
+    ``engine_options`` go to ``service.build_engine`` (e.g. ``query=``). The engine is stopped and the store
+    closed after."""
     policy = load_policy(policy_text, base_dir=tmp_path)
     store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
     store.migrate()
@@ -127,7 +129,7 @@ async def served(tmp_path: Path, policy_text: str, *, now: datetime | None = Non
     for name, size in (sizes or {}).items():
         providers[name]._resize(size)
     clock = Clock(now) if now is not None else Clock()
-    engine = Engine(policy, store, dict(providers), clock=clock, **engine_options)
+    engine = build_engine(policy, store, dict(providers), clock=clock, **engine_options)
     app = create_app(engine, manage_engine=False)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

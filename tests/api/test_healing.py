@@ -18,6 +18,7 @@ from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.fake import FakeConfig, FakeProvider
+from alertscaler.service import build_engine
 from alertscaler.store.sql import SqlStore
 from tests.api.conftest import TOKEN, Clock
 from tests.support.webhooks import alert, body
@@ -80,7 +81,7 @@ async def h(tmp_path: Path) -> AsyncIterator[H]:
     fake._resize(4)
     clock.advance(3600)  # the members are past their grace period
     problem: list[str] = []
-    engine = Engine(policy, store, {"web": fake}, clock=clock, monitoring=lambda: problem[0] if problem else None)
+    engine = build_engine(policy, store, {"web": fake}, clock=clock, monitoring=lambda: problem[0] if problem else None)
     app = create_app(engine, manage_engine=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield H(engine, client, clock, fake, problem)

@@ -15,6 +15,7 @@ from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError, EmptyResult, QueryError
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.fake import FakeConfig, FakeProvider
+from alertscaler.service import build_engine
 from alertscaler.store.sql import SqlStore
 from tests.api.conftest import TOKEN, Clock, served
 
@@ -126,7 +127,7 @@ async def test_prometheus_down_uses_the_fixed_fallback(tmp_path: Path) -> None:
         raise QueryError("Prometheus at http://127.0.0.1:1 unreachable (ConnectError)", query=query)
 
     try:
-        engine = Engine(policy, store, {"web": fake}, clock=Clock(), query=down)
+        engine = build_engine(policy, store, {"web": fake}, clock=Clock(), query=down)
         await engine.run_once()
         (decision,) = store.list_decisions(group="web")
         assert (decision.reason.value, decision.to_capacity) == ("fallback", 4)

@@ -22,6 +22,7 @@ from alertscaler.api.app import create_app
 from alertscaler.config import PolicyFile, load_policy
 from alertscaler.providers import registry
 from alertscaler.providers.base import ProviderContext
+from alertscaler.service import build_engine
 from alertscaler.store.sql import SqlStore
 from tests.integration.heat_fixtures import HeatServer, HeatStack
 from tests.support.webhooks import alert, body
@@ -83,7 +84,7 @@ class Service:
 async def open_service(tmp_path: Path, policy: PolicyFile, store: SqlStore, clock: Clock) -> AsyncIterator[Service]:
     group = policy.groups["tenant"]
     provider = registry.create(group.provider, ProviderContext("tenant", tmp_path / "provider"))
-    engine = Engine(policy, store, {"tenant": provider}, clock=clock)
+    engine = build_engine(policy, store, {"tenant": provider}, clock=clock)
     app = create_app(engine, manage_engine=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Service(engine, client, clock, policy)

@@ -1,7 +1,9 @@
-"""The engine: owns the background loops (processing, re-evaluation, status refresh, one worker per group)
-and offers ``api`` what it may ask (record a notification, manual scale, group views).
+"""The engine: starts, schedules and stops the loops that ``service.build_engine`` wired (processing,
+re-evaluation, heal judging, schedules, tracking, status refresh, retention, one worker per group), and
+offers ``api`` what it may ask (record a notification, manual scale, group views) through ``EngineApi``.
 
-Created by ``service``; tests create it directly with a SQLite store and a clock they control.
+Built by ``service.build_engine`` (the one composition root; tests build it there too, with a SQLite store
+and a clock they control). Every decision a loop records is published by ``act.recording.publish``.
 """
 
 from __future__ import annotations
@@ -10,23 +12,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
 
-from alertscaler.act.checking import Checker, SeriesCount
-from alertscaler.act.executing import Executor
-from alertscaler.act.healing import HealJudge, prometheus_problem, signals_from_status
+from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
 from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
-from alertscaler.act.recording import About, Recorded, exact_policies, publish, record
+from alertscaler.act.recording import About, Recorded, publish, record
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
-from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
+from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
 from alertscaler.model.alerts import Notification
@@ -34,7 +34,6 @@ from alertscaler.model.decisions import Trigger, Verdict
 from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
 from alertscaler.model.groups import GroupStatus
 from alertscaler.model.healing import HealSignal
-from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
 from alertscaler.store.base import Receipt, StateStore
@@ -63,56 +62,40 @@ class ManualResult:
     verdict: Verdict
 
 
+@dataclass
+class Loops:
+    """What ``service.build_engine`` wires for the engine to run. ``tracking`` / ``scheduler`` are None when no
+    group tracks a target / has a schedule; ``combiner`` counts tracking's requests to Prometheus; ``closers``
+    release what was opened for the loops (the Prometheus client) at stop."""
+
+    processor: Processor
+    reevaluator: Reevaluator
+    heal_judge: HealJudge
+    workers: dict[str, GroupWorker]
+    tracking: TrackingLoop | None = None
+    scheduler: Scheduler | None = None
+    combiner: QueryCombiner | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
 class Engine:
-    def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
-                 monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
-                 series: SeriesCount | None = None) -> None:
-        """``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze;
-        default: whether the configured Prometheus answers ``/-/ready`` (nothing is asked, and the freeze does
-        not consider Prometheus, when the policy file sets no ``prometheus.url``). ``query`` gives the one value
-        of a PromQL expression (target tracking, ``size_by``), ``series`` how many series one returns
-        (``guard``); default: the one client of the ``prometheus`` section (URL, bearer token, TLS, timeout),
-        made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
+    def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider], loops: Loops,
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self.policy = policy
         self.store = store
         self.providers = providers
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self.inline_store = getattr(store, "dialect_name", "") == "sqlite"
-        self.processor = Processor(policy, store)
-        self._prometheus: PrometheusClient | None = None
-        values_of: ValuesOf | None = None  # with the engine's own client: combined queries
-        self._combiner: QueryCombiner | None = None
-        tracks = any(g.track is not None for g in policy.groups.values())
-        checks = any(step.checked for g in policy.groups.values() for _, step in g.policies())
-        p = policy.prometheus
-        freezing = monitoring is None and any(g.heal is not None and g.heal.freeze.prometheus
-                                              for g in policy.groups.values())
-        if freezing and not p.url_set:
-            log.warning("heal freeze: prometheus.url is not set, so heals are not frozen while Prometheus is down")
-        freeze_asks = freezing and p.url_set
-        needs_queries = (query is None and tracks) or (checks and (query is None or series is None))
-        if needs_queries or freeze_asks:
-            client = self._prometheus = PrometheusClient.from_config(p)
-            if needs_queries:
-                if query is None:
-                    self._combiner = QueryCombiner(client, p.queries_per_request)
-                    values_of = self._combiner.values_of
-                query = query or client.value_of
-                series = series or (lambda q: len(client.instant(q)))
-        probe = self._prometheus if freeze_asks else None
-        self.heal_judge = HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe)))
-        checker = Checker(query, series) if query is not None and series is not None else None
-        self.reevaluator = Reevaluator(policy, store, checker)
-        self.tracking = TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None
-        self.scheduler = Scheduler(policy, store) if any(g.schedule for g in policy.groups.values()) else None
-        self.workers = {
-            name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, self.metrics, clock,
-                                                    exact_policies(group)),
-                              clock, self._after_action, self.db)
-            for name, group in policy.groups.items()
-        }
+        self.processor = loops.processor
+        self.reevaluator = loops.reevaluator
+        self.heal_judge = loops.heal_judge
+        self.tracking = loops.tracking
+        self.scheduler = loops.scheduler
+        self._combiner = loops.combiner
+        self._closers = loops.closers
+        self.workers = loops.workers
+        for worker in self.workers.values():
+            worker.on_finished = self._after_action
         self.statuses: dict[str, GroupStatus] = {}
         self._process_event = asyncio.Event()
         self._to_record: list[tuple[Notification, datetime, asyncio.Future[Receipt]]] = []
@@ -145,21 +128,12 @@ class Engine:
         self._tasks.clear()
         for provider in self.providers.values():
             provider.close()
-        if self._prometheus is not None:
-            self._prometheus.close()
+        for close in self._closers:
+            close()
         self.started = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
-
-    async def db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a short store call. On an embedded SQLite store it runs right here on the event loop: a
-        commit takes about a millisecond, SQLite has one writer anyway, and a hop through the thread pool
-        (plus the GIL hand-over) cost more than the call under bursts — unless another thread of ours is in a
-        write transaction (the loop must never wait for one). Other stores always go through threads."""
-        if self.inline_store and not self.store.write_busy():
-            return fn(*args)
-        return await anyio.to_thread.run_sync(fn, *args)
 
     # --- what the API calls ------------------------------------------------------------------------
     def record(self, notification: Notification, received_at: datetime) -> Receipt:
@@ -187,7 +161,7 @@ class Engine:
             batch = self._to_record[:RECORD_BATCH]
             del self._to_record[:RECORD_BATCH]
             try:
-                receipts, processed, undecided = await self.db(self._record_and_decide,
+                receipts, processed, undecided = await self.store.call(self._record_and_decide,
                                                                [(n, at) for n, at, _ in batch])
             except Exception as exc:  # StoreUnavailable and friends: every waiting webhook gets it
                 for _, _, future in batch:
@@ -258,7 +232,7 @@ class Engine:
             self.metrics.current.labels(group).set(status.current)
         failed = signals_from_status(self.policy.groups[group], status, self.clock())
         if failed:
-            await self.db(self._add_status_signals, group, failed)
+            await self.store.call(self._add_status_signals, group, failed)
         return status
 
     def _add_status_signals(self, group: str, signals: list[HealSignal]) -> None:
@@ -306,10 +280,10 @@ class Engine:
         commit), and wake the groups' workers as soon as their decisions are committed."""
         out: list[Recorded] = []
         while True:
-            pending = await self.db(self.store.pending_notifications, batch)
+            pending = await self.store.call(self.store.pending_notifications, batch)
             if pending:
                 # a few on the loop (fastest); a big backlog in a thread, so that webhooks keep being answered
-                run = self.db if len(pending) <= INLINE_BATCH else _threaded
+                run = self.store.call if len(pending) <= INLINE_BATCH else _threaded
                 processed = await run(self.processor.process_batch, pending, self.clock())
                 self._decided(processed)
                 out.extend(processed.recorded)

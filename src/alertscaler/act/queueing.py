@@ -2,7 +2,7 @@
 claims it atomically (so a second replica cannot run it too) and executes it. Scaling of one group never
 overlaps; groups proceed independently.
 
-Started and stopped by ``act.engine``.
+Built by ``service.build_engine``; started and stopped by ``act.engine``.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ async def _threaded(fn: Callable[..., T], *args: Any) -> T:
 
 class GroupWorker:
     def __init__(self, group: str, store: StateStore, executor: Executor, clock: Callable[[], datetime],
-                 on_finished: Callable[[str], None], db: Db | None = None) -> None:
+                 on_finished: Callable[[str], None] | None = None, db: Db | None = None) -> None:
+        """``on_finished(group)`` after each action (``act.engine`` sets it: a status refresh); ``db`` runs the
+        short store calls (default: in a thread; the service passes ``store.call``)."""
         self.group = group
         self.store = store
         self.executor = executor
         self.clock = clock
-        self.on_finished = on_finished
+        self.on_finished: Callable[[str], None] = on_finished or (lambda _group: None)
         self.db: Db = db or _threaded
         self.wakeup = asyncio.Event()
         self.busy = False
