@@ -201,3 +201,22 @@ def test_alert_storm(make_run: Callable[..., Run]) -> None:
     sender.close()
     result = verdict(run, sender, 120, storm_alerts=total, storm_seconds=round(elapsed, 1))
     assert result["accepted_alerts"] == total
+
+
+# --- 4b. an out action and the in action queued behind it both fail for good --------------------------------
+@pytest.mark.xfail(strict=True, reason="issue 12 point 6: after a scale-out and the scale-in queued behind it "
+                                       "both fail for good, desired stays at the planned from_capacity (3), "
+                                       "not the provider's real size (2)")
+def test_desired_follows_real_after_failures(make_run: Callable[..., Run]) -> None:
+    run = make_run(["g0"], initial=2)
+    svc = run.add_service()
+    svc.start()
+    run.set_knobs(fail_rate=1.0, fail_kind="permanent", delay=[1.0, 1.0])
+    sender = Sender([svc.url])
+    sender.send(notification(alert("Up", "g0", "out")))
+    wait_for(lambda: in_flight(run), 30, "the scale-out command to start")
+    sender.send(notification(alert("Down", "g0", "in")))  # decided while the scale-out runs: 3 -> 2
+    wait_for(lambda: len([c for c in run.evidence(sender).ledger if c.outcome == "fail"]) >= 2, 30,
+             "both commands to fail")
+    sender.close()
+    verdict(run, sender, 30)
