@@ -267,7 +267,7 @@ async def test_at_start_a_provider_that_decides_the_size_is_followed_not_converg
     """Heat in signal mode steps on its own policies: after a restart alertscaler takes its size instead of
     signalling until the stack agrees; other providers are converged to the desired capacity."""
     fake = harness.providers["web"]
-    fake.adopts_size = adopts  # type: ignore[attr-defined]
+    fake.adopts_size = adopts
     fake._resize(3)  # the group changed while alertscaler was down
     created = reconcile_groups(harness.policy, harness.store, dict(harness.providers), harness.clock())
     assert len(created) == actions

@@ -53,8 +53,9 @@ def make(heat: HeatServer, tmp_path: Path) -> Iterator[Make]:
                 "auth": {"auth_type": "none", "endpoint_override": {"orchestration": heat.base_url}},
                 "poll_interval": "100ms", "decline_after": "2s", "timeout": "60s", **keys}
         config = config_model("openstack-heat").model_validate(data)
-        provider = registry_create(config, ProviderContext(group=GROUP, state_dir=tmp_path / GROUP))
-        assert isinstance(provider, HeatProvider) and isinstance(provider, Healer)
+        guarded = registry_create(config, ProviderContext(group=GROUP, state_dir=tmp_path / GROUP))
+        provider = guarded.inner  # the tests read HeatProvider's own attributes
+        assert isinstance(provider, HeatProvider) and isinstance(guarded, Healer)
         made.append(provider)
         return provider
 

@@ -57,7 +57,7 @@ def make(heat: HeatServer, tmp_path: Path) -> Iterator[Make]:
                 "auth": {"auth_type": "none", "endpoint_override": {"orchestration": heat.base_url}},
                 "poll_interval": "100ms", "decline_after": "2s", "timeout": "60s", **keys}
         config = config_model("openstack-heat").model_validate(data)
-        provider = registry_create(config, ProviderContext(group=GROUP, state_dir=tmp_path / state))
+        provider = registry_create(config, ProviderContext(group=GROUP, state_dir=tmp_path / state)).inner
         assert isinstance(provider, HeatProvider) and isinstance(config, HeatConfig)
         made.append(provider)
         return provider

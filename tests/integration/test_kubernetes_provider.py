@@ -88,7 +88,7 @@ def test_registry_builds_a_healer_that_reports_its_pods(api: KubernetesStandin, 
          "poll_interval": "10ms", "ready_timeout": "10s"})
     provider = registry_create(config, ProviderContext(group=GROUP, state_dir=tmp_path))
     try:
-        assert isinstance(provider, KubernetesProvider) and isinstance(provider, Healer)
+        assert isinstance(provider.inner, KubernetesProvider) and isinstance(provider, Healer)
         assert isinstance(provider, Provider) and provider.idempotent
         status = provider.status()
         assert status.current == 1

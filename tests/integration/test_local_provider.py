@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import Member, MemberState
 from alertscaler.providers import registry
-from alertscaler.providers.base import ProviderContext
+from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Rebooter
 from alertscaler.providers.local.provider import LocalConfig, LocalProvider
 from tests.contract.provider_fixtures import (
     CASE_VAR,
@@ -143,7 +143,8 @@ def test_config_rejects(bad: dict[str, Any]) -> None:
 
 def test_registry_creates_a_local_provider(state_dir: Path) -> None:
     provider = registry.create(LocalConfig(), ProviderContext(group="web", state_dir=state_dir))
-    assert isinstance(provider, LocalProvider)
+    assert isinstance(provider.inner, LocalProvider)
+    assert isinstance(provider, Healer) and isinstance(provider, Rebooter) and isinstance(provider, Quarantiner)
     assert provider.idempotent is True
     assert provider.status().current == 0
 

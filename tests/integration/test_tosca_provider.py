@@ -289,7 +289,7 @@ groups:
     config = load_policy(text, base_dir=policy).groups["web"].provider
     assert config is not None and config.model_dump()["service_template"] == str(SERVICE_TEMPLATE)
     provider = registry.create(config, ProviderContext(group=tosca.group, state_dir=tosca.state_dir))
-    assert isinstance(provider, ToscaProvider) and not isinstance(provider, Healer)
+    assert isinstance(provider.inner, ToscaProvider) and not isinstance(provider, Healer)
     scale(provider, tosca, 1)
     assert_servers(tosca, 1)
 

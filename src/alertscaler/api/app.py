@@ -108,7 +108,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         summary: All groups with desired and current capacity.
         """
         auth.check(request, auth_config, write=False)
-        states = {s.name: s for s in await anyio.to_thread.run_sync(engine.store.group_states)}
+        states = {s.name: s for s in await anyio.to_thread.run_sync(engine.reads.group_states)}
         return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock())
                              for n, g in policy.groups.items()])
 
@@ -122,7 +122,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         name = request.path_params["name"]
         if name not in policy.groups:
             raise NotFound(f"no group named {name!r}")
-        state = await anyio.to_thread.run_sync(engine.store.get_group_state, name)
+        state = await anyio.to_thread.run_sync(engine.reads.get_group_state, name)
         status = await engine.live_status(name)
         return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock()))
 
@@ -157,7 +157,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=False)
         q = _query(request)
-        rows = await anyio.to_thread.run_sync(lambda: engine.store.list_decisions(
+        rows = await anyio.to_thread.run_sync(lambda: engine.reads.list_decisions(
             group=q.get("group"),
             outcome=_enum(Outcome, q.get("outcome"), "outcome"),
             reason=_enum(Reason, q.get("reason"), "reason"),
@@ -173,7 +173,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=False)
         q = _query(request)
-        rows = await anyio.to_thread.run_sync(lambda: engine.store.list_actions(
+        rows = await anyio.to_thread.run_sync(lambda: engine.reads.list_actions(
             group=q.get("group"), state=_enum(ActionState, q.get("state"), "state"), limit=_limit(q.get("limit"))))
         return JSONResponse([views.action(a) for a in rows])
 
@@ -207,7 +207,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           503: {description: not ready; the body says why}
         """
         try:
-            await anyio.to_thread.run_sync(engine.store.ping)
+            await anyio.to_thread.run_sync(engine.reads.ping)
         except StoreError as exc:
             return PlainTextResponse(f"store unavailable: {exc}", status_code=503)
         if manage_engine and not engine.started:

@@ -1,12 +1,14 @@
 """Provider Protocols and the values passed across them. Called by ``act.executing`` and ``api``.
 
 A provider instance serves ONE group. Methods are synchronous (they run in worker threads) and raise
-only ``TemporaryProviderError`` / ``PermanentProviderError`` for failures: each provider translates its
-SDK's errors once, here at the boundary.
+only ``TemporaryProviderError`` / ``PermanentProviderError`` for failures: each provider family translates its
+SDK's errors (``providers.common.retries`` classifies HTTP statuses), and ``registry.create`` wraps every
+provider in one error boundary (``boundary``) that turns anything else into ``PermanentProviderError``.
 
-Optional abilities are separate Protocols checked with ``isinstance`` (e.g. ``Healer``). A provider may also
-set ``adopts_size = True`` when the cloud decides the size itself (Heat's scaling policies): at start,
-alertscaler's desired capacity then follows the provider instead of being converged to.
+Optional abilities are separate Protocols checked with ``isinstance`` (e.g. ``Healer``), listed in
+``OPTIONAL_ABILITIES``. Every provider sets ``adopts_size`` (True when the cloud decides the size itself:
+Heat's scaling policies): at start, alertscaler's desired capacity then follows the provider instead of being
+converged to.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Provider(Protocol):
     #: True when ``scale(desired)`` converges (re-running it after a crash is safe): an interrupted action is
     #: then resumed; otherwise it is reconciled against ``status()``.
     idempotent: bool
+    #: True when the cloud decides the size itself (Heat's scaling policies in ``signal`` mode): at start,
+    #: alertscaler's desired capacity then follows ``status()`` instead of being converged to. False elsewhere.
+    adopts_size: bool
 
     def status(self) -> GroupStatus:
         """Current size and members, as the provider sees them now."""
@@ -110,3 +115,8 @@ class Settler(Protocol):
 
 #: heal action name -> the Protocol a provider must implement for it
 HEAL_ABILITIES: dict[str, type] = {"replace": Healer, "reboot": Rebooter, "quarantine": Quarantiner}
+
+#: every optional ability -> the method that implements it. The registry's error boundary (``boundary``) keeps
+#: exactly the abilities the wrapped provider has (and declares): a new ability Protocol is listed here.
+OPTIONAL_ABILITIES: dict[type, str] = {Healer: "heal", Rebooter: "reboot", Quarantiner: "quarantine",
+                                       Settler: "settle"}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.declaration import Declaration
 
 
 class FakeConfig(BaseModel):
@@ -29,6 +30,7 @@ class FakeConfig(BaseModel):
 
 class FakeProvider:
     idempotent = True
+    adopts_size = False
 
     def __init__(self, config: FakeConfig, context: ProviderContext) -> None:
         self.group = context.group
@@ -115,11 +117,11 @@ class FakeProvider:
         pass
 
 
-CONFIG_MODEL = FakeConfig
 
 
 def create(config: FakeConfig, context: ProviderContext) -> FakeProvider:
     return FakeProvider(config, context)
 
 
-PROVIDER = FakeProvider  # the class: its heal abilities are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(FakeConfig, create, FakeProvider)

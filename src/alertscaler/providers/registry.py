@@ -1,68 +1,95 @@
-"""Provider types by name: their typed config model and factory. Used by ``config`` and ``service``.
+"""Provider types by name: their typed declaration (config model, factory, abilities) and the one error boundary
+every provider is created behind. Used by ``config`` (``config_model``, ``heal_actions``: ``check``) and
+``service`` (``create``).
 
-Built-in types register here; cloud providers import their SDK only in their own module, loaded when a
-group uses them.
+Built-in types register here (module and pip extra); each module declares itself with ``DECLARATION``
+(``declaration.Declaration``). Modules are imported when a group uses their type; cloud providers import their
+SDK only inside their functions, and a type whose SDK is not installed is refused when the policy file loads
+(``config_model``): "provider type 'linode' needs its SDK: pip install 'alertscaler[linode]'".
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import importlib.util
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel
 
-from alertscaler.providers.base import HEAL_ABILITIES, Provider, ProviderContext
+from alertscaler.providers.base import ProviderContext
+from alertscaler.providers.boundary import Guarded, guard
+from alertscaler.providers.declaration import Declaration, Family
 
 
 @dataclass(frozen=True)
 class ProviderType:
     name: str
-    module: str            # module defining CONFIG_MODEL, create(config, context) and PROVIDER (the class)
-    extra: str | None      # pip extra that installs its SDK
+    module: str  # module defining DECLARATION (a declaration.Declaration)
+    extra: str | None = None  # pip extra that installs its SDK
+    sdk: tuple[str, ...] = ()  # top-level modules of that SDK, checked at load
+
+    def missing_sdk(self) -> str | None:
+        """Why this type cannot run here (its SDK is not installed), or None."""
+        absent = [name for name in self.sdk if importlib.util.find_spec(name) is None]
+        if not absent:
+            return None
+        return f"provider type {self.name!r} needs its SDK: pip install 'alertscaler[{self.extra}]'"
 
 
-BUILTIN: dict[str, ProviderType] = {
-    "local": ProviderType("local", "alertscaler.providers.local.provider", None),
-    "exec": ProviderType("exec", "alertscaler.providers.exec.provider", None),
-    "fake": ProviderType("fake", "alertscaler.providers.fake", None),
-    "openstack-heat": ProviderType("openstack-heat", "alertscaler.providers.openstack.heat.provider", "openstack"),
-    "openstack-nova": ProviderType("openstack-nova", "alertscaler.providers.openstack.nova.provider", "openstack"),
-    "linode": ProviderType("linode", "alertscaler.providers.linode.provider", "linode"),
-    "kubernetes": ProviderType("kubernetes", "alertscaler.providers.kubernetes.provider", "kubernetes"),
-    "tosca": ProviderType("tosca", "alertscaler.providers.tosca.provider", None),
-}
+BUILTIN: dict[str, ProviderType] = {t.name: t for t in (
+    ProviderType("local", "alertscaler.providers.local.provider"),
+    ProviderType("exec", "alertscaler.providers.exec.provider"),
+    ProviderType("fake", "alertscaler.providers.fake"),
+    ProviderType("openstack-heat", "alertscaler.providers.openstack.heat.provider", "openstack", ("openstack",)),
+    ProviderType("openstack-nova", "alertscaler.providers.openstack.nova.provider", "openstack", ("openstack",)),
+    ProviderType("linode", "alertscaler.providers.linode.provider", "linode", ("linode_api4",)),
+    ProviderType("kubernetes", "alertscaler.providers.kubernetes.provider", "kubernetes", ("kubernetes",)),
+    ProviderType("tosca", "alertscaler.providers.tosca.provider"),
+)}
 
 
 def config_model(name: str) -> type[BaseModel]:
-    model: type[BaseModel] = _module(name).CONFIG_MODEL
-    return model
+    """The config model of provider type ``name``. ``ValueError`` for an unknown type or one whose SDK is not
+    installed (``config.loading`` reports it at ``<group>.provider.type``)."""
+    kind = provider_type(name)
+    problem = kind.missing_sdk()
+    if problem is not None:
+        raise ValueError(problem)
+    return family(name).config_model
 
 
-def create(config: BaseModel, context: ProviderContext) -> Provider:
-    name = str(config.model_dump().get("type", ""))
-    factory: Callable[[Any, ProviderContext], Provider] = _module(name).create
-    return factory(config, context)
+def create(config: BaseModel, context: ProviderContext) -> Guarded:
+    """The provider of one group, behind the error boundary (``boundary``), keeping the abilities its
+    declaration gives this config."""
+    name = _type_of(config)
+    declared = family(name)
+    inner = declared.create(config, context)
+    return guard(inner, name, context.group, declared.heal_actions(config), provider_type(name).extra)
 
 
 def heal_actions(config: BaseModel) -> frozenset[str]:
-    """The heal actions (``replace``, ``reboot``, ``quarantine``) a group with this provider config supports:
-    the module's ``heal_actions(config)`` when it depends on the configuration (``exec`` needs a heal command),
-    else the abilities (``base.HEAL_ABILITIES``) of its ``PROVIDER`` class. Used by ``config`` to refuse a heal
-    policy asking for an action the provider lacks."""
-    module = _module(str(config.model_dump().get("type", "")))
-    by_config = getattr(module, "heal_actions", None)
-    if callable(by_config):
-        return frozenset(by_config(config))
-    cls = getattr(module, "PROVIDER", None)
-    if cls is None:
-        return frozenset()
-    return frozenset(action for action, ability in HEAL_ABILITIES.items() if issubclass(cls, ability))
+    """The heal actions (``replace``, ``reboot``, ``quarantine``) a group with this provider config supports, as
+    its type declares them (see ``declaration``). Used by ``config`` to refuse a heal policy asking for an action
+    the provider lacks, and by ``act.healing``; the boundary keeps the same abilities on the provider."""
+    return family(_type_of(config)).heal_actions(config)
 
 
-def _module(name: str) -> Any:
+def provider_type(name: str) -> ProviderType:
     if name not in BUILTIN:
         known = ", ".join(sorted(BUILTIN))
         raise ValueError(f"unknown provider type {name!r} (known: {known})")
-    return importlib.import_module(BUILTIN[name].module)
+    return BUILTIN[name]
+
+
+def family(name: str) -> Family:
+    """The declaration of provider type ``name`` (its module imported on first use)."""
+    module = importlib.import_module(provider_type(name).module)
+    declared = getattr(module, "DECLARATION", None)
+    if not isinstance(declared, Declaration):
+        raise TypeError(f"{module.__name__} declares no DECLARATION (a providers.declaration.Declaration)")
+    result: Family = declared
+    return result
+
+
+def _type_of(config: BaseModel) -> str:
+    return str(config.model_dump().get("type", ""))

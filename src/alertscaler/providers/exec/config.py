@@ -1,5 +1,5 @@
 """Configuration of the ``exec`` provider: ``ExecConfig`` and ``Argv`` (a command as an argv list, never a shell
-string). Used by ``exec`` (which re-exports both); the behaviour is documented there.
+string). Used by ``exec.provider`` (which re-exports both); the behaviour is documented there.
 
 ``HEAL_COMMANDS`` maps each heal action to the config key of its command: a group supports the heal actions whose
 command is configured (``exec.heal_actions``).

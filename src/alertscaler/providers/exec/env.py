@@ -1,6 +1,6 @@
 """Environments of ``exec`` commands: the variables prometheus-am-executor sets for a notification
 (``amx_environment``), the Alertmanager-shaped body used when a decision has none (``synthetic_notification``),
-and the variables of a heal command (``heal_environment``). Pure functions; used by ``exec`` (which re-exports
+and the variables of a heal command (``heal_environment``). Pure functions; used by ``exec.provider`` (which re-exports
 the first two).
 """
 

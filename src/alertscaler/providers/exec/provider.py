@@ -3,7 +3,7 @@
 The command is an argv list, never a shell string: it is started with ``shell=False``, so label values
 from alerts (quotes, ``$(...)``, backticks, ``;``, newlines) reach it as data and are never interpreted.
 
-Environment of the command (built by ``exec_env``), later entries winning:
+Environment of the command (built by ``exec.env``), later entries winning:
 
 1. this process's environment, minus any inherited ``AMX_*`` variable (those would describe some other
    notification, e.g. when alertscaler itself runs under am-executor);
@@ -37,7 +37,7 @@ outside that bound. Values of ``config.env`` may be secrets: they are never logg
 their names), and are redacted from the command output quoted in messages.
 
 Healing: ``heal_command`` (action ``replace``), ``reboot_command`` and ``quarantine_command`` (each an optional argv
-list; configuration in ``exec_config``) run like the scale command — same timeout, exit-status rules, process group
+list; configuration in ``exec.config``) run like the scale command — same timeout, exit-status rules, process group
 handling, secret redaction, and the same ``max_concurrent`` bound —, with ``AS_GROUP``, ``AS_MEMBER`` (the member's
 id), ``AS_MEMBER_ADDRESS`` (when known) and ``AS_HEAL_ACTION`` in the environment (no ``AMX_*``), and on stdin
 the JSON ``{"group": .., "action": .., "member": {"id": .., "address": .., "state": .., "labels": {..}}}``. A
@@ -67,11 +67,12 @@ from typing import IO, Any
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest, Settled
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.exec.config import HEAL_COMMANDS, Argv, ExecConfig
 from alertscaler.providers.exec.env import amx_environment, clean, heal_environment, synthetic_notification
 from alertscaler.providers.exec.runs import MARKER, RunRecords
 
-__all__ = ["CONFIG_MODEL", "Argv", "ExecConfig", "ExecProvider", "amx_environment", "create", "heal_actions",
+__all__ = ["Argv", "ExecConfig", "ExecProvider", "amx_environment", "create", "heal_actions",
            "synthetic_notification"]
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,6 @@ _LINE_CHARS = 200
 _REDACT_MIN = 4  # env values shorter than this are not redacted from output (would mangle it)
 _INTEGER = re.compile(r"[+-]?\d+")
 
-CONFIG_MODEL = ExecConfig
 
 
 def heal_actions(config: ExecConfig) -> frozenset[str]:
@@ -226,6 +226,7 @@ class ExecProvider:
     with ``heal_command`` / ``reboot_command`` / ``quarantine_command`` (see the module docstring)."""
 
     idempotent: bool = False
+    adopts_size = False
 
     def __init__(self, config: ExecConfig, context: ProviderContext) -> None:
         self.config = config
@@ -483,4 +484,5 @@ def create(config: ExecConfig, context: ProviderContext) -> ExecProvider:
     return ExecProvider(config, context)
 
 
-PROVIDER = ExecProvider  # the class: its heal abilities are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(ExecConfig, create, ExecProvider, heal_actions_of=heal_actions)

@@ -3,7 +3,7 @@
 Which workload (``kind``, ``name``, ``namespace``), how to reach its API server — exactly one of ``in_cluster:
 true``, ``kubeconfig: PATH`` (+ ``context``), or ``api_url`` + ``token`` (``token_env`` / ``token_file``, held as a
 ``SecretStr``; ``verify`` / ``ca_file``) — and the waits. A kubeconfig is read at load to check the context it
-names; paths are relative to the policy file. Used by ``providers.kubernetes``.
+names; paths are relative to the policy file. Used by ``kubernetes.provider``.
 """
 
 from __future__ import annotations

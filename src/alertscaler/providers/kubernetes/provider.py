@@ -4,12 +4,12 @@ Talks to the API server through the official ``kubernetes`` client, with ONE ``A
 on first use and closed by ``close()``. Credentials, exactly one of: ``in_cluster: true`` (the pod's service
 account; the client re-reads the rotated token), ``kubeconfig: PATH`` (optional ``context``; whatever the file
 holds: token, client certificate, exec plugin), or ``api_url`` with ``token`` (``token_env`` / ``token_file``;
-``verify`` / ``ca_file`` for TLS): see ``kubernetes_config``. The token is a ``SecretStr``: never in a repr, a
+``verify`` / ``ca_file`` for TLS): see ``kubernetes.config``. The token is a ``SecretStr``: never in a repr, a
 log line or an error.
 
 - ``status()``: ``current`` is the scale subresource's ``spec.replicas`` (the declared size: what alertscaler
   converges); ``detail`` adds the observed ``status.replicas`` and how many pods are ready. ``members`` are the
-  pods the workload's selector (the Scale's ``status.selector``) picks, as ``kubernetes_pods.to_member`` maps
+  pods the workload's selector (the Scale's ``status.selector``) picks, as ``kubernetes.pods.to_member`` maps
   them (id = pod name, address = ``podIP[:port]``, Ready → running, Pending / not ready → starting, Failed /
   CrashLoopBackOff → failed, being deleted → stopping).
 - ``scale()``: PATCHes the scale subresource with ``{"spec": {"replicas": N}}`` (a merge patch; nothing when it
@@ -46,6 +46,7 @@ from alertscaler.model.errors import PermanentProviderError, ProviderError, Temp
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
 from alertscaler.providers.common.retries import DEFAULT_DELAY, RetryPolicy, classify
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.kubernetes.config import KubernetesConfig
 from alertscaler.providers.kubernetes.pods import (
     api_error,
@@ -57,7 +58,7 @@ from alertscaler.providers.kubernetes.pods import (
     selector_string,
 )
 
-__all__ = ["CONFIG_MODEL", "KubernetesConfig", "KubernetesProvider", "create", "translate"]
+__all__ = ["KubernetesConfig", "KubernetesProvider", "create", "translate"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 RETRY_POLICY = RetryPolicy(RETRY_STATUSES, every_5xx=True)
 MERGE_PATCH = "application/merge-patch+json"
-CONFIG_MODEL = KubernetesConfig
 
 
 def create(config: KubernetesConfig, context: ProviderContext) -> KubernetesProvider:
@@ -157,6 +157,7 @@ class KubernetesProvider:
     docstring."""
 
     idempotent = True
+    adopts_size = False
 
     def __init__(self, config: KubernetesConfig, context: ProviderContext, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
@@ -397,3 +398,7 @@ def _int(obj: Any, *keys: str) -> int:
     """An integer field; the API leaves zeros out (``omitempty``), so absent = 0."""
     value = _at(obj, *keys)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(KubernetesConfig, create, KubernetesProvider)

@@ -4,7 +4,7 @@ Owns the checks that can be made without calling Linode: the API token (``token`
 ``token_file``, via ``model.secrets.resolve_secret``, held as ``SecretStr``), the API URL, tags and label
 prefix against Linode's rules, SSH keys given as keys (never as paths: the SDK would read a file), StackScript
 or cloud-init user data (``user_data`` / ``user_data_file``, read at load), the NodeBalancer it manages, and
-the durations. Used by ``linode`` (which re-exports it as ``CONFIG_MODEL``) and, through the registry, by
+the durations. Used by ``linode.provider`` (which declares it in ``DECLARATION``) and, through the registry, by
 ``config.load_policy``.
 """
 

@@ -4,7 +4,7 @@ Owns the NodeBalancer calls: listing the config's nodes (by ``IP:PORT`` address)
 node at ``<its private IPv4 from /ips>:<port>`` and reading the node back to confirm it, setting a node to
 ``drain`` and removing it. Nodes carry no tag: a node belongs to the group only through the address of one of
 the group's Linodes, and nothing else is ever changed. Used by ``linode``; SDK errors go through
-``linode_client.translate``.
+``linode.client.translate``.
 """
 
 from __future__ import annotations

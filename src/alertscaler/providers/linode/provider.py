@@ -1,7 +1,7 @@
 """Provider type ``linode``: a group is the set of Linodes carrying the group's tag, optionally the backends of
 one NodeBalancer config. Called by ``act.executing`` (``scale``, ``status``) and ``api`` (``members``, ``heal``)
-through the registry. Configuration in ``linode_config``, the SDK client and error translation in
-``linode_client``, NodeBalancer nodes in ``linode_nodebalancer``, pure helpers in ``linode_helpers``.
+through the registry. Configuration in ``linode.config``, the SDK client and error translation in
+``linode.client``, NodeBalancer nodes in ``linode.nodebalancer``, pure helpers in ``linode.members``.
 
 Talks to the Linode API v4 through linode-api4 with ONE ``LinodeClient`` per provider, made on first use, with
 the SDK's own retries off (alertscaler retries, with the delay the API asks for) and every request bounded by
@@ -26,7 +26,7 @@ finishes removing it, after any replacement serves (draining a member by hand ha
 ``heal(member_id)`` creates the replacement first (label ``<label_prefix><group>-r<member id>``) and removes
 the old member by the same drain path once the new one runs and is a backend.
 
-SDK errors are translated once, by ``linode_client.translate``: 429 → temporary with the ``Retry-After`` delay,
+SDK errors are translated once, by ``linode.client.translate``: 429 → temporary with the ``Retry-After`` delay,
 408 / 5xx / timeouts / connection errors → temporary, other 4xx → permanent with Linode's reasons and fields.
 Time is read from ``clock`` and waited with ``sleep`` (constructor arguments, for tests). The SDK is imported
 on first use, so that policy files load without the ``linode`` extra.
@@ -47,6 +47,7 @@ from alertscaler.model.errors import PermanentProviderError, ProviderError, Temp
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
 from alertscaler.providers.common.retries import DEFAULT_DELAY
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.linode.client import connect, is_not_found, translate
 from alertscaler.providers.linode.config import LinodeConfig, NodeBalancerRef
 from alertscaler.providers.linode.members import (
@@ -62,13 +63,12 @@ from alertscaler.providers.linode.members import (
 )
 from alertscaler.providers.linode.nodebalancer import NodeBalancerBackends
 
-__all__ = ["CONFIG_MODEL", "PROVIDER", "LinodeConfig", "LinodeProvider", "NodeBalancerRef", "create"]
+__all__ = ["LinodeConfig", "LinodeProvider", "NodeBalancerRef", "create"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CONFIG_MODEL = LinodeConfig
 
 
 def create(config: LinodeConfig, context: ProviderContext) -> LinodeProvider:
@@ -79,6 +79,7 @@ class LinodeProvider:
     """The Linodes of one group. Thread-safe: ``scale`` and ``heal`` are serialized; see the module docstring."""
 
     idempotent = True
+    adopts_size = False
 
     def __init__(self, config: LinodeConfig, context: ProviderContext, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
@@ -432,4 +433,5 @@ class LinodeProvider:
             log.warning("%s: cleaning up Linodes that failed to boot: %s", self.group, exc)
 
 
-PROVIDER = LinodeProvider  # the class: its heal abilities (replace) are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(LinodeConfig, create, LinodeProvider)

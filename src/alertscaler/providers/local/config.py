@@ -1,5 +1,6 @@
 """Configuration of the ``local`` provider: ``LocalConfig`` (``provider: {type: local, ...}``) and the capacity
-model of the bundled workload. Used by ``local`` (re-exported there), ``local_instances`` and ``local_healing``.
+model of the bundled workload. Used by ``local.provider`` (re-exported there), ``local.instances``,
+``local.healing``.
 """
 
 from __future__ import annotations

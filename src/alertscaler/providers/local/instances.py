@@ -1,4 +1,5 @@
-"""Instances of the ``local`` provider as files and processes. Used by ``local`` (scaling) and ``local_healing``.
+"""Instances of the ``local`` provider as files and processes. Used by ``local.provider``
+(scaling) and ``local.healing``.
 
 One instance = one detached process (own session and process group, output to ``<state_dir>/<id>.log``) and its
 record ``<state_dir>/<id>.json`` (``Record``, written atomically): pid, port, creation time, the process start

@@ -3,10 +3,10 @@
 By default each instance is the bundled workload (``python -m alertscaler.workload``), a server of fixed
 capacity; ``command`` runs anything else (``{port}``, ``{host}``, ``{id}``, ``{group}`` are substituted in its
 argv). Instances are started detached so they survive a restart of alertscaler, and each is recorded in the
-state directory (``local_instances``); a new provider on the same state directory re-adopts the live ones.
+state directory (``local.instances``); a new provider on the same state directory re-adopts the live ones.
 
-This module owns the group view and scaling; ``local_config`` the configuration, ``local_instances`` records
-and processes, ``local_health`` the health probe, ``local_healing`` heal / reboot / quarantine.
+This module owns the group view and scaling; ``local.config`` the configuration, ``local.instances`` records
+and processes, ``local.health`` the health probe, ``local.healing`` heal / reboot / quarantine.
 
 ``status()`` / ``members()`` never wait for the lock (records are replaced atomically): a member whose process
 is gone, is a zombie, or is not the recorded process any more (pid reuse) is ``failed``; with ``health_path``
@@ -30,15 +30,15 @@ from alertscaler.model.errors import PermanentProviderError, TemporaryProviderEr
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
 from alertscaler.providers.common import victims
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.local import healing as local_healing
 from alertscaler.providers.local.config import LocalConfig, WorkloadSettings
 from alertscaler.providers.local.health import probe
 from alertscaler.providers.local.instances import Instances, Record, reap
 from alertscaler.providers.local.instances import is_alive as _is_alive
 
-__all__ = ["CONFIG_MODEL", "LocalConfig", "LocalProvider", "WorkloadSettings", "create"]
+__all__ = ["LocalConfig", "LocalProvider", "WorkloadSettings", "create"]
 
-CONFIG_MODEL = LocalConfig
 _COUNTED = (MemberState.STARTING, MemberState.RUNNING)
 
 
@@ -48,9 +48,10 @@ def create(config: LocalConfig, context: ProviderContext) -> LocalProvider:
 
 class LocalProvider:
     """Instances of one group as detached local processes. Thread-safe; see the module docstring.
-    Implements ``Healer``, ``Rebooter`` and ``Quarantiner`` (see ``local_healing``)."""
+    Implements ``Healer``, ``Rebooter`` and ``Quarantiner`` (see ``local.healing``)."""
 
     idempotent = True
+    adopts_size = False
 
     def __init__(self, config: LocalConfig, context: ProviderContext) -> None:
         self.config = config
@@ -239,4 +240,5 @@ class LocalProvider:
         reap(record, timeout)
 
 
-PROVIDER = LocalProvider  # the class: its heal abilities are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(LocalConfig, create, LocalProvider)

@@ -10,13 +10,13 @@ Scaling sets that input and lets opera converge:
   ``configure`` operations, not tear everything down in ``delete``: see ``tests/tosca/service`` and
   ``examples/tosca``);
 - after a failed or interrupted command with the same inputs: ``opera deploy --resume --force`` (opera 0.7's
-  ``update`` would then mark every node started without running anything; see ``tosca_opera.plan``);
+  ``update`` would then mark every node started without running anything; see ``tosca.opera.plan``);
 - already deployed with the same inputs and template: nothing runs (``idempotent = True``).
 
 opera's exit status does not say what happened (some refusals exit 0), so every command is followed by
 ``opera info -p STATE/opera --format json``: the status must be ``deployed`` with the requested inputs, else
 ``PermanentProviderError`` naming the status, the failed Ansible tasks (task name, ``msg``, rc, stderr; see
-the callback plugin in ``tosca_opera``), the end of opera's output and, when ``operation_log`` is set, the end
+the callback plugin in ``tosca.opera``), the end of opera's output and, when ``operation_log`` is set, the end
 of the playbooks' own log. Unreachable hosts, a command that timed out (its process group is killed after
 ``timeout``) and a group busy past ``timeout`` are ``TemporaryProviderError``. Commands of one group never run
 concurrently: each holds an flock on ``STATE/tosca.lock``, so two alertscaler processes exclude each other
@@ -64,6 +64,7 @@ from alertscaler.model.errors import PermanentProviderError, TemporaryProviderEr
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
 from alertscaler.providers.common.env import checked_env
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.tosca.opera import (
     INPUTS_FILE,
     LOCK_FILE,
@@ -170,13 +171,13 @@ class ToscaConfig(BaseModel):
         return self
 
 
-CONFIG_MODEL = ToscaConfig
 
 
 class ToscaProvider:
     """Scales a group by setting the count input of a TOSCA service template and letting opera converge."""
 
     idempotent: bool = True
+    adopts_size = False
 
     def __init__(self, config: ToscaConfig, context: ProviderContext) -> None:
         self.config = config
@@ -442,7 +443,6 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-PROVIDER = ToscaProvider
 
 
 def heal_actions(config: ToscaConfig) -> frozenset[str]:
@@ -456,3 +456,7 @@ def create(config: ToscaConfig, context: ProviderContext) -> ToscaProvider:
     if config.heal_action == "replace":
         return ToscaReplacer(config, context)
     return ToscaRebooter(config, context)
+
+
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(ToscaConfig, create, ToscaProvider, heal_actions_of=heal_actions)

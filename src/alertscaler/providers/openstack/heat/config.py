@@ -5,7 +5,7 @@ together (``mode: capacity`` needs ``capacity_parameter``; ``stack`` is required
 ``stack_from_labels`` needs a non-empty ``allowed_projects`` and/or ``allowed_stacks``, which mean nothing
 without it; the timeout covers the poll interval and ``decline_after``). Each check sits on the field it is
 about, so ``config`` reports e.g. ``groups.web.provider.capacity_parameter: required with mode: capacity``.
-Imported by ``openstack_heat`` (which exposes it as ``CONFIG_MODEL``) only.
+Imported by ``openstack.heat.provider`` (which declares it in ``DECLARATION``) only.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Owns: reading Heat's resource list (the group, its nested stack, its members), the group's scaling metadata,
 the policy's ``SIGNAL`` events and the stack's status, and deciding from two snapshots (before / now) whether
 a signal or a stack update has completed, is still running, failed, or was declined. No I/O: the provider
-(``openstack_heat``) fetches, this module judges; unit tests feed it JSON recorded from Heat 27.
+(``openstack.heat.provider``) fetches, this module judges; unit tests feed it JSON recorded from Heat 27.
 
 What Heat 27 really records (verified against a real Heat, ``tests/integration/test_heat_provider.py``):
 

@@ -41,7 +41,7 @@ resource name carrying a new id, and the size unchanged — otherwise ``Permanen
 failed or a size Heat changed is not retried blindly). A stack or group already being changed, or Heat still
 scaling, is ``TemporaryProviderError`` (busy). Only ``replace`` is offered: Heat has no generic restart of a
 member, and no way to take a member out of a group while keeping it (abandoning it would delete it at the next
-update). The I/O is the provider's (``openstack_heat.HeatProvider.heal`` passes its calls in as
+update). The I/O is the provider's (``openstack.heat.provider.HeatProvider.heal`` passes its calls in as
 ``HeatCalls``); the rest of this module is pure.
 """
 

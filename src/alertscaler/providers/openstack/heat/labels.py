@@ -6,7 +6,7 @@ labels as the seed's Prometheus relabelling sets them: ``tenant_stack_id``, ``te
 outside ``allowed_stacks`` / ``allowed_projects`` is refused BEFORE Heat is called (label values come from
 instance tags, which tenants control), and the stack Heat returns is checked again (its id, name and
 project). Refusals are ``PermanentProviderError`` naming the label and the value. Called by
-``openstack_heat`` only; no I/O.
+``openstack.heat.provider`` only; no I/O.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ to change the group (``mode``):
 - ``signal`` (default): ``scale`` signals the stack's scale-out or scale-in policy ONCE — Heat's policy decides
   the step, its cooldown and the group's min/max apply — and waits until Heat has finished. Signals are
   asynchronous (Heat answers 200 whatever happens), so the provider compares Heat's state before and after
-  (``openstack_heat_events.judge_signal``): the policy's ``SIGNAL_COMPLETE`` event carrying this action's id,
+  (``openstack.heat.events.judge_signal``): the policy's ``SIGNAL_COMPLETE`` event carrying this action's id,
   the group's ``cooldown_end``/``scaling_in_progress`` metadata, its nested stack's status. Heat 27 records
   NOTHING for a declined signal (cooldown, min/max), so no sign of activity for ``decline_after`` means
   declined: ``ProviderDeclined`` with the reason inferred from the state read before the signal and the
@@ -24,19 +24,19 @@ to change the group (``mode``):
 
 The stack is ``stack`` (name or id), or — ``stack_from_labels`` — the one the request's alerts name by the
 labels the seed's Prometheus relabelling sets (``tenant_stack_id``/``tenant_stack_name``/
-``tenant_project_id``), restricted by ``allowed_projects``/``allowed_stacks`` (see ``openstack_heat_labels``:
+``tenant_project_id``), restricted by ``allowed_projects``/``allowed_stacks`` (see ``openstack.heat.labels``:
 a stack outside them is refused before Heat is called). ``status()`` then reports the configured ``stack``,
 else the last stack acted on (``<state_dir>/heat-last-stack.json``), else ``current=None``.
 
 Members are the resources of the group's nested stack (``GET .../resources?nested_depth=1``); ``current``
-counts those not being deleted. Heat is reached through ONE openstacksdk ``Connection`` (``openstack_auth``),
+counts those not being deleted. Heat is reached through ONE openstacksdk ``Connection`` (``openstack.auth``),
 created on first use: its orchestration proxy for ``find_stack``, raw ``get``/``post``/``patch`` relative to
 the orchestration endpoint for the rest. With ``endpoint_override.orchestration`` the URL is used as given
 (no version discovery: a Keystone-less Heat has no discovery document at ``/v1/<project>``). Every error is
-translated here by ``openstack_auth.translate``: unreachable / 5xx / 429 → ``TemporaryProviderError``; 4xx
+translated here by ``openstack.auth.translate``: unreachable / 5xx / 429 → ``TemporaryProviderError``; 4xx
 such as a missing policy resource or stack → ``PermanentProviderError`` with Heat's message. Called by the
 engine through ``providers.registry``. Healing: ``heal`` (action ``replace``) marks the member unhealthy and
-updates the stack without changes so that Heat replaces it (``openstack_heat_healing``).
+updates the stack without changes so that Heat replaces it (``openstack.heat.healing``).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from alertscaler.model.errors import (
 )
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.openstack.auth import connect, translate
 from alertscaler.providers.openstack.heat.config import HeatConfig
 from alertscaler.providers.openstack.heat.events import (
@@ -89,7 +90,7 @@ from alertscaler.providers.openstack.heat.labels import (
     stack_from_alerts,
 )
 
-__all__ = ["CONFIG_MODEL", "HeatConfig", "HeatProvider", "create"]
+__all__ = ["HeatConfig", "HeatProvider", "create"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,6 @@ _POLL_ERRORS = 5  # consecutive failed reads tolerated while waiting (Heat answe
 _NO_OUTPUTS = {"resolve_outputs": "false"}  # a stack GET would otherwise resolve every output
 _BUSY_DELAY = 5.0  # retry hint when the group is busy (another scaling or update running)
 
-CONFIG_MODEL = HeatConfig
 
 
 # ------------------------------------------------------------------------------------------ provider
@@ -155,7 +155,7 @@ class HeatProvider:
 
     def heal(self, member_id: str) -> str:
         """Heal action ``replace``: Heat replaces the member marked unhealthy at a no-change stack update of
-        the configured (or last acted-on) stack; see ``openstack_heat_healing``."""
+        the configured (or last acted-on) stack; see ``openstack.heat.healing``."""
         target = self._status_target()
         if isinstance(target, str):
             raise PermanentProviderError(f"cannot heal {member_id}: {target}")
@@ -497,4 +497,5 @@ def create(config: HeatConfig, context: ProviderContext) -> HeatProvider:
     return HeatProvider(config, context)
 
 
-PROVIDER = HeatProvider  # the class: its heal abilities are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(HeatConfig, create, HeatProvider)

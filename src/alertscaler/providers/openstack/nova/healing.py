@@ -1,8 +1,8 @@
 """Heal actions of the ``openstack-nova`` provider: ``replace``, ``reboot`` and ``quarantine`` of one server.
 
-Called by ``openstack_nova.NovaProvider`` under its lock (so never at the same time as its ``scale``); this
+Called by ``openstack.nova.provider.NovaProvider`` under its lock (so never at the same time as its ``scale``); this
 module uses the provider's own SDK boundary (``_call``/``_get``/``_list``, errors translated by
-``openstack_auth.translate``) and its create / wait / delete steps, so a replacement is booted exactly like a
+``openstack.auth.translate``) and its create / wait / delete steps, so a replacement is booted exactly like a
 scale-out server. Only the group's servers are ever touched: ``member_id`` must be a server carrying the
 group's ownership metadata, else ``PermanentProviderError`` and nothing is called but the listing.
 

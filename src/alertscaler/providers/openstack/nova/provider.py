@@ -3,7 +3,7 @@
 Talks to Nova (and Glance, to resolve an image name) through openstacksdk, with ONE ``Connection`` per provider,
 created on first use and reused: keystoneauth caches the token and fetches a new one only when it expires or
 is refused (401), so scaling costs no token request per alert. Credentials: the shared ``auth`` section
-(``openstack_auth.OpenStackAuth``: clouds.yaml, ``OS_*`` environment, application credentials, or
+(``openstack.auth.OpenStackAuth``: clouds.yaml, ``OS_*`` environment, application credentials, or
 ``auth_type: none`` with ``endpoint_override``).
 
 Ownership: every server created gets the metadata ``<owner_key>=<owner_value>`` (default
@@ -20,13 +20,13 @@ per ``scale_in`` (``unhealthy_first`` — failed, unknown, starting, then runnin
 same action after a crash finds the servers it already created (they carry the ownership metadata) and
 creates only what is still missing. A server that goes ``ERROR`` or is not ``ACTIVE`` in time is deleted and
 the action fails: ``TemporaryProviderError`` for timeouts and server-side faults ("No valid host was found"),
-``PermanentProviderError`` when every fault is a 4xx. API errors go through ``openstack_auth.translate``
+``PermanentProviderError`` when every fault is a 4xx. API errors go through ``openstack.auth.translate``
 (5xx / 429 → temporary with the ``Retry-After`` delay, 4xx → permanent with Nova's message, unreachable →
 temporary). Time is read from ``clock`` and waited with ``sleep`` (constructor arguments, for tests).
 
-Healing (``nova_healing``): ``heal`` (replace: the replacement first, then the old server), ``reboot`` (HARD, in
-place) and ``quarantine`` (the server leaves the group and discovery by its metadata, and keeps running;
-``quarantined()`` lists them).
+Healing (``openstack.nova.healing``): ``heal`` (replace: the replacement first, then the old server), ``reboot``
+(HARD, in place) and ``quarantine`` (the server leaves the group and discovery by its metadata, and keeps
+running; ``quarantined()`` lists them).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
 from alertscaler.providers.common.parsing import read_template
 from alertscaler.providers.common.retries import DEFAULT_DELAY
+from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.openstack import auth as openstack_auth
 from alertscaler.providers.openstack.auth import OpenStackAuth
 from alertscaler.providers.openstack.nova import healing as nova_healing
@@ -70,7 +71,7 @@ from alertscaler.providers.openstack.nova.servers import (
     to_member,
 )
 
-__all__ = ["CONFIG_MODEL", "NetworkRef", "NovaConfig", "NovaProvider", "create"]
+__all__ = ["NetworkRef", "NovaConfig", "NovaProvider", "create"]
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,6 @@ class NovaConfig(BaseModel):
         return self._template
 
 
-CONFIG_MODEL = NovaConfig
 
 
 def create(config: NovaConfig, context: ProviderContext) -> NovaProvider:
@@ -183,6 +183,7 @@ class NovaProvider:
     """The Nova servers of one group. Thread-safe: ``scale`` calls are serialized; see the module docstring."""
 
     idempotent = True
+    adopts_size = False
 
     def __init__(self, config: NovaConfig, context: ProviderContext, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
@@ -450,5 +451,5 @@ class NovaProvider:
             log.warning("%s: cleaning up failed servers: %s", self.group, exc)
 
 
-
-PROVIDER = NovaProvider  # the class: its heal abilities are checked at load (registry.heal_actions)
+#: read by the registry: config model, factory, heal abilities (checked by ``check``, kept by the boundary)
+DECLARATION = Declaration(NovaConfig, create, NovaProvider)
