@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -30,9 +30,9 @@ from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
 from alertscaler.model.alerts import Notification
-from alertscaler.model.decisions import Trigger, Verdict
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
-from alertscaler.model.groups import GroupStatus
+from alertscaler.model.groups import GroupState, GroupStatus
 from alertscaler.model.healing import HealSignal
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
@@ -62,6 +62,24 @@ class ManualResult:
     verdict: Verdict
 
 
+class Reads(Protocol):
+    """What ``api`` may read from the store (``Engine.reads``): views and history, no writes — a write goes
+    through the engine (``record_async``, ``manual_scale``)."""
+
+    def ping(self) -> None: ...
+
+    def group_states(self) -> list[GroupState]: ...
+
+    def get_group_state(self, name: str) -> GroupState | None: ...
+
+    def list_decisions(self, group: str | None = None, outcome: Outcome | None = None,
+                       reason: Reason | None = None, since: datetime | None = None, until: datetime | None = None,
+                       limit: int = 100) -> list[Decision]: ...
+
+    def list_actions(self, group: str | None = None, state: ActionState | None = None,
+                     limit: int = 100) -> list[Action]: ...
+
+
 @dataclass
 class Loops:
     """What ``service.build_engine`` wires for the engine to run. ``tracking`` / ``scheduler`` are None when no
@@ -83,6 +101,7 @@ class Engine:
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self.policy = policy
         self.store = store
+        self.reads: Reads = store
         self.providers = providers
         self.clock = clock
         self.metrics = metrics or Metrics()
