@@ -73,7 +73,7 @@ def reconcile(policy: PolicyFile, store: StateStore, providers: dict[str, Provid
                             name, state.desired, bounds.min_size, bounds.max_size, desired)
             if current is None or (current == desired and desired == state.desired):
                 continue
-            if getattr(provider, "adopts_size", False):  # the cloud decides steps (Heat policies): follow it
+            if provider.adopts_size:  # the cloud decides steps (Heat policies): follow it
                 if current != state.desired:
                     out.append(record(tx, about, Verdict(
                         Outcome.SKIPPED, Reason.RECONCILE, state.desired, current,
