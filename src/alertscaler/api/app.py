@@ -21,11 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.schemas import SchemaGenerator
 
-from alertscaler import __version__
 from alertscaler.act.engine import Engine
-from alertscaler.api import auth, views
+from alertscaler.api import auth, openapi, views
 from alertscaler.ingest import jsonsafe
 from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
@@ -40,10 +38,7 @@ from alertscaler.model.errors import (
 
 log = logging.getLogger(__name__)
 
-#: the largest desired capacity ``/scale`` takes (the store's integer columns are 32-bit on PostgreSQL)
-MAX_DESIRED = 2**31 - 1
-
-schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "alertscaler", "version": __version__}})
+MAX_DESIRED = openapi.MAX_DESIRED
 
 
 def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
@@ -220,8 +215,13 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(schemas.get_schema(routes=request.app.routes))
+    document = openapi.spec(auth_config, max_body)
+
+    async def openapi_json(request: Request) -> Response:
+        """
+        summary: This document (api/openapi.py).
+        """
+        return JSONResponse(document)
 
     def error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
         return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
@@ -274,7 +274,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,
@@ -319,7 +319,8 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 def _limit(value: str | None) -> int:
     if value is None:
-        return 100
-    if not (value.isascii() and value.isdigit() and len(value) <= 4) or not 1 <= int(value) <= 1000:
-        raise InputError(f"must be an integer from 1 to 1000, got {value[:20]!r}", field="limit")
+        return openapi.LIMIT_DEFAULT
+    top = openapi.LIMIT_MAX
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(top))) or not 1 <= int(value) <= top:
+        raise InputError(f"must be an integer from 1 to {top}, got {value[:20]!r}", field="limit")
     return int(value)

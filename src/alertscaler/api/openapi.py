@@ -1,0 +1,308 @@
+"""The OpenAPI 3.0 description of the API, served at ``/openapi.json`` by ``api.app``: every route with its
+parameters, request body (the Alertmanager v4 webhook, the scale body), responses with their error shape, and the
+security the policy file configures (bearer and/or basic; reads open unless ``protect_reads``).
+
+tests/api/test_openapi.py checks that it validates and that it names exactly the app's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertscaler import __version__
+from alertscaler.config import AuthConfig
+from alertscaler.ingest.jsonsafe import MAX_DEPTH, MAX_INT_DIGITS
+from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
+from alertscaler.model.groups import MemberState
+
+#: the largest desired capacity ``/scale`` takes (the store's integer columns are 32-bit on PostgreSQL)
+MAX_DESIRED = 2**31 - 1
+#: list endpoints: ``?limit=`` default and bounds
+LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+
+_STORABLE = (f"Every string (and key) must be storable: no lone surrogate (\\ud800-\\udfff), no NUL (\\u0000); "
+             f"nesting at most {MAX_DEPTH} levels; integers at most {MAX_INT_DIGITS} digits; times from 1970-01-01 "
+             "to before 3000-01-01 in UTC. Anything else is refused with 422 naming the field.")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+_NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_NULLABLE_INT = {"type": "integer", "nullable": True}
+_LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "what is wrong; starts with the field's path when one is "
+                                                        "(alerts[3].labels.instance: lone surrogate not allowed)"},
+            "field": {"type": "string", "nullable": True,
+                      "description": "the field, parameter or header at fault (422, 415), else absent or null"},
+        },
+    },
+    "Labels": _LABELS,
+    "WebhookAlert": {
+        "type": "object",
+        "required": ["status", "labels", "startsAt", "fingerprint"],
+        "properties": {
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "labels": _ref("Labels"),
+            "annotations": _ref("Labels"),
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "description": "RFC 3339; 0001-01-01T00:00:00Z or empty: not ended"},
+            "generatorURL": {"type": "string"},
+            "fingerprint": {"type": "string", "minLength": 1},
+        },
+    },
+    "AlertmanagerWebhook": {
+        "type": "object",
+        "description": "Alertmanager's webhook_config body, format version 4. " + _STORABLE,
+        "required": ["version", "receiver", "status", "alerts", "groupKey"],
+        "properties": {
+            "version": {"type": "string", "enum": ["4"]},
+            "groupKey": {"type": "string"},
+            "truncatedAlerts": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "receiver": {"type": "string"},
+            "groupLabels": _ref("Labels"),
+            "commonLabels": _ref("Labels"),
+            "commonAnnotations": _ref("Labels"),
+            "externalURL": {"type": "string"},
+            "alerts": {"type": "array", "items": _ref("WebhookAlert")},
+        },
+    },
+    "Receipt": {
+        "type": "object",
+        "required": ["status", "notification_id", "new", "duplicates"],
+        "properties": {
+            "status": {"type": "string", "enum": ["recorded"]},
+            "notification_id": {"type": "integer"},
+            "new": {"type": "integer", "description": "alerts seen for the first time"},
+            "duplicates": {"type": "integer", "description": "alerts already recorded (retries, HA peers)"},
+        },
+    },
+    "ScaleRequest": {
+        "type": "object",
+        "required": ["desired"],
+        "properties": {"desired": {"type": "integer", "minimum": 0, "maximum": MAX_DESIRED}},
+    },
+    "ScaleResult": {
+        "type": "object",
+        "required": ["decision_id", "outcome", "reason", "from", "to", "message"],
+        "properties": {
+            "decision_id": {"type": "integer"},
+            "action_id": _NULLABLE_INT,
+            "outcome": {"type": "string", "enum": [o.value for o in Outcome]},
+            "reason": {"type": "string", "enum": [r.value for r in Reason]},
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "message": {"type": "string"},
+        },
+    },
+    "Member": {
+        "type": "object",
+        "required": ["id", "state"],
+        "properties": {
+            "id": {"type": "string"},
+            "address": {"type": "string", "nullable": True},
+            "state": {"type": "string", "enum": [s.value for s in MemberState]},
+            "created_at": _NULLABLE_TIME,
+            "labels": _ref("Labels"),
+        },
+    },
+    "Group": {
+        "type": "object",
+        "required": ["name", "provider", "min_size", "max_size", "desired", "current", "dry_run", "policies"],
+        "properties": {
+            "name": {"type": "string"},
+            "provider": {"type": "string"},
+            "min_size": {"type": "integer"},
+            "max_size": {"type": "integer"},
+            "desired": {"type": "integer"},
+            "current": {"type": "integer", "nullable": True, "description": "null: the provider cannot tell"},
+            "dry_run": {"type": "boolean"},
+            "last_scale_out_at": _NULLABLE_TIME,
+            "last_scale_in_at": _NULLABLE_TIME,
+            "policies": {"type": "object", "additionalProperties": {"type": "object"}},
+            "schedule": {"type": "object", "description": "scheduled groups: open windows and bounds in force"},
+            "detail": {"type": "string"},
+            "members": {"type": "array", "items": _ref("Member"), "description": "GET /groups/{name} only"},
+        },
+    },
+    "Decision": {
+        "type": "object",
+        "required": ["id", "trigger", "outcome", "reason", "message", "alerts", "timing_ms"],
+        "properties": {
+            "id": {"type": "integer"},
+            "group": {"type": "string", "nullable": True},
+            "policy": {"type": "string", "nullable": True},
+            "trigger": {"type": "string", "enum": [t.value for t in Trigger]},
+            "outcome": {"type": "string", "enum": [o.value for o in Outcome]},
+            "reason": {"type": "string", "enum": [r.value for r in Reason]},
+            "from_capacity": _NULLABLE_INT,
+            "to_capacity": _NULLABLE_INT,
+            "message": {"type": "string"},
+            "alerts": {"type": "array", "items": {"type": "object"}},
+            "notification_id": _NULLABLE_INT,
+            "alert_starts_at": _NULLABLE_TIME,
+            "received_at": _NULLABLE_TIME,
+            "decided_at": _NULLABLE_TIME,
+            "provider_call_at": _NULLABLE_TIME,
+            "action_id": _NULLABLE_INT,
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
+        },
+    },
+    "Action": {
+        "type": "object",
+        "required": ["id", "decision_id", "group", "from_capacity", "desired", "state", "attempts", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "decision_id": {"type": "integer"},
+            "group": {"type": "string"},
+            "from_capacity": {"type": "integer"},
+            "desired": {"type": "integer"},
+            "state": {"type": "string", "enum": [s.value for s in ActionState]},
+            "attempts": {"type": "integer"},
+            "not_before": _NULLABLE_TIME,
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": _NULLABLE_TIME,
+            "finished_at": _NULLABLE_TIME,
+            "error": {"type": "string", "nullable": True},
+            "result": {"type": "string", "nullable": True},
+            "kind": {"type": "string", "enum": ["scale", "heal"]},
+            "targets": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "TargetGroup": {
+        "type": "object",
+        "required": ["targets", "labels"],
+        "properties": {"targets": {"type": "array", "items": {"type": "string"}}, "labels": _ref("Labels")},
+    },
+}
+
+_GROUP_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "a group of the policy file"}
+_GROUP_FILTER = {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "one group's only"}
+_LIMIT = {"name": "limit", "in": "query", "description": f"at most this many (newest first), 1 to {LIMIT_MAX}",
+          "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}}
+
+
+def _time_param(name: str, what: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"},
+            "description": f"{what} (RFC 3339 with a time zone, 1970 to 2999)"}
+
+
+def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
+    """The document for an app whose policy has this ``server.auth`` and ``server.max_body_bytes``."""
+    schemes: dict[str, Any] = {}
+    if auth.bearer_token is not None:
+        schemes["bearerAuth"] = {"type": "http", "scheme": "bearer"}
+    if auth.basic is not None:
+        schemes["basicAuth"] = {"type": "http", "scheme": "basic"}
+    anyone: list[dict[str, list[str]]] = []
+    credentials: list[dict[str, list[str]]] = [{name: []} for name in schemes]
+    write_security = credentials or anyone
+    read_security = credentials if auth.protect_reads else anyone
+
+    def op(summary: str, responses: dict[str, Any], *, write: bool = False, secured: bool = True,
+           description: str = "", parameters: list[dict[str, Any]] | None = None,
+           body: dict[str, Any] | None = None) -> dict[str, Any]:
+        security = (write_security if write else read_security) if secured else anyone
+        out: dict[str, Any] = {"summary": summary, "responses": dict(responses), "security": security}
+        if description:
+            out["description"] = description
+        if parameters:
+            out["parameters"] = parameters
+        if body is not None:
+            out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+            out["responses"]["400"] = _error("the body is not JSON")
+            out["responses"]["413"] = _error(f"the body is over server.max_body_bytes ({max_body_bytes})")
+            out["responses"]["415"] = _error("Content-Type is not application/json")
+        if security:
+            out["responses"]["401"] = _error("missing or wrong credentials (WWW-Authenticate says which)")
+        return out
+
+    store_down = _error("the store cannot be reached or written right now: retry later (Retry-After: 5)")
+    invalid = _error("a field or parameter is missing, wrong or cannot be stored; the message names it")
+    no_group = _error("no such group")
+    paths: dict[str, Any] = {
+        "/api/v1/alerts": {"post": op(
+            "Alertmanager webhook (format version 4): point webhook_configs.url here", write=True,
+            description="The notification is durably recorded (and decided on) before 200 is returned. Re-sent "
+                        "notifications (retries, HA peers) are recognised and never act twice. 503 means "
+                        "\"retry later\"; 4xx means the body can never be accepted. " + _STORABLE,
+            body=_ref("AlertmanagerWebhook"),
+            responses={"200": _json(_ref("Receipt"), "recorded"), "422": invalid, "503": store_down})},
+        "/api/v1/groups": {"get": op(
+            "All groups with desired and current capacity",
+            responses={"200": _json({"type": "array", "items": _ref("Group")}, "every group of the policy"),
+                       "503": store_down})},
+        "/api/v1/groups/{name}": {"get": op(
+            "One group with desired, current capacity and members (read live from the provider)",
+            parameters=[_GROUP_NAME],
+            responses={"200": _json(_ref("Group"), "the group"), "404": no_group, "503": store_down})},
+        "/api/v1/groups/{name}/scale": {"post": op(
+            "Manually set a group's desired capacity", write=True,
+            description="Bounds apply, cooldowns do not. " + _STORABLE, parameters=[_GROUP_NAME],
+            body=_ref("ScaleRequest"),
+            responses={"202": _json(_ref("ScaleResult"), "decision recorded (and an action queued when it acts)"),
+                       "404": no_group, "422": invalid, "503": store_down})},
+        "/api/v1/decisions": {"get": op(
+            "Decisions, newest first, each with its timing breakdown in timing_ms",
+            parameters=[
+                _GROUP_FILTER,
+                {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": [o.value for o in Outcome]}},
+                {"name": "reason", "in": "query", "schema": {"type": "string", "enum": [r.value for r in Reason]}},
+                _time_param("since", "decided at or after"), _time_param("until", "decided before"), _LIMIT],
+            responses={"200": _json({"type": "array", "items": _ref("Decision")}, "the decisions"),
+                       "422": invalid, "503": store_down})},
+        "/api/v1/actions": {"get": op(
+            "Provider actions, newest first",
+            parameters=[
+                _GROUP_FILTER,
+                {"name": "state", "in": "query",
+                 "schema": {"type": "string", "enum": [s.value for s in ActionState]}},
+                _LIMIT],
+            responses={"200": _json({"type": "array", "items": _ref("Action")}, "the actions"),
+                       "422": invalid, "503": store_down})},
+        "/api/v1/targets": {"get": op(
+            "Every managed instance in Prometheus http_sd format",
+            description="Labels: alertscaler_group, alertscaler_member, alertscaler_provider, alertscaler_state.",
+            responses={"200": _json({"type": "array", "items": _ref("TargetGroup")}, "http_sd target groups")})},
+        "/healthz": {"get": op("Liveness: the process answers", secured=False,
+                               responses={"200": _text("ok")})},
+        "/readyz": {"get": op("Readiness: the store answers and the engine runs", secured=False,
+                              responses={"200": _text("ready"), "503": _text("not ready; the body says why")})},
+        "/metrics": {"get": op("alertscaler's own metrics in Prometheus text format", secured=False,
+                               responses={"200": _text("Prometheus exposition format")})},
+        "/openapi.json": {"get": op("This document", secured=False,
+                                    responses={"200": _json({"type": "object"}, "OpenAPI 3.0")})},
+    }
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "alertscaler", "version": __version__,
+                 "description": "Alertmanager webhooks in, durable scaling actions out. Errors are JSON "
+                                "{\"error\": ..., \"field\": ...}; a client's mistake is always 4xx, 503 only "
+                                "means \"retry later\", 500 only ever a bug."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
+    if schemes:
+        document["components"]["securitySchemes"] = schemes
+    return document
