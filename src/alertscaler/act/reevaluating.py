@@ -5,12 +5,13 @@ design), so alertscaler re-evaluates its active alerts on its own timer. A skip 
 reason changes (no "cooldown" row every tick). A firing alert not confirmed (re-sent) for
 ``alert_stale_after`` stops stepping and is dropped with reason ``stale``.
 
-A checked policy (``guard`` / ``size_by``) is decided here only: its alerts come in with reason ``checking``
-and ``act.engine`` asks for their pass at once (``check_route``, in a thread); the live check runs before the
-write transaction, and a still-firing alert whose check said no is checked again every ``check_interval``.
+A checked policy (``guard`` / ``size_by``) is decided here only: its alerts come in with reason ``checking``,
+``act.processing`` returns a ``CheckDue`` for them and ``act.engine`` runs their pass at once (``check_route``,
+in a thread); the live check runs before the write transaction, and a still-firing alert whose check said no
+is checked again every ``check_interval``.
 After a crash the ``checking`` alerts are still there: the timer decides them.
 
-Called by ``act.engine`` every ``server.reevaluate_interval``.
+Called by ``act.engine`` every ``server.reevaluate_interval``. Verdicts are recorded by ``act.recording``.
 """
 
 from __future__ import annotations
