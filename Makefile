@@ -6,6 +6,7 @@
 #                  tests, from tests/heat/requirements.txt) and .opera-venv (xOpera for the tosca tests, from
 #                  tests/tosca/requirements.txt), then run every check and test
 # Also: make serve - run alertscaler alone on examples/local.yml (local processes, SQLite)
+#       make unit  - the fast lane: unit and API tests (under a minute)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
@@ -62,6 +63,11 @@ lint: $(VENV)/.installed
 
 test: lint heat-venv opera-venv
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The fast lane: unit and API tests only (in process, no server, no cloud; under a minute). The next ring is
+# `$(PY) -m pytest -m "not slow"`: everything but real Heat, opera, end-to-end and other tests over ~5 s.
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/api
 
 bench: $(VENV)/.installed
 	$(PY) bench/ingest.py

@@ -57,9 +57,24 @@ def new_action(store: SqlStore, group: str = "web", now: datetime = T0) -> int:
         return tx.add_action(decision_id, group, 2, 3, now)
 
 
-def test_sql_store_satisfies_the_protocol(store: SqlStore) -> None:
+def test_ping_answers_when_usable_and_raises_unavailable_when_the_database_is_unreachable(
+    store: SqlStore, db_url: str, tmp_path: Path,
+) -> None:
+    """``StateStore.ping``'s promise, on each back end: None on a usable store, StoreUnavailable otherwise."""
     as_protocol: StateStore = store
-    as_protocol.ping()
+    assert as_protocol.ping() is None
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        (tmp_path / "not-a-dir").write_text("a file where the database directory should be")
+        unreachable = sqlite_url(tmp_path / "not-a-dir" / "state.db")
+    else:  # nothing listens on port 1
+        unreachable = url.set(host="127.0.0.1", port=1).render_as_string(hide_password=False)
+    broken: StateStore = SqlStore(unreachable)
+    try:
+        with pytest.raises(StoreUnavailable):
+            broken.ping()
+    finally:
+        broken.close()
 
 
 # --- ingest: recording and de-duplication --------------------------------------------------------------

@@ -414,12 +414,25 @@ def test_a_batch_of_one_is_asked_alone(queries: list[str], per_request: int, exp
     (0, False), (-1, False), (MAX_PER_REQUEST + 1, False), (1, True), (2, True), (MAX_PER_REQUEST, True),
 ], ids=["zero", "negative", "over-max", "one", "two", "max"])
 def test_per_request_bounds(per_request: int, ok: bool) -> None:
-    assert MAX_PER_REQUEST == 1000
     if ok:
         assert QueryCombiner(FakePrometheus(TABLE), per_request).per_request == per_request
     else:
-        with pytest.raises(ValueError, match=r"per_request must be 1\.\.1000"):
+        with pytest.raises(ValueError, match=rf"per_request must be 1\.\.{MAX_PER_REQUEST}, got {per_request}$"):
             QueryCombiner(FakePrometheus(TABLE), per_request)
+
+
+@pytest.mark.parametrize(("count", "requests"), [
+    (MAX_PER_REQUEST, [MAX_PER_REQUEST]),
+    (MAX_PER_REQUEST + 1, [MAX_PER_REQUEST, 1]),
+], ids=["max-in-one-request", "one-more-in-a-second"])
+def test_at_the_limit_a_request_combines_at_most_max_per_request(count: int, requests: list[int]) -> None:
+    """At ``per_request=MAX_PER_REQUEST`` that many queries go in one request, and not one more."""
+    table: dict[str, Entry] = {f'load{{n="{n}"}}': [({"n": str(n)}, float(n))] for n in range(count)}
+    fake = FakePrometheus(table)
+    combiner = QueryCombiner(fake, MAX_PER_REQUEST)
+    values = combiner.values_of(list(table))
+    assert [len(parse_combined(query) or [query]) for query in fake.asked] == requests
+    assert [values[f'load{{n="{n}"}}'] for n in range(count)] == [float(n) for n in range(count)]
 
 
 # -- one_by_one -------------------------------------------------------------------------------------------------
