@@ -30,6 +30,7 @@ from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
 from alertscaler.api.app import create_app
+from alertscaler.api.tls import TlsListener
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.config import PolicyFile
 from alertscaler.prometheus.client import PrometheusClient
@@ -141,12 +142,20 @@ def sync_rules_at_start(policy: PolicyFile, source: str) -> bool:
 def serve(policy: PolicyFile, log_level: str = "info", source: str = "policy file") -> None:
     sync_rules_at_start(policy, source)
     service = build(policy)
-    server = uvicorn.Server(uvicorn.Config(
+    tls = policy.server.tls
+    config = uvicorn.Config(
         service.app, host=policy.server.host, port=policy.server.port, log_config=None,
         log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
-    ))
-    log.info("alertscaler listening on %s (store %s, %d group(s))", policy.server.listen,
-             service.store.safe_url, len(policy.groups))
+        ssl_certfile=tls.cert_file if tls else None, ssl_keyfile=tls.key_file if tls else None,
+    )
+    if tls is not None:
+        listener = TlsListener(tls.cert_file, tls.key_file)
+        config.load()
+        config.ssl = listener.context  # the one context the server uses; SIGHUP reloads its certificate
+        listener.reload_on_sighup()
+    server = uvicorn.Server(config)
+    log.info("alertscaler listening on %s%s (store %s, %d group(s))", policy.server.listen,
+             " with TLS (SIGHUP reloads the certificate)" if tls else "", service.store.safe_url, len(policy.groups))
     try:
         server.run()
     finally:

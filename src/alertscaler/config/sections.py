@@ -4,6 +4,7 @@ sync mode, retention), ``prometheus`` (queries, rule sync) and ``actions`` (retr
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -11,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -64,6 +66,45 @@ class AuthConfig(ConfigModel):
         return self.bearer_token is not None or self.basic is not None
 
 
+def _no_password() -> bytes:
+    return b""  # an encrypted key is refused (OpenSSL would otherwise prompt on the terminal)
+
+
+class TlsConfig(ConfigModel):
+    """``server.tls``: serve HTTPS with this PEM certificate (chain) and its unencrypted PEM key. Relative paths
+    are under the policy file's directory. Checked at load (both readable, and a matching pair); re-read on
+    SIGHUP without a restart (``api.tls``)."""
+
+    cert_file: str
+    key_file: str
+
+    @field_validator("cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base")
+        path = Path(value).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        return str(path)
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.cert_file, self.key_file, _no_password)
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ValueError(f"{self.cert_file} and {self.key_file} are not a PEM certificate and its unencrypted "
+                             f"key: {reason}") from None
+        return self
+
+
 class ServerConfig(ConfigModel):
     listen: str = "127.0.0.1:8080"
     auth: AuthConfig = AuthConfig(insecure_no_auth=True)
@@ -72,6 +113,7 @@ class ServerConfig(ConfigModel):
     alert_stale_after: Duration = 24 * 3600.0
     state_dir: str = "./alertscaler-state"
     public_url: str | None = None
+    tls: TlsConfig | None = None  # HTTPS on the listener; None: plain HTTP
 
     @field_validator("listen")
     @classmethod
@@ -99,7 +141,7 @@ class ServerConfig(ConfigModel):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 DEFAULT_RETENTION = 90 * 86400.0
