@@ -3,6 +3,7 @@ TLS client, and reloaded on SIGHUP without a restart (a bad pair is refused and 
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import ipaddress
 import os
@@ -12,6 +13,7 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -22,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from alertscaler.api.app import create_app
 from alertscaler.api.tls import TlsListener
+from alertscaler.cli.remote import request
 from alertscaler.config import load_policy
 from alertscaler.model.errors import ConfigError
 from tests.api.conftest import POLICY, make_harness
@@ -168,3 +171,14 @@ async def test_a_bad_pair_at_reload_keeps_the_current_certificate(served_tls: tu
     assert await served.served_by(trusted) == "ok"
     assert "the current certificate stays in use" in caplog.text
     assert key_text.decode() not in caplog.text
+
+
+async def test_the_cli_trusts_the_policys_own_certificate(served_tls: tuple[Served, Path], tmp_path: Path) -> None:
+    served, cert = served_tls
+    port = served.url.rsplit(":", 1)[1]
+    policy = tmp_path / "alertscaler.yml"
+    policy.write_text(with_tls(str(cert), served.listener.key_file).replace(
+        "server:\n", f"server:\n  listen: 127.0.0.1:{port}\n", 1))
+    args = argparse.Namespace(url=None, config=str(policy))
+    groups = await anyio.to_thread.run_sync(request, args, "GET", "/api/v1/groups")
+    assert [g["name"] for g in groups] == ["web", "batch"]

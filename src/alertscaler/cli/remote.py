@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,8 +123,12 @@ def request(args: argparse.Namespace, method: str, path: str, params: dict[str, 
         headers["Authorization"] = f"Bearer {policy.server.auth.bearer_token.get_secret_value()}"
     basic = policy.server.auth.basic if policy is not None else None
     auth = (basic.username, basic.password.get_secret_value()) if basic and "Authorization" not in headers else None
+    verify: ssl.SSLContext | bool = True
+    if policy is not None and policy.server.tls is not None and url == policy.server.url:
+        verify = ssl.create_default_context()  # the policy's own HTTPS listener: its certificate is trusted too
+        verify.load_verify_locations(policy.server.tls.cert_file)
     try:
-        with httpx.Client(base_url=url, timeout=30, headers=headers, auth=auth) as client:
+        with httpx.Client(base_url=url, timeout=30, headers=headers, auth=auth, verify=verify) as client:
             response = client.request(method, path, params=params, json=body)
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach alertscaler at {url}: {exc}", EXIT_UNREACHABLE) from None
