@@ -4,7 +4,9 @@ Load with ``pytest_plugins = ["tests.contract.provider_fixtures"]`` in a test mo
 imported from here (hence PYTEST_DONT_REWRITE: the module is imported before pytest could rewrite it, so it
 uses ``pytest.fail`` rather than ``assert``).
 
-``PROVIDER_FACTORIES`` maps a provider type to ``factory(state_dir) -> (provider, cleanup)``. Every call
+``PROVIDER_FACTORIES`` maps a provider type to ``factory(state_dir) -> (provider, cleanup)``: every provider
+type but ``openstack-heat``, whose real Heat is too slow for this suite's many scale calls (tests/integration/
+test_heat_provider.py covers it against the real Heat instead). Every call
 returns a NEW provider object on ``state_dir`` (a second call on the same directory is how the suite
 simulates an alertscaler restart); ``cleanup()`` must leave no instance of that directory running, even
 after a failed test. Adding a provider to the suite = adding one entry here.
@@ -220,8 +222,31 @@ def tosca_provider(state_dir: Path, group: str = GROUP) -> tuple[Provider, Clean
     return tosca.provider(), cleanup
 
 
+# -- fake ---------------------------------------------------------------------------------------------------
+#
+# The ``fake`` group lives in the provider object's memory (nothing runs): that memory is its cloud, so a
+# "restart" on the same state directory is handed the same object, as the nova stand-in is shared.
+
+_fake_groups: dict[Path, Provider] = {}
+
+
+def fake_provider(state_dir: Path, group: str = GROUP) -> tuple[Provider, Cleanup]:
+    from alertscaler.providers.fake import FakeConfig, FakeProvider
+
+    provider = _fake_groups.get(state_dir)
+    if provider is None:
+        provider = _fake_groups[state_dir] = FakeProvider(
+            FakeConfig(type="fake"), ProviderContext(group=group, state_dir=state_dir))
+
+    def cleanup() -> None:
+        _fake_groups.pop(state_dir, None)
+
+    return provider, cleanup
+
+
 PROVIDER_FACTORIES: dict[str, ProviderFactory] = {
     "exec": exec_provider,
+    "fake": fake_provider,
     "local": local_provider,
     "tosca": tosca_provider,
 }

@@ -36,10 +36,19 @@ def assert_size(provider: Provider, size: int) -> list[Member]:
     return members
 
 
-def test_implements_the_protocol(provider_harness: ProviderHarness) -> None:
+def test_close_releases_the_provider_not_the_members(provider_harness: ProviderHarness) -> None:
+    """``Provider.close``: resources released, instances kept running (they belong to the group); twice is
+    harmless. And every provider here converges to the size it is asked (``adopts_size`` is False)."""
     provider = provider_harness.new()
-    assert isinstance(provider, Provider)
-    assert isinstance(provider.idempotent, bool)
+    assert provider.adopts_size is False
+    provider_harness.scale(provider, 1)
+    members = running_ids(provider)
+    provider.close()
+    provider.close()
+    again = provider_harness.new()
+    assert running_ids(again) == members
+    provider_harness.scale(again, 0)
+    assert_size(again, 0)
 
 
 def test_starts_empty(provider_harness: ProviderHarness) -> None:

@@ -26,6 +26,7 @@ from alertscaler.providers.common.processes import processes_with_env
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,  # the whole demo, twice: about two minutes
     pytest.mark.skipif(
         not all(shutil.which(b) for b in ("prometheus", "prometheus-alertmanager")),
         reason="needs the Debian packages prometheus and prometheus-alertmanager "

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from alertscaler.model.errors import ConfigError
 from alertscaler.model.groups import MemberState
 from alertscaler.providers import registry
 from alertscaler.providers.base import Healer, ProviderContext, Rebooter
+from alertscaler.providers.tosca import opera as opera_module
 from alertscaler.providers.tosca.opera import (
     CALLBACK_NAME,
     NO_DEPLOYMENT,
@@ -324,16 +326,48 @@ def test_opera_gets_a_utf8_locale(
     assert OperaEnv("opera", tmp_path).environment().get("LC_ALL") == (lc_all or variables.get("LC_ALL"))
 
 
-def test_the_lock_excludes_a_second_holder_until_released(tmp_path: Path) -> None:
+class LockClock:
+    """Stands in for ``time`` in the opera module: ``sleep`` advances ``monotonic``; after ``release_after``
+    sleeps it runs ``release`` (the holder lets go while the second caller polls)."""
+
+    def __init__(self, release_after: int | None = None, release: Callable[[], None] = lambda: None) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+        self.release_after = release_after
+        self.release = release
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds
+        if self.sleeps == self.release_after:
+            self.release()
+
+
+def test_the_lock_excludes_a_second_holder_until_its_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = LockClock()
+    monkeypatch.setattr(opera_module, "time", clock)
+    monkeypatch.setattr(opera_module, "LOCK_POLL", 0.25)  # exact in binary: the fake clock adds up exactly
     path = tmp_path / "tosca.lock"
-    with group_lock(path, time.monotonic()):
+    with group_lock(path, clock.now):
         assert path.read_text() == f"{os.getpid()}\n"
-        started = time.monotonic()
-        with pytest.raises(LockBusy), group_lock(path, time.monotonic() + 0.3):
+        with pytest.raises(LockBusy), group_lock(path, clock.now + 1.0):
             pass
-        assert time.monotonic() - started >= 0.3
-    with group_lock(path, time.monotonic()):  # free again
+        assert (clock.now, clock.sleeps) == (1001.0, 4)  # polled every 0.25 s until the deadline, not longer
+    with group_lock(path, clock.now):  # free again
         pass
+
+
+def test_the_lock_is_taken_as_soon_as_the_holder_releases_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "tosca.lock"
+    holder = ExitStack()
+    clock = LockClock(release_after=3, release=holder.close)
+    monkeypatch.setattr(opera_module, "time", clock)
+    holder.enter_context(group_lock(path, clock.now))
+    with group_lock(path, clock.now + 60):
+        assert clock.sleeps == 3  # the poll after the release took it
 
 
 def test_installed_callback_is_valid_python(tmp_path: Path) -> None:
