@@ -32,7 +32,7 @@ from alertscaler.providers import registry
 from alertscaler.providers.base import Healer, Provider, ProviderContext, Rebooter, ScaleRequest
 from alertscaler.providers.tosca import provider as tosca_module
 from alertscaler.providers.tosca.provider import ToscaConfig, ToscaProvider, ToscaRebooter, create
-from tests.contract.provider_fixtures import MARKER_VAR, RUN_MARKER, marked_processes, scale_to
+from tests.contract.provider_fixtures import CASE_VAR, MARKER_VAR, RUN_MARKER, marked_processes, scale_to
 from tests.integration.tosca_fixtures import (
     REPO,
     SERVICE_TEMPLATE,
@@ -224,12 +224,13 @@ def test_without_heal_event_the_provider_cannot_heal(tosca: ToscaGroup) -> None:
 def test_a_hung_operation_is_killed_after_timeout_and_is_temporary(tosca: ToscaGroup) -> None:
     provider = tosca.provider()
     scale(provider, tosca, 1)
-    slow = tosca.provider(inputs={"sleep_seconds": 300}, timeout="6s")
+    case = f"{tosca.state_dir}-hung"  # what the hung operation starts carries it: counted here, not others'
+    slow = tosca.provider(inputs={"sleep_seconds": 300}, timeout="6s", env={MARKER_VAR: RUN_MARKER, CASE_VAR: case})
     started = time.monotonic()
     with pytest.raises(TemporaryProviderError, match=r"opera update timed out after .*process group was killed"):
         scale(slow, tosca, 2)
     assert time.monotonic() - started < 20
-    leftovers = [pid for pid in marked_processes() if "http.server" not in server_command_line(pid)]
+    leftovers = [pid for pid in marked_processes(case, CASE_VAR) if "http.server" not in server_command_line(pid)]
     assert leftovers == [], [server_command_line(pid) for pid in leftovers]
 
     assert scale(provider, tosca, 2).startswith("opera updated: instance_count ? -> 2")
@@ -300,13 +301,13 @@ def test_the_example_service_deploys_scales_and_reboots(tosca: ToscaGroup, tmp_p
     example = load_policy_file(REPO / "examples" / "tosca" / "alertscaler.yml").groups["web"].provider
     assert isinstance(example, ToscaConfig)
     install_dir = tmp_path / "example"
+    state_dir = tmp_path / "example-state"  # also the marker of the processes this test starts
     values = example.model_dump()
     values.update(
-        opera=str(tosca.opera), timeout="120s", env={MARKER_VAR: RUN_MARKER},
+        opera=str(tosca.opera), timeout="120s", env={MARKER_VAR: RUN_MARKER, CASE_VAR: str(state_dir)},
         inputs={**example.inputs, "base_port": tosca.base_port, "install_dir": str(install_dir)},
     )
     config = ToscaConfig.model_validate(values)
-    state_dir = tmp_path / "example-state"
     provider = create(config, ProviderContext(group="web", state_dir=state_dir))
     assert isinstance(provider, ToscaRebooter)
     try:
@@ -328,5 +329,6 @@ def test_the_example_service_deploys_scales_and_reboots(tosca: ToscaGroup, tmp_p
         undeploy = tosca.opera_command("undeploy", "-p", str(state_dir / "opera"), "--resume", "--force")
     assert undeploy.returncode == 0, undeploy.stdout + undeploy.stderr
     assert not answers(tosca.port(0))
-    servers = [p for p in marked_processes() if any(a.endswith("web.py") for a in server_command_line(p))]
+    servers = [p for p in marked_processes(str(state_dir), CASE_VAR)
+               if any(a.endswith("web.py") for a in server_command_line(p))]
     assert servers == [], "opera undeploy must stop the example's servers"
