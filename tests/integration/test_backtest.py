@@ -26,11 +26,13 @@ from alertscaler.demo.stack import Stack
 from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.sim.backtest import fetch_trace
 from tests.e2e.harness import ControlExporter
+from tests.support.waiting import wait_for
 
 PROMETHEUS = "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else shutil.which("prometheus")
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,  # the module's Prometheus needs ~18 s of scraped data before the first test
     pytest.mark.skipif(PROMETHEUS is None, reason="needs /usr/bin/prometheus (Debian package prometheus: "
                                                   "apt-get install -y prometheus; .ci/run installs it)"),
 ]
@@ -84,14 +86,13 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
         with Counter(exporter), Stack(tmp / "stack", watchdog=False, handle_signals=False) as stack:
             stack.start_prometheus(config)
             with PrometheusClient(stack.prometheus_url, timeout=5) as client:
-                deadline = time.monotonic() + DATA_TIMEOUT
-                while True:
+
+                def enough() -> bool:
                     now = datetime.now(UTC)
                     series = client.range(QUERY, now - timedelta(minutes=1), now, 1.0)
-                    if series and len(series[0].points) >= POINTS:
-                        break
-                    assert time.monotonic() < deadline, f"no {POINTS} s of {QUERY} within {DATA_TIMEOUT:g} s"
-                    time.sleep(0.5)
+                    return bool(series) and len(series[0].points) >= POINTS
+
+                wait_for(enough, timeout=DATA_TIMEOUT, interval=0.5, what=f"{POINTS} s of {QUERY}")
             yield Prom(stack.prometheus_url, exporter)
     finally:
         exporter.close()

@@ -25,7 +25,7 @@ from alertscaler.providers.common.processes import processes_with_env
 from tests.support.waiting import wait_for
 from tests.support.webhooks import alert, body
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # each test: a real service, 5-11 s
 TOKEN = "integration-token"
 
 

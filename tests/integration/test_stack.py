@@ -185,6 +185,7 @@ time.sleep(60)
 
 
 @needs_prometheus
+@pytest.mark.slow  # ~6 s: waits for Prometheus to scrape and to find the Alertmanager
 def test_prometheus_and_alertmanager_start_scrape_a_workload_and_leave_nothing_behind() -> None:
     workload_port = free_port()
     with Stack() as stack:
