@@ -26,7 +26,8 @@ from alertscaler.model.errors import StoreError, StoreUnavailable
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealAction, HealRecord, HealSignal, SignalSource
 from alertscaler.model.policies import Direction
-from alertscaler.store.base import ActiveAlert, NewDecision, StateStore
+from alertscaler.store.base import ActiveAlert, Lease, NewDecision, StateStore
+from alertscaler.store.replicas import assign_groups, new_replica_id, rendezvous_owner
 from alertscaler.store.sql import SqlStore, metadata, sqlite_url
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -775,7 +776,7 @@ def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> N
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
 
     assert diff == []
-    assert version == "0002"
+    assert version == "0003"
 
 
 def test_upgrading_from_0001_keeps_the_actions_as_scale_actions(db_url: str) -> None:
@@ -1136,3 +1137,333 @@ def test_retention_deletes_only_what_is_old_and_finished(store: SqlStore, alert:
     assert store.record_notification(notification(alert("done")), new).new == 1
     assert store.record_notification(notification(alert("recent")), new).duplicates == 1
     assert store.prune(at(5 * DAY)) == dict.fromkeys(counts, 0), "idempotent"
+
+
+# --- replicas, action leases, group ownership (issue 12) ------------------------------------------------------
+
+R1, R2, R3 = "host-a:100:aaaaaaaa", "host-b:200:bbbbbbbb", "host-c:300:cccccccc"
+LEASE = timedelta(seconds=30)
+
+
+def running_action(store: SqlStore, owner: str | None, now: datetime = T0, group: str = "web") -> int:
+    """A RUNNING action held by ``owner`` until ``now`` + LEASE (no lease at all for None)."""
+    action_id = new_action(store, group, now)
+    lease = Lease(owner, now + LEASE) if owner is not None else None
+    assert store.claim_action(action_id, now, lease) is not None
+    return action_id
+
+
+@pytest.mark.parametrize(("seconds", "live"), [
+    (0, [R1]), (29.999, [R1]), (30, []), (31, []),
+], ids=["at-heartbeat", "just-before-expiry", "at-expiry", "after-expiry"])
+def test_a_replica_is_live_until_its_heartbeat_expires(store: SqlStore, seconds: float, live: list[str]) -> None:
+    store.heartbeat(R1, at(0), at(0) + LEASE)
+    assert [r.id for r in store.live_replicas(at(seconds))] == live
+
+
+def test_a_heartbeat_renews_the_replica_and_all_its_action_leases_only(store: SqlStore) -> None:
+    mine = [running_action(store, R1, group=g) for g in ("web", "api")]
+    peers = running_action(store, R2, group="db")
+    store.heartbeat(R1, at(0), at(30))
+    renewed = store.heartbeat(R1, at(20), at(50))
+
+    leases = {i: store.action_lease(i) for i in [*mine, peers]}
+    (replica,) = store.live_replicas(at(49))
+    assert renewed == frozenset(mine)
+    assert {i: (lease.owner, lease.until) for i, lease in leases.items() if lease} == {
+        mine[0]: (R1, at(50)), mine[1]: (R1, at(50)), peers: (R2, at(30))}
+    assert (replica.id, replica.started_at, replica.heartbeat_at, replica.expires_at, replica.stopped_at) == (
+        R1, at(0), at(20), at(50), None)
+
+
+def test_a_heartbeat_that_ends_before_it_starts_is_refused(store: SqlStore) -> None:
+    with pytest.raises(ValueError, match="until"):
+        store.heartbeat(R1, at(10), at(10))
+
+
+# How an action stands when replica R2 tries to take it over at t=40 (R1's lease: until t=30 unless renewed).
+TAKEOVER: list[tuple[str, str, bool]] = [
+    ("expired-lease", "expired", True),
+    ("lease-renewed-by-a-live-peer", "renewed", False),
+    ("never-leased", "no-lease", True),
+    ("handed-back", "left", True),
+    ("pending", "pending", False),
+    ("finished", "finished", False),
+]
+
+
+@pytest.mark.parametrize(("situation", "taken"), [c[1:] for c in TAKEOVER], ids=[c[0] for c in TAKEOVER])
+def test_a_peer_takes_over_only_an_expired_lease(store: SqlStore, situation: str, taken: bool) -> None:
+    if situation == "pending":
+        action_id = new_action(store)
+    else:
+        action_id = running_action(store, None if situation == "no-lease" else R1)
+    if situation == "renewed":
+        store.heartbeat(R1, at(25), at(55))
+    elif situation == "left":
+        store.leave(R1, at(10))
+    elif situation == "finished":
+        store.finish_action(action_id, ActionState.SUCCEEDED, at(5))
+
+    expired = [a.id for a in store.expired_actions(at(40))]
+    got = store.take_over_action(action_id, at(40), Lease(R2, at(70)))
+
+    assert (got is not None, expired == [action_id]) == (taken, taken)
+    if got is not None:
+        assert (got.state, got.attempts) == (ActionState.RUNNING, 1), "taken as it was: the taker settles it"
+        lease = store.action_lease(action_id)
+        assert lease is not None and (lease.owner, lease.until) == (R2, at(70))
+        assert store.heartbeat(R1, at(41), at(71)) == frozenset(), "the old owner renews it no more"
+
+
+def test_a_live_peers_running_action_is_untouchable(store: SqlStore) -> None:
+    """Issue 12 point 1: a (re)starting replica must leave a live peer's action alone."""
+    action_id = running_action(store, R1)
+    for t in (10, 20, 30, 40, 50):  # R1 keeps heart-beating every 10 s; R2 looks each time
+        store.heartbeat(R1, at(t), at(t) + LEASE)
+        assert store.expired_actions(at(t + 1)) == []
+        assert store.take_over_action(action_id, at(t + 1), Lease(R2, at(t + 31))) is None
+        store.finish_action(action_id, ActionState.FAILED, at(t + 1), error="R2's recovery", owner=R2)
+        store.release_action(action_id, at(t + 1), "R2's retry", owner=R2)
+    got, lease = store.get_action(action_id), store.action_lease(action_id)
+    assert got is not None and got.state is ActionState.RUNNING and got.error is None
+    assert lease is not None and lease.owner == R1
+
+
+def test_the_old_owner_cannot_finish_or_release_an_action_taken_over(store: SqlStore) -> None:
+    action_id = running_action(store, R1)
+    assert store.take_over_action(action_id, at(31), Lease(R2, at(61))) is not None
+
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(32), result="R1 woke up late", owner=R1)
+    store.release_action(action_id, at(32), "R1 retry", owner=R1)
+    still = store.get_action(action_id)
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(33), result="reconciled", owner=R2)
+    done = store.get_action(action_id)
+
+    assert still is not None and (still.state, still.result) == (ActionState.RUNNING, None)
+    assert done is not None and (done.state, done.result) == (ActionState.SUCCEEDED, "reconciled")
+    assert store.action_lease(action_id) is None
+
+
+def test_a_released_action_is_claimed_again_with_a_new_lease(store: SqlStore) -> None:
+    action_id = running_action(store, R1)
+    store.release_action(action_id, at(5), "503", owner=R1)
+    pending_lease = store.action_lease(action_id)
+    again = store.claim_action(action_id, at(6), Lease(R2, at(36)))
+    lease = store.action_lease(action_id)
+    assert pending_lease is None and again is not None
+    assert lease is not None and (lease.owner, lease.until) == (R2, at(36))
+
+
+def test_an_action_created_claimed_carries_its_lease(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        claimed = tx.add_action(tx.add_decision(decision()), "web", 2, 3, at(0), claim=True, lease=Lease(R1, at(30)))
+        queued = tx.add_action(tx.add_decision(decision()), "web", 3, 4, at(0), claim=True, lease=Lease(R1, at(30)))
+    lease = store.action_lease(claimed)
+    assert lease is not None and (lease.owner, lease.until) == (R1, at(30))
+    assert store.action_lease(queued) is None
+    assert store.expired_actions(at(29)) == [] and [a.id for a in store.expired_actions(at(30))] == [claimed]
+
+
+def test_only_one_of_many_concurrent_takeovers_wins(store: SqlStore) -> None:
+    action_id = running_action(store, R1)
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def take(i: int) -> bool:
+        barrier.wait()
+        return store.take_over_action(action_id, at(40), Lease(f"peer-{i}", at(70))) is not None
+
+    with ThreadPoolExecutor(workers) as pool:
+        wins = list(pool.map(take, range(workers)))
+
+    lease = store.action_lease(action_id)
+    assert wins.count(True) == 1
+    assert lease is not None and lease.owner == f"peer-{wins.index(True)}"
+
+
+def test_leaving_hands_back_actions_and_groups_at_once(store: SqlStore) -> None:
+    held = running_action(store, R1, at(0))
+    store.heartbeat(R1, at(0), at(30))
+    store.heartbeat(R2, at(0), at(30))
+    groups = [f"g{i}" for i in range(40)]
+    owned_r1 = store.balance_groups(R1, groups, at(1))
+
+    handed = store.leave(R1, at(5))
+    store.heartbeat(R2, at(5), at(35))
+    owned_r2 = store.balance_groups(R2, groups, at(5))
+
+    assert handed == [held] and owned_r1
+    assert [r.id for r in store.live_replicas(at(5))] == [R2]
+    assert [a.id for a in store.expired_actions(at(5))] == [held]
+    assert store.take_over_action(held, at(5), Lease(R2, at(35))) is not None
+    assert owned_r2 == frozenset(groups), "R1's groups were released: R2 takes them without waiting"
+    assert store.group_owners(at(6)) == dict.fromkeys(groups, R2)
+
+
+# --- group assignment: rendezvous hashing over the live replicas --------------------------------------------
+
+GROUPS = [f"group-{i:04d}" for i in range(2000)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5], ids=["one", "two", "three", "five"])
+def test_rendezvous_spreads_groups_evenly_and_a_join_moves_only_to_the_newcomer(count: int) -> None:
+    ids = [f"replica-{i}" for i in range(count)]
+    before = assign_groups(GROUPS, ids)
+    after = assign_groups(GROUPS, [*ids, "newcomer"])
+    shuffled = assign_groups(GROUPS, list(reversed(ids)))
+
+    shares = [list(before.values()).count(r) for r in ids]
+    moved = {g for g in GROUPS if before[g] != after[g]}
+    assert shuffled == before, "the order replicas are listed in does not matter"
+    assert set(before) == set(GROUPS) and min(shares) > len(GROUPS) / count * 0.85
+    assert {after[g] for g in moved} == {"newcomer"}
+    assert abs(len(moved) - len(GROUPS) / (count + 1)) < len(GROUPS) * 0.05
+    assert {g for g in GROUPS if after[g] != before[g]} == {g for g, r in after.items() if r == "newcomer"}
+
+
+def test_rendezvous_without_replicas_assigns_nothing() -> None:
+    assert assign_groups(GROUPS, []) == {} and rendezvous_owner("web", []) is None
+
+
+def test_replica_ids_are_host_pid_random_and_differ_between_starts() -> None:
+    a, b = new_replica_id("node-1", 42), new_replica_id("node-1", 42)
+    assert a.startswith("node-1:42:") and b.startswith("node-1:42:") and a != b
+
+
+def test_groups_split_over_live_replicas_and_rebalance_when_one_stops_heart_beating(store: SqlStore) -> None:
+    groups = GROUPS[:300]
+
+    def beat(replica: str, t: float) -> None:
+        store.heartbeat(replica, at(t), at(t) + LEASE)
+
+    beat(R1, 0)
+    alone = store.balance_groups(R1, groups, at(0))
+    beat(R2, 1)
+    r2_early = store.balance_groups(R2, groups, at(1))  # R1 still holds everything: nothing to take yet
+    r1_after_join = store.balance_groups(R1, groups, at(2))  # R1 sees R2 and lets its share go
+    r2_joined = store.balance_groups(R2, groups, at(3))
+    expected = assign_groups(groups, [R1, R2])
+    owners_split = store.group_owners(at(3))
+    # R2 stops heart-beating at t=1: its heartbeat expires at t=31
+    beat(R1, 20)
+    r1_before_expiry = store.balance_groups(R1, groups, at(30.5))
+    beat(R1, 31)
+    r1_after_expiry = store.balance_groups(R1, groups, at(31))
+
+    assert alone == frozenset(groups) and r2_early == frozenset()
+    assert r1_after_join == {g for g, r in expected.items() if r == R1}
+    assert r2_joined == {g for g, r in expected.items() if r == R2}
+    assert owners_split == expected and 100 < len(r2_joined) < 200
+    assert r1_before_expiry == r1_after_join, "R2's groups are not taken while its heartbeat holds"
+    assert r1_after_expiry == frozenset(groups)
+    assert store.group_owners(at(31)) == dict.fromkeys(groups, R1)
+
+
+def test_a_replica_keeps_a_group_until_its_running_action_ends(store: SqlStore) -> None:
+    groups = GROUPS[:50]
+    store.heartbeat(R1, at(0), at(30))
+    store.balance_groups(R1, groups, at(0))
+    moving = next(g for g, r in assign_groups(groups, [R1, R2]).items() if r == R2)
+    action_id = running_action(store, R1, at(0), group=moving)
+    store.heartbeat(R2, at(1), at(31))
+
+    kept = store.balance_groups(R1, groups, at(2))
+    not_yet = store.balance_groups(R2, groups, at(2))
+    store.finish_action(action_id, ActionState.SUCCEEDED, at(3), owner=R1)
+    released = store.balance_groups(R1, groups, at(4))
+    taken = store.balance_groups(R2, groups, at(4))
+
+    assert moving in kept and moving not in not_yet
+    assert moving not in released and moving in taken
+
+
+def test_a_replica_that_is_not_live_owns_nothing(store: SqlStore) -> None:
+    store.heartbeat(R1, at(0), at(30))
+    assert store.balance_groups(R1, ["web"], at(30)) == frozenset()
+    assert store.balance_groups(R2, ["web"], at(0)) == frozenset(), "never heart-beaten"
+    assert store.group_owners(at(0)) == {}
+
+
+def test_concurrent_balancing_replicas_never_share_a_group(store: SqlStore) -> None:
+    replicas = [R1, R2, R3]
+    for r in replicas:
+        store.heartbeat(r, at(0), at(300))
+    barrier = threading.Barrier(len(replicas))
+
+    def balance(replica: str) -> list[frozenset[str]]:
+        barrier.wait()
+        return [store.balance_groups(replica, GROUPS[:600], at(1 + i)) for i in range(3)]
+
+    with ThreadPoolExecutor(len(replicas)) as pool:
+        rounds = dict(zip(replicas, pool.map(balance, replicas), strict=True))
+
+    for i in range(3):
+        owned = [rounds[r][i] for r in replicas]
+        assert sum(len(o) for o in owned) == len(set().union(*owned)), f"round {i}: a group owned twice"
+    final = {r: store.balance_groups(r, GROUPS[:600], at(10)) for r in replicas}
+    expected = assign_groups(GROUPS[:600], replicas)
+    assert final == {r: {g for g, o in expected.items() if o == r} for r in replicas}
+
+
+def test_overlapping_batches_recorded_by_two_replicas_do_not_deadlock(
+    db_url: str, alert: AlertF, notification: NotificationF,
+) -> None:
+    """Issue 12 point 7: the same webhooks delivered to two replicas, batched in opposite orders. Keys are
+    claimed in one order, so the second transaction waits for the first instead of deadlocking."""
+    stores = [SqlStore(db_url), SqlStore(db_url)]
+    stores[0].migrate()
+    rounds = 15
+    barrier = threading.Barrier(2, timeout=60)  # a replica that failed breaks the other's wait
+
+    errors: list[BaseException] = []
+
+    def replica(index: int) -> list[tuple[int, int]]:
+        out = []
+        for r in range(rounds):
+            batch = [(notification(*(alert(f"{r}-{name}-{i}") for i in range(60)), group_key=name), at(r))
+                     for name in ("x", "y", "z")]
+            try:
+                barrier.wait()
+                receipts = stores[index].record_notifications(batch if index == 0 else batch[::-1])
+            except BaseException as exc:  # surfaced below; the peer's wait is broken, not left hanging
+                errors.append(exc)
+                barrier.abort()
+                return out
+            out.extend((rc.new, rc.duplicates) for rc in receipts)
+        return out
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(replica, [0, 1]))
+    finally:
+        for s in stores:
+            s.close()
+    assert [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] == []
+    new = [n for result in results for n, _ in result]
+    assert sum(new) == rounds * 3 * 60, "each alert claimed once"
+    assert all(n in (0, 60) for n in new), "a notification's keys are claimed by one replica"
+
+
+def test_upgrading_from_0002_leaves_running_actions_recoverable(db_url: str) -> None:
+    old = SqlStore(db_url)
+    try:
+        old.migrate("0002")
+        with old.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO decisions (group_name, policy, trigger, outcome, reason, from_capacity, to_capacity,"
+                " message, alerts, decided_at) VALUES ('web', 'scale_out', 'notification', 'acted', 'scaled',"
+                " 1, 2, 'scale 1 -> 2', '[]', :at)"), {"at": T0.replace(tzinfo=None)})
+            conn.execute(sa.text(
+                "INSERT INTO actions (decision_id, group_name, from_capacity, desired, state, attempts, created_at,"
+                " started_at) VALUES (1, 'web', 1, 2, 'running', 1, :at, :at)"), {"at": T0.replace(tzinfo=None)})
+    finally:
+        old.close()
+    new = SqlStore(db_url)
+    try:
+        new.migrate()
+        lease = new.action_lease(1)
+        assert lease is not None and (lease.owner, lease.until) == (None, None)
+        assert [a.id for a in new.expired_actions(T0)] == [1]
+    finally:
+        new.close()

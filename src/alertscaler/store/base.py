@@ -97,6 +97,36 @@ class PendingSignal:
     signal: HealSignal
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A RUNNING action's owner and until when it holds the action. Set by ``claim_action`` /
+    ``add_action(claim=True)`` / ``take_over_action``, renewed by ``heartbeat``."""
+
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """One alertscaler process sharing the store; live while ``expires_at`` is after the caller's now."""
+
+    id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActionLease:
+    """Who holds a RUNNING action (``owner`` None: nobody — never leased, e.g. left by an older version)."""
+
+    action_id: int
+    group: str
+    owner: str | None
+    until: datetime | None
+
+
 class Tx(Protocol):
     """One atomic unit of work. Everything done through it commits together or not at all."""
 
@@ -123,10 +153,11 @@ class Tx(Protocol):
         transaction — batched with others, always before the commit and in the order of the calls."""
 
     def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int, now: datetime,
-                   claim: bool = False, targets: Sequence[HealTarget] = ()) -> int:
+                   claim: bool = False, targets: Sequence[HealTarget] = (), lease: Lease | None = None) -> int:
         """Create a pending action for an acted decision (and link the decision to it). With ``claim`` the
-        action is created already RUNNING (attempts 1, started_at ``now``) if the group has no other
-        unfinished action, for the caller to execute at once; ``claimed_action`` tells whether it was."""
+        action is created already RUNNING (attempts 1, started_at ``now``, held by ``lease`` if given) if the
+        group has no other unfinished action, for the caller to execute at once; ``claimed_action`` tells
+        whether it was."""
 
     def claimed_action(self, action_id: int) -> bool:
         """True if ``action_id`` (created in this transaction) was created RUNNING by ``add_action(claim=True)``."""
@@ -249,23 +280,64 @@ class StateStore(Protocol):
     def next_action(self, group: str) -> Action | None:
         """The group's oldest unfinished action (pending or running), whatever its ``not_before``."""
 
-    def claim_action(self, action_id: int, now: datetime) -> Action | None:
-        """Atomically move a PENDING action to RUNNING (attempts + 1; started_at set on the first claim).
-        None if it was not pending (another worker or replica has it)."""
+    def claim_action(self, action_id: int, now: datetime, lease: Lease | None = None) -> Action | None:
+        """Atomically move a PENDING action to RUNNING (attempts + 1; started_at set on the first claim), held
+        by ``lease`` if given. None if it was not pending (another worker or replica has it)."""
 
     def release_action(self, action_id: int, not_before: datetime, error: str,
-                       called_at: datetime | None = None) -> None:
+                       called_at: datetime | None = None, owner: str | None = None) -> None:
         """RUNNING → PENDING after a temporary error; it may be claimed again from ``not_before``.
         ``called_at``: when the provider was actually called; on the first attempt it replaces ``started_at``
-        (the claim time), so that ``provider_call_at`` is the real call."""
+        (the claim time), so that ``provider_call_at`` is the real call. With ``owner``: only while that
+        replica still holds the action (a peer that took it over meanwhile wins; logged)."""
 
     def finish_action(self, action_id: int, state: ActionState, now: datetime,
                       result: str | None = None, error: str | None = None,
-                      called_at: datetime | None = None) -> None:
-        """RUNNING (or PENDING) → SUCCEEDED / FAILED. ``called_at`` as for ``release_action``."""
+                      called_at: datetime | None = None, owner: str | None = None) -> None:
+        """RUNNING (or PENDING) → SUCCEEDED / FAILED. ``called_at`` and ``owner`` as for ``release_action``."""
 
     def running_actions(self) -> list[Action]:
-        """Actions left RUNNING, e.g. by a process that was killed: to resume or reconcile at start."""
+        """Every RUNNING action, whoever holds it (see ``expired_actions`` for those a replica may recover)."""
+
+    # --- replicas and leases (several replicas on one store) --------------------------------------
+    def heartbeat(self, replica: str, now: datetime, until: datetime) -> frozenset[int]:
+        """The replica is alive until ``until`` (its row is created on the first call) and so are the leases
+        of every RUNNING action it holds: one transaction, one statement for all the actions. Returns the
+        ids of the actions renewed — an action the caller runs that is missing was taken over by a peer
+        (this replica's lease had expired): the caller must stop treating it as its own."""
+
+    def leave(self, replica: str, now: datetime) -> list[int]:
+        """A clean stop: the replica is dead from ``now``, its groups are released and the leases of the
+        RUNNING actions it still holds expire at ``now`` (handed back: a peer takes them over at once, as it
+        would after a crash). Returns the ids of the actions handed back."""
+
+    def live_replicas(self, now: datetime) -> list[ReplicaInfo]:
+        """Replicas whose heartbeat holds at ``now``, ordered by id."""
+
+    def expired_actions(self, now: datetime) -> list[Action]:
+        """RUNNING actions whose lease expired before ``now`` or that never had one: their replica died
+        (or stopped and handed them back). Oldest first. Only these may be recovered, via ``take_over_action``."""
+
+    def take_over_action(self, action_id: int, now: datetime, lease: Lease) -> Action | None:
+        """Atomically make ``lease`` the holder of a RUNNING action whose lease has expired (one conditional
+        UPDATE: of two replicas trying, one wins). None if the action is not running or its lease still
+        holds (a live peer runs it: never touch it). The action stays RUNNING, attempts unchanged: the
+        caller then settles it as after a crash (resume, reconcile, fail)."""
+
+    def action_lease(self, action_id: int) -> ActionLease | None:
+        """Who holds a RUNNING action (None: the action is not running or does not exist)."""
+
+    def balance_groups(self, replica: str, groups: Sequence[str], now: datetime) -> frozenset[str]:
+        """Spread ``groups`` over the live replicas by rendezvous hashing (``store.replicas``) and return the
+        groups ``replica`` drives from now on. In one transaction (serialised between replicas): the
+        replica releases the groups it holds that hash to another live replica — except a group whose action
+        it is still running (it keeps it until the action ends) — and takes those that hash to it and are
+        free, held by itself, or held by a replica that is no longer live. A group another live replica
+        still holds is not taken: it moves at that replica's next ``balance_groups``. Nothing is owned by
+        a replica that is not live at ``now`` (call ``heartbeat`` first)."""
+
+    def group_owners(self, now: datetime) -> dict[str, str]:
+        """Group → the live replica that drives it (groups released or held by a dead replica are absent)."""
 
     def active_alerts(self, group: str | None = None) -> list[ActiveAlert]: ...
 

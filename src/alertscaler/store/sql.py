@@ -48,12 +48,14 @@ from alertscaler.model.groups import GroupState
 from alertscaler.store.base import (
     ActiveAlert,
     AlertRoute,
+    Lease,
     Receipt,
     StateStore,
     StoredNotification,
     Tx,
 )
 from alertscaler.store.sql_healing import HealStoreMixin
+from alertscaler.store.sql_leases import LeaseStoreMixin
 from alertscaler.store.sql_pruning import PruneStoreMixin
 from alertscaler.store.sql_statements import _Dialect, _Statements
 from alertscaler.store.sql_tx import _KEYS_PER_INSERT, _routes, _SqlTx
@@ -99,7 +101,7 @@ def sqlite_url(path: str | Path) -> str:
 # --- the store --------------------------------------------------------------------------------------
 
 
-class SqlStore(HealStoreMixin, PruneStoreMixin):
+class SqlStore(HealStoreMixin, PruneStoreMixin, LeaseStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call
@@ -244,7 +246,7 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
                  "body": _dumps(notification.raw), "received_at": received_at, "processed_at": None},
             ).scalar_one()
             claimed = 0
-            unique = _unique(keys)
+            unique = sorted(_unique(keys))  # one lock order for every writer (PostgreSQL: no deadlock)
             for start in range(0, len(unique), _KEYS_PER_INSERT):
                 chunk = unique[start:start + _KEYS_PER_INSERT]
                 params = [{"dedup_key": k, "notification_id": notification_id} for k in chunk]
@@ -367,7 +369,7 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
             ).first()
         return _action_from_row(row) if row is not None else None
 
-    def claim_action(self, action_id: int, now: datetime) -> Action | None:
+    def claim_action(self, action_id: int, now: datetime, lease: Lease | None = None) -> Action | None:
         """PENDING → RUNNING in one conditional UPDATE (atomic across threads and replicas). ``not_before``
         is not checked here: the caller decides when an action is due."""
         stmt = (
@@ -375,7 +377,9 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
             .where(actions.c.id == action_id, actions.c.state == ActionState.PENDING.value)
             .values(state=ActionState.RUNNING.value, attempts=actions.c.attempts + 1,
                     started_at=sa.func.coalesce(actions.c.started_at,
-                                                sa.bindparam("now", now, type_=UtcDateTime)))
+                                                sa.bindparam("now", now, type_=UtcDateTime)),
+                    owner=lease.owner if lease else None,
+                    lease_expires_at=sa.bindparam("b_until", lease.until if lease else None, type_=UtcDateTime))
             .returning(*actions.c)
         )
         with self._write() as conn:
@@ -383,24 +387,27 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
         return _action_from_row(row) if row is not None else None
 
     def release_action(self, action_id: int, not_before: datetime, error: str,
-                       called_at: datetime | None = None) -> None:
-        """RUNNING → PENDING. A no-op (logged) if the action is not RUNNING any more, so a late release can
-        never resurrect an action that was finished meanwhile."""
+                       called_at: datetime | None = None, owner: str | None = None) -> None:
+        """RUNNING → PENDING (owner and lease cleared). A no-op (logged) if the action is not RUNNING any more
+        — or, with ``owner``, not held by that replica — so a late release can never resurrect an action that
+        was finished or taken over meanwhile."""
         with self._write() as conn:
             result = conn.execute(
                 actions.update()
-                .where(actions.c.id == action_id, actions.c.state == ActionState.RUNNING.value)
+                .where(actions.c.id == action_id, actions.c.state == ActionState.RUNNING.value, *_held_by(owner))
                 .values(state=ActionState.PENDING.value, not_before=not_before, error=error,
-                        started_at=_first_call(called_at))
+                        started_at=_first_call(called_at), owner=None, lease_expires_at=None)
             )
         if result.rowcount != 1:
-            log.warning("release_action(%s): action is missing or not running; left unchanged", action_id)
+            log.warning("release_action(%s): action is missing, not running or not held by %s; left unchanged",
+                        action_id, owner or "anyone")
 
     def finish_action(self, action_id: int, state: ActionState, now: datetime,
                       result: str | None = None, error: str | None = None,
-                      called_at: datetime | None = None) -> None:
+                      called_at: datetime | None = None, owner: str | None = None) -> None:
         """RUNNING or PENDING → SUCCEEDED / FAILED. ``error=None`` clears the error on success and keeps the
-        last temporary error on failure. A no-op (logged) if the action is already finished or missing."""
+        last temporary error on failure. A no-op (logged) if the action is already finished or missing, or,
+        with ``owner``, held by another replica (which took it over). The owner is kept for the history."""
         state = ActionState(state)
         if not state.finished:
             raise ValueError(f"finish_action needs succeeded or failed, got {state.value}")
@@ -413,13 +420,13 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
         with self._write() as conn:
             res = conn.execute(
                 actions.update()
-                .where(actions.c.id == action_id, actions.c.state.in_(_UNFINISHED))
+                .where(actions.c.id == action_id, actions.c.state.in_(_UNFINISHED), *_held_by(owner))
                 .values(state=state.value, finished_at=now, result=result, error=new_error,
-                        started_at=_first_call(called_at))
+                        started_at=_first_call(called_at), lease_expires_at=None)
             )
         if res.rowcount != 1:
-            log.warning("finish_action(%s, %s): action is missing or already finished; left unchanged",
-                        action_id, state.value)
+            log.warning("finish_action(%s, %s): action is missing, already finished or not held by %s; "
+                        "left unchanged", action_id, state.value, owner or "anyone")
 
     def running_actions(self) -> list[Action]:
         """Oldest first."""
@@ -441,6 +448,14 @@ class SqlStore(HealStoreMixin, PruneStoreMixin):
     def active_alert_routes(self) -> list[AlertRoute]:
         with self._read() as conn:
             return _routes(conn.execute(self._stmts.route_summaries).all())
+
+
+def _held_by(owner: str | None) -> tuple[sa.ColumnElement[bool], ...]:
+    """With ``owner``: the action must be held by that replica (or by nobody: a PENDING action, or a RUNNING
+    one claimed without a lease)."""
+    if owner is None:
+        return ()
+    return (sa.or_(actions.c.owner.is_(None), actions.c.owner == owner),)
 
 
 def _first_call(called_at: datetime | None) -> Any:

@@ -19,6 +19,7 @@ from alertscaler.model.groups import GroupState
 from alertscaler.store.base import (
     ActiveAlert,
     AlertRoute,
+    Lease,
     NewDecision,
     Receipt,
 )
@@ -28,7 +29,6 @@ from alertscaler.store.tables import (
     _check_limit,
     _dumps,
     _group_from_row,
-    _unique,
     active_alerts,
 )
 
@@ -104,8 +104,14 @@ class _SqlTx(HealTxMixin):
             {"receiver": n.receiver, "group_key": n.group_key, "body": n.raw_text or _dumps(n.raw), "received_at": at,
              "processed_at": processed_at} for n, at in items])]
         all_keys = [n.dedup_keys() for n, _ in items]
-        params = [{"dedup_key": k, "notification_id": nid}
-                  for nid, keys in zip(ids, all_keys, strict=True) for k in _unique(keys)]
+        # Within the batch the earliest notification claims a key; the keys are then inserted in sorted order,
+        # so two transactions claiming overlapping keys (duplicate deliveries to two replicas, batched in
+        # different orders) wait for each other in one order instead of deadlocking on PostgreSQL.
+        first: dict[str, int] = {}
+        for nid, keys in zip(ids, all_keys, strict=True):
+            for k in keys:
+                first.setdefault(k, nid)
+        params = [{"dedup_key": k, "notification_id": first[k]} for k in sorted(first)]
         claimed: dict[int, set[str]] = {nid: set() for nid in ids}
         for start in range(0, len(params), _KEYS_PER_INSERT):
             for row in self._execute(st.keys_claim_owner, params[start:start + _KEYS_PER_INSERT]):
@@ -150,7 +156,8 @@ class _SqlTx(HealTxMixin):
         self._skips.append(_decision_params(decision))
 
     def add_action(self, decision_id: int, group: str, from_capacity: int, desired: int,
-                   now: datetime, claim: bool = False, targets: Sequence[HealTarget] = ()) -> int:
+                   now: datetime, claim: bool = False, targets: Sequence[HealTarget] = (),
+                   lease: Lease | None = None) -> int:
         """Raises ``StoreError`` if the decision is unknown or already has an action. With ``targets`` it is a
         heal action (kind ``heal``) working on those members."""
         st = self._store._stmts
@@ -163,7 +170,9 @@ class _SqlTx(HealTxMixin):
              "desired": desired, "state": state.value, "attempts": 1 if claim else 0, "not_before": None,
              "created_at": now, "started_at": now if claim else None, "finished_at": None, "error": None,
              "result": None, "kind": "heal" if targets else "scale",
-             "targets": _dumps([asdict(t) for t in targets]) if targets else None},
+             "targets": _dumps([asdict(t) for t in targets]) if targets else None,
+             "owner": lease.owner if claim and lease else None,
+             "lease_expires_at": lease.until if claim and lease else None},
         ).one()
         action_id = int(row.id)
         if claim:

@@ -126,10 +126,35 @@ actions = sa.Table(
     sa.Column("result", sa.Text, nullable=True),
     sa.Column("kind", sa.String(16), nullable=False, server_default="scale"),  # scale | heal
     sa.Column("targets", sa.Text, nullable=True),  # heal: JSON list of {member_id, action, slot}
+    # The replica running it (replicas.id; no foreign key: replica rows are forgotten) and until when its
+    # lease holds; a peer may take a RUNNING action over only once the lease has expired (or was never set).
+    sa.Column("owner", sa.Text, nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("decision_id", name="uq_actions_decision_id"),
     sa.Index("ix_actions_group_state", "group_name", "state"),
     sa.Index("ix_actions_state", "state"),
+    sa.Index("ix_actions_owner", "owner"),
     sqlite_autoincrement=True,
+)
+
+# One row per running (or recently running) alertscaler process; live while ``expires_at`` is in the future.
+replicas = sa.Table(
+    "replicas", metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # host:pid:random, made at start (store.replicas)
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("stopped_at", UtcDateTime, nullable=True),  # set by a clean stop (leave)
+)
+
+# Which replica drives a group (timers, tracking, schedules, its worker). Valid while the owner is live: no
+# per-row expiry, so a heartbeat renews every group of a replica by renewing its replicas row.
+group_owners = sa.Table(
+    "group_owners", metadata,
+    sa.Column("group_name", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=True),  # NULL: released, free to take
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Index("ix_group_owners_owner", "owner"),
 )
 
 active_alerts = sa.Table(
