@@ -13,7 +13,8 @@ import pytest
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import MemberState
-from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest
+from alertscaler.providers.base import Provider, ProviderContext, ScaleRequest, Settler
+from alertscaler.providers.boundary import Guarded
 from alertscaler.providers.exec import provider as exec_provider
 from alertscaler.providers.exec.provider import ExecConfig, ExecProvider
 from alertscaler.providers.registry import config_model, create
@@ -85,7 +86,8 @@ def test_registry_builds_an_exec_provider(tmp_path: Path) -> None:
     model = config_model("exec")
     config = model.model_validate({"type": "exec", "command": ["/bin/true"]})
     provider = create(config, ProviderContext(group="web", state_dir=tmp_path))
-    assert isinstance(provider, ExecProvider) and isinstance(provider, Provider)
+    assert isinstance(provider, Guarded) and isinstance(provider.inner, ExecProvider)  # behind the one boundary
+    assert isinstance(provider, Provider) and isinstance(provider, Settler)
     assert provider.idempotent is False
     assert config == ExecConfig(type="exec", command=["/bin/true"], timeout="60s", temporary_exit_codes=[75])
 
