@@ -50,8 +50,11 @@ class _Statements:
                              .on_conflict_do_nothing(index_elements=[g.name]))
         select_group = sa.select(group_states).where(g.name == b("b_name"))
         self.group_select = select_group if dialect.sqlite else select_group.with_for_update()
+        # Rows are locked in the order they are read: code-point order (COLLATE "C" on PostgreSQL), the order
+        # Python's sorted() gives lock_groups' chunks, whatever the database's collation — one lock order for
+        # every transaction, so lock_groups calls never deadlock each other.
         select_many = (sa.select(group_states).where(g.name.in_(sa.bindparam("b_names", expanding=True)))
-                       .order_by(g.name))
+                       .order_by(g.name if dialect.sqlite else g.name.collate("C")))
         self.groups_select = select_many if dialect.sqlite else select_many.with_for_update()
         self.group_update = (group_states.update().where(g.name == b("b_name"))
                              .values(desired=b("b_desired"), last_scale_out_at=b("b_out", type_=UtcDateTime),
