@@ -1176,6 +1176,18 @@ def test_a_heartbeat_renews_the_replica_and_all_its_action_leases_only(store: Sq
         R1, at(0), at(20), at(50), None)
 
 
+@pytest.mark.parametrize(("dead_for", "kept"), [(timedelta(hours=23), True), (timedelta(days=1, seconds=1), False)],
+                         ids=["dead-less-than-a-day", "dead-over-a-day"])
+def test_a_replica_dead_for_over_a_day_is_forgotten_at_a_peers_heartbeat(
+    store: SqlStore, dead_for: timedelta, kept: bool,
+) -> None:
+    store.heartbeat(R1, at(0), at(30))
+    store.heartbeat(R2, at(30) + dead_for, at(60) + dead_for)
+    with store.engine.connect() as conn:
+        ids = set(conn.execute(sa.text("SELECT id FROM replicas")).scalars())
+    assert ids == ({R1, R2} if kept else {R2})
+
+
 def test_a_heartbeat_that_ends_before_it_starts_is_refused(store: SqlStore) -> None:
     with pytest.raises(ValueError, match="until"):
         store.heartbeat(R1, at(10), at(10))
