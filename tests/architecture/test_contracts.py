@@ -95,6 +95,10 @@ MUTATIONS: dict[str, Mutation] = {
     "ingest-imports-decide": _m("ingest/routing.py", "from alertscaler.decide import evaluator as _mutant\n",
                                 "layers"),
     "config-imports-act": _m("config/loading.py", "from alertscaler.act import engine as _mutant\n", "layers"),
+    # confgen renders what config describes: above config, beside act
+    "config-imports-confgen": _m(
+        "config/loading.py", "from alertscaler.confgen import output as _mutant\n", "layers"),
+    "act-imports-confgen": _m("act/executing.py", "from alertscaler.confgen import output as _mutant\n", "layers"),
 }
 
 

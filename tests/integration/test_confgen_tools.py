@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, main
-from alertscaler.confgen import RenderInput
 from alertscaler.confgen import validate as validate_module
 from alertscaler.confgen.validate import validate
 from alertscaler.config import load_policy
+from alertscaler.config.render_input import RenderInput
 
 pytestmark = pytest.mark.integration
 

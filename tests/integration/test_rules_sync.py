@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, main
-from alertscaler.confgen import RenderInput
 from alertscaler.confgen.syncing import SyncError, SyncResult, sync_rules
 from alertscaler.config import load_policy
+from alertscaler.config.render_input import RenderInput
 from alertscaler.demo.stack import Stack
 from alertscaler.prometheus.client import PrometheusClient
 

@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
-from alertscaler.confgen import RenderInput, render_all, write_files
+from alertscaler.confgen import render_all, write_files
 from alertscaler.confgen.alertmanager import alertmanager_config, route_snippet
 from alertscaler.confgen.scrape import alertmanager_target, prometheus_config
 from alertscaler.config import load_policy
+from alertscaler.config.prometheus_side import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.config.render_input import RenderInput
 from alertscaler.model.errors import ConfigError
-from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"

@@ -11,11 +11,12 @@ from pathlib import Path
 from rich.markup import escape
 
 from alertscaler.cli.common import EXIT_NO, EXIT_OK, EXIT_USAGE, CliError, err, load, out
-from alertscaler.confgen import RenderInput, render_all, write_files
+from alertscaler.confgen import render_all, write_files
 from alertscaler.confgen.scrape import alertmanager_target
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile
+from alertscaler.config.render_input import RenderInput
 from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import InputError
 from alertscaler.prometheus.client import PrometheusClient

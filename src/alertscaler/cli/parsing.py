@@ -22,7 +22,7 @@ from alertscaler.cli.common import (
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
 from alertscaler.cli.remote import decisions, scale, status
 from alertscaler.cli.simulating import backtest, simulate
-from alertscaler.confgen import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
+from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
 from alertscaler.model.errors import ConfigError
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.render_input import RenderInput
 from alertscaler.model.durations import format_duration
 from alertscaler.model.matchers import Matcher
 

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 from alertscaler.confgen.alertmanager import alertmanager_text, route_snippet_text
-from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.rules import rules_text
 from alertscaler.confgen.scrape import RULE_FILES, prometheus_text, scrape_configs_text
+from alertscaler.config.render_input import RenderInput
 
 RULES_FILE = RULE_FILES[0]
 PROMETHEUS_FILE = "prometheus.yml"

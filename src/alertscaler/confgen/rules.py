@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.prometheus_side import AlertRule, PrometheusRules, RecordingRule, RuleGroup
 from alertscaler.model.durations import format_duration
-from alertscaler.model.rules import AlertRule, PrometheusRules, RecordingRule, RuleGroup
 
 Carried = Mapping[str, tuple[str, ...]]  # group -> labels its provider reads from alerts (RenderInput.carried)
 

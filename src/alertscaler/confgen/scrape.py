@@ -16,10 +16,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.prometheus_side import GROUP_LABEL, LinodeScrape, OpenStackScrape
+from alertscaler.config.render_input import RenderInput
 from alertscaler.model.durations import format_duration
-from alertscaler.model.rules import GROUP_LABEL, LinodeScrape, OpenStackScrape
 
 RULE_FILES = ["rules/alertscaler.rules.yml"]
 _OPENSTACK_META = "__meta_openstack_"

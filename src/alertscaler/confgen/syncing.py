@@ -9,7 +9,7 @@ restore the previous file (or remove the new one), reload again, and report what
 Called by ``cli`` (``alertscaler rules sync``) and ``service`` (``prometheus.sync_rules_on_start``), each with
 the one Prometheus client of the policy file's ``prometheus`` section (``PrometheusClient.from_config``: URL,
 bearer token, TLS, timeout): this module talks to Prometheus only through the ``RuleReloader`` it is given
-(``confgen`` and ``prometheus`` are sibling layers, so the client is not imported here).
+(a ``Protocol``: the client is passed in, never built here, and tests pass a fake).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import yaml
 
-from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.output import write_files
 from alertscaler.confgen.rules import rules_text
 from alertscaler.confgen.validate import check_rules
+from alertscaler.config.render_input import RenderInput
 from alertscaler.model.errors import PrometheusUnavailable
 
 log = logging.getLogger(__name__)

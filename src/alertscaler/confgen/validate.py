@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from alertscaler.confgen.alertmanager import NULL_RECEIVER, route_snippet
-from alertscaler.confgen.inputs import RenderInput
 from alertscaler.confgen.output import ALERTMANAGER_FILE, PROMETHEUS_FILE, RULES_FILE, render_all, write_files
 from alertscaler.confgen.rules import rules_text, single_rule_text
 from alertscaler.confgen.scrape import prometheus_config
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.render_input import RenderInput
 
 TIMEOUT = 60.0
 PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}

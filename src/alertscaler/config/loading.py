@@ -13,8 +13,9 @@ from pydantic import (
     ValidationError,
 )
 
-from alertscaler.confgen.inputs import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.groups import GroupConfig
+from alertscaler.config.prometheus_side import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.sections import (
     DEFAULT_RETENTION,
     ActionsConfig,
@@ -25,7 +26,6 @@ from alertscaler.config.sections import (
 )
 from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import ConfigError, Problem
-from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
 from alertscaler.providers import registry
 
 
@@ -35,7 +35,7 @@ class PolicyFile(ConfigModel):
     prometheus: PrometheusConfig = PrometheusConfig()
     actions: ActionsConfig = ActionsConfig()
     groups: dict[str, GroupConfig] = {}
-    # the Prometheus side, rendered by ``alertscaler render`` (see model/rules.py)
+    # the Prometheus side, rendered by ``alertscaler render`` (see config/prometheus_side.py)
     rules: PrometheusRules | None = None
     alertmanager: AlertmanagerRoute = AlertmanagerRoute()
     scrape: ScrapeJobs = ScrapeJobs()

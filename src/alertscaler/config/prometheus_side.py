@@ -1,7 +1,8 @@
 """The policy file's sections for the Prometheus side, as pure values: ``rules`` (Prometheus rule groups),
-``alertmanager`` (the route and receiver that reach alertscaler) and ``scrape`` (the scrape jobs).
+``alertmanager`` (the route and receiver that reach alertscaler) and ``scrape`` (the scrape jobs). Part of
+``config``.
 
-``config`` puts them into the policy file and checks what needs the rest of the file (an alert rule's
+``config.loading`` puts them into the policy file and checks what needs the rest of the file (an alert rule's
 ``group`` must name a group); ``confgen`` turns them into Prometheus and Alertmanager configuration.
 PromQL and templates are not checked here: ``alertscaler check`` runs promtool on the generated files.
 """

@@ -1,12 +1,16 @@
-"""What the generators need, as plain values. ``cli`` builds it from the policy file (confgen sits below
-``config`` in the layers and never reads the policy file itself)."""
+"""What ``confgen`` needs to render the Prometheus side, as plain values, and the defaults of the two paths
+that are not in the policy file (alertscaler's token file, Alertmanager's URL). Part of ``config``.
+
+Built from the policy file by ``PolicyFile.render_input`` (``cli``, ``service``), or by hand in tests;
+read by every ``confgen`` generator. It lives here, not in ``confgen``, because ``config`` describes what
+``confgen`` renders: ``confgen`` sits above ``config`` in the layers and ``config`` never imports it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from alertscaler.model.rules import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.config.prometheus_side import AlertmanagerRoute, PrometheusRules, ScrapeJobs
 
 DEFAULT_TOKEN_FILE = "/etc/alertscaler/token"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
