@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
 
-from alertscaler.decide.tracking import HPA_SCALE_DOWN  # noqa: E402
+from alertscaler.model.tracking import HPA_SCALE_DOWN  # noqa: E402
 from alertscaler.sim.comparing import compare, prepare_trace  # noqa: E402
 from alertscaler.sim.metrics import Summary, summarize  # noqa: E402
 from alertscaler.sim.plotting import plot_runs  # noqa: E402

@@ -82,7 +82,8 @@ from tests.support.pg_schemas import fresh_schema  # noqa: E402
 
 from alertscaler.act.tracking import TrackingLoop  # noqa: E402
 from alertscaler.config import PolicyFile, load_policy  # noqa: E402
-from alertscaler.decide.tracking import Recommendation, recommend  # noqa: E402
+from alertscaler.decide.tracking import recommend  # noqa: E402
+from alertscaler.model.tracking import Recommendation  # noqa: E402
 from alertscaler.prometheus.client import PrometheusClient  # noqa: E402
 from alertscaler.prometheus.combining import LABEL, QueryCombiner, one_by_one  # noqa: E402
 from alertscaler.store.sql import SqlStore  # noqa: E402

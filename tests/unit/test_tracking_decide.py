@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alertscaler.decide.tracking import (
+from alertscaler.decide.tracking import per_metric, recommend
+from alertscaler.model.tracking import (
     Change,
     DirectionRules,
     LimitKind,
@@ -17,8 +18,6 @@ from alertscaler.decide.tracking import (
     Select,
     TrackingReason,
     TrackingRules,
-    per_metric,
-    recommend,
 )
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

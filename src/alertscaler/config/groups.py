@@ -16,12 +16,12 @@ from pydantic import (
 
 from alertscaler.config.sections import ConfigModel
 from alertscaler.decide.schedules import active_windows, effective_bounds
-from alertscaler.decide.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
 from alertscaler.model.durations import Duration, Interval
 from alertscaler.model.healing import HealAction, HealRules
 from alertscaler.model.matchers import MatcherSet
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction, StepPolicy
 from alertscaler.model.schedules import Schedule
+from alertscaler.model.tracking import DirectionRules, LimitKind, RateLimit, Select, TrackingRules
 
 
 class ScaleOutPolicy(StepPolicy):

@@ -14,94 +14,25 @@ backtest) gathers the metric values and the group's recent history and calls ``r
 5. rate limits per direction, HPA's ``policies`` + ``select``: e.g. scale-up at most +100 % or +4 per 15 s
    (whichever allows more: ``select: max``), counted from the changes already made within the period;
 6. the group's min/max.
+
+The rules, history and verdict are values in ``model.tracking``; this module is the logic only.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 
-
-class LimitKind(str, Enum):
-    PERCENT = "percent"
-    INSTANCES = "instances"
-
-
-class Select(str, Enum):
-    MAX = "max"        # the policy allowing the largest change
-    MIN = "min"        # the most restrictive
-    DISABLED = "disabled"  # no change in this direction at all
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    kind: LimitKind
-    value: float
-    period: float  # seconds
-
-
-@dataclass(frozen=True)
-class DirectionRules:
-    stabilization: float = 0.0
-    limits: tuple[RateLimit, ...] = ()
-    select: Select = Select.MAX
-
-
-#: HPA's default behaviour (autoscaling/v2): up: +100 % or +4 per 15 s, whichever is more, no stabilisation;
-#: down: -100 % per 15 s after a 300 s stabilisation window.
-HPA_SCALE_UP = DirectionRules(0.0, (RateLimit(LimitKind.PERCENT, 100, 15), RateLimit(LimitKind.INSTANCES, 4, 15)))
-HPA_SCALE_DOWN = DirectionRules(300.0, (RateLimit(LimitKind.PERCENT, 100, 15),))
-
-
-@dataclass(frozen=True)
-class TrackingRules:
-    targets: tuple[float, ...]                 # one target value per metric
-    tolerance: float = 0.1
-    scale_up: DirectionRules = HPA_SCALE_UP
-    scale_down: DirectionRules = HPA_SCALE_DOWN
-    min_size: int = 0
-    max_size: int = 1
-    fallback: int | None = None                # None: hold the current size when a metric is missing
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    at: datetime
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    at: datetime
-    from_size: int
-    to_size: int
-
-
-class TrackingReason(str, Enum):
-    SCALED = "scaled"
-    NO_CHANGE = "no_change"          # every metric within tolerance of its target
-    STABILIZED = "stabilized"        # the stabilisation window held the size (or part of the change)
-    RATE_LIMITED = "rate_limited"    # the change was cut by a rate limit
-    AT_MAX = "at_max"
-    AT_MIN = "at_min"
-    FALLBACK = "fallback"            # a metric is missing: hold, or the fixed fallback capacity
-
-
-@dataclass(frozen=True)
-class TrackingVerdict:
-    current: int
-    desired: int
-    raw: int                          # what the metrics alone ask for (before stabilisation and limits)
-    reason: TrackingReason
-    message: str
-    per_metric: tuple[int | None, ...] = field(default=())
-
-    @property
-    def acts(self) -> bool:
-        return self.desired != self.current
+from alertscaler.model.tracking import (
+    Change,
+    LimitKind,
+    Recommendation,
+    Select,
+    TrackingReason,
+    TrackingRules,
+    TrackingVerdict,
+)
 
 
 def per_metric(current: int, value: float, target: float, tolerance: float) -> int:

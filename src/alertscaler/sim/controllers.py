@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from alertscaler.decide.evaluator import evaluate_step
-from alertscaler.decide.tracking import Change, Recommendation, recommend
+from alertscaler.decide.tracking import recommend
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction, LiveCheck
+from alertscaler.model.tracking import Change, Recommendation
 from alertscaler.sim.scenarios import Metric, Policy, Scenario, StepAlertPolicy, TrackingPolicy
 
 __all__ = ["EPOCH", "Controller", "Decision", "Observation", "StepController", "TrackingController",

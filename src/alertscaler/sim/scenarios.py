@@ -38,8 +38,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from alertscaler.decide.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
 from alertscaler.model.policies import AdjustmentType, Bounds, SizeBy, StepPolicy
+from alertscaler.model.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
 from alertscaler.sim.traces import Trace
 
 __all__ = [
