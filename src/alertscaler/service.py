@@ -23,6 +23,7 @@ from alertscaler.act.engine import Engine, Loops, utcnow
 from alertscaler.act.executing import Executor
 from alertscaler.act.healing import HealJudge, prometheus_problem
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import Processor
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import exact_policies
@@ -69,7 +70,7 @@ def build(policy: PolicyFile) -> Service:
 def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Provider], *,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
                  monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
-                 series: SeriesCount | None = None) -> Engine:
+                 series: SeriesCount | None = None, ownership: Ownership | None = None) -> Engine:
     """Wire the engine's loops: the one place they are put together (``build`` and the tests call it).
 
     ``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze; default:
@@ -79,6 +80,9 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     one client of the ``prometheus`` section (``PrometheusClient.from_config``: URL, bearer token, TLS,
     timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
     metrics = metrics or Metrics()
+    # this process as a replica: its id, lease and heartbeat; claims made in the store's transactions use it
+    ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval)
+    store.act_as(ownership.claims)
     groups = policy.groups.values()
     tracks = any(g.track is not None for g in groups)
     checks = any(step.checked for g in groups for _, step in g.policies())
@@ -103,7 +107,9 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     checker = Checker(query, series) if query is not None and series is not None else None
     workers = {
         name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, metrics, clock,
-                                                exact_policies(group)), clock, db=store.call)
+                                                exact_policies(group), owner=ownership.replica, group=group),
+                          clock,
+                          db=store.call, ownership=ownership)
         for name, group in policy.groups.items()
     }
     loops = Loops(
@@ -115,6 +121,7 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
         scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,
         combiner=combiner,
         closers=[client.close] if client is not None else [],
+        ownership=ownership,
     )
     return Engine(policy, store, providers, loops, clock=clock, metrics=metrics)
 

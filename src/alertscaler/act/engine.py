@@ -21,6 +21,7 @@ import anyio
 from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import About, Recorded, publish, record
@@ -94,6 +95,7 @@ class Loops:
     scheduler: Scheduler | None = None
     combiner: QueryCombiner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    ownership: Ownership = field(default_factory=Ownership)  # this replica: heartbeat, groups it drives
 
 
 class Engine:
@@ -113,6 +115,10 @@ class Engine:
         self._combiner = loops.combiner
         self._closers = loops.closers
         self.workers = loops.workers
+        self.ownership = loops.ownership
+        for loop in (self.reevaluator, self.heal_judge, self.tracking, self.scheduler):
+            if loop is not None:
+                loop.drives = self.ownership.drives
         for worker in self.workers.values():
             worker.on_finished = self._after_action
         self.statuses: dict[str, GroupStatus] = {}
@@ -127,9 +133,8 @@ class Engine:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        now = self.clock()
-        await anyio.to_thread.run_sync(recover_interrupted, self.store, self.providers, now)
-        self._publish(await anyio.to_thread.run_sync(reconcile, self.policy, self.store, self.providers, now))
+        await self.heartbeat()  # joins the replicas: the groups it drives, their dead peers' actions recovered
+        self._spawn(self._heartbeat_loop(), "heartbeat")
         self._spawn(self._processing_loop(), "processing")
         self._spawn(self._reevaluate_loop(), "reevaluate")
         self._spawn(self._status_loop(), "status")
@@ -145,6 +150,10 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._checks, return_exceptions=True)
         self._tasks.clear()
+        try:  # hand back what is still running, and the groups: a peer takes them over at once
+            await anyio.to_thread.run_sync(self.ownership.leave, self.store, self.clock())
+        except Exception:
+            log.exception("handing back actions and groups at stop failed; peers take them when the lease ends")
         for provider in self.providers.values():
             provider.close()
         for close in self._closers:
@@ -263,7 +272,8 @@ class Engine:
     async def run_once(self) -> list[Recorded]:
         """One deterministic pass of every loop at ``clock()``: process notifications, re-evaluate firing
         alerts, execute every action that is due. Used by tests and tools instead of the timers."""
-        recorded = await self._process_pending()
+        recorded = await self.heartbeat(reconcile_gained=self.started)  # run_once alone never reconciles
+        recorded += await self._process_pending()
         while self._checks_due:
             due = self._checks_due.pop(0)
             checked = await anyio.to_thread.run_sync(self.reevaluator.check_route, due.group, due.policy,
@@ -282,6 +292,31 @@ class Engine:
         return recorded
 
     # --- loops -------------------------------------------------------------------------------------
+    async def heartbeat(self, reconcile_gained: bool = True) -> list[Recorded]:
+        """Renew this replica and its leases, re-balance the groups; then settle the actions of dead replicas
+        (expired leases) in the groups it drives and (``reconcile_gained``) reconcile the groups it has just
+        taken over (at start: all it drives)."""
+        now = self.clock()
+        gained = await anyio.to_thread.run_sync(self.ownership.beat, self.store, list(self.policy.groups), now)
+        await anyio.to_thread.run_sync(recover_interrupted, self.store, self.providers, now, self.ownership)
+        recorded: list[Recorded] = []
+        if gained and reconcile_gained:
+            recorded = await anyio.to_thread.run_sync(reconcile, self.policy, self.store, self.providers, now,
+                                                      gained)
+            self._publish(recorded)
+        for name in gained:
+            if name in self.workers:
+                self.workers[name].wakeup.set()
+        return recorded
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ownership.interval_s)
+            try:
+                await self.heartbeat()
+            except Exception:  # the store is down: this replica stops driving when its lease ends
+                log.exception("heartbeat failed; will retry")
+
     async def _processing_loop(self) -> None:
         while True:
             self._process_event.clear()

@@ -15,8 +15,9 @@ from typing import Literal
 
 from alertscaler.act.healing import carry_out
 from alertscaler.act.metrics import Metrics
-from alertscaler.config import ActionsConfig
-from alertscaler.model.decisions import Action, ActionState, Trigger
+from alertscaler.act.recording import About, record
+from alertscaler.config import ActionsConfig, GroupConfig
+from alertscaler.model.decisions import Action, ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
 from alertscaler.providers.base import Provider, ScaleRequest
 from alertscaler.store.base import StateStore
@@ -41,6 +42,7 @@ class CallOutcome:
     message: str
     delay: float | None = None
     declined_at: int | None = None  # the cloud declined the change; the group stays at this size
+    real_size: int | None = None    # failed for good: the provider's size read right after (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Executor:
     metrics: Metrics
     clock: Callable[[], datetime]
     exact_policies: frozenset[str] = frozenset()  # the group's policies that set an exact capacity
+    owner: str | None = None  # this replica: outcomes are recorded only while it still holds the action
+    group: GroupConfig | None = None  # its bounds: desired follows a real size clamped into them
 
     def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
@@ -73,11 +77,13 @@ class Executor:
             return CallOutcome(called_at, time.perf_counter() - started, "permanent", f"declined: {exc}",
                                declined_at=exc.current)
         except PermanentProviderError as exc:
-            return CallOutcome(called_at, time.perf_counter() - started, "permanent", str(exc))
+            return CallOutcome(called_at, time.perf_counter() - started, "permanent", str(exc),
+                               real_size=self._real_size(action))
         except Exception as exc:  # a provider bug must not kill the worker; record it
             log.exception("action %s group=%s: provider raised unexpectedly", action.id, action.group)
             return CallOutcome(called_at, time.perf_counter() - started, "permanent",
-                               f"internal provider error: {type(exc).__name__}: {exc}")
+                               f"internal provider error: {type(exc).__name__}: {exc}",
+                               real_size=self._real_size(action))
         return CallOutcome(called_at, time.perf_counter() - started, "succeeded", result)
 
     def record(self, action: Action, outcome: CallOutcome) -> ActionState:
@@ -89,7 +95,7 @@ class Executor:
                                   outcome.called_at)
             delay = backoff(action.attempts, self.config, outcome.delay)
             self.store.release_action(action.id, self.clock() + timedelta(seconds=delay), outcome.message,
-                                      outcome.called_at)
+                                      outcome.called_at, owner=self.owner)
             self.metrics.action_retries.labels(action.group).inc()
             log.warning("action %s group=%s attempt %d failed temporarily, retry in %.1fs: %s",
                         action.id, action.group, action.attempts, delay, outcome.message)
@@ -98,10 +104,13 @@ class Executor:
             if outcome.declined_at is not None:
                 self._keep_size(action, outcome.declined_at, "the provider declined")
                 return self._fail(action, outcome.message, outcome.called_at, result="declined")
-            self._keep_size(action, action.from_capacity, "the action failed")
+            if outcome.real_size is not None:
+                self._follow_real_size(action, outcome.real_size)
+            else:
+                self._keep_size(action, action.from_capacity, "the action failed")
             return self._fail(action, outcome.message, outcome.called_at)
         self.store.finish_action(action.id, ActionState.SUCCEEDED, self.clock(), result=outcome.message,
-                                 called_at=outcome.called_at)
+                                 called_at=outcome.called_at, owner=self.owner)
         self.metrics.actions.labels(action.group, "succeeded").inc()
         for target in action.targets:
             self.metrics.heals.labels(action.group, target.action).inc()
@@ -123,6 +132,32 @@ class Executor:
             alerts=decision.alerts if decision else [], exact=exact,
         )
 
+    def _real_size(self, action: Action) -> int | None:
+        """The provider's size after an action failed for good (blocking; None when it cannot tell)."""
+        if action.kind == "heal":
+            return None
+        try:
+            return self.provider.status().current
+        except Exception as exc:  # any failure: the planned size is kept, as before
+            log.warning("action %s group=%s: cannot read the provider's size after the failure: %s",
+                        action.id, action.group, exc)
+            return None
+
+    def _follow_real_size(self, action: Action, real: int) -> None:
+        """The action failed for good and the provider reports ``real``: desired follows the real size — unless
+        a newer decision has changed desired since — with a decision saying so (``reconcile``)."""
+        now = self.clock()
+        size = self.group.bounds_at(now).clamp(real) if self.group is not None else real
+        with self.store.transaction() as tx:
+            state = tx.lock_group(action.group, size)
+            if state.desired != action.desired or size == state.desired:
+                return
+            bounded = f" (within the bounds: {size})" if size != real else ""
+            record(tx, About(action.group, None, Trigger.RECONCILE), Verdict(
+                Outcome.SKIPPED, Reason.RECONCILE, state.desired, size,
+                f"action {action.id} ({action.from_capacity} -> {action.desired}) failed; the provider reports "
+                f"{real}: desired follows the real size{bounded}"), now, state=state)
+
     def _keep_size(self, action: Action, size: int, why: str) -> None:
         """The change did not happen (declined by the cloud, or failed for good: refused, 4xx...): alertscaler's
         desired capacity goes back to ``size`` — unless a newer decision has changed it since — so the next
@@ -137,7 +172,8 @@ class Executor:
     def _fail(self, action: Action, error: str, called_at: datetime | None = None,
               result: str = "failed") -> ActionState:
         """Record the action as failed; ``result`` is its metrics label (``declined``: the cloud said no)."""
-        self.store.finish_action(action.id, ActionState.FAILED, self.clock(), error=error, called_at=called_at)
+        self.store.finish_action(action.id, ActionState.FAILED, self.clock(), error=error, called_at=called_at,
+                                 owner=self.owner)
         self.metrics.actions.labels(action.group, result).inc()
         log.error("action %s group=%s %s -> %s failed: %s",
                   action.id, action.group, action.from_capacity, action.desired, error)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from alertscaler.act.heal_intake import HEAL_POLICY
+from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.healing import plan_heal
@@ -75,10 +76,13 @@ class HealJudge:
         self.store = store
         self.providers = providers
         self.monitoring = monitoring
+        self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def run(self, now: datetime) -> list[Recorded]:
         out: list[Recorded] = []
         for group, first in self.store.pending_heal_groups():
+            if group in self.policy.groups and not self.drives(group, now):
+                continue
             config = self.policy.groups.get(group)
             heal = config.heal if config is not None else None
             if config is None or heal is None:

@@ -1,6 +1,8 @@
 """One serial worker per group: takes the group's oldest unfinished action, waits for its retry time,
 claims it atomically (so a second replica cannot run it too) and executes it. Scaling of one group never
-overlaps; groups proceed independently.
+overlaps; groups proceed independently. With several replicas (``act.ownership``) a worker claims only while
+its replica drives the group, with a lease; a RUNNING action is left to its holder (the heartbeat loop takes
+over one whose lease expired).
 
 Built by ``service.build_engine``; started and stopped by ``act.engine``.
 """
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import anyio
 
 from alertscaler.act.executing import Executor
+from alertscaler.act.ownership import Ownership
 from alertscaler.act.recording import Recorded
 from alertscaler.model.decisions import Action, ActionState
 from alertscaler.providers.base import ScaleRequest
@@ -35,7 +38,8 @@ async def _threaded(fn: Callable[..., T], *args: Any) -> T:
 
 class GroupWorker:
     def __init__(self, group: str, store: StateStore, executor: Executor, clock: Callable[[], datetime],
-                 on_finished: Callable[[str], None] | None = None, db: Db | None = None) -> None:
+                 on_finished: Callable[[str], None] | None = None, db: Db | None = None,
+                 ownership: Ownership | None = None) -> None:
         """``on_finished(group)`` after each action (``act.engine`` sets it: a status refresh); ``db`` runs the
         short store calls (default: in a thread; the service passes ``store.call``)."""
         self.group = group
@@ -44,6 +48,7 @@ class GroupWorker:
         self.clock = clock
         self.on_finished: Callable[[str], None] = on_finished or (lambda _group: None)
         self.db: Db = db or _threaded
+        self.ownership = ownership
         self.wakeup = asyncio.Event()
         self.busy = False
         self._handed: deque[tuple[Action, ScaleRequest]] = deque()
@@ -83,9 +88,12 @@ class GroupWorker:
         if action is None or action.state is ActionState.RUNNING:  # nothing, or another replica runs it
             return IDLE_POLL_S
         now = self.clock()
+        if self.ownership is not None and not self.ownership.drives(self.group, now):
+            return IDLE_POLL_S  # another replica drives the group (or this one's heartbeat lapsed)
         if action.not_before is not None and action.not_before > now:
             return float((action.not_before - now).total_seconds())
-        claimed = await self.db(self.store.claim_action, action.id, now)
+        lease = self.ownership.lease(now) if self.ownership is not None else None
+        claimed = await self.db(self.store.claim_action, action.id, now, lease)
         if claimed is None:
             return None
         await self._execute(claimed, None)

@@ -21,6 +21,7 @@ import threading
 from datetime import datetime, timedelta
 
 from alertscaler.act.checking import Checker
+from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, effective, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
@@ -38,6 +39,7 @@ class Reevaluator:
         self.policy = policy
         self.store = store
         self.checker = checker
+        self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
         self._next_check: dict[tuple[str, str], datetime] = {}
         self._checking: set[tuple[str, str]] = set()  # routes whose check runs (timer and engine threads)
         self._lock = threading.Lock()
@@ -57,7 +59,8 @@ class Reevaluator:
         ``MAX_ALERTS_PER_DECISION`` of them, and the write transaction is taken only then."""
         recorded: list[Recorded] = []
         for route in self.store.active_alert_routes():
-            self._route(route, now, recorded)
+            if self.drives(route.group, now) or route.group not in self.policy.groups:
+                self._route(route, now, recorded)
         return recorded
 
     def _route(self, route: AlertRoute, now: datetime, recorded: list[Recorded],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import About, Recorded, record
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.schedules import ActiveWindow, active_windows, effective_bounds, scheduled_desired
@@ -35,10 +36,13 @@ class Scheduler:
         self.store = store
         self._open: dict[str, dict[str, ActiveWindow]] = {}  # group -> key -> the open windows last seen
         self._applied: set[str] = set()                     # keys of openings whose desired was applied
+        self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def run(self, now: datetime) -> list[Recorded]:
         out: list[Recorded] = []
         for name, group in self.groups.items():
+            if not self.drives(name, now):
+                continue
             assert group.schedule is not None
             active = active_windows(group.schedule, now)
             opened = {a.key: a for a in active}

@@ -24,14 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import About, Recorded, effective, record
 from alertscaler.config import GroupConfig, PolicyFile
-from alertscaler.decide.tracking import recommend
+from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction
-from alertscaler.model.tracking import Change, Recommendation, TrackingReason, TrackingVerdict
 from alertscaler.prometheus.combining import one_by_one
 from alertscaler.store.base import StateStore, Tx
 
@@ -88,10 +88,13 @@ class TrackingLoop:
         self.values_of = values_of or one_by_one(query)
         self.memory = {name: _Memory() for name in self.groups}
         self.evaluated = 0  # group evaluations so far (for /metrics)
+        self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def run(self, now: datetime) -> list[Recorded]:
         due: list[tuple[str, GroupConfig, _Memory]] = []
         for name, group in self.groups.items():
+            if not self.drives(name, now):
+                continue
             memory = self.memory[name]
             track = group.track
             assert track is not None

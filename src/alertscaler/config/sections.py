@@ -145,6 +145,8 @@ class ServerConfig(ConfigModel):
 
 
 DEFAULT_RETENTION = 90 * 86400.0
+DEFAULT_LEASE = 30.0
+DEFAULT_HEARTBEAT = 10.0
 
 
 class StoreConfig(ConfigModel):
@@ -153,6 +155,25 @@ class StoreConfig(ConfigModel):
     sqlite_synchronous: Literal["full", "normal"] = "full"
     #: finished history (notifications, decisions, actions, heal records) older than this is deleted; 0: kept
     retention: Duration = DEFAULT_RETENTION
+    #: replicas sharing the store: a replica's running actions and groups stay its own this long after its last
+    #: heartbeat (a peer takes them over only then), and it heart-beats this often
+    lease: Duration = DEFAULT_LEASE
+    heartbeat_interval: Duration = DEFAULT_HEARTBEAT
+
+    @field_validator("lease")
+    @classmethod
+    def _lease(cls, value: float) -> float:
+        if not 3 <= value <= 3600:
+            raise ValueError(f"must be between 3s and 1h, got {format_duration(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> StoreConfig:
+        if not 1 <= self.heartbeat_interval <= self.lease / 3:
+            raise ValueError(f"heartbeat_interval must be at least 1s and at most a third of lease "
+                             f"({format_duration(self.lease)}): two heartbeats may fail before the lease ends, "
+                             f"got {format_duration(self.heartbeat_interval)}")
+        return self
 
     @field_validator("retention")
     @classmethod

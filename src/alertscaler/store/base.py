@@ -300,6 +300,10 @@ class StateStore(Protocol):
         """Every RUNNING action, whoever holds it (see ``expired_actions`` for those a replica may recover)."""
 
     # --- replicas and leases (several replicas on one store) --------------------------------------
+    def act_as(self, claims: Callable[[str, datetime], Lease | None] | None) -> None:
+        """Set how ``Tx.add_action(claim=True)`` without a ``lease`` claims for this process: ``claims(group,
+        now)`` gives the lease, or None to leave the action pending (another replica drives the group)."""
+
     def heartbeat(self, replica: str, now: datetime, until: datetime) -> frozenset[int]:
         """The replica is alive until ``until`` (its row is created on the first call) and so are the leases
         of every RUNNING action it holds: one transaction, one statement for all the actions. Returns the

@@ -130,6 +130,10 @@ class SqlStore(HealStoreMixin, PruneStoreMixin, LeaseStoreMixin):
         self._writer_lock: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if self._dialect.sqlite else contextlib.nullcontext())
         self.safe_url = self._engine.url.render_as_string(hide_password=True)
+        self.claims: Callable[[str, datetime], Lease | None] | None = None
+
+    def act_as(self, claims: Callable[[str, datetime], Lease | None] | None) -> None:
+        self.claims = claims
 
     # --- engine -------------------------------------------------------------------------------------
 

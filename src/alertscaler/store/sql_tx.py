@@ -161,6 +161,9 @@ class _SqlTx(HealTxMixin):
         """Raises ``StoreError`` if the decision is unknown or already has an action. With ``targets`` it is a
         heal action (kind ``heal``) working on those members."""
         st = self._store._stmts
+        if claim and lease is None and self._store.claims is not None:
+            lease = self._store.claims(group, now)
+            claim = lease is not None  # another replica drives the group: its worker claims the action
         if claim and self._execute(st.unfinished_of_group, {"b_group": group}).first() is not None:
             claim = False  # an older action of the group goes first
         state = ActionState.RUNNING if claim else ActionState.PENDING
