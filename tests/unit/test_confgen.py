@@ -173,7 +173,7 @@ def _problems(text: str) -> dict[str, str]:
          "rules", "unique"),
         ("alertmanager: {matchers: ['team~ops']}", "alertmanager.matchers", "not a matcher"),
         ("alertmanager: {repeat_interval: 0s}", "alertmanager.repeat_interval", "greater than 0s"),
-        ("alertmanager: {timeout: 10s}", "alertmanager.timeout", "unknown key"),
+        ("alertmanager: {send_timeout: 10s}", "alertmanager.send_timeout", "unknown key"),
         ("alertmanager: {group_by: ['...', alertname]}", "alertmanager.group_by", "only entry"),
         ("scrape: {openstack: {region: R, password: hunter2}}", "scrape.openstack.password", "password_file"),
         ("scrape: {openstack: {port: 9100}}", "scrape.openstack.region", "required"),

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from alertscaler.config.alertmanager_api import SilencesConfig
 from alertscaler.config.sections import ConfigModel
 from alertscaler.decide.schedules import active_windows, effective_bounds
 from alertscaler.model.durations import Duration, Interval
@@ -159,6 +160,7 @@ class GroupConfig(ConfigModel):
     heal: HealConfig | None = None
     track: TrackConfig | None = None
     schedule: Schedule | None = None
+    silences: SilencesConfig = SilencesConfig()  # Alertmanager's silences respected; fail open/closed
 
     @field_validator("max_size")
     @classmethod

@@ -13,8 +13,9 @@ from pydantic import (
     ValidationError,
 )
 
+from alertscaler.config.alertmanager_api import AlertmanagerSection
 from alertscaler.config.groups import GroupConfig
-from alertscaler.config.prometheus_side import AlertmanagerRoute, PrometheusRules, ScrapeJobs
+from alertscaler.config.prometheus_side import PrometheusRules, ScrapeJobs
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.sections import (
     DEFAULT_RETENTION,
@@ -37,7 +38,7 @@ class PolicyFile(ConfigModel):
     groups: dict[str, GroupConfig] = {}
     # the Prometheus side, rendered by ``alertscaler render`` (see config/prometheus_side.py)
     rules: PrometheusRules | None = None
-    alertmanager: AlertmanagerRoute = AlertmanagerRoute()
+    alertmanager: AlertmanagerSection = AlertmanagerSection()  # the generated route + where alertscaler asks it
     scrape: ScrapeJobs = ScrapeJobs()
     base_dir: str = "."
 
@@ -106,7 +107,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 
 # sections for the Prometheus side: their problems' paths index lists like rules.groups[0].rules[1].expr
 _GENERATOR_SECTIONS: dict[str, type[BaseModel]] = {
-    "rules": PrometheusRules, "alertmanager": AlertmanagerRoute, "scrape": ScrapeJobs,
+    "rules": PrometheusRules, "alertmanager": AlertmanagerSection, "scrape": ScrapeJobs,
 }
 
 

@@ -18,9 +18,11 @@
         ├── PrometheusUnavailable   unreachable, timed out, 5xx, refused auth, not Prometheus' JSON: the cause
         ├── EmptyResult             one value expected, no series (the metric is missing)
         └── AmbiguousResult         one value expected, several series (``labels`` of each)
+    └── AlertmanagerError           Alertmanager's API v2 refused a request (HTTP 400: a bad filter or alert)
+        └── AlertmanagerUnavailable unreachable, timed out, 5xx, refused auth, not Alertmanager's JSON
 
 Cloud SDK errors are translated once, at the provider boundary (``raise ... from exc``); httpx errors from
-Prometheus once, in ``prometheus.client``.
+Prometheus once, in ``prometheus.client``; from Alertmanager once, in ``alertmanager.client``.
 """
 
 from __future__ import annotations
@@ -170,3 +172,18 @@ def _selector(labels: Mapping[str, str]) -> str:
     name = labels.get("__name__", "")
     inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
     return f"{name}{{{inner}}}"
+
+
+class AlertmanagerError(AlertscalerError):
+    """Alertmanager's API v2 gave no usable answer to ``operation`` (e.g. ``GET /api/v2/alerts``); as such
+    (not a subclass) it refused the request itself (HTTP 400: a bad ``filter`` matcher or alert)."""
+
+    def __init__(self, message: str, operation: str = "", status_code: int | None = None) -> None:
+        self.operation = operation
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class AlertmanagerUnavailable(AlertmanagerError):
+    """Alertmanager could not be asked: connection refused, timeout, HTTP 5xx, a refused login (401/403), a
+    wrong URL (404), or a body that is not its API's JSON. Silence checks then fail open or closed."""

@@ -1,0 +1,112 @@
+"""Alertmanager's view of the alerts alertscaler believes firing: silenced or inhibited alerts are not acted on,
+alerts Alertmanager no longer has are phantoms (their resolved notification was lost, e.g. while silenced).
+
+``SilenceGate.ask`` asks Alertmanager (``GET /api/v2/alerts`` filtered by the policy's matchers, every state) —
+always BEFORE the store transaction that decides (like a checked policy's live check, ``act.checking``). ``judge``
+(pure, time passed in) splits a route's believed-firing alerts by fingerprint into ``live`` (act on them),
+``suppressed`` (silenced / inhibited: decided ``silenced``) and ``phantoms`` (resolved, decision ``reconciled``),
+or — Alertmanager could not be asked — fails open (act) or closed (``silence_unknown``), as the group's
+``silences.when_unreachable`` says for the policy's direction.
+
+Called by ``act.reevaluating`` (every step-policy route when ``alertmanager.url`` is set: the notification path
+hands new firing alerts over as a ``CheckDue``, the timer re-asks while they stay silenced, so an alert still
+firing when its silence ends acts at the next re-evaluation). Built by ``service.build_engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from alertscaler.alertmanager.client import AmAlert
+from alertscaler.config.alertmanager_api import OnUnreachable, SilencesConfig
+from alertscaler.model.errors import AlertmanagerError
+from alertscaler.model.policies import Direction
+from alertscaler.store.base import ActiveAlert
+
+log = logging.getLogger(__name__)
+
+
+class AlertsOf(Protocol):
+    """``AlertmanagerClient.alerts``: the alerts Alertmanager holds that match ``filters``, in every state."""
+
+    def __call__(self, filters: Sequence[str] = ()) -> list[AmAlert]: ...
+
+
+@dataclass(frozen=True)
+class View:
+    """What Alertmanager said at ``asked_at`` (by fingerprint), or why it could not be asked (``error``)."""
+
+    asked_at: datetime
+    alerts: Mapping[str, AmAlert] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A route's believed-firing alerts as Alertmanager sees them (fingerprints). ``blocked``: fail-closed, why
+    nothing may act; ``note``: said in the decision (fail-open)."""
+
+    live: frozenset[str] = frozenset()
+    suppressed: Mapping[str, str] = field(default_factory=dict)  # fingerprint -> "silenced by <id>" ...
+    phantoms: frozenset[str] = frozenset()
+    blocked: str | None = None
+    note: str = ""
+    asked_at: datetime | None = None
+
+    @property
+    def silenced(self) -> bool:
+        """Every alert still believed firing is silenced or inhibited."""
+        return not self.live and bool(self.suppressed)
+
+    def why_silenced(self) -> str:
+        reasons = sorted(set(self.suppressed.values()))
+        return (f"{len(self.suppressed)} alert(s) silenced or inhibited in Alertmanager ({'; '.join(reasons)}): "
+                "not acted on; acts again if still firing when the silence ends")
+
+
+def judge(believed: Sequence[ActiveAlert], view: View, direction: Direction, setting: SilencesConfig) -> Judgement:
+    """Split ``believed`` by what ``view`` says. An alert absent from the view is a phantom only if it was last
+    confirmed before the question (one confirmed since is newer than the view); ``setting.respect`` false: silences
+    are ignored (phantoms are still found)."""
+    if view.error is not None:
+        mode = setting.when_unreachable.of(direction)
+        if mode is OnUnreachable.CLOSED:
+            return Judgement(blocked=f"Alertmanager could not be asked whether the alerts are silenced ({view.error}); "
+                                     f"{direction.value} fails closed (silences.when_unreachable.{direction.value}: "
+                                     "closed): not acted on, asked again at the next re-evaluation")
+        return Judgement(live=frozenset(a.fingerprint for a in believed),
+                         note=f"Alertmanager could not be asked ({view.error}); {direction.value} fails open")
+    live: set[str] = set()
+    suppressed: dict[str, str] = {}
+    phantoms: set[str] = set()
+    for alert in believed:
+        seen = view.alerts.get(alert.fingerprint)
+        if seen is None:
+            (phantoms if alert.last_seen_at <= view.asked_at else live).add(alert.fingerprint)
+        elif seen.suppressed and setting.respect:
+            suppressed[alert.fingerprint] = seen.why_suppressed
+        else:
+            live.add(alert.fingerprint)
+    return Judgement(frozenset(live), suppressed, frozenset(phantoms), asked_at=view.asked_at)
+
+
+@dataclass(frozen=True)
+class SilenceGate:
+    """Asks Alertmanager (``alerts_of``: the one client's ``alerts``) about one policy's alerts; ``interval``:
+    how often a route in cooldown or at a bound is still reconciled (``alertmanager.reconcile_interval``)."""
+
+    alerts_of: AlertsOf
+    interval: float
+
+    def ask(self, matchers: Sequence[str], now: datetime, where: str) -> View:
+        """Never raises for Alertmanager's trouble: it is the view's ``error``. ``now``: before the question."""
+        try:
+            found = self.alerts_of(list(matchers))
+        except AlertmanagerError as exc:
+            log.warning("%s: cannot ask Alertmanager about silences: %s", where, exc)
+            return View(now, error=str(exc))
+        return View(now, {a.fingerprint: a for a in found})
