@@ -117,6 +117,79 @@ def run(store: SqlStore, groups: list[str], lease: float, interval: float, n_act
     return out
 
 
+def tracking_policy(groups: int) -> str:
+    """``groups`` target-tracking groups as bench/tracking.py builds them (fake provider, one metric, 15 s)."""
+    lines = ["server: {auth: {insecure_no_auth: true}}", "groups:"]
+    for i in range(groups):
+        g = f"g{i:05d}"
+        lines += [f"  {g}:", "    provider: {type: fake}", "    min_size: 1", "    max_size: 50", "    desired: 4",
+                  "    track:", f"      metrics: [{{query: 'load{{alertscaler_group=\"{g}\"}}', target: 100}}]",
+                  "      interval: 15s"]
+    return "\n".join(lines) + "\n"
+
+
+RATIOS = (1.0, 1.5, 0.5, 1.05, 3.0)  # per group (index mod 5), times the target: as bench/tracking.py
+
+
+def answer(query: str) -> float:
+    digits = query.split('alertscaler_group="g', 1)[1][:5]
+    return 100 * RATIOS[int(digits) % len(RATIOS)]
+
+
+def run_tracking(url: str, groups: int, lease: float, interval: float) -> dict[str, Any]:
+    """Two replicas' tracking loops on one store: each evaluates only the groups it drives. Queries are
+    answered in-process (no HTTP), so the CPU is the loop's: deciding and the store."""
+    from alertscaler.act.ownership import Ownership
+    from alertscaler.act.tracking import TrackingLoop
+    from alertscaler.config import load_policy
+
+    policy = load_policy(tracking_policy(groups))
+    names = list(policy.groups)
+    out: dict[str, Any] = {}
+    stores_ = [SqlStore(url), SqlStore(url)]
+    stores_[0].migrate()
+    own = [Ownership(lease, interval, replica=R1), Ownership(lease, interval, replica=R2)]
+    loops = [TrackingLoop(policy, stores_[i], answer) for i in range(2)]
+    for i in range(2):
+        loops[i].drives = own[i].drives
+    now = T0
+
+    def cycle(label: str, which: list[int]) -> None:
+        nonlocal now
+        now += timedelta(seconds=15)
+        row: dict[str, Any] = {}
+        for i in which:
+            own[i].beat(stores_[i], names, now)
+        for i in which:
+            before = loops[i].evaluated
+            _, wall, cpu = timed(lambda i=i: loops[i].run(now))  # type: ignore[misc]
+            row[f"r{i + 1}"] = {"groups": loops[i].evaluated - before, "cpu_s": round(cpu / 1000, 2),
+                                "wall_s": round(wall / 1000, 2)}
+        out[label] = row
+
+    try:
+        cycle("alone_cycle1_creates", [0])
+        cycle("alone_steady", [0])
+        for _ in range(2):  # r2 joins: two heartbeats move its share over
+            now += timedelta(seconds=interval)
+            for i in (1, 0):
+                own[i].beat(stores_[i], names, now)
+        out["shares"] = {"r1": len(own[0].owned), "r2": len(own[1].owned),
+                         "overlap": len(own[0].owned & own[1].owned)}
+        cycle("two_r2_first_cycle", [0, 1])
+        cycle("two_steady_1", [0, 1])
+        cycle("two_steady_2", [0, 1])
+        killed = now  # r2 killed: it beats no more
+        while len(own[0].owned) < groups:
+            cycle("r1_cycle_while_r2_dead", [0])
+        out["rebalanced_after_kill_s"] = (now - killed).total_seconds()
+        cycle("r1_alone_again_steady", [0])
+    finally:
+        for st in stores_:
+            st.close()
+    return out
+
+
 @contextlib.contextmanager
 def stores(args: argparse.Namespace) -> Iterator[list[tuple[str, str]]]:
     urls: list[tuple[str, str]] = []
@@ -137,10 +210,17 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--actions", type=int, default=100)
     parser.add_argument("--sqlite", action="store_true", help="also (or only, without PostgreSQL) SQLite")
+    parser.add_argument("--tracking", action="store_true",
+                        help="two replicas' target-tracking loops over --groups tracked groups, CPU per cycle")
     args = parser.parse_args()
     groups = [f"g{i:05d}" for i in range(args.groups)]
     with stores(args) as urls:
         for name, url in urls:
+            if args.tracking:
+                print(f"== {name}: tracking, {args.groups} groups, lease {args.lease}s")
+                for key, value in run_tracking(url, args.groups, args.lease, args.interval).items():
+                    print(f"  {key}: {value}")
+                continue
             store = SqlStore(url)
             try:
                 store.migrate()
