@@ -145,7 +145,15 @@ class Engine:
         self._process_event.set()  # anything recorded before a crash is processed now
         self.started = True
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop driving (no new action is claimed), let the actions in a provider call finish for up to
+        ``grace_s`` (default: half the lease, at most 10 s), then stop every loop and hand back to the other
+        replicas what is still running and the groups."""
+        self.ownership.retire()
+        grace = min(10.0, self.ownership.lease_s / 2) if grace_s is None else grace_s
+        deadline = time.monotonic() + grace
+        while any(w.busy for w in self.workers.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # waiting on the workers' provider calls (a condition, bounded)
         for task in [*self._tasks, *self._checks]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._checks, return_exceptions=True)

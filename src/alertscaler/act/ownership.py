@@ -42,6 +42,7 @@ class Ownership:
     owned: frozenset[str] = frozenset()
     valid_until: datetime | None = None
     renewed: frozenset[int] = frozenset()  # actions whose lease the last heartbeat renewed
+    retired: bool = False  # stopping: a late heartbeat keeps the leases but drives nothing
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def lease(self, now: datetime) -> Lease:
@@ -63,6 +64,8 @@ class Ownership:
         renewed = store.heartbeat(self.replica, now, lease.until)
         owned = store.balance_groups(self.replica, groups, now)
         with self._lock:
+            if self.retired:
+                owned = frozenset()
             gained = owned - self.owned
             lost = self.owned - owned
             self.owned, self.valid_until, self.renewed = owned, lease.until, renewed
@@ -70,10 +73,14 @@ class Ownership:
             log.info("replica %s drives %d group(s) (+%d, -%d)", self.replica, len(owned), len(gained), len(lost))
         return gained
 
+    def retire(self) -> None:
+        """Drive nothing more from now on (a stop begins): no loop or worker of this replica starts anything."""
+        with self._lock:
+            self.owned, self.valid_until, self.retired = frozenset(), None, True
+
     def leave(self, store: StateStore, now: datetime) -> list[int]:
         """A clean stop: drive nothing more, hand the running actions and the groups back at once."""
-        with self._lock:
-            self.owned, self.valid_until = frozenset(), None
+        self.retire()
         handed = store.leave(self.replica, now)
         if handed:
             log.warning("replica %s stopped: action(s) %s handed back to the other replicas", self.replica,
