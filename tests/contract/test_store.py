@@ -776,7 +776,7 @@ def test_the_migrated_schema_matches_the_table_definitions(store: SqlStore) -> N
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
 
     assert diff == []
-    assert version == "0003"
+    assert version == "0004"
 
 
 def test_upgrading_from_0001_keeps_the_actions_as_scale_actions(db_url: str) -> None:

@@ -35,6 +35,8 @@ class Metrics:
         self.desired = Gauge("alertscaler_group_desired", "Desired capacity", ["group"], registry=r)
         self.current = Gauge("alertscaler_group_current", "Capacity reported by the provider",
                              ["group"], registry=r)
+        self.paused = Gauge("alertscaler_group_paused", "1 while the group is paused (its own pause or a global "
+                            "one): decisions are recorded as paused, nothing is executed", ["group"], registry=r)
         self.active_alerts = Gauge("alertscaler_active_alerts", "Firing alerts routed to the group",
                                    ["group"], registry=r)
         self.tracking_cycle = Histogram(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alertscaler.act.heal_intake import HEAL_POLICY, HealIntake
-from alertscaler.act.recording import About, Evidence, Recorded, effective, record, record_skip
+from alertscaler.act.recording import About, Evidence, Recorded, effective, gate_of, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.ingest.alertmanager import parse_notification
@@ -195,7 +195,8 @@ class Processor:
         state = tx.lock_group(r.group, group.initial_desired)
         verdict = evaluate_step(state, step, r.direction, group.bounds_at(ctx.now), ctx.now)
         tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.firing],
-                                effective(verdict, group).reason.value, set_reason=True)
+                                effective(verdict, group, gate_of(tx.pauses(), about, state, ctx.now)).reason.value,
+                                set_reason=True)
         ctx.out.recorded.append(record(tx, about, verdict, ctx.now, state=state, step=r.direction,
                                        evidence=Evidence.of(bucket.firing, ctx.stored)))
 

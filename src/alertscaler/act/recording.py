@@ -7,6 +7,11 @@ and manual scale (``act.engine``) — and, after the commit, by ``act.engine`` t
 
 ``record`` owns, for one verdict:
 
+- the operators' gate (``gate_of`` / ``gated``): while the group (or every group) is paused, what would have
+  acted is recorded as a skip (reason ``paused``, from/to filled in, the message says what it would have done)
+  and nothing is executed; while a manual scale holds the group's size, a policy's move (alerts, timer,
+  tracking, schedules) is recorded as ``held`` with the hold's end (bounds still apply: a group outside the
+  bounds in force is moved into them). A manual decision sets or clears the hold (``hold``);
 - the dry-run rule (``effective``): a dry-run group records what it would have done as a skip (reason
   ``dry_run``); its size never moves, a step's cooldown clock still runs (the step it would have taken);
 - the decision row (``NewDecision`` is built here only), with at most ``MAX_ALERTS_PER_DECISION`` alerts;
@@ -25,15 +30,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from alertscaler.act.metrics import Metrics
 from alertscaler.config import GroupConfig
 from alertscaler.model.alerts import Alert
+from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, ActionState, HealTarget, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.groups import GroupState
-from alertscaler.model.policies import AdjustmentType, Direction
+from alertscaler.model.policies import AdjustmentType, Bounds, Direction
 from alertscaler.providers.base import ScaleRequest
 from alertscaler.store.base import ActiveAlert, NewDecision, StoredNotification, Tx
 
@@ -98,8 +104,77 @@ class Worker(Protocol):
     def deliver(self, recorded: Recorded) -> None: ...
 
 
-def effective(verdict: Verdict, config: GroupConfig | None) -> Verdict:
-    """The dry-run rule: a dry-run group's action becomes a recorded skip (``dry_run``)."""
+#: the triggers of policies, which a hold keeps from moving a group (manual, reconcile and heals are not)
+POLICY_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.SCHEDULE})
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What operators say about one decision's group at its time: the pause that holds (None: not paused);
+    until when a manual scale holds the size (None: no hold, or the decision is not a policy's) with the
+    bounds in force then (a hold never keeps a group outside them)."""
+
+    pause: Pause | None = None
+    held_until: datetime | None = None
+    bounds: Bounds | None = None
+
+
+OPEN = Gate()
+
+
+def gate_of(pauses: Iterable[Pause], about: About, state: GroupState | None, now: datetime) -> Gate:
+    """The gate for a decision ``about`` a group whose row is ``state``, at ``now`` (time passed in)."""
+    if about.group is None:
+        return OPEN
+    pause = pause_of(pauses, about.group, now)
+    held = state is not None and state.held(now) and about.trigger in POLICY_TRIGGERS
+    if pause is None and not held:
+        return OPEN
+    bounds = about.config.bounds_at(now) if held and about.config is not None else None
+    return Gate(pause, state.held_until if held and state is not None else None, bounds)
+
+
+def gated(verdict: Verdict, gate: Gate) -> Verdict:
+    """The operators' rule: a paused group's action becomes a ``paused`` skip, a held group's policy move a
+    ``held`` skip (what it would have done kept in from/to and the message). Skips pass unchanged."""
+    if not verdict.acted:
+        return verdict
+    if gate.pause is not None:
+        return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.PAUSED,
+                       message=f"{gate.pause.describe()}: would have {verdict.message}")
+    if gate.held_until is None:
+        return verdict
+    until = gate.held_until.isoformat(timespec="seconds")
+    start = verdict.from_capacity
+    if gate.bounds is not None and gate.bounds.clamp(start) != start:  # bounds still apply
+        into = gate.bounds.clamp(start)
+        if verdict.to_capacity == into:
+            return verdict  # the move into the bounds (already gated, or the policy's own clamp)
+        return replace(verdict, reason=Reason.CLAMPED, to_capacity=into,
+                       message=f"held until {until}, but {start} is outside the bounds in force "
+                               f"({gate.bounds.min_size}..{gate.bounds.max_size}): scale {start} -> {into} "
+                               f"only (the policy said: {verdict.message})")
+    return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.HELD,
+                   message=f"size held at {start} by a manual scale until {until}: would have {verdict.message}")
+
+
+def policies_free_at(config: GroupConfig, state: GroupState, now: datetime) -> datetime:
+    """The next time a policy could move the group: the hold's end, else the earliest end of a step policy's
+    cooldown (now if one has none running, or the group tracks a target)."""
+    if state.held(now):
+        assert state.held_until is not None
+        return state.held_until
+    ends = [now] if config.track is not None or config.schedule is not None else []
+    for direction, step in config.policies():
+        last = state.last_step_at(direction)
+        ends.append(max(now, last + timedelta(seconds=step.cooldown)) if last is not None else now)
+    return min(ends, default=now)
+
+
+def effective(verdict: Verdict, config: GroupConfig | None, gate: Gate = OPEN) -> Verdict:
+    """The verdict as ``record`` records it: the operators' gate (pause, hold), then the dry-run rule (a dry-run
+    group's action becomes a recorded skip, ``dry_run``)."""
+    verdict = gated(verdict, gate)
     return verdict.as_dry_run() if config is not None and config.dry_run else verdict
 
 
@@ -117,18 +192,18 @@ def exact_policies(config: GroupConfig) -> frozenset[str]:
 
 def record(tx: Tx, about: About, verdict: Verdict, now: datetime, *, state: GroupState | None = None,
            step: Direction | None = None, evidence: Evidence = NO_EVIDENCE, targets: Sequence[HealTarget] = (),
-           numbered: bool = False) -> Recorded:
-    """Record ``verdict`` (dry run applied) and what follows from it. ``state``: the group's row, locked in
-    ``tx`` (given: the row follows the decision); ``step``: the direction of a step, whose cooldown clock it
-    stamps; ``targets``: a heal action's members; ``numbered``: the caller needs the decision's id even
-    for a skip."""
-    verdict = effective(verdict, about.config)
+           numbered: bool = False, hold: datetime | None = None) -> Recorded:
+    """Record ``verdict`` (the operators' gate and the dry run applied) and what follows from it. ``state``:
+    the group's row, locked in ``tx`` (given: the row follows the decision); ``step``: the direction of a
+    step, whose cooldown clock it stamps; ``targets``: a heal action's members; ``numbered``: the caller needs
+    the decision's id even for a skip; ``hold``: a manual decision's hold (None: it clears the group's hold)."""
+    verdict = effective(verdict, about.config, gate_of(tx.pauses(), about, state, now))
     verdict = _with_count(verdict, evidence)
     row = _row(about, verdict.outcome, verdict.reason, verdict.from_capacity, verdict.to_capacity,
                verdict.message, now, evidence)
     _log(row)
     if state is not None:
-        _follow(tx, state, verdict, step, now)
+        _follow(tx, state, verdict, step, now, hold if about.trigger is Trigger.MANUAL else state.held_until)
     if not verdict.acted:
         decision_id = _add(tx, row, numbered)
         return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id, verdict=verdict)
@@ -190,8 +265,16 @@ def _with_count(verdict: Verdict, evidence: Evidence) -> Verdict:
     return verdict
 
 
-def _follow(tx: Tx, state: GroupState, verdict: Verdict, step: Direction | None, now: datetime) -> None:
-    """The group's row after the decision (one rule for every path)."""
+def _follow(tx: Tx, state: GroupState, verdict: Verdict, step: Direction | None, now: datetime,
+            hold: datetime | None) -> None:
+    """The group's row after the decision (one rule for every path). ``hold``: the group's hold after it (a
+    manual decision sets or clears it, unless paused; other decisions keep it)."""
+    if verdict.reason is Reason.PAUSED:
+        return  # nothing moves, no clock runs: once resumed, the policies decide afresh
+    if hold != state.held_until:
+        state = replace(state, held_until=hold)
+        if not verdict.acted:
+            tx.save_group(state)
     if verdict.acted:
         tx.save_group(state.stepped(step, verdict.to_capacity, now) if step is not None
                       else state.resized(verdict.to_capacity, now))

@@ -22,7 +22,16 @@ from datetime import datetime, timedelta
 
 from alertscaler.act.checking import Checker
 from alertscaler.act.ownership import Drives, drives_all
-from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, effective, record, record_skip
+from alertscaler.act.recording import (
+    MAX_ALERTS_PER_DECISION,
+    About,
+    Evidence,
+    Recorded,
+    effective,
+    gate_of,
+    record,
+    record_skip,
+)
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.model.decisions import Reason, Trigger
@@ -131,7 +140,8 @@ class Reevaluator:
         verdict = evaluate_step(state, step, direction, group.bounds_at(now), now)
         if verdict.reason is Reason.COOLDOWN:
             return False
-        seen = effective(verdict, group)
+        gate = gate_of(self.store.pauses(), About(route.group, route.policy, Trigger.TIMER, group), state, now)
+        seen = effective(verdict, group, gate)
         return seen.acted or set(route.reasons) != {seen.reason.value}
 
     def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
@@ -153,7 +163,7 @@ class Reevaluator:
         verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
         if verdict.reason is Reason.COOLDOWN and not record_cooldown:
             return
-        seen = effective(verdict, group)
+        seen = effective(verdict, group, gate_of(tx.pauses(), about, state, now))
         if not seen.acted and set(fresh.reasons) == {seen.reason.value}:
             return  # already recorded this skip for these alerts
         alerts = tx.route_alerts(name, policy, MAX_ALERTS_PER_DECISION)

@@ -36,6 +36,7 @@ class Scheduler:
         self.store = store
         self._open: dict[str, dict[str, ActiveWindow]] = {}  # group -> key -> the open windows last seen
         self._applied: set[str] = set()                     # keys of openings whose desired was applied
+        self._gated: dict[str, int] = {}  # group -> the size a paused / held decision last said (said once)
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def run(self, now: datetime) -> list[Recorded]:
@@ -53,10 +54,16 @@ class Scheduler:
             fresh = pick if pick is not None and pick[0].key not in self._applied else None
             state = self.store.get_group_state(name) or GroupState(name, group.initial_desired)
             wanted = bounds.clamp(fresh[1] if fresh else state.desired)
-            if opened.keys() == self._open.get(name, {}).keys() and fresh is None and wanted == state.desired:
+            if opened.keys() == self._open.get(name, {}).keys() and fresh is None and (
+                    wanted == state.desired or self._gated.get(name) == wanted):
                 self._open[name] = opened
                 continue
-            out.extend(self._record(name, group, bounds, opened, fresh, now))
+            done = self._record(name, group, bounds, opened, fresh, now)
+            if any(r.reason in (Reason.PAUSED, Reason.HELD) for r in done):
+                self._gated[name] = wanted
+            else:
+                self._gated.pop(name, None)
+            out.extend(done)
             self._open[name] = opened
             if fresh is not None:
                 self._applied.add(fresh[0].key)

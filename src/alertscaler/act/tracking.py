@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alertscaler.act.ownership import Drives, drives_all
-from alertscaler.act.recording import About, Recorded, effective, record
+from alertscaler.act.recording import About, Recorded, effective, gate_of, record
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
+from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
@@ -71,6 +72,7 @@ class _Plan:
     values: list[float | None]
     problems: list[str]
     seen: GroupState
+    pauses: tuple[Pause, ...] = ()  # operators' pauses, read once per cycle
 
 
 class TrackingLoop:
@@ -107,12 +109,13 @@ class TrackingLoop:
         self.evaluated += len(due)
         answers = self.values_of([m.query for _, g, _ in due for m in g.track.metrics])  # type: ignore[union-attr]
         sizes = {state.name: state for state in self.store.group_states()}
+        pauses = tuple(self.store.pauses())
         plans: list[_Plan] = []
         out: list[Recorded] = []
         for name, group, memory in due:
             values, problems = _values(group, answers)
             seen = sizes.get(name) or GroupState(name, group.initial_desired)
-            plan = _Plan(name, group, memory, values, problems, seen)
+            plan = _Plan(name, group, memory, values, problems, seen, pauses)
             if self._must_record(plan, now):
                 plans.append(plan)
         for start in range(0, len(plans), WRITE_CHUNK):
@@ -123,10 +126,11 @@ class TrackingLoop:
                     out.extend(self._record(tx, plan, locked[plan.name], now))
         return out
 
-    def _verdict(self, plan: _Plan, desired: int, now: datetime) -> tuple[TrackingVerdict, Verdict]:
-        """(what ``recommend`` said, the verdict to record) for the size ``desired``; prunes the memory to
-        the window. The verdict is as ``act.recording`` will record it (a dry run applied)."""
+    def _verdict(self, plan: _Plan, state: GroupState, now: datetime) -> tuple[TrackingVerdict, Verdict]:
+        """(what ``recommend`` said, the verdict to record) for the group's row ``state``; prunes the memory to
+        the window. The verdict is as ``act.recording`` will record it (a pause, a hold, a dry run applied)."""
         group, memory = plan.group, plan.memory
+        desired = state.desired
         track = group.track
         assert track is not None
         rules = track.rules(group.bounds_at(now))
@@ -139,11 +143,12 @@ class TrackingLoop:
         verdict = recommend(desired, plan.values, rules, now, history, memory.changes)
         said = Verdict(Outcome.ACTED if verdict.acts else Outcome.SKIPPED, _REASONS[verdict.reason], desired,
                        verdict.desired, _message(verdict, plan.values, plan.problems))
-        return verdict, effective(said, group)
+        about = About(plan.name, TRACK_POLICY, Trigger.TRACKING, group)
+        return verdict, effective(said, group, gate_of(plan.pauses, about, state, now))
 
     def _must_record(self, plan: _Plan, now: datetime) -> bool:
         """Decide on the size read; remember the recommendation; True when there is something to record."""
-        verdict, said = self._verdict(plan, plan.seen.desired, now)
+        verdict, said = self._verdict(plan, plan.seen, now)
         if said.acted or plan.memory.last_skip != _skip_key(said):
             return True
         self._remember(plan, verdict, plan.seen.desired, now)
@@ -159,7 +164,8 @@ class TrackingLoop:
     def _record(self, tx: Tx, plan: _Plan, state: GroupState, now: datetime) -> list[Recorded]:
         """Record the verdict on the size ``state`` held under the lock."""
         memory = plan.memory
-        verdict, said = self._verdict(plan, state.desired, now)  # again: the size may have changed
+        plan = replace(plan, pauses=tuple(tx.pauses()))
+        verdict, said = self._verdict(plan, state, now)  # again: the size may have changed
         self._remember(plan, verdict, state.desired, now)
         if not said.acted:
             if memory.last_skip == _skip_key(said):

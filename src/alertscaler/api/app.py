@@ -11,7 +11,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -27,6 +27,7 @@ from alertscaler.api import auth, openapi, views
 from alertscaler.ingest import jsonsafe
 from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
+from alertscaler.model.durations import format_duration, parse_duration
 from alertscaler.model.errors import (
     AuthError,
     InputError,
@@ -104,7 +105,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=False)
         states = {s.name: s for s in await anyio.to_thread.run_sync(engine.reads.group_states)}
-        return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock())
+        pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
+        return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock(),
+                                         pauses=pauses)
                              for n, g in policy.groups.items()])
 
     async def get_group(request: Request) -> Response:
@@ -118,8 +121,10 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         if name not in policy.groups:
             raise NotFound(f"no group named {name!r}")
         state = await anyio.to_thread.run_sync(engine.reads.get_group_state, name)
+        pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
         status = await engine.live_status(name)
-        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock()))
+        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock(),
+                                        pauses=pauses))
 
     async def scale(request: Request) -> Response:
         """
@@ -138,12 +143,70 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         desired = data.get("desired") if isinstance(data, dict) else None
         if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= MAX_DESIRED:
             raise InputError(f"required: an integer from 0 to {MAX_DESIRED}", field="desired")
-        result = await engine.manual_scale(name, desired)
+        hold = _duration(data, "hold")
+        result = await engine.manual_scale(name, desired, hold)
         v = result.verdict
-        return JSONResponse({"decision_id": result.decision_id, "action_id": result.action_id,
-                             "outcome": v.outcome.value, "reason": v.reason.value,
-                             "from": v.from_capacity, "to": v.to_capacity, "message": v.message},
-                            status_code=202)
+        out = {"decision_id": result.decision_id, "action_id": result.action_id,
+               "outcome": v.outcome.value, "reason": v.reason.value,
+               "from": v.from_capacity, "to": v.to_capacity, "message": v.message,
+               "held_until": views.plain(result.held_until), "policies_from": views.plain(result.policies_from)}
+        return JSONResponse(out, status_code=202)
+
+    async def pause_body(request: Request) -> tuple[datetime | None, str]:
+        """A pause's body: ``{"for": "2h", "reason": "..."}``, both optional (no ``for``: until resumed)."""
+        data = jsonsafe.loads(await read_body(request))
+        if not isinstance(data, dict):
+            raise InputError("must be a JSON object like {\"for\": \"2h\", \"reason\": \"incident 42\"}")
+        seconds = _duration(data, "for")
+        reason = data.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > openapi.MAX_REASON:
+            raise InputError(f"must be a string of at most {openapi.MAX_REASON} characters", field="reason")
+        return (engine.clock() + timedelta(seconds=seconds) if seconds else None), reason
+
+    async def resume_body(request: Request) -> None:
+        """A resume's body: a JSON object (``{}``): a POST of JSON, like every write (see ``read_body``)."""
+        if not isinstance(jsonsafe.loads(await read_body(request)), dict):
+            raise InputError("must be a JSON object: {}")
+
+    async def pause_group(request: Request) -> Response:
+        """
+        summary: Pause a group (JSON body, optional "for" duration and "reason").
+        """
+        auth.check(request, auth_config, write=True)
+        name = request.path_params["name"]
+        if name not in policy.groups:
+            raise NotFound(f"no group named {name!r}")
+        until, reason = await pause_body(request)
+        return JSONResponse(views.pause(await engine.pause(name, until, reason), engine.clock()))
+
+    async def resume_group(request: Request) -> Response:
+        """
+        summary: Resume a paused group.
+        """
+        auth.check(request, auth_config, write=True)
+        name = request.path_params["name"]
+        if name not in policy.groups:
+            raise NotFound(f"no group named {name!r}")
+        await resume_body(request)
+        ended = await engine.resume(name)
+        return JSONResponse({"group": name, "resumed": ended is not None})
+
+    async def pause_all(request: Request) -> Response:
+        """
+        summary: Pause every group (JSON body, optional "for" duration and "reason").
+        """
+        auth.check(request, auth_config, write=True)
+        until, reason = await pause_body(request)
+        return JSONResponse(views.pause(await engine.pause(None, until, reason), engine.clock()))
+
+    async def resume_all(request: Request) -> Response:
+        """
+        summary: End the pause of every group (a group's own pause stays).
+        """
+        auth.check(request, auth_config, write=True)
+        await resume_body(request)
+        ended = await engine.resume(None)
+        return JSONResponse({"group": None, "resumed": ended is not None})
 
     async def decisions(request: Request) -> Response:
         """
@@ -268,6 +331,10 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/api/v1/groups", list_groups, methods=["GET"]),
         Route("/api/v1/groups/{name}", get_group, methods=["GET"]),
         Route("/api/v1/groups/{name}/scale", scale, methods=["POST"]),
+        Route("/api/v1/groups/{name}/pause", pause_group, methods=["POST"]),
+        Route("/api/v1/groups/{name}/resume", resume_group, methods=["POST"]),
+        Route("/api/v1/pause", pause_all, methods=["POST"]),
+        Route("/api/v1/resume", resume_all, methods=["POST"]),
         Route("/api/v1/decisions", decisions, methods=["GET"]),
         Route("/api/v1/actions", actions, methods=["GET"]),
         Route("/api/v1/targets", targets, methods=["GET"]),
@@ -284,6 +351,21 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             StoreUnavailable: on_store, StoreError: on_store, HTTPException: on_http,
         },
     )
+
+
+def _duration(data: Any, name: str) -> float | None:
+    """An optional duration field of a JSON body (``"30m"``, ``"2h"``), more than 0 and at most
+    ``openapi.MAX_DURATION_S``; None when absent or null."""
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise InputError(str(exc)[:200], field=name) from None
+    if not 0 < seconds <= openapi.MAX_DURATION_S:
+        raise InputError(f"must be more than 0s and at most {format_duration(openapi.MAX_DURATION_S)}", field=name)
+    return seconds
 
 
 def _enum(kind: Any, value: str | None, name: str) -> Any:

@@ -17,6 +17,23 @@ from alertscaler.model.groups import MemberState
 
 #: the largest desired capacity ``/scale`` takes (the store's integer columns are 32-bit on PostgreSQL)
 MAX_DESIRED = 2**31 - 1
+#: the longest pause / hold the API takes, and the longest reason a pause keeps
+MAX_DURATION_S = 30 * 86400.0
+MAX_REASON = 500
+_PAUSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["group", "since", "until", "reason", "active"],
+    "properties": {
+        "group": {"type": "string", "nullable": True, "description": "null: every group"},
+        "since": {"type": "string", "format": "date-time"},
+        "until": {"type": "string", "format": "date-time", "nullable": True,
+                  "description": "null: until resumed"},
+        "reason": {"type": "string"},
+        "active": {"type": "boolean"},
+    },
+}
+_DURATION = {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$", "example": "30m",
+             "description": "a Prometheus duration, more than 0 and at most 30d"}
 #: list endpoints: ``?limit=`` default and bounds
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 
@@ -100,7 +117,23 @@ SCHEMAS: dict[str, Any] = {
     "ScaleRequest": {
         "type": "object",
         "required": ["desired"],
-        "properties": {"desired": {"type": "integer", "minimum": 0, "maximum": MAX_DESIRED}},
+        "properties": {"desired": {"type": "integer", "minimum": 0, "maximum": MAX_DESIRED},
+                       "hold": {**_DURATION, "description": "policies may not move the group for this long "
+                                                            "(bounds still apply); without it, any hold ends"}},
+    },
+    "PauseRequest": {
+        "type": "object",
+        "properties": {"for": {**_DURATION, "description": "the pause ends by itself after this (absent: when "
+                                                           "resumed)"},
+                       "reason": {"type": "string", "maxLength": MAX_REASON}},
+    },
+    "Pause": _PAUSE,
+    "ResumeRequest": {"type": "object", "description": "an empty object: {}"},
+    "Resumed": {
+        "type": "object",
+        "required": ["group", "resumed"],
+        "properties": {"group": {"type": "string", "nullable": True}, "resumed": {"type": "boolean",
+                       "description": "false: it was not paused"}},
     },
     "ScaleResult": {
         "type": "object",
@@ -113,6 +146,9 @@ SCHEMAS: dict[str, Any] = {
             "from": {"type": "integer"},
             "to": {"type": "integer"},
             "message": {"type": "string"},
+            "held_until": {**_NULLABLE_TIME, "description": "policies may not move the group before"},
+            "policies_from": {**_NULLABLE_TIME, "description": "the next time a policy could move the group "
+                                                               "(the hold's end, or a cooldown's)"},
         },
     },
     "Member": {
@@ -141,6 +177,9 @@ SCHEMAS: dict[str, Any] = {
             "last_scale_in_at": _NULLABLE_TIME,
             "policies": {"type": "object", "additionalProperties": {"type": "object"}},
             "schedule": {"type": "object", "description": "scheduled groups: open windows and bounds in force"},
+            "paused": {**_PAUSE, "nullable": True, "description": "the pause that holds (its own or "
+                                                                         "every group's), null: none"},
+            "held_until": {**_NULLABLE_TIME, "description": "a manual scale holds the size until then"},
             "detail": {"type": "string"},
             "members": {"type": "array", "items": _ref("Member"), "description": "GET /groups/{name} only"},
         },
@@ -263,6 +302,24 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
             body=_ref("ScaleRequest"),
             responses={"202": _json(_ref("ScaleResult"), "decision recorded (and an action queued when it acts)"),
                        "404": no_group, "422": invalid, "503": store_down})},
+        "/api/v1/groups/{name}/pause": {"post": op(
+            "Pause a group: its decisions are recorded as paused, nothing is executed", write=True,
+            description="Durable (every replica, every restart). An action already running finishes. " + _STORABLE,
+            parameters=[_GROUP_NAME], body=_ref("PauseRequest"),
+            responses={"200": _json(_ref("Pause"), "paused"), "404": no_group, "422": invalid,
+                       "503": store_down})},
+        "/api/v1/groups/{name}/resume": {"post": op(
+            "Resume a paused group (a pause of every group stays)", write=True, parameters=[_GROUP_NAME],
+            body=_ref("ResumeRequest"),
+            responses={"200": _json(_ref("Resumed"), "resumed"), "404": no_group, "422": invalid,
+                       "503": store_down})},
+        "/api/v1/pause": {"post": op(
+            "Pause every group", write=True, body=_ref("PauseRequest"),
+            description="Durable (every replica, every restart). An action already running finishes. " + _STORABLE,
+            responses={"200": _json(_ref("Pause"), "paused"), "422": invalid, "503": store_down})},
+        "/api/v1/resume": {"post": op(
+            "End the pause of every group (a group's own pause stays)", write=True, body=_ref("ResumeRequest"),
+            responses={"200": _json(_ref("Resumed"), "resumed"), "422": invalid, "503": store_down})},
         "/api/v1/decisions": {"get": op(
             "Decisions, newest first, each with its timing breakdown in timing_ms",
             parameters=[

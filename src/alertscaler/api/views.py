@@ -9,6 +9,7 @@ from typing import Any
 
 from alertscaler.config import GroupConfig
 from alertscaler.decide.schedules import active_windows, effective_bounds, next_change
+from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, Decision
 from alertscaler.model.groups import GroupState, GroupStatus, Member
 
@@ -55,8 +56,14 @@ def member(m: Member) -> dict[str, Any]:
     return out
 
 
+def pause(p: Pause, now: datetime) -> dict[str, Any]:
+    """A pause as the API shows it (``group`` None: every group's)."""
+    return {"group": None if p.global_ else p.scope, "since": plain(p.since), "until": plain(p.until),
+            "reason": p.reason, "active": p.holds(now)}
+
+
 def group(name: str, config: GroupConfig, state: GroupState | None, status: GroupStatus | None,
-          members: bool = False, now: datetime | None = None) -> dict[str, Any]:
+          members: bool = False, now: datetime | None = None, pauses: list[Pause] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
         "provider": config.provider_type,
@@ -71,6 +78,11 @@ def group(name: str, config: GroupConfig, state: GroupState | None, status: Grou
                                "adjustment": p.adjustment, "cooldown_s": p.cooldown}
                      for d, p in config.policies()},
     }
+    if now is not None and pauses is not None:
+        found = pause_of(pauses, name, now)
+        out["paused"] = pause(found, now) if found is not None else None
+    if now is not None:
+        out["held_until"] = plain(state.held_until) if state is not None and state.held(now) else None
     if config.schedule is not None and now is not None:
         out["schedule"] = schedule(config, now)
     if status is not None and status.detail:

@@ -40,6 +40,13 @@ def duration_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a duration like 300, 90s or 5m, got {text!r}") from None
 
 
+def duration_text(text: str) -> str:
+    """A duration option passed on as written (``30m``), once checked to be one (more than 0)."""
+    if duration_arg(text) <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0s, got {text!r}")
+    return text
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

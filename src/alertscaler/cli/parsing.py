@@ -14,13 +14,14 @@ from alertscaler.cli.common import (
     EXIT_USAGE,
     CliError,
     duration_arg,
+    duration_text,
     err,
     non_negative,
     positive_float,
     print_problems,
 )
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
-from alertscaler.cli.remote import decisions, scale, status
+from alertscaler.cli.remote import decisions, pause, resume, scale, status
 from alertscaler.cli.simulating import backtest, simulate
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
 from alertscaler.model.errors import ConfigError
@@ -122,7 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(sc)
     sc.add_argument("group")
     sc.add_argument("desired", type=non_negative)
+    sc.add_argument("--hold", metavar="DURATION", type=duration_text,
+                    help="policies may not move the group for this long (30m, 2h; bounds still apply)")
     sc.set_defaults(func=scale)
+
+    pa = sub.add_parser("pause", help="pause a group (or --all): decisions are recorded as paused, nothing is "
+                                      "executed, until resumed or --for ends",
+                        epilog="Example: alertscaler pause web --for 2h --reason 'incident 42'")
+    client_args(pa)
+    pa.add_argument("group", nargs="?")
+    pa.add_argument("--all", action="store_true", help="pause every group")
+    pa.add_argument("--for", dest="duration", metavar="DURATION", type=duration_text,
+                    help="the pause ends by itself after this (default: until resumed)")
+    pa.add_argument("--reason", default="", help="why (kept with the pause, shown in status and decisions)")
+    pa.set_defaults(func=pause)
+
+    rp = sub.add_parser("resume", help="end a group's pause (or --all: the pause of every group)")
+    client_args(rp)
+    rp.add_argument("group", nargs="?")
+    rp.add_argument("--all", action="store_true", help="end the pause of every group")
+    rp.set_defaults(func=resume)
 
     dm = sub.add_parser(
         "demo", help="run the whole pipeline locally on a real traffic shape, with a live view",

@@ -60,16 +60,55 @@ def decisions(args: argparse.Namespace) -> int:
 
 
 def scale(args: argparse.Namespace) -> int:
-    data = request(args, "POST", f"/api/v1/groups/{args.group}/scale", body={"desired": args.desired})
+    body: dict[str, Any] = {"desired": args.desired}
+    if args.hold:
+        body["hold"] = args.hold
+    data = request(args, "POST", f"/api/v1/groups/{args.group}/scale", body=body)
     if args.json:
         return print_json(data)
     out.print(f"{data['outcome']} ({data['reason']}): {data['message']}", highlight=False)
+    if data["reason"] == "paused":
+        out.print(f"{args.group} is paused: nothing was executed (alertscaler resume {args.group})", highlight=False)
+    elif data.get("held_until"):
+        out.print(f"held: policies may not move {args.group} before {data['held_until'][:19]} UTC", highlight=False)
+    elif data.get("policies_from"):
+        out.print(f"no hold: policies may move {args.group} again from {data['policies_from'][:19]} UTC "
+                  f"(scale {args.group} N --hold 30m keeps them off)", highlight=False)
     return EXIT_OK if data["outcome"] == "acted" or data["reason"] == "no_change" else EXIT_NO
+
+
+def _scope(args: argparse.Namespace, verb: str) -> str:
+    if args.all == bool(args.group):
+        raise CliError(f"{verb}: name a group, or --all for every group", EXIT_USAGE)
+    return "/api/v1" if args.all else f"/api/v1/groups/{args.group}"
+
+
+def pause(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason}
+    if args.duration:
+        body["for"] = args.duration
+    data = request(args, "POST", f"{_scope(args, 'pause')}/pause", body=body)
+    if args.json:
+        return print_json(data)
+    until = (data["until"] or "")[:19]
+    out.print(f"paused {data['group'] or 'every group'} {f'until {until} UTC' if until else 'until resumed'}: "
+              "decisions are recorded as paused, nothing is executed", highlight=False)
+    return EXIT_OK
+
+
+def resume(args: argparse.Namespace) -> int:
+    data = request(args, "POST", f"{_scope(args, 'resume')}/resume", body={})
+    if args.json:
+        return print_json(data)
+    who = data["group"] or "every group"
+    out.print(f"resumed {who}" if data["resumed"] else f"{who} was not paused", highlight=False)
+    return EXIT_OK
 
 
 def print_groups(groups: list[dict[str, Any]]) -> None:
     table = Table(title="groups")
-    for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "last scale out", "last scale in"):
+    for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "paused", "held until",
+                "last scale out", "last scale in"):
         table.add_column(col)
     notes = []
     for g in groups:
@@ -84,8 +123,14 @@ def print_groups(groups: list[dict[str, Any]]) -> None:
             names = ", ".join(w["name"] for w in sched["open"]) or "none"
             notes.append(f"{g['name']}: schedule windows open: {names}; next change "
                          f"{(sched['next_change'] or 'none')[:19]} UTC")
+        paused = g.get("paused")
+        if paused:
+            notes.append(f"{g['name']}: PAUSED{' (every group)' if paused['group'] is None else ''} "
+                         f"{'until ' + paused['until'][:19] + ' UTC' if paused['until'] else 'until resumed'}"
+                         f"{': ' + paused['reason'] if paused['reason'] else ''}")
         table.add_row(g["name"], g["provider"], low, str(g["desired"]), current,
-                      high, "yes" if g["dry_run"] else "", (g["last_scale_out_at"] or "")[:19],
+                      high, "yes" if g["dry_run"] else "", "[red]yes[/red]" if paused else "",
+                      (g.get("held_until") or "")[:19], (g["last_scale_out_at"] or "")[:19],
                       (g["last_scale_in_at"] or "")[:19])
     out.print(table)
     for note in notes:

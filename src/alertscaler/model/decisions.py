@@ -48,6 +48,9 @@ class Reason(str, Enum):
     CHECK_FAILED = "check_failed"    # the live check could not be made and on_check_error is skip
     # schedules
     SCHEDULED = "scheduled"          # acted: a schedule window opened or closed (desired, min/max overrides)
+    # operators (``act.recording.gate``)
+    PAUSED = "paused"                # would have acted; the group (or every group) is paused: nothing executed
+    HELD = "held"                    # a policy would have moved the group; a manual scale holds its size
 
 
 class Trigger(str, Enum):

@@ -39,13 +39,19 @@ class GroupStatus:
 
 @dataclass(frozen=True)
 class GroupState:
-    """What alertscaler remembers about a group: its desired capacity and the cooldown clocks."""
+    """What alertscaler remembers about a group: its desired capacity, the cooldown clocks, and until when a
+    manual scale holds the size (``held_until``: policies may not move it before; None: no hold)."""
 
     name: str
     desired: int
     last_scale_out_at: datetime | None = None
     last_scale_in_at: datetime | None = None
     updated_at: datetime | None = None
+    held_until: datetime | None = None
+
+    def held(self, now: datetime) -> bool:
+        """Does a manual scale's hold keep policies from moving the group at ``now``?"""
+        return self.held_until is not None and now < self.held_until
 
     def last_step_at(self, direction: Direction) -> datetime | None:
         return self.last_scale_out_at if direction is Direction.SCALE_OUT else self.last_scale_in_at

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from alertscaler.model.alerts import Notification
+from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealRecord, HealSignal
@@ -209,6 +210,16 @@ class Tx(Protocol):
     def heal_slots(self, group: str) -> dict[str, str]:
         """Replacement member id -> the slot it took over."""
 
+    # --- operators' pauses
+    def pauses(self) -> list[Pause]:
+        """Every stored pause (expired ones too: ``Pause.holds``), read once per transaction."""
+
+    def set_pause(self, pause: Pause) -> None:
+        """Pause ``pause.scope`` (a group, or ``*``: every group), replacing its earlier pause."""
+
+    def clear_pause(self, scope: str) -> Pause | None:
+        """Resume ``scope``: the pause removed (None: it was not paused)."""
+
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
         another replica's transaction claimed it first): the caller must then decide nothing for it.
@@ -255,6 +266,9 @@ class StateStore(Protocol):
     def group_states(self) -> list[GroupState]: ...
 
     def get_group_state(self, name: str) -> GroupState | None: ...
+
+    def pauses(self) -> list[Pause]:
+        """Every stored pause (expired ones too: ``Pause.holds`` tells), ordered by scope."""
 
     # --- decisions --------------------------------------------------------------------------------
     def list_decisions(

@@ -59,7 +59,8 @@ class _Statements:
         self.group_update = (group_states.update().where(g.name == b("b_name"))
                              .values(desired=b("b_desired"), last_scale_out_at=b("b_out", type_=UtcDateTime),
                                      last_scale_in_at=b("b_in", type_=UtcDateTime),
-                                     updated_at=b("b_updated", type_=UtcDateTime)))
+                                     updated_at=b("b_updated", type_=UtcDateTime),
+                                     held_until=b("b_held", type_=UtcDateTime)))
         self.decision_insert = decisions.insert().returning(d.id)
         self.decision_insert_many = decisions.insert()
         self.action_insert = actions.insert().returning(actions.c.id, actions.c.state)

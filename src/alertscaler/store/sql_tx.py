@@ -24,6 +24,7 @@ from alertscaler.store.base import (
     Receipt,
 )
 from alertscaler.store.sql_healing import HealTxMixin
+from alertscaler.store.sql_pauses import PauseTxMixin
 from alertscaler.store.tables import (
     _alert_from_row,
     _check_limit,
@@ -54,7 +55,7 @@ def _routes(rows: Sequence[Row[Any]]) -> list[AlertRoute]:
     return [out[k] for k in sorted(out)]
 
 
-class _SqlTx(HealTxMixin):
+class _SqlTx(HealTxMixin, PauseTxMixin):
     """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
 
     A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it
@@ -142,7 +143,7 @@ class _SqlTx(HealTxMixin):
     def save_group(self, state: GroupState) -> None:
         st = self._store._stmts
         params = {"b_name": state.name, "b_desired": state.desired, "b_out": state.last_scale_out_at,
-                  "b_in": state.last_scale_in_at, "b_updated": state.updated_at}
+                  "b_in": state.last_scale_in_at, "b_updated": state.updated_at, "b_held": state.held_until}
         if self._execute(st.group_update, params).rowcount == 0:  # not created by lock_group: create it
             self._execute(st.group_create, {"b_name": state.name, "b_desired": state.desired})
             self._execute(st.group_update, params)

@@ -14,6 +14,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Row
 
+from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.store.base import ActiveAlert
@@ -84,6 +85,17 @@ group_states = sa.Table(
     sa.Column("last_scale_out_at", UtcDateTime, nullable=True),
     sa.Column("last_scale_in_at", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=True),
+    sa.Column("held_until", UtcDateTime, nullable=True),  # a manual scale's hold: policies may not move it before
+)
+
+# Operators' pauses: one row per paused group, or ``*`` for every group (model.controls); a row whose ``until``
+# has passed is an expired pause (over, kept until resumed or replaced).
+pauses = sa.Table(
+    "pauses", metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("until", UtcDateTime, nullable=True),  # NULL: until resumed
+    sa.Column("reason", sa.Text, nullable=False),
 )
 
 decisions = sa.Table(
@@ -241,7 +253,11 @@ def _unique(keys: Iterable[str]) -> list[str]:
 
 def _group_from_row(row: Row[Any]) -> GroupState:
     return GroupState(name=row.name, desired=row.desired, last_scale_out_at=row.last_scale_out_at,
-                      last_scale_in_at=row.last_scale_in_at, updated_at=row.updated_at)
+                      last_scale_in_at=row.last_scale_in_at, updated_at=row.updated_at, held_until=row.held_until)
+
+
+def _pause_from_row(row: Row[Any]) -> Pause:
+    return Pause(scope=row.scope, since=row.since, until=row.until, reason=row.reason)
 
 
 def _decision_from_row(r: Row[Any]) -> Decision:
