@@ -81,7 +81,8 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
     metrics = metrics or Metrics()
     # this process as a replica: its id, lease and heartbeat; claims made in the store's transactions use it
-    ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval)
+    ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval,
+                                       local_peers=not policy.store_url().startswith("postgresql"))
     store.act_as(ownership.claims)
     groups = policy.groups.values()
     tracks = any(g.track is not None for g in groups)

@@ -6,6 +6,10 @@ once, and after a failed action desired follows the provider's real size. Time i
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +28,8 @@ from alertscaler.model.errors import PermanentProviderError
 from alertscaler.providers.base import ProviderContext
 from alertscaler.providers.fake import FakeConfig, FakeProvider
 from alertscaler.service import build_engine
-from alertscaler.store.base import NewDecision
+from alertscaler.store.base import Lease, NewDecision
+from alertscaler.store.replicas import new_replica_id
 from alertscaler.store.sql import SqlStore
 from tests.support.webhooks import alert, body
 
@@ -278,3 +283,41 @@ async def test_after_a_failed_action_desired_follows_the_providers_real_size(
     assert state is not None and (state.desired, provider.status().current) == (desired, real)
     assert [(d.from_capacity, d.to_capacity) for d in recorded] == reconciles
     assert all("desired follows the real size" in d.message for d in recorded)
+
+
+def _gone_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+# id, the dead-looking peer's host and pid (None: a process that has exited), taken over at once
+LOCAL_PEERS: list[tuple[str, str | None, int | None, bool]] = [
+    ("this-host-pid-gone", None, None, True),
+    ("this-host-pid-alive", None, os.getpid(), False),
+    ("other-host", "elsewhere.example", None, False),
+]
+
+
+@pytest.mark.parametrize(("host", "pid", "taken"), [c[1:] for c in LOCAL_PEERS], ids=[c[0] for c in LOCAL_PEERS])
+async def test_a_restart_after_a_kill_of_a_local_replica_recovers_at_once_only_if_its_process_is_gone(
+    pair: tuple[SqlStore, Clock, Replica, Replica], host: str | None, pid: int | None, taken: bool,
+) -> None:
+    store, clock, _, _ = pair
+    killed = new_replica_id(host or socket.gethostname(), pid if pid is not None else _gone_pid())
+    store.heartbeat(killed, clock(), clock() + timedelta(seconds=30))
+    store.balance_groups(killed, GROUP_NAMES, clock())
+    with store.transaction() as tx:
+        decision_id = tx.add_decision(NewDecision("g00", None, Trigger.MANUAL, Outcome.ACTED, Reason.MANUAL, 1, 2,
+                                                  "scale 1 -> 2", clock()))
+        action_id = tx.add_action(decision_id, "g00", 1, 2, clock(), claim=True,
+                                  lease=Lease(killed, clock() + timedelta(seconds=30)))
+    restarted = Ownership(30, 10, replica=new_replica_id(), local_peers=True)
+
+    gone = restarted.hand_back_dead_local(store, clock())
+    lease = store.action_lease(action_id)
+
+    assert (gone == [killed]) is taken
+    assert lease is not None and lease.owner == killed
+    assert (lease.until == clock()) is taken, "handed back now, or left to its lease"
