@@ -440,6 +440,36 @@ def test_a_decision_without_group_or_capacities(store: SqlStore) -> None:
     assert (got.from_capacity, got.to_capacity) == (None, None)
 
 
+# (id, free text as a provider or an exception may give it, what the store keeps)
+FREE_TEXT = [
+    ("nul", "exit status 1: a\0b", "exit status 1: a\\0b"),
+    ("lone-surrogate", "stderr: \udfff!", "stderr: \ufffd!"),
+    ("both-and-a-pair", "\0\ud83d\ude00\0", "\\0\ufffd\ufffd\\0"),
+    ("unicode-kept", "2 → 4 é 😀 \\0", "2 → 4 é 😀 \\0"),
+]
+
+
+@pytest.mark.parametrize(("given", "kept"), [c[1:] for c in FREE_TEXT], ids=[c[0] for c in FREE_TEXT])
+def test_free_text_columns_store_any_python_string(store: SqlStore, given: str, kept: str) -> None:
+    """A decision's message, an action's error and result are written whatever they hold (a NUL or a lone
+    surrogate from a provider's output would otherwise fail the whole transaction): NUL → ``\\0``, a
+    surrogate → U+FFFD, everything else as given."""
+    with store.transaction() as tx:
+        numbered = tx.add_decision(replace(decision(), message=given))
+        tx.add_skip(replace(decision(None, outcome=Outcome.SKIPPED, reason=Reason.REJECTED), message=given))
+    released, finished = new_action(store, "web"), new_action(store, "api")
+    store.claim_action(released, at(1))
+    store.release_action(released, at(2), given)
+    store.claim_action(finished, at(1))
+    store.finish_action(finished, ActionState.FAILED, at(2), result=given, error=given)
+
+    written = {d.id for d in store.list_decisions() if d.id == numbered or d.reason is Reason.REJECTED}
+    assert [d.message for d in store.list_decisions() if d.id in written] == [kept, kept]
+    got_released, got_finished = store.get_action(released), store.get_action(finished)
+    assert got_released is not None and got_finished is not None
+    assert (got_released.error, got_finished.result, got_finished.error) == (kept, kept, kept)
+
+
 # (id, group, outcome, reason, decided_at offset in minutes), recorded in this order.
 DECISIONS = [
     (1, "web", Outcome.ACTED, Reason.SCALED, 0),

@@ -28,6 +28,7 @@ class Reason(str, Enum):
     NO_GROUP = "no_group"            # no group/policy matches the alert's labels
     DRY_RUN = "dry_run"              # would have acted; the group is in dry-run mode
     STALE = "stale"                  # a firing alert not confirmed for too long stops stepping
+    REJECTED = "rejected"            # a stored notification that cannot be processed, set aside (message: why)
     RECONCILE = "reconcile"          # acted: the provider's size differs from the desired capacity
     # healing (the member-level outcomes of ``decide.healing``)
     HEALED = "healed"                # acted: members replaced / rebooted / quarantined
@@ -48,6 +49,11 @@ class Reason(str, Enum):
     CHECK_FAILED = "check_failed"    # the live check could not be made and on_check_error is skip
     # schedules
     SCHEDULED = "scheduled"          # acted: a schedule window opened or closed (desired, min/max overrides)
+    # Alertmanager's view (``act.silencing``)
+    SILENCED = "silenced"            # the alerts are silenced or inhibited in Alertmanager: not acted on
+    SILENCE_UNKNOWN = "silence_unknown"  # Alertmanager could not be asked and the policy fails closed
+    RECONCILED = "reconciled"        # Alertmanager no longer has the alert: believed firing no more (phantom)
+    CLEARED = "cleared"              # an operator ended a believed-firing alert by hand (``alerts clear``)
     # operators (``act.recording.gate``)
     PAUSED = "paused"                # would have acted; the group (or every group) is paused: nothing executed
     HELD = "held"                    # a policy would have moved the group; a manual scale holds its size

@@ -1,11 +1,12 @@
 """The schema (``Table`` objects, created and upgraded by the alembic migrations in ``store/migrations``;
-tests/contract checks they match), the UTC datetime column type, and the row ↔ value mappers.
+tests/contract checks they match), the UTC datetime and storable free-text column types, and the row ↔ value mappers.
 Used by ``store.sql`` and the migrations' ``env.py``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import Enum
@@ -46,6 +47,29 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class SafeText(sa.types.TypeDecorator[str]):
+    """Free text from outside (a decision's message, an action's error and result: a provider's output, an
+    exception's message) made storable on every back end, at this one boundary: a NUL (PostgreSQL refuses it
+    in text) becomes the two characters ``\\0``; a surrogate code point (it has no UTF-8 form: SQLite's and
+    psycopg's drivers refuse it) becomes U+FFFD. Anything else is stored as given."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return storable_text(value) if value is not None else None
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with each NUL as ``\\0`` and each surrogate code point as U+FFFD (see ``SafeText``)."""
+    if "\0" in text:
+        text = text.replace("\0", "\\0")
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _id_type() -> sa.types.TypeEngine[int]:
@@ -108,7 +132,7 @@ decisions = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("from_capacity", sa.Integer, nullable=True),
     sa.Column("to_capacity", sa.Integer, nullable=True),
-    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("message", SafeText, nullable=False),
     sa.Column("alerts", sa.Text, nullable=False),  # JSON list of objects
     sa.Column("notification_id", _id_type(), sa.ForeignKey("notifications.id"), nullable=True),
     sa.Column("alert_starts_at", UtcDateTime, nullable=True),
@@ -134,8 +158,8 @@ actions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("started_at", UtcDateTime, nullable=True),  # first claim only
     sa.Column("finished_at", UtcDateTime, nullable=True),
-    sa.Column("error", sa.Text, nullable=True),
-    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("error", SafeText, nullable=True),
+    sa.Column("result", SafeText, nullable=True),
     sa.Column("kind", sa.String(16), nullable=False, server_default="scale"),  # scale | heal
     sa.Column("targets", sa.Text, nullable=True),  # heal: JSON list of {member_id, action, slot}
     # The replica running it (replicas.id; no foreign key: replica rows are forgotten) and until when its
