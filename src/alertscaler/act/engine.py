@@ -24,13 +24,14 @@ from alertscaler.act.metrics import Metrics
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
-from alertscaler.act.recording import About, Recorded, publish, record
+from alertscaler.act.recording import About, Recorded, policies_free_at, publish, record
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
 from alertscaler.model.alerts import Notification
+from alertscaler.model.controls import EVERY_GROUP, Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import NotFound, ProviderError, StoreUnavailable
 from alertscaler.model.groups import GroupState, GroupStatus
@@ -58,9 +59,14 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class ManualResult:
+    """A manual scale: its decision, and when policies may move the group again (``held_until``: the hold's
+    end; without a hold ``policies_from``, the next time a policy could act)."""
+
     decision_id: int
     action_id: int | None
     verdict: Verdict
+    held_until: datetime | None = None
+    policies_from: datetime | None = None
 
 
 class Reads(Protocol):
@@ -79,6 +85,8 @@ class Reads(Protocol):
 
     def list_actions(self, group: str | None = None, state: ActionState | None = None,
                      limit: int = 100) -> list[Action]: ...
+
+    def pauses(self) -> list[Pause]: ...
 
 
 @dataclass
@@ -237,21 +245,63 @@ class Engine:
         """Wake the processing loop (call from the event loop's thread)."""
         self._process_event.set()
 
-    async def manual_scale(self, group: str, desired: int) -> ManualResult:
+    async def manual_scale(self, group: str, desired: int, hold: float | None = None) -> ManualResult:
+        """Set ``group``'s desired capacity; ``hold`` (seconds): policies may not move it for that long (a
+        manual scale replaces the group's hold: without one, it clears it)."""
         if group not in self.policy.groups:
             raise NotFound(f"no group named {group!r}")
-        done = await anyio.to_thread.run_sync(self._manual_scale, group, desired)
+        done, after = await anyio.to_thread.run_sync(self._manual_scale, group, desired, hold)
         self._publish([done])
         assert done.decision_id is not None and done.verdict is not None
-        return ManualResult(done.decision_id, done.action_id, done.verdict)
+        held = after.held_until if after.held(self.clock()) else None
+        free = policies_free_at(self.policy.groups[group], after, self.clock())
+        return ManualResult(done.decision_id, done.action_id, done.verdict, held, free)
 
-    def _manual_scale(self, name: str, desired: int) -> Recorded:
+    def _manual_scale(self, name: str, desired: int, hold: float | None) -> tuple[Recorded, GroupState]:
         group = self.policy.groups[name]
         now = self.clock()
         with self.store.transaction() as tx:
             state = tx.lock_group(name, group.initial_desired)
             verdict = evaluate_manual(state, desired, group.bounds_at(now))
-            return record(tx, About(name, None, Trigger.MANUAL, group), verdict, now, state=state, numbered=True)
+            until = now + timedelta(seconds=hold) if hold else None
+            done = record(tx, About(name, None, Trigger.MANUAL, group), verdict, now, state=state, numbered=True,
+                          hold=until)
+            return done, tx.lock_group(name, group.initial_desired)
+
+    async def pause(self, group: str | None, until: datetime | None, reason: str) -> Pause:
+        """Pause ``group`` (None: every group) until ``until`` (None: until resumed). Durable (the store):
+        every replica, and every restart, sees it. Decisions go on being recorded, as ``paused``."""
+        if group is not None and group not in self.policy.groups:
+            raise NotFound(f"no group named {group!r}")
+        pause = Pause(group or EVERY_GROUP, self.clock(), until, reason)
+        await anyio.to_thread.run_sync(self._set_pause, pause)
+        log.warning("%s %s: %s", "pause" if group else "pause of every group", group or "", pause.describe())
+        self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
+        return pause
+
+    def _set_pause(self, pause: Pause) -> None:
+        with self.store.transaction() as tx:
+            tx.set_pause(pause)
+
+    async def resume(self, group: str | None) -> Pause | None:
+        """End ``group``'s pause (None: the global pause); the pause that ended (None: there was none).
+        Resuming a group does not end a global pause."""
+        if group is not None and group not in self.policy.groups:
+            raise NotFound(f"no group named {group!r}")
+        ended = await anyio.to_thread.run_sync(self._clear_pause, group or EVERY_GROUP)
+        log.warning("resume %s: %s", group or "every group", "pause ended" if ended else "was not paused")
+        self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
+        return ended
+
+    def _clear_pause(self, scope: str) -> Pause | None:
+        with self.store.transaction() as tx:
+            return tx.clear_pause(scope)
+
+    def _paused_gauges(self, pauses: list[Pause]) -> None:
+        now = self.clock()
+        holding = {p.scope for p in pauses if p.holds(now)}
+        for name in self.policy.groups:
+            self.metrics.paused.labels(name).set(1 if holding & {name, EVERY_GROUP} else 0)
 
     async def live_status(self, group: str) -> GroupStatus:
         if group not in self.providers:
@@ -430,6 +480,7 @@ class Engine:
             states = await anyio.to_thread.run_sync(self.store.group_states)
             for state in states:
                 self.metrics.desired.labels(state.name).set(state.desired)
+            self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
             routes = await anyio.to_thread.run_sync(self.store.active_alert_routes)  # counts, not rows
             for name in self.policy.groups:
                 self.metrics.active_alerts.labels(name).set(sum(r.count for r in routes if r.group == name))
