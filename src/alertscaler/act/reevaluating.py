@@ -11,6 +11,12 @@ in a thread); the live check runs before the write transaction, and a still-firi
 is checked again every ``check_interval``.
 After a crash the ``checking`` alerts are still there: the timer decides them.
 
+With ``alertmanager.url`` set every step-policy route goes that way (``gated``): before deciding, Alertmanager
+is asked (``act.silencing``, outside the transaction) whether its alerts are silenced or inhibited (decided
+``silenced``; fail open or closed when it cannot be asked) and which it no longer has (phantoms: removed,
+decided ``reconciled``); a route in cooldown or at a bound is still reconciled every
+``alertmanager.reconcile_interval``.
+
 Called by ``act.engine`` every ``server.reevaluate_interval``. Verdicts are recorded by ``act.recording``.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from alertscaler.act.checking import Checker
@@ -32,9 +39,10 @@ from alertscaler.act.recording import (
     record,
     record_skip,
 )
+from alertscaler.act.silencing import Judgement, SilenceGate, judge
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
-from alertscaler.model.decisions import Reason, Trigger
+from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PrometheusUnavailable
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction, LiveCheck, StepPolicy
@@ -44,10 +52,13 @@ log = logging.getLogger(__name__)
 
 
 class Reevaluator:
-    def __init__(self, policy: PolicyFile, store: StateStore, checker: Checker | None = None) -> None:
+    def __init__(self, policy: PolicyFile, store: StateStore, checker: Checker | None = None,
+                 gate: SilenceGate | None = None) -> None:
         self.policy = policy
         self.store = store
         self.checker = checker
+        self.gate = gate  # Alertmanager's view (act.silencing): None without alertmanager.url
+        self._next_reconcile: dict[tuple[str, str], datetime] = {}
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
         self._next_check: dict[tuple[str, str], datetime] = {}
         self._checking: set[tuple[str, str]] = set()  # routes whose check runs (timer and engine threads)
@@ -86,7 +97,7 @@ class Reevaluator:
             log.info("dropped %d active alert(s) of removed policy %s.%s", dropped, route.group, route.policy)
             return
         stale = now - route.oldest_seen_at > stale_after
-        if step.checked:
+        if step.checked or self.gate is not None:
             self._checked(route, group, step, direction, now, stale, recorded, stored)
             return
         if not stale and not self._due(route, group, step, direction, now):
@@ -96,23 +107,32 @@ class Reevaluator:
 
     def _checked(self, route: AlertRoute, group: GroupConfig, step: StepPolicy, direction: Direction,
                  now: datetime, stale: bool, recorded: list[Recorded], stored: StoredNotification | None) -> None:
-        """A checked route: due when it has unchecked alerts or its ``check_interval`` has passed (and no
-        cooldown runs); then check live, outside any transaction, and decide with what was found."""
+        """A checked or gated route: due when it has unchecked alerts or its ``check_interval`` has passed
+        (gated only: when a pass could record something) and no cooldown runs; then ask Alertmanager and check
+        live, outside any transaction, and decide with what was found."""
         key = (route.group, route.policy)
         unchecked = route.reasons.get(Reason.CHECKING.value, 0) > 0
         state = self.store.get_group_state(route.group) or GroupState(route.group, group.initial_desired)
-        cooling = evaluate_step(state, step, direction, group.bounds_at(now), now).reason is Reason.COOLDOWN
-        due = not cooling and (unchecked or now >= self._next_check.get(key, now))
+        pre = evaluate_step(state, step, direction, group.bounds_at(now), now)
+        cooling = pre.reason is Reason.COOLDOWN
+        if step.checked:
+            due = not cooling and (unchecked or now >= self._next_check.get(key, now))
+        else:
+            due = not cooling and (unchecked or self._due(route, group, step, direction, now))
+        reconcile = self.gate is not None and now >= self._next_reconcile.get(key, now)
         if cooling and unchecked:  # like an unchecked policy: the cooldown skip is recorded now, no query
             with self.store.transaction() as tx:
                 self._pass(tx, route.group, route.policy, group, step, direction, now,
                            timedelta(seconds=self.policy.server.alert_stale_after), recorded, stored=stored,
                            record_cooldown=True)
             return
-        if not due and not stale:
+        if not due and not stale and not reconcile:
             return
+        judgement: Judgement | None = None
+        if self.gate is not None and (due or reconcile):
+            judgement = self._ask(route, group, step, direction, now)
         live: LiveCheck | None = None
-        if due:
+        if due and step.checked and (judgement is None or (judgement.live and judgement.blocked is None)):
             with self._lock:
                 if key in self._checking:
                     return  # the other thread is checking it right now
@@ -126,7 +146,16 @@ class Reevaluator:
         stale_after = timedelta(seconds=self.policy.server.alert_stale_after)
         with self.store.transaction() as tx:
             self._pass(tx, route.group, route.policy, group, step, direction, now, stale_after, recorded,
-                       live=live, stored=stored, decide=due)
+                       live=live, stored=stored, decide=due, judgement=judgement)
+
+    def _ask(self, route: AlertRoute, group: GroupConfig, step: StepPolicy, direction: Direction,
+             now: datetime) -> Judgement:
+        """Alertmanager's view of the route's believed-firing alerts (read and asked outside any transaction)."""
+        assert self.gate is not None
+        self._next_reconcile[(route.group, route.policy)] = now + timedelta(seconds=self.gate.interval)
+        believed = [a for a in self.store.active_alerts(route.group) if a.policy == route.policy]
+        view = self.gate.ask(step.matchers, now, f"group={route.group} policy={route.policy}")
+        return judge(believed, view, direction, group.silences)
 
     def _live(self, step: StepPolicy, where: str) -> LiveCheck:
         if self.checker is None:
@@ -146,9 +175,12 @@ class Reevaluator:
 
     def _pass(self, tx: Tx, name: str, policy: str, group: GroupConfig, step: StepPolicy, direction: Direction,
               now: datetime, stale_after: timedelta, recorded: list[Recorded], live: LiveCheck | None = None,
-              stored: StoredNotification | None = None, decide: bool = True, record_cooldown: bool = False) -> None:
+              stored: StoredNotification | None = None, decide: bool = True, record_cooldown: bool = False,
+              judgement: Judgement | None = None) -> None:
         trigger = Trigger.NOTIFICATION if stored is not None else Trigger.TIMER
         about = About(name, policy, trigger, group)
+        if judgement is not None and judgement.phantoms:
+            self._reconcile(tx, name, policy, group, judgement, now, recorded)
         stale = tx.remove_stale_alerts(name, policy, now - stale_after)
         if stale:
             recorded.append(record_skip(
@@ -160,14 +192,36 @@ class Reevaluator:
         if fresh is None or not decide:
             return
         state = tx.lock_group(name, group.initial_desired)
-        verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
+        if judgement is not None and judgement.blocked is not None:
+            verdict = Verdict(Outcome.SKIPPED, Reason.SILENCE_UNKNOWN, state.desired, state.desired, judgement.blocked)
+        elif judgement is not None and judgement.silenced:
+            verdict = Verdict(Outcome.SKIPPED, Reason.SILENCED, state.desired, state.desired, judgement.why_silenced())
+        else:
+            verdict = evaluate_step(state, step, direction, group.bounds_at(now), now, live)
+            if judgement is not None and judgement.note:
+                verdict = replace(verdict, message=f"{verdict.message} ({judgement.note})")
         if verdict.reason is Reason.COOLDOWN and not record_cooldown:
             return
         seen = effective(verdict, group, gate_of(tx.pauses(), about, state, now))
         if not seen.acted and set(fresh.reasons) == {seen.reason.value}:
             return  # already recorded this skip for these alerts
         alerts = tx.route_alerts(name, policy, MAX_ALERTS_PER_DECISION)
+        if judgement is not None and judgement.live and judgement.suppressed:
+            alerts = [a for a in alerts if a.fingerprint in judgement.live] or alerts  # acted on: the unsilenced
         done = record(tx, about, verdict, now, state=state, step=direction,
                       evidence=Evidence.of(alerts, stored, total=fresh.count))
         tx.set_route_reason(name, policy, done.reason.value)  # every active alert of the route
         recorded.append(done)
+
+    def _reconcile(self, tx: Tx, name: str, policy: str, group: GroupConfig, judgement: Judgement, now: datetime,
+                   recorded: list[Recorded]) -> None:
+        """Phantoms: believed firing, unknown to Alertmanager when asked (and not confirmed since): resolved."""
+        gone = [a for a in tx.route_alerts(name, policy, 1_000_000) if a.fingerprint in judgement.phantoms
+                and (judgement.asked_at is None or a.last_seen_at <= judgement.asked_at)]  # not re-sent since
+        for alert in gone:
+            tx.remove_active_alert(name, policy, alert.fingerprint)
+        if gone:
+            recorded.append(record_skip(
+                tx, About(name, policy, Trigger.TIMER, group), Reason.RECONCILED,
+                f"{len(gone)} alert(s) believed firing that Alertmanager no longer has (resolved, the resolved "
+                "notification never came): removed, no longer stepping", now, Evidence.of(gone)))

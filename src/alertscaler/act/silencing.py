@@ -10,7 +10,8 @@ or — Alertmanager could not be asked — fails open (act) or closed (``silence
 
 Called by ``act.reevaluating`` (every step-policy route when ``alertmanager.url`` is set: the notification path
 hands new firing alerts over as a ``CheckDue``, the timer re-asks while they stay silenced, so an alert still
-firing when its silence ends acts at the next re-evaluation). Built by ``service.build_engine``.
+firing when its silence ends acts at the next re-evaluation). Built by ``service.build_engine``. Also here:
+``clear_alert`` (an operator ends one believed-firing alert, recorded ``cleared``; called by ``act.engine``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from alertscaler.act.recording import About, Evidence, Recorded, record_skip
 from alertscaler.alertmanager.client import AmAlert
+from alertscaler.config import PolicyFile
 from alertscaler.config.alertmanager_api import OnUnreachable, SilencesConfig
-from alertscaler.model.errors import AlertmanagerError
+from alertscaler.model.decisions import Reason, Trigger
+from alertscaler.model.errors import AlertmanagerError, NotFound
 from alertscaler.model.policies import Direction
-from alertscaler.store.base import ActiveAlert
+from alertscaler.store.base import ActiveAlert, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +114,23 @@ class SilenceGate:
             log.warning("%s: cannot ask Alertmanager about silences: %s", where, exc)
             return View(now, error=str(exc))
         return View(now, {a.fingerprint: a for a in found})
+
+
+def clear_alert(store: StateStore, policy: PolicyFile, group: str, fingerprint: str, now: datetime) -> list[Recorded]:
+    """``alertscaler alerts clear GROUP FINGERPRINT``: end one believed-firing alert by hand, in each of the group's
+    policies it is routed to, each recorded as a ``cleared`` decision. ``NotFound`` when the group has no such
+    active alert. Called by ``act.engine`` (in a thread)."""
+    if group not in policy.groups:
+        raise NotFound(f"no group named {group!r}")
+    recorded: list[Recorded] = []
+    with store.transaction() as tx:
+        for route in sorted({a.policy for a in store.active_alerts(group) if a.fingerprint == fingerprint}):
+            gone = [a for a in tx.route_alerts(group, route, 1_000_000) if a.fingerprint == fingerprint]
+            if gone and tx.remove_active_alert(group, route, fingerprint):
+                recorded.append(record_skip(
+                    tx, About(group, route, Trigger.MANUAL, policy.groups[group]), Reason.CLEARED,
+                    "cleared by an operator: no longer believed firing (a new notification makes it fire again)",
+                    now, Evidence.of(gone), numbered=True))
+    if not recorded:
+        raise NotFound(f"group {group!r} has no active alert with fingerprint {fingerprint!r}")
+    return recorded

@@ -47,7 +47,17 @@ def check(args: argparse.Namespace) -> int:
               highlight=False)
     print_schedules(policy, datetime.now(UTC))
     print_freeze_warnings(policy)
+    print_silence_note(policy)
     return check_generated(policy, path, args)
+
+
+def print_silence_note(policy: PolicyFile) -> None:
+    """Without ``alertmanager.url`` nobody is asked about silences, nor are believed-firing alerts reconciled."""
+    if policy.alertmanager.url is not None:
+        return
+    out.print("  note: alertmanager.url is not set: Alertmanager's silences are not respected and alerts "
+              "believed firing are not reconciled against it (only alert_stale_after ends a lost one)",
+              highlight=False, markup=False)
 
 
 def print_freeze_warnings(policy: PolicyFile) -> None:
