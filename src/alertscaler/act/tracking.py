@@ -27,12 +27,13 @@ from datetime import datetime, timedelta
 from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import About, Recorded, effective, gate_of, record
 from alertscaler.config import GroupConfig, PolicyFile
-from alertscaler.decide.tracking import Change, Recommendation, TrackingReason, TrackingVerdict, recommend
+from alertscaler.decide.tracking import recommend
 from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction
+from alertscaler.model.tracking import Change, Recommendation, TrackingReason, TrackingVerdict
 from alertscaler.prometheus.combining import one_by_one
 from alertscaler.store.base import StateStore, Tx
 
