@@ -91,7 +91,7 @@ def local_provider(state_dir: Path, group: str = GROUP, **overrides: Any) -> tup
 
 def kill_recorded(state_dir: Path) -> None:
     """SIGKILL the process group of every instance still recorded in ``state_dir`` (if it is still ours)."""
-    from alertscaler.providers.local.provider import provider as local
+    from alertscaler.providers.local import provider as local
 
     provider = LocalProvider(local_config(), ProviderContext(group=GROUP, state_dir=state_dir))
     for record in provider._load():

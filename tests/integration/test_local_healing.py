@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from alertscaler.service import build_engine
 from alertscaler.api.app import create_app
 from alertscaler.config import load_policy
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
@@ -30,6 +29,7 @@ from alertscaler.model.groups import Member, MemberState
 from alertscaler.providers.base import Healer, ProviderContext, Quarantiner, Rebooter
 from alertscaler.providers.local.health import probe
 from alertscaler.providers.local.provider import LocalProvider
+from alertscaler.service import build_engine
 from alertscaler.store.sql import SqlStore
 from tests.contract.provider_fixtures import (
     CASE_VAR,
