@@ -5,6 +5,15 @@ Called by ``act.engine``: normally in the very transaction that records a burst 
 at start, so nothing accepted is ever lost, and after a failure). The decision code is ``decide.evaluator``;
 each verdict is recorded by ``act.recording``. A checked policy's new firing alerts are not decided here:
 they come back as a ``CheckDue`` (an explicit signal, not a decision) for ``act.reevaluating.check_route``.
+
+Nothing blocks the queue: a batch that fails is retried one notification per transaction (a failing one
+never fails its neighbours), and one that fails alone for any reason but ``StoreUnavailable`` — or whose
+stored body no longer parses — is set aside at once: marked processed with a ``rejected`` decision saying
+why (``reject``). At once, not after N tries, because such a failure is deterministic: the store turns every
+transient database failure (lock, deadlock, serialisation, lost connection, disk full) into
+``StoreUnavailable``, so what remains (a constraint, a value the database refuses, a bug) fails the same way
+on every retry — and a retry count would need a column written in a transaction that is itself failing.
+The notification's body stays stored for inspection.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from alertscaler.model.policies import Direction
 from alertscaler.store.base import ActiveAlert, Receipt, StateStore, StoredNotification, Tx
 
 log = logging.getLogger(__name__)
+
+MAX_WHY = 500  # characters of an exception's text kept in a ``rejected`` decision's message
 
 
 def build_routes(policy: PolicyFile) -> list[Route]:
@@ -87,7 +98,8 @@ class Processor:
     def process_batch(self, batch: list[StoredNotification], now: datetime) -> Processed:
         """A burst of notifications in ONE transaction (one commit, not one per notification). Should any of
         them fail, the batch is rolled back and retried one notification per transaction, so that one bad
-        notification cannot hold up the others."""
+        notification cannot hold up the others: one that fails alone is set aside (``reject``). Raises
+        StoreUnavailable only when nothing was decided (else what was is returned; the rest waits)."""
         if len(batch) <= 1:
             return self._one_by_one(batch, now)
         try:
@@ -104,8 +116,37 @@ class Processor:
 
     def _one_by_one(self, batch: list[StoredNotification], now: datetime) -> Processed:
         out = Processed()
-        for stored in batch:
-            out.extend(self.process(stored, now))
+        for done, stored in enumerate(batch):
+            try:
+                out.extend(self.process(stored, now))
+            except StoreUnavailable:
+                if out.recorded or out.checks:  # committed: publish it; the rest waits for the next pass
+                    log.warning("store unavailable after %d of %d notification(s); the rest waits",
+                                done, len(batch))
+                    return out
+                raise
+            except Exception as exc:
+                log.exception("notification %s cannot be processed; set aside as rejected", stored.id)
+                out.extend(self.reject(stored, now, f"processing failed: {_why(exc)}"))
+        return out
+
+    def reject(self, stored: StoredNotification, now: datetime, why: str) -> Processed:
+        """Set ``stored`` aside so that the queue moves on: marked processed, with a ``rejected`` decision
+        (no group; the message says why). Should even that fail, it is marked processed without a decision
+        (logged): nothing but an unavailable store may keep it first in line."""
+        out = Processed()
+        try:
+            with self.store.transaction() as tx:
+                if tx.mark_processed(stored.id, now):
+                    out.recorded.append(_rejected(tx, stored, now, why))
+            return out
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception("notification %s: recording its rejection failed; marked processed without a "
+                          "decision (%s)", stored.id, why)
+        with self.store.transaction() as tx:
+            tx.mark_processed(stored.id, now)
         return out
 
     def process(self, stored: StoredNotification, now: datetime) -> Processed:
@@ -136,8 +177,9 @@ class Processor:
                 return  # another replica processed it meanwhile
             try:
                 notification = parse_notification(stored.body)
-            except InputError as exc:  # cannot happen for bodies the API accepted; keep the record, say why
-                log.error("stored notification %s cannot be parsed: %s", stored.id, exc)
+            except InputError as exc:  # a body an older version accepted: keep it, set it aside, say why
+                log.error("stored notification %s cannot be parsed; set aside as rejected: %s", stored.id, exc)
+                out.recorded.append(_rejected(tx, stored, now, f"the stored body no longer parses: {_why(exc)}"))
                 return
         buckets: dict[Route, _Bucket] = defaultdict(_Bucket)
         unrouted: list[Alert] = []
@@ -203,6 +245,22 @@ class Processor:
     def _active(self, r: Route, alert: Alert, ctx: _Ctx) -> ActiveAlert:
         return ActiveAlert(r.group, r.policy, alert.fingerprint, alert.labels, alert.starts_at,
                            ctx.now, ctx.stored.id)
+
+
+def _rejected(tx: Tx, stored: StoredNotification, now: datetime, why: str) -> Recorded:
+    """The ``rejected`` decision of a notification set aside (it names the notification; no alerts: they
+    may be what cannot be stored)."""
+    return record_skip(tx, About(None, None, Trigger.NOTIFICATION), Reason.REJECTED,
+                       f"notification {stored.id} set aside: {why}", now, Evidence(stored=stored))
+
+
+def _why(exc: BaseException) -> str:
+    """An exception as a decision's message: its type and message, first line, at most ``MAX_WHY``
+    characters (the store's own errors already hide the database password)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > MAX_WHY:
+        text = text[:MAX_WHY - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass

@@ -29,6 +29,7 @@ from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
 from alertscaler.model.durations import format_duration, parse_duration
 from alertscaler.model.errors import (
+    AlertscalerError,
     AuthError,
     InputError,
     NotFound,
@@ -96,6 +97,11 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         except StoreUnavailable:
             engine.metrics.rejected.labels("503").inc()
             raise
+        except AlertscalerError:
+            raise
+        except Exception:  # a bug of ours, logged once by the engine's recorder: an answer, never a hang
+            engine.metrics.rejected.labels("500").inc()
+            return error(500, "internal error while recording the notification (see the service log)")
         return JSONResponse({"status": "recorded", "notification_id": receipt.notification_id,
                              "new": receipt.new, "duplicates": receipt.duplicates})
 

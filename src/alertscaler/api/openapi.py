@@ -287,7 +287,9 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
                         "notifications (retries, HA peers) are recognised and never act twice. 503 means "
                         "\"retry later\"; 4xx means the body can never be accepted. " + _STORABLE,
             body=_ref("AlertmanagerWebhook"),
-            responses={"200": _json(_ref("Receipt"), "recorded"), "422": invalid, "503": store_down})},
+            responses={"200": _json(_ref("Receipt"), "recorded"), "422": invalid, "503": store_down,
+                       "500": _error("a bug of ours (details in the service log); the next webhook is recorded as "
+                                     "usual")})},
         "/api/v1/groups": {"get": op(
             "All groups with desired and current capacity",
             responses={"200": _json({"type": "array", "items": _ref("Group")}, "every group of the policy"),
