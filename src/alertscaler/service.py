@@ -29,7 +29,9 @@ from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import exact_policies
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
+from alertscaler.act.silencing import SilenceGate
 from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
+from alertscaler.alertmanager.client import AlertmanagerClient
 from alertscaler.api.app import create_app
 from alertscaler.api.tls import TlsListener
 from alertscaler.confgen.syncing import SyncError, sync_rules
@@ -78,7 +80,9 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     Prometheus, when the policy file sets no ``prometheus.url``). ``query`` gives the one value of a PromQL
     expression (target tracking, ``size_by``), ``series`` how many series one returns (``guard``); default: the
     one client of the ``prometheus`` section (``PrometheusClient.from_config``: URL, bearer token, TLS,
-    timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks."""
+    timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks.
+    With ``alertmanager.url`` set, the one Alertmanager client (``AlertmanagerClient.from_config``) gates every
+    step policy (``act.silencing``: silences respected, phantom alerts reconciled)."""
     metrics = metrics or Metrics()
     # this process as a replica: its id, lease and heartbeat; claims made in the store's transactions use it
     ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval,
@@ -106,6 +110,9 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
             series = series or _series_of(client)
     probe = client if freeze_asks else None
     checker = Checker(query, series) if query is not None and series is not None else None
+    # Alertmanager's view (silences, phantom alerts): the one client of the alertmanager section, when it has a url
+    am = AlertmanagerClient.from_config(policy.alertmanager) if policy.alertmanager.url is not None else None
+    gate = SilenceGate(am.alerts, policy.alertmanager.reconcile_interval) if am is not None else None
     workers = {
         name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, metrics, clock,
                                                 exact_policies(group), owner=ownership.replica, group=group),
@@ -114,14 +121,14 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
         for name, group in policy.groups.items()
     }
     loops = Loops(
-        processor=Processor(policy, store),
-        reevaluator=Reevaluator(policy, store, checker),
+        processor=Processor(policy, store, gated=gate is not None),
+        reevaluator=Reevaluator(policy, store, checker, gate),
         heal_judge=HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe))),
         workers=workers,
         tracking=TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None,
         scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,
         combiner=combiner,
-        closers=[client.close] if client is not None else [],
+        closers=[c.close for c in (client, am) if c is not None],
         ownership=ownership,
     )
     return Engine(policy, store, providers, loops, clock=clock, metrics=metrics)

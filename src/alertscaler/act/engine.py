@@ -27,6 +27,7 @@ from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import About, Recorded, policies_free_at, publish, record
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
+from alertscaler.act.silencing import clear_alert
 from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
@@ -38,7 +39,7 @@ from alertscaler.model.groups import GroupState, GroupStatus
 from alertscaler.model.healing import HealSignal
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
-from alertscaler.store.base import Receipt, StateStore
+from alertscaler.store.base import ActiveAlert, Receipt, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,18 @@ class Engine:
             done = record(tx, About(name, None, Trigger.MANUAL, group), verdict, now, state=state, numbered=True,
                           hold=until)
             return done, tx.lock_group(name, group.initial_desired)
+
+    async def active_alerts(self, group: str | None = None) -> list[ActiveAlert]:
+        """What alertscaler believes firing (every group, or ``group``'s)."""
+        if group is not None and group not in self.policy.groups:
+            raise NotFound(f"no group named {group!r}")
+        return await anyio.to_thread.run_sync(self.store.active_alerts, group)
+
+    async def clear_alert(self, group: str, fingerprint: str) -> list[Recorded]:
+        """End one believed-firing alert by hand (``act.silencing.clear_alert``: recorded ``cleared``)."""
+        done = await self.store.call(clear_alert, self.store, self.policy, group, fingerprint, self.clock())
+        self._publish(done)
+        return done
 
     async def pause(self, group: str | None, until: datetime | None, reason: str) -> Pause:
         """Pause ``group`` (None: every group) until ``until`` (None: until resumed). Durable (the store):

@@ -5,6 +5,8 @@ Called by ``act.engine``: normally in the very transaction that records a burst 
 at start, so nothing accepted is ever lost, and after a failure). The decision code is ``decide.evaluator``;
 each verdict is recorded by ``act.recording``. A checked policy's new firing alerts are not decided here:
 they come back as a ``CheckDue`` (an explicit signal, not a decision) for ``act.reevaluating.check_route``.
+Neither are any step policy's when Alertmanager is asked about silences (``gated``: ``alertmanager.url`` set):
+the question must not be asked inside this transaction, so ``act.reevaluating`` asks it, then decides.
 
 Nothing blocks the queue: a batch that fails is retried one notification per transaction (a failing one
 never fails its neighbours), and one that fails alone for any reason but ``StoreUnavailable`` — or whose
@@ -80,9 +82,10 @@ class Processed:
 
 
 class Processor:
-    def __init__(self, policy: PolicyFile, store: StateStore) -> None:
+    def __init__(self, policy: PolicyFile, store: StateStore, gated: bool = False) -> None:
         self.policy = policy
         self.store = store
+        self.gated = gated  # Alertmanager is asked about silences first (act.silencing): decided after it
         self.routes = build_routes(policy)
         self.heal = HealIntake(policy)
 
@@ -227,11 +230,11 @@ class Processor:
             return
         step = group.scale_out if r.direction is Direction.SCALE_OUT else group.scale_in
         assert step is not None
-        if step.checked:  # decided after its live check, outside this transaction (act.reevaluating)
+        if step.checked or self.gated:  # decided after the live check / Alertmanager's view (act.reevaluating)
             tx.upsert_active_alerts([self._active(r, a, ctx) for a in bucket.firing], Reason.CHECKING.value,
                                     set_reason=True)
-            log.info("group=%s policy=%s: %d firing alert(s) to check live before deciding",
-                     r.group, r.policy, len(bucket.firing))
+            log.info("group=%s policy=%s: %d firing alert(s) to check %s before deciding", r.group, r.policy,
+                     len(bucket.firing), "live" if step.checked else "against Alertmanager's silences")
             ctx.out.checks.append(CheckDue(r.group, r.policy, ctx.stored))
             return
         state = tx.lock_group(r.group, group.initial_desired)

@@ -37,6 +37,7 @@ from alertscaler.model.errors import (
     StoreError,
     StoreUnavailable,
 )
+from alertscaler.store.base import ActiveAlert
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,35 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             group=q.get("group"), state=_enum(ActionState, q.get("state"), "state"), limit=_limit(q.get("limit"))))
         return JSONResponse([views.action(a) for a in rows])
 
+    async def active_alerts(request: Request) -> Response:
+        """
+        summary: The alerts alertscaler believes firing (optionally of one group), with each one's fingerprint,
+          policy, labels, start, last confirmation and last decision's reason.
+        responses:
+          404: {description: no such group}
+        """
+        auth.check(request, auth_config, write=False)
+        group = request.query_params.get("group")
+        rows = await engine.active_alerts(group)
+        return JSONResponse([_active_alert(a) for a in rows])
+
+    async def clear_alert(request: Request) -> Response:
+        """
+        summary: End one believed-firing alert by hand (recorded as a cleared decision).
+        description: A new notification of the alert makes it fire again.
+        responses:
+          404: {description: no such group, or no active alert with that fingerprint}
+        """
+        auth.check(request, auth_config, write=True)
+        name, fingerprint = request.path_params["name"], request.path_params["fingerprint"]
+        if name not in policy.groups:
+            raise NotFound(f"no group named {name!r}")
+        if not isinstance(jsonsafe.loads(await read_body(request)), dict):  # a POST of JSON, like every write
+            raise InputError("must be a JSON object: {}")
+        done = await engine.clear_alert(name, fingerprint)
+        return JSONResponse({"group": name, "fingerprint": fingerprint, "cleared": len(done),
+                             "decision_ids": [r.decision_id for r in done]})
+
     async def targets(request: Request) -> Response:
         """
         summary: Every managed instance in Prometheus http_sd format (labels alertscaler_group,
@@ -344,6 +374,8 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/api/v1/decisions", decisions, methods=["GET"]),
         Route("/api/v1/actions", actions, methods=["GET"]),
         Route("/api/v1/targets", targets, methods=["GET"]),
+        Route("/api/v1/alerts/active", active_alerts, methods=["GET"]),
+        Route("/api/v1/groups/{name}/alerts/{fingerprint}/clear", clear_alert, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -412,3 +444,10 @@ def _limit(value: str | None) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= len(str(top))) or not 1 <= int(value) <= top:
         raise InputError(f"must be an integer from 1 to {top}, got {value[:20]!r}", field="limit")
     return int(value)
+
+
+def _active_alert(a: ActiveAlert) -> dict[str, Any]:
+    """One believed-firing alert as ``GET /api/v1/alerts/active`` shows it."""
+    return {"group": a.group, "policy": a.policy, "fingerprint": a.fingerprint, "labels": a.labels,
+            "starts_at": views.plain(a.starts_at), "last_seen_at": views.plain(a.last_seen_at),
+            "last_reason": a.last_reason}

@@ -228,6 +228,26 @@ SCHEMAS: dict[str, Any] = {
             "targets": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "ActiveAlert": {
+        "type": "object",
+        "required": ["group", "policy", "fingerprint", "labels", "starts_at", "last_seen_at", "last_reason"],
+        "properties": {
+            "group": {"type": "string"}, "policy": {"type": "string"}, "fingerprint": {"type": "string"},
+            "labels": _ref("Labels"), "starts_at": {"type": "string", "format": "date-time"},
+            "last_seen_at": {"type": "string", "format": "date-time"},
+            "last_reason": {"type": "string", "nullable": True},
+        },
+    },
+    "ClearRequest": {"type": "object", "description": "an empty JSON object: {}"},
+    "Cleared": {
+        "type": "object",
+        "required": ["group", "fingerprint", "cleared", "decision_ids"],
+        "properties": {
+            "group": {"type": "string"}, "fingerprint": {"type": "string"},
+            "cleared": {"type": "integer", "description": "in how many of the group's policies it was firing"},
+            "decision_ids": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
     "TargetGroup": {
         "type": "object",
         "required": ["targets", "labels"],
@@ -344,6 +364,20 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
             "Every managed instance in Prometheus http_sd format",
             description="Labels: alertscaler_group, alertscaler_member, alertscaler_provider, alertscaler_state.",
             responses={"200": _json({"type": "array", "items": _ref("TargetGroup")}, "http_sd target groups")})},
+        "/api/v1/alerts/active": {"get": op(
+            "The alerts alertscaler believes firing (reconciled against Alertmanager when alertmanager.url is set)",
+            parameters=[_GROUP_FILTER],
+            responses={"200": _json({"type": "array", "items": _ref("ActiveAlert")}, "believed-firing alerts"),
+                       "404": no_group, "503": store_down})},
+        "/api/v1/groups/{name}/alerts/{fingerprint}/clear": {"post": op(
+            "End one believed-firing alert by hand (recorded as a cleared decision)", write=True,
+            description="A new notification of the alert makes it fire again.",
+            parameters=[_GROUP_NAME, {"name": "fingerprint", "in": "path", "required": True,
+                                      "schema": {"type": "string"}, "description": "the alert's fingerprint"}],
+            body=_ref("ClearRequest"),
+            responses={"200": _json(_ref("Cleared"), "cleared"),
+                       "404": _error("no such group, or no active alert with that fingerprint"), "422": invalid,
+                       "503": store_down})},
         "/healthz": {"get": op("Liveness: the process answers", secured=False,
                                responses={"200": _text("ok")})},
         "/readyz": {"get": op("Readiness: the store answers and the engine runs", secured=False,

@@ -8,6 +8,7 @@ import argparse
 import os
 
 from alertscaler import __version__
+from alertscaler.cli.alerting import alerts
 from alertscaler.cli.common import (
     DEFAULT_CONFIG,
     EXIT_NO,
@@ -118,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--since", help="a duration ago (10m, 2h) or an RFC 3339 time")
     d.add_argument("--limit", type=int, default=20)
     d.set_defaults(func=decisions)
+
+    al = sub.add_parser("alerts", help="alerts alertscaler believes firing ([GROUP]); 'clear GROUP FINGERPRINT' "
+                                       "ends one by hand (recorded)")
+    client_args(al)
+    al.add_argument("words", nargs="*", metavar="GROUP | clear GROUP FINGERPRINT")
+    al.set_defaults(func=alerts)
 
     sc = sub.add_parser("scale", help="set a group's desired capacity (bounds apply, cooldowns do not)")
     client_args(sc)
