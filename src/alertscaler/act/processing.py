@@ -108,6 +108,7 @@ class Processor:
         try:
             out = Processed()
             with self.store.transaction() as tx:
+                self._lock_routed(tx, [_parsed_or_none(stored) for stored in batch])
                 for stored in batch:
                     self._process_in(tx, stored, now, out)
             return out
@@ -164,11 +165,24 @@ class Processor:
         """Decide on notifications ``tx`` has just recorded as processed (``record_notifications(...,
         processed_at=now)``): recording and deciding then cost one transaction and one commit."""
         out = Processed()
+        self._lock_routed(tx, [notification for notification, _, _ in items])
         for notification, receipt, received_at in items:
             stored = StoredNotification(id=receipt.notification_id, received_at=received_at,
                                         body=notification.raw, new_keys=receipt.new_keys)
             self._process_in(tx, stored, now, out, notification)
         return out
+
+    def _lock_routed(self, tx: Tx, notifications: Sequence[Notification | None]) -> None:
+        """Lock, in name order and before anything else, every group a batch of notifications routes to. Two
+        replicas deciding batches that touch the same groups in different orders would otherwise each hold one
+        group row and wait for the other's (a PostgreSQL deadlock, answered 503). One group: nothing to order."""
+        groups: dict[str, int] = {}
+        for notification in notifications:
+            for alert in notification.alerts if notification is not None else ():
+                for r in route(alert.labels, self.routes):
+                    groups[r.group] = self.policy.groups[r.group].initial_desired
+        if len(groups) > 1:
+            tx.lock_groups(groups)
 
     def _process_in(self, tx: Tx, stored: StoredNotification, now: datetime, out: Processed,
                     parsed: Notification | None = None) -> None:
@@ -248,6 +262,14 @@ class Processor:
     def _active(self, r: Route, alert: Alert, ctx: _Ctx) -> ActiveAlert:
         return ActiveAlert(r.group, r.policy, alert.fingerprint, alert.labels, alert.starts_at,
                            ctx.now, ctx.stored.id)
+
+
+def _parsed_or_none(stored: StoredNotification) -> Notification | None:
+    """The stored body parsed, for locking its groups first; None when it does not parse (decided later, alone)."""
+    try:
+        return parse_notification(stored.body)
+    except InputError:
+        return None
 
 
 def _rejected(tx: Tx, stored: StoredNotification, now: datetime, why: str) -> Recorded:
