@@ -224,6 +224,9 @@ class Run:
     max_size: int = 6
     timeout: str = "30s"
     store_url: str | None = None
+    lease: str = "4s"
+    heartbeat: str = "1s"
+    status_command: bool = True
     services: list[Service] = field(default_factory=list)
     extra_server: str = ""
 
@@ -247,13 +250,14 @@ class Run:
 
     def policy(self, port: int, replica: str = "") -> str:
         groups = []
+        status = (f"      status_command: [{sys.executable}, {FAKE_CLOUD}, status, {self.dir}]\n"
+                  if self.status_command else "")
         for g in self.groups:
             groups.append(f"""  {g}:
     provider:
       type: exec
       command: [{sys.executable}, {FAKE_CLOUD}, scale, {self.dir}]
-      status_command: [{sys.executable}, {FAKE_CLOUD}, status, {self.dir}]
-      timeout: {self.timeout}
+{status}      timeout: {self.timeout}
       env: {{FAULT_MARK: "{self.mark}", FAULT_REPLICA: "{replica}"}}
     min_size: {self.min_size}
     max_size: {self.max_size}
@@ -261,8 +265,12 @@ class Run:
     scale_out: {{matchers: ['alertname="Up"', 'alertscaler_group="{g}"'], adjustment: 1, cooldown: 0s}}
     scale_in: {{matchers: ['alertname="Down"', 'alertscaler_group="{g}"'], adjustment: -1, cooldown: 0s}}
 """)
-        store = ("store: {url_env: FAULT_STORE_URL}\n" if self.store_url
-                 else f"store: {{path: {self.dir / 'state' / 'alertscaler.db'}}}\n")
+        # A short lease (the service's minimum is 3 s; heartbeat at most a third of it): a dead replica's
+        # actions and groups are taken over within lease + heartbeat, so a kill costs seconds, not the default
+        # 30 s. What is checked is the same whatever the lease.
+        lease = f"lease: {self.lease}, heartbeat_interval: {self.heartbeat}"
+        store = (f"store: {{url_env: FAULT_STORE_URL, {lease}}}\n" if self.store_url
+                 else f"store: {{path: {self.dir / 'state' / 'alertscaler.db'}, {lease}}}\n")
         return f"""server:
   listen: 127.0.0.1:{port}
   auth: {{bearer_token: {TOKEN}}}

@@ -13,7 +13,11 @@ read through the HTTP API), and what the senders were answered. Pure: everything
 - ``diverged``: at the end, a group whose desired capacity differs from its real size;
 - ``unfinished``: at the end, an action still pending or running;
 - ``history``: an action recorded ``failed`` whose command applied its change, or ``succeeded`` whose command
-  never did;
+  never did. An action interrupted by a ``kill -9`` is settled at recovery as what it was, verified by the
+  provider (``succeeded``, or ``failed``: judged by the ledger like any other), or — when the provider cannot
+  verify it (an ``exec`` group without ``status_command``) — recorded ``failed`` with an error starting
+  ``outcome unknown``: that is honest whether or not its command ran, and counted in ``outcome_unknown``. A
+  ``failed`` whose command ran is a violation unless its error says so;
 - ``unverifiable``: the API could not show everything (a page limit), so the run proves nothing.
 """
 
@@ -95,6 +99,8 @@ class Violation:
         return f"{self.kind}: {self.detail}"
 
 
+UNKNOWN = "outcome unknown"  # how an action whose outcome could not be verified is recorded (its error starts so)
+
 KINDS = ("lost", "doubled", "stale", "overlap", "input_5xx", "diverged", "unfinished", "history", "unverifiable")
 
 
@@ -124,11 +130,23 @@ def check(ev: Evidence) -> list[Violation]:
                                                f"{a['desired']}) still {a['state']}, {a['attempts']} attempts"))
     ran = {c.action for c in applied}
     for a in ev.actions:
-        if a["state"] == "failed" and a["id"] in ran:
-            out.append(Violation("history", f"action {a['id']} recorded failed but its command applied the change"))
+        if a["state"] == "failed" and a["id"] in ran and not unknown(a):
+            out.append(Violation("history", f"action {a['id']} recorded failed but its command applied the change"
+                                            f" (error: {str(a.get('error'))[:160]})"))
         if a["state"] == "succeeded" and a["id"] not in ran:
             out.append(Violation("history", f"action {a['id']} recorded succeeded but no command applied it"))
     return out
+
+
+def unknown(action: dict[str, Any]) -> bool:
+    """Recorded as an outcome that could not be verified (``failed``, error ``outcome unknown: ...``)."""
+    return action["state"] == "failed" and str(action.get("error") or "").startswith(UNKNOWN)
+
+
+def settled_after_interruption(action: dict[str, Any]) -> bool:
+    """Settled at recovery with its outcome verified by the provider (after a kill -9 of its replica)."""
+    text = str(action.get("result") or action.get("error") or "")
+    return text.startswith("settled after an interruption")
 
 
 def _lost(accepted: Iterable[Accepted], decisions: Iterable[dict[str, Any]]) -> list[Violation]:
@@ -185,5 +203,7 @@ def summary(ev: Evidence, violations: list[Violation]) -> dict[str, Any]:
         "commands_ok": sum(c.outcome == "ok" for c in ev.ledger),
         "commands_failed": sum(c.outcome != "ok" for c in ev.ledger),
         "retried_503": ev.retried_503,
+        "settled_verified": sum(settled_after_interruption(a) for a in ev.actions),
+        "outcome_unknown": sum(unknown(a) for a in ev.actions),
         **{k: kinds.get(k, 0) for k in KINDS},
     }

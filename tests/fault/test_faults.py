@@ -3,8 +3,7 @@ hanging providers, duplicate deliveries and a storm, each judged by ``ledger.che
 what the store says.
 
 Bounded by default (part of ``make test``); ``ALERTSCALER_FAULT_LONG=1`` runs the long form (see RELIABILITY.md).
-Scenarios that fail today because of a known defect of issue 12 are ``xfail(strict=True)`` naming the point:
-they turn into failures (XPASS) as soon as the defect is fixed, to be unmarked then.
+Scenarios over ~5 s are ``slow`` (out of the inner loop ``pytest -m "not slow"``; ``make test`` runs them).
 """
 
 from __future__ import annotations
@@ -51,16 +50,14 @@ def aimed_kill(run: Run, victim: Service, delay: tuple[float, float], timeout: f
 
 
 # --- 1. kill -9 of the service (SQLite) during streams of alerts -------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 12 point 3: exec commands outlive kill -9; recovery reads "
-                                       "status_command at once, records the action failed although it ran and "
-                                       "reconciles while the orphan still runs (overlap, doubled change)")
+@pytest.mark.slow
 def test_kill_9_during_streams_sqlite(make_run: Callable[..., Run]) -> None:
     kills = scaled(3, 50)
-    run = make_run(["g0", "g1", "g2", "g3"], initial=2, timeout="30s")
+    run = make_run([f"g{i}" for i in range(scaled(4, 8))], initial=2, timeout="30s")
     svc = run.add_service()
     svc.start()
     sender = Sender([svc.url])
-    streams = [Stream(sender, run.groups, seed=i).start() for i in range(2)]
+    streams = [Stream(sender, run.groups, seed=i).start() for i in range(scaled(2, 4))]
     rng = random.Random()
     try:
         for _ in range(kills):
@@ -71,7 +68,9 @@ def test_kill_9_during_streams_sqlite(make_run: Callable[..., Run]) -> None:
                 svc.kill9()
             run.set_knobs(delay=list(scaled((0.0, 1.0), (0.0, 8.0))))
             svc.start()
-            time.sleep(rng.uniform(0.1, 1.0))  # the stream goes on against the restarted service
+            time.sleep(rng.uniform(*scaled((0.1, 1.0), (0.5, 4.0))))  # the streams go on, restarted service
+        # the long form: at least 1,200 notifications (over 1,000 actions), the last ones with no more kills
+        wait_for(lambda: sum(s.sent for s in streams) >= scaled(0, 1200), 1800, "1,200 notifications")
     finally:
         for s in streams:
             s.stop()
@@ -80,10 +79,9 @@ def test_kill_9_during_streams_sqlite(make_run: Callable[..., Run]) -> None:
 
 
 # --- 2. two replicas on PostgreSQL, kill -9 of one --------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 12 point 2: a dead replica's running action is never taken over "
-                                       "(the group's later actions stay pending, desired != real); and point 3")
+@pytest.mark.slow
 def test_kill_9_of_one_replica_postgres(pg_make_run: Callable[..., Run]) -> None:
-    rounds = scaled(1, 10)
+    rounds = scaled(1, 20)
     run = pg_make_run(["g0", "g1", "g2"], initial=2)
     replicas = [run.add_service(), run.add_service()]
     replicas[0].start()
@@ -109,8 +107,7 @@ def test_kill_9_of_one_replica_postgres(pg_make_run: Callable[..., Run]) -> None
 
 
 # --- 3. restart of a replica while its peer runs an action -------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 12 point 1: a starting replica marks its live peer's running "
-                                       "action failed and reconciles the same change (two commands at once)")
+@pytest.mark.slow
 def test_restart_while_peer_runs_an_action(pg_make_run: Callable[..., Run]) -> None:
     run = pg_make_run(["g0"], initial=1)
     r0, r1 = run.add_service(), run.add_service()
@@ -127,6 +124,7 @@ def test_restart_while_peer_runs_an_action(pg_make_run: Callable[..., Run]) -> N
 
 
 # --- 4. providers failing 30 % of calls, or hanging past their timeout -------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["fail_30", "hang"])
 def test_failing_and_hanging_provider(make_run: Callable[..., Run], fault: str) -> None:
     run = make_run(["g0", "g1", "g2"], initial=2, timeout="2s")
@@ -146,6 +144,7 @@ def test_failing_and_hanging_provider(make_run: Callable[..., Run], fault: str) 
 
 
 # --- 5. Alertmanager-style retries and duplicate deliveries to both replicas -------------------------------
+@pytest.mark.slow
 def test_duplicate_deliveries_to_both_replicas(pg_make_run: Callable[..., Run]) -> None:
     n = scaled(40, 500)
     run = pg_make_run(["g0", "g1"], initial=2, max_size=1000)
@@ -178,6 +177,7 @@ def test_duplicate_deliveries_to_both_replicas(pg_make_run: Callable[..., Run]) 
 
 
 # --- 6. a storm of alerts --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_alert_storm(make_run: Callable[..., Run]) -> None:
     total = scaled(2000, 10_000)
     per = 20
@@ -204,9 +204,6 @@ def test_alert_storm(make_run: Callable[..., Run]) -> None:
 
 
 # --- 4b. an out action and the in action queued behind it both fail for good --------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 12 point 6: after a scale-out and the scale-in queued behind it "
-                                       "both fail for good, desired stays at the planned from_capacity (3), "
-                                       "not the provider's real size (2)")
 def test_desired_follows_real_after_failures(make_run: Callable[..., Run]) -> None:
     run = make_run(["g0"], initial=2)
     svc = run.add_service()

@@ -98,6 +98,7 @@ def fuzz_run(make_run: Callable[..., Run]) -> Run:
     return run
 
 
+@pytest.mark.slow
 def test_schemathesis_on_the_served_openapi(fuzz_run: Run) -> None:
     served = httpx.get(f"{fuzz_run.api()}/openapi.json", timeout=10).json()
     answers, calls = fuzz(fuzz_run, served, scaled(30, 1000))
@@ -105,6 +106,7 @@ def test_schemathesis_on_the_served_openapi(fuzz_run: Run) -> None:
     verdict(fuzz_run, None, 60, answers, fuzz_calls=calls)
 
 
+@pytest.mark.slow
 def test_schemathesis_with_documented_bodies_and_parameters(fuzz_run: Run) -> None:
     served = httpx.get(f"{fuzz_run.api()}/openapi.json", timeout=10).json()
     answers, calls = fuzz(fuzz_run, documented(served), scaled(60, 1000))

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fault.ledger import KINDS, Accepted, Answer, Command, Evidence, check, read_ledger, summary
 
 
@@ -21,8 +23,10 @@ def decision(nid: int | None, *fingerprints: str) -> dict[str, Any]:
     return {"id": nid or 0, "notification_id": nid, "alerts": [{"fingerprint": f} for f in fingerprints]}
 
 
-def action(aid: int, state: str = "succeeded", group: str = "g0") -> dict[str, Any]:
-    return {"id": aid, "group": group, "state": state, "from_capacity": 1, "desired": 2, "attempts": 1}
+def action(aid: int, state: str = "succeeded", group: str = "g0", error: str | None = None,
+           result: str | None = None) -> dict[str, Any]:
+    return {"id": aid, "group": group, "state": state, "from_capacity": 1, "desired": 2, "attempts": 1,
+            "error": error, "result": result}
 
 
 def good() -> Evidence:
@@ -133,6 +137,37 @@ def test_history_that_says_otherwise_than_the_ledger() -> None:
     ev.actions[0] = action(1, "failed")  # it ran
     ev.actions.append(action(5, "succeeded"))  # it never ran
     assert kinds(ev) == ["history", "history"]
+
+
+SETTLED_OK = "settled after an interruption: verified: status_command reports 2"
+SETTLED_FAILED = "settled after an interruption: verified: status_command still reports 1"
+UNKNOWN_MSG = "outcome unknown: its command was started; without status_command its outcome cannot be verified"
+
+
+@pytest.mark.parametrize(("state", "error", "result", "ran", "expected", "unknown"), [
+    ("succeeded", None, SETTLED_OK, True, [], 0),
+    ("succeeded", None, SETTLED_OK, False, ["history"], 0),
+    ("failed", SETTLED_FAILED, None, False, [], 0),
+    ("failed", SETTLED_FAILED, None, True, ["history"], 0),
+    ("failed", UNKNOWN_MSG, None, True, [], 1),
+    ("failed", UNKNOWN_MSG, None, False, [], 1),
+    ("failed", "interrupted by a restart; outcome unknown", None, True, ["history"], 0),
+    ("failed", None, None, True, ["history"], 0),
+], ids=["verified-succeeded-ran", "verified-succeeded-never-ran", "verified-failed-never-ran",
+        "verified-failed-but-ran", "unknown-ran", "unknown-never-ran", "unknown-not-first-words-ran",
+        "failed-no-error-ran"])
+def test_an_interrupted_action_settled_at_recovery(state: str, error: str | None, result: str | None, ran: bool,
+                                                   expected: list[str], unknown: int) -> None:
+    ev = good()
+    if not ran:
+        ev.ledger = [c for c in ev.ledger if c.action != 1]
+        ev.ledger.append(cmd(1, start=0, end=1, outcome="fail"))
+    ev.actions[0] = action(1, state, error=error, result=result)
+    violations = [v for v in check(ev) if v.kind == "history"]  # a missing change also shows as stale elsewhere
+    assert sorted(v.kind for v in violations) == expected
+    figures = summary(ev, violations)
+    assert figures["outcome_unknown"] == unknown
+    assert figures["settled_verified"] == int(error != UNKNOWN_MSG and (error or result or "").startswith("settled"))
 
 
 def test_unverifiable_is_a_violation() -> None:
