@@ -210,7 +210,7 @@ def rss_bytes() -> int:
 
 
 def policy_text(groups: int) -> str:
-    lines = ["groups:"]
+    lines = ["server: {auth: {insecure_no_auth: true}}", "groups:"]
     for i in range(groups):
         lines += [f"  g{i:05d}:", "    provider: {type: fake}", "    min_size: 1", "    max_size: 50",
                   "    desired: 4", "    track:", f"      metrics: [{{query: '{query_of(i)}', target: {TARGET:g}}}]",

@@ -154,7 +154,18 @@ def sync_rules_at_start(policy: PolicyFile, source: str) -> bool:
     return True
 
 
+def warn_if_unauthenticated(policy: PolicyFile) -> bool:
+    """``server.auth.insecure_no_auth: true``: said at every start, as an error-level line when the listener is
+    reachable from other machines (the policy file asked for it explicitly, so the service still starts)."""
+    warning = policy.server.insecure_warning()
+    if warning is None:
+        return False
+    log.log(logging.WARNING if policy.server.loopback_only else logging.ERROR, "INSECURE: %s", warning)
+    return True
+
+
 def serve(policy: PolicyFile, log_level: str = "info", source: str = "policy file") -> None:
+    warn_if_unauthenticated(policy)
     sync_rules_at_start(policy, source)
     service = build(policy)
     tls = policy.server.tls

@@ -598,7 +598,8 @@ P = "groups.web.provider"
 
 
 def policy(provider: str) -> str:
-    return (f"groups:\n  web:\n    provider: {provider}\n    min_size: 1\n    max_size: 4\n"
+    return (f"server: {{auth: {{insecure_no_auth: true}}}}\ngroups:\n  web:\n    provider: {provider}\n"
+            "    min_size: 1\n    max_size: 4\n"
             "    scale_out: {matchers: ['alertname=\"HighLoad\"'], adjustment: 1, cooldown: 60s}\n")
 
 

@@ -549,6 +549,7 @@ def test_token_from_a_file_or_the_environment_through_the_policy_loader(api: Lin
     monkeypatch.setenv("LINODE_TOKEN_FOR_TEST", api.token)
     for secret in ("token_file: linode-token", "token_env: LINODE_TOKEN_FOR_TEST"):
         policy = load_policy(f"""
+server: {{auth: {{insecure_no_auth: true}}}}
 groups:
   web:
     provider:

@@ -460,7 +460,8 @@ async def test_quarantined_instance_is_not_an_http_sd_target(make_local: MakeLoc
     scale_to(provider, 2)
     suspect, other = provider.members()
     provider.quarantine(suspect.id)
-    policy = load_policy(f"groups:\n  {GROUP}:\n    provider: {{type: local}}\n    min_size: 0\n    max_size: 4\n",
+    policy = load_policy(f"server: {{auth: {{insecure_no_auth: true}}}}\n"
+                         f"groups:\n  {GROUP}:\n    provider: {{type: local}}\n    min_size: 0\n    max_size: 4\n",
                          base_dir=tmp_path)
     store = SqlStore(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
     store.migrate()

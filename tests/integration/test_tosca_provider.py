@@ -276,6 +276,7 @@ def test_registry_builds_it_from_a_policy_file(tosca: ToscaGroup, tmp_path: Path
     policy.mkdir()
     relative = os.path.relpath(SERVICE_TEMPLATE, policy)
     text = f"""
+server: {{auth: {{insecure_no_auth: true}}}}
 groups:
   web:
     min_size: 0

@@ -193,6 +193,7 @@ def test_the_url_comes_from_the_policy_file(prom: StandIn, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "policy.yml"
     policy.write_text(f"prometheus: {{url: '{prom.url}', timeout: 3s}}\n"
+                      "server: {auth: {insecure_no_auth: true}}\n"
                       "groups:\n  web:\n    provider: {type: local, command: [sleep, '60']}\n    min_size: 1\n"
                       "    max_size: 3\n")
     code = main(["backtest", "-c", str(policy), "--query", QUERY, "--since", "1h"])

@@ -142,6 +142,7 @@ def test_an_empty_size_by_says_no_series_in_the_decision() -> None:
 
 
 POLICY = """
+server: {{auth: {{insecure_no_auth: true}}}}
 groups:
   web:
     provider: {{type: fake}}

@@ -36,7 +36,8 @@ FILES = ["rules/alertscaler.rules.yml", "prometheus.yml", "scrape_configs.yml", 
          "alertmanager-route.yml"]
 
 
-MINIMAL = "groups:\n  web: {provider: {type: fake}, max_size: 3}\n"
+GROUPS = "groups:\n  web: {provider: {type: fake}, max_size: 3}\n"
+MINIMAL = "server: {auth: {insecure_no_auth: true}}\n" + GROUPS
 
 
 def _render_golden(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +131,7 @@ def test_no_secret_from_the_policy_reaches_a_generated_file(auth: str, env: dict
     (tmp_path / "token.txt").write_text(SECRET + "\n")
     policy = tmp_path / "policy.yml"
     policy.write_text(f"server: {{auth: {auth}}}\n"
-                      f"store: {{url: 'postgresql+psycopg://u:{SECRET}@db/x'}}\n" + MINIMAL +
+                      f"store: {{url: 'postgresql+psycopg://u:{SECRET}@db/x'}}\n" + GROUPS +
                       "scrape:\n  openstack: {region: R, application_credential_id: abc,"
                       " application_credential_secret_file: /etc/os-secret}\n"
                       "  linode: {authorization_credentials_file: /etc/linode-token}\n")

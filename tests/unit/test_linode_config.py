@@ -23,7 +23,7 @@ P = "groups.web.provider"
 
 
 def policy(provider: str) -> str:
-    return f"groups:\n  web:\n    provider:\n{provider}{GROUP_REST}"
+    return f"server: {{auth: {{insecure_no_auth: true}}}}\ngroups:\n  web:\n    provider:\n{provider}{GROUP_REST}"
 
 
 def load(provider: str, base: Path | None = None) -> LinodeConfig:

@@ -18,7 +18,7 @@ GROUP_REST = """
 
 
 def policy(provider: str) -> str:
-    return f"groups:\n  web:\n    provider:\n{provider}{GROUP_REST}"
+    return f"server: {{auth: {{insecure_no_auth: true}}}}\ngroups:\n  web:\n    provider:\n{provider}{GROUP_REST}"
 
 
 def problems(provider: str, base: Path | None = None) -> dict[str, str]:

@@ -27,7 +27,8 @@ GROUP = """
     desired: 1
     scale_out: {{matchers: ['alertname="HighLoad"', 'g="{name}"'], adjustment: 1, cooldown: 60s}}
 """
-POLICY = "groups:" + "".join(GROUP.format(name=n) for n in ("web", "api", "db"))
+POLICY = ("server: {auth: {insecure_no_auth: true}}\ngroups:"
+          + "".join(GROUP.format(name=n) for n in ("web", "api", "db")))
 
 
 class LockSpy:

@@ -25,6 +25,7 @@ from tests.support.webhooks import alert, body
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = """
+server: {auth: {insecure_no_auth: true}}
 groups:
   web:
     provider: {type: fake}

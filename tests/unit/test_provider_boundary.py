@@ -251,6 +251,7 @@ def test_declared_heal_actions(config: dict[str, Any], expected: frozenset[str])
 
 
 KUBERNETES_HEALED = """
+server: {auth: {insecure_no_auth: true}}
 groups:
   web:
     provider: {type: kubernetes, name: web, api_url: "https://k8s.example:6443", token: t}

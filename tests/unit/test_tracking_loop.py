@@ -24,7 +24,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def policy_text(groups: int, metrics: int = 1, desired: int = 2) -> str:
-    lines = ["groups:"]
+    lines = ["server: {auth: {insecure_no_auth: true}}", "groups:"]
     for i in range(groups):
         queries = ", ".join(f"{{query: 'load{{group=\"g{i}\",m=\"{m}\"}}', target: 100}}" for m in range(metrics))
         lines += [f"  g{i}:", "    provider: {type: fake}", "    min_size: 1", "    max_size: 50",

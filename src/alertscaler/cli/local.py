@@ -48,7 +48,27 @@ def check(args: argparse.Namespace) -> int:
     print_schedules(policy, datetime.now(UTC))
     print_freeze_warnings(policy)
     print_silence_note(policy)
-    return check_generated(policy, path, args)
+    exposed = print_auth_warning(policy)
+    code = check_generated(policy, path, args)
+    if exposed and code == EXIT_OK:
+        err.print(f"[red]refused[/red] {path}: server.auth.insecure_no_auth with server.listen {policy.server.listen} "
+                  "(beyond loopback): anyone who reaches it can act; set credentials or listen on 127.0.0.1",
+                  highlight=False)
+        return EXIT_NO
+    return code
+
+
+def print_auth_warning(policy: PolicyFile) -> bool:
+    """``insecure_no_auth: true``: a warning on loopback; beyond it a loud one, and True (``check`` then exits 1,
+    after everything else is reported). No authentication at all never gets here: the loader refused it."""
+    warning = policy.server.insecure_warning()
+    if warning is None:
+        return False
+    if policy.server.loopback_only:
+        err.print(f"  WARNING: {warning}", highlight=False, markup=False)
+        return False
+    err.print(f"  [bold red]DANGER[/bold red]: {escape(warning)}", highlight=False)
+    return True
 
 
 def print_silence_note(policy: PolicyFile) -> None:

@@ -19,6 +19,7 @@ from alertscaler.config.prometheus_side import PrometheusRules, ScrapeJobs
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.sections import (
     DEFAULT_RETENTION,
+    MISSING_AUTH,
     ActionsConfig,
     ConfigModel,
     PrometheusConfig,
@@ -31,7 +32,7 @@ from alertscaler.providers import registry
 
 
 class PolicyFile(ConfigModel):
-    server: ServerConfig = ServerConfig()
+    server: ServerConfig  # no default: server.auth must be said (see ServerConfig)
     store: StoreConfig = StoreConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     actions: ActionsConfig = ActionsConfig()
@@ -149,6 +150,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
             sections[key] = model.model_validate(data[key], context=ctx)
         except ValidationError as exc:
             problems.extend(_problems(exc, key))
+    problems = _missing_auth(data.get("server"), problems)
     groups: dict[str, GroupConfig] = {}
     raw_groups = data.get("groups") or {}
     if not isinstance(raw_groups, dict):
@@ -169,6 +171,16 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     if problems:
         raise ConfigError(problems, source)
     return PolicyFile(**sections, groups=groups, base_dir=str(base_dir or Path.cwd()))
+
+
+def _missing_auth(server: Any, problems: list[Problem]) -> list[Problem]:
+    """No ``server`` section, or one without ``auth`` (or ``auth: null``): one problem at ``server.auth`` naming
+    both ways to fix it, instead of pydantic's bare "required". Safe by default: there is no implicit no-auth."""
+    if server is not None and not (isinstance(server, dict) and server.get("auth") is None):
+        return problems
+    if server is None:
+        return [*problems, Problem("server.auth", MISSING_AUTH)]
+    return [*(p for p in problems if p.path != "server.auth"), Problem("server.auth", MISSING_AUTH)]
 
 
 def _retention_covers_heal_periods(store: Any, groups: dict[str, GroupConfig]) -> list[Problem]:

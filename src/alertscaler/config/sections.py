@@ -3,6 +3,7 @@ sync mode, retention), ``prometheus`` (queries, rule sync) and ``actions`` (retr
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +40,12 @@ class BasicAuth(ConfigModel):
         return resolve_secret(data, "password", (info.context or {}).get("base"))
 
 
+#: the problem reported at ``server.auth`` when no authentication is configured (absent, empty or null)
+MISSING_AUTH = ("no authentication configured: set credentials (bearer_token_file / bearer_token_env / "
+                "bearer_token, or basic: {username, password_file}), or insecure_no_auth: true to run without "
+                "authentication explicitly")
+
+
 class AuthConfig(ConfigModel):
     """Who may call the API. State-changing routes always require auth; reads too if ``protect_reads``."""
 
@@ -55,8 +62,12 @@ class AuthConfig(ConfigModel):
     @model_validator(mode="after")
     def _something(self) -> AuthConfig:
         if self.bearer_token is None and self.basic is None and not self.insecure_no_auth:
-            raise ValueError("set bearer_token (or bearer_token_env / bearer_token_file) or basic; "
-                             "insecure_no_auth: true disables authentication explicitly")
+            raise ValueError(MISSING_AUTH)
+        if self.insecure_no_auth and (self.bearer_token is not None or self.basic is not None):
+            raise ValueError("insecure_no_auth: true contradicts the credentials set here (bearer_token / basic): "
+                             "remove one or the other")
+        if self.insecure_no_auth and self.protect_reads:
+            raise ValueError("protect_reads: true needs credentials, and insecure_no_auth: true says there are none")
         if self.bearer_token is not None and len(self.bearer_token.get_secret_value()) < 8:
             raise ValueError("bearer_token: too short (use at least 8 characters)")
         return self
@@ -106,8 +117,11 @@ class TlsConfig(ConfigModel):
 
 
 class ServerConfig(ConfigModel):
+    """``server``. ``auth`` has no default: a policy file either sets credentials or says
+    ``insecure_no_auth: true`` (the loader reports its absence at ``server.auth`` with both ways to fix it)."""
+
     listen: str = "127.0.0.1:8080"
-    auth: AuthConfig = AuthConfig(insecure_no_auth=True)
+    auth: AuthConfig
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY
     reevaluate_interval: Duration = 5.0
     alert_stale_after: Duration = 24 * 3600.0
@@ -135,6 +149,26 @@ class ServerConfig(ConfigModel):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when ``listen`` accepts connections from this machine only (127.0.0.0/8, ::1, localhost)."""
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name (or 0.0.0.0 / ::): reachable from elsewhere
+
+    def insecure_warning(self) -> str | None:
+        """What ``serve`` logs at every start and ``check`` prints when the API runs without authentication;
+        None when it has credentials. ``loopback_only`` tells how loud it must be."""
+        if self.auth.enabled:
+            return None
+        who = ("any process on this machine" if self.loopback_only
+               else f"anyone who can reach {self.listen} (it listens beyond loopback)")
+        return (f"server.auth.insecure_no_auth is true: the API has no authentication, so {who} can scale, "
+                "heal, pause and resume groups and post fake alerts; set bearer_token_file or basic instead")
 
     @property
     def url(self) -> str:
