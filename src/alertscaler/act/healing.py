@@ -5,7 +5,9 @@ action on the provider.
   whose oldest pending signal is ``batch_window`` old, reads the provider's members, asks whether the
   monitoring path is healthy, and hands everything to ``decide.healing.plan_heal``; records one decision per
   skipped member (frozen, over budget, grace, flapping, unknown member) and one acted decision with ONE heal
-  action for the members to heal — queued on the group's serial queue, so healing and scaling never race.
+  action for the members to heal — queued on the group's serial queue, so healing and scaling never race. In a
+  ``dry_run`` group that decision is a ``dry_run`` skip saying what it would have healed, and no action is made
+  (``act.recording.record`` applies the rule, as to every verdict).
 - ``signals_from_status`` turns members the provider reports FAILED into signals (``act.engine`` calls it
   after each status read).
 - ``carry_out`` (called by ``act.executing`` in a worker thread) runs each target through the provider's
@@ -110,8 +112,8 @@ class HealJudge:
                                  rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem)
                 # the size a heal keeps (a quarantine is followed by a scale back to it): the desired capacity
                 size = tx.lock_group(group, config.initial_desired).desired
-                # no config in About: heals do not follow ``dry_run`` (they never have; README says they should)
-                first_id = self._record(tx, About(group, HEAL_POLICY, Trigger.HEALTH), plan, size, now, out)
+                # the group's config in About: ``record`` applies its dry_run to the heal as to any verdict
+                first_id = self._record(tx, About(group, HEAL_POLICY, Trigger.HEALTH, config), plan, size, now, out)
                 tx.consume_heal_signals([p.id for p in pending], first_id)
         return out
 
@@ -125,7 +127,8 @@ class HealJudge:
             targets = [HealTarget(j.member_id or j.key, (j.action or HealAction.REPLACE).value, j.slot or j.key)
                        for j in acting]
             verdict = Verdict(Outcome.ACTED, reason, size, size, "; ".join(j.message for j in acting))
-            out.append(record(tx, about, verdict, now, evidence=_members(acting), targets=targets))
+            # numbered: in a dry-run group the heal is recorded as a ``dry_run`` skip, whose id is still needed
+            out.append(record(tx, about, verdict, now, evidence=_members(acting), targets=targets, numbered=True))
             ids.append(out[-1].decision_id)
         for j in plan.skipped:
             verdict = Verdict(Outcome.SKIPPED, _REASONS[j.outcome], size, size, j.message)
