@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=serve)
 
     c = sub.add_parser("check", help="validate a policy file, reporting every problem with its path",
-                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed. "
+                       description="Validate a policy file. Exit 0 when valid, 1 with every problem listed (or when it "
+                                   "runs without authentication, insecure_no_auth, beyond loopback). "
                                    "Then validate the Prometheus side render would write with promtool and amtool "
                                    "(when on PATH).")
     c.add_argument("file", nargs="?", help="policy file (or use -c)")
