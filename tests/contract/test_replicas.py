@@ -285,6 +285,35 @@ async def test_after_a_failed_action_desired_follows_the_providers_real_size(
     assert all("desired follows the real size" in d.message for d in recorded)
 
 
+# id, manual scales queued (from 1), how many fail for good first, the (from, to) each provider call was told
+REBASE: list[tuple[str, list[int], int, list[tuple[int, int]]]] = [
+    # the out action fails: the in action queued behind it was planned from 2, a size never reached
+    ("out-fails-in-runs", [2, 1], 1, [(1, 2), (1, 1)]),
+    ("out-fails-then-out-in", [2, 3, 2], 1, [(1, 2), (1, 3), (3, 2)]),
+    ("nothing-fails", [2, 1], 0, [(1, 2), (2, 1)]),
+]
+
+
+@pytest.mark.parametrize(("scales", "failing", "told"), [c[1:] for c in REBASE], ids=[c[0] for c in REBASE])
+async def test_an_action_queued_behind_a_failed_one_starts_from_the_real_size(
+    pair: tuple[SqlStore, Clock, Replica, Replica], scales: list[int], failing: int, told: list[tuple[int, int]],
+) -> None:
+    """A relative provider (a Heat signal, "add one Linode") applies to_capacity - from_capacity: told the
+    failed action's target as the starting point, it would apply the change to a size the group never had."""
+    store, _, r1, _ = pair
+    await r1.engine.heartbeat()
+    provider = r1.providers["g00"]
+    provider.fail_next(*(PermanentProviderError("refused") for _ in range(failing)))
+    for size in scales:
+        await r1.engine.manual_scale("g00", size)
+    for _ in scales:
+        await r1.engine.run_once()
+
+    assert [(c.from_capacity, c.desired) for c in provider.calls] == told
+    state = store.get_group_state("g00")
+    assert state is not None and state.desired == provider.status().current == scales[-1]
+
+
 def _gone_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -571,6 +571,38 @@ def test_an_action_created_claimed_only_when_the_group_has_nothing_queued(store:
     assert [x.id for x in store.running_actions()] == [first, other]  # recovered like any interrupted one
 
 
+@pytest.mark.parametrize(("queued_from", "real", "heal", "expected_from", "rebased"), [
+    (3, 2, False, 2, True),    # planned from the failed action's target (3): starts from the real size
+    (3, 3, False, 3, False),   # the real size is the planned one: nothing to change
+    (4, 2, False, 4, False),   # not planned from the failed action's target: left alone
+    (3, 2, True, 3, False),    # a heal action has no size to rebase
+], ids=["planned-from-the-failed-target", "real-is-planned", "other-base", "heal"])
+def test_the_next_action_is_rebased_on_the_real_size_after_a_failure(
+        store: SqlStore, queued_from: int, real: int, heal: bool, expected_from: int, rebased: bool) -> None:
+    targets = (HealTarget("m1", "replace", "s1"),) if heal else ()
+    with store.transaction() as tx:
+        failed = tx.add_action(tx.add_decision(decision()), "web", 2, 3, at(0), claim=True)
+        queued = tx.add_action(tx.add_decision(decision()), "web", queued_from, 2, at(0), targets=targets)
+        later = tx.add_action(tx.add_decision(decision()), "web", 2, 3, at(0))
+        other = tx.add_action(tx.add_decision(decision("api")), "api", 3, 2, at(0))
+    with store.transaction() as tx:
+        tx.lock_group("web", 2)
+        got = tx.rebase_next_action("web", 3, real)
+    assert got == queued  # the next queued action, rebased or not
+    actions = {a.id: a for a in store.list_actions(limit=10)}
+    assert actions[queued].from_capacity == expected_from
+    assert (actions[failed].from_capacity, actions[later].from_capacity, actions[other].from_capacity) == (2, 2, 3)
+
+
+def test_a_running_action_is_never_rebased(store: SqlStore) -> None:
+    with store.transaction() as tx:
+        running = tx.add_action(tx.add_decision(decision()), "web", 3, 2, at(0), claim=True)
+    with store.transaction() as tx:
+        assert tx.rebase_next_action("web", 3, 2) is None  # nothing queued
+    action = store.get_action(running)
+    assert action is not None and action.from_capacity == 3
+
+
 def test_provider_call_time_of_the_first_attempt_replaces_the_claim_time(store: SqlStore) -> None:
     action_id = new_action(store, now=at(0))
     store.claim_action(action_id, at(1))

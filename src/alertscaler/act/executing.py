@@ -20,7 +20,7 @@ from alertscaler.config import ActionsConfig, GroupConfig
 from alertscaler.model.decisions import Action, ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
 from alertscaler.providers.base import Provider, ScaleRequest
-from alertscaler.store.base import StateStore
+from alertscaler.store.base import StateStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,9 @@ class Executor:
         size = self.group.bounds_at(now).clamp(real) if self.group is not None else real
         with self.store.transaction() as tx:
             state = tx.lock_group(action.group, size)
-            if state.desired != action.desired or size == state.desired:
-                return
+            queued = self._rebase_next(tx, action, real)
+            if queued is not None or state.desired != action.desired or size == state.desired:
+                return  # a newer decision set desired (its action starts from the real size)
             bounded = f" (within the bounds: {size})" if size != real else ""
             record(tx, About(action.group, None, Trigger.RECONCILE), Verdict(
                 Outcome.SKIPPED, Reason.RECONCILE, state.desired, size,
@@ -164,10 +165,23 @@ class Executor:
         decision starts from the group's real size, not from one it never reached."""
         with self.store.transaction() as tx:
             state = tx.lock_group(action.group, size)
-            if state.desired == action.desired and size != action.desired:
+            queued = self._rebase_next(tx, action, size)
+            if queued is None and state.desired == action.desired and size != action.desired:
                 tx.save_group(replace(state, desired=size, updated_at=self.clock()))
                 log.info("group=%s desired %s -> %s: %s (action %s)", action.group, action.desired, size, why,
                          action.id)
+
+    @staticmethod
+    def _rebase_next(tx: Tx, action: Action, real: int) -> int | None:
+        """An action decided while ``action`` was queued was planned from ``action.desired``, a size the group
+        never reached: it starts from ``real`` instead (for a relative provider — a Heat signal, "add one
+        Linode" — the change would otherwise be applied to the wrong base). Returns the next queued action's
+        id (None: nothing queued; else a newer decision owns desired, even one equal to ``action.desired``)."""
+        queued = tx.rebase_next_action(action.group, action.desired, real)
+        if queued is not None:
+            log.info("group=%s action %s failed: the next queued action %s starts from %s if it was planned "
+                     "from %s", action.group, action.id, queued, real, action.desired)
+        return queued
 
     def _fail(self, action: Action, error: str, called_at: datetime | None = None,
               result: str = "failed") -> ActionState:

@@ -63,6 +63,9 @@ def _settle(store: StateStore, provider: Provider | None, action: Action, now: d
             store.finish_action(action.id, ActionState.SUCCEEDED, now, owner=owner,
                                 result=f"settled after an interruption: {settled.message}")
         elif settled.state == "failed":
+            with store.transaction() as tx:  # verified: the group is still at from_capacity
+                tx.lock_group(action.group, action.from_capacity)
+                tx.rebase_next_action(action.group, action.desired, action.from_capacity)
             store.finish_action(action.id, ActionState.FAILED, now, owner=owner,
                                 error=f"settled after an interruption: {settled.message}")
         elif settled.state == "not_started":

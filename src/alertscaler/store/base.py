@@ -163,6 +163,12 @@ class Tx(Protocol):
     def claimed_action(self, action_id: int) -> bool:
         """True if ``action_id`` (created in this transaction) was created RUNNING by ``add_action(claim=True)``."""
 
+    def rebase_next_action(self, group: str, planned_from: int, real_from: int) -> int | None:
+        """The group's next PENDING action, if it is a scale action planned from ``planned_from`` (the target
+        of an action that failed for good), now starts from ``real_from`` (the size the group really has): its
+        provider call then tells the real starting point. Returns the next PENDING action's id (rebased or
+        not: a newer decision is queued), or None when nothing is queued. Call with the group locked."""
+
     def upsert_active_alert(self, alert: ActiveAlert) -> None:
         """Insert, or refresh labels / last_seen_at / notification_id of, the (group, policy, fingerprint) row.
         A refresh keeps ``last_reason``."""

@@ -30,6 +30,7 @@ from alertscaler.store.tables import (
     _check_limit,
     _dumps,
     _group_from_row,
+    actions,
     active_alerts,
 )
 
@@ -186,6 +187,18 @@ class _SqlTx(HealTxMixin, PauseTxMixin):
 
     def claimed_action(self, action_id: int) -> bool:
         return action_id in self._claimed
+
+    def rebase_next_action(self, group: str, planned_from: int, real_from: int) -> int | None:
+        row = self._execute(
+            sa.select(actions.c.id, actions.c.from_capacity, actions.c.kind)
+            .where(actions.c.group_name == group, actions.c.state == ActionState.PENDING.value)
+            .order_by(actions.c.id).limit(1)
+        ).first()
+        if row is None:
+            return None
+        if row.kind != "heal" and row.from_capacity == planned_from != real_from:
+            self._execute(actions.update().where(actions.c.id == row.id).values(from_capacity=real_from))
+        return int(row.id)
 
     def upsert_active_alert(self, alert: ActiveAlert) -> None:
         self._flush_upserts()
