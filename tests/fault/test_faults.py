@@ -40,13 +40,18 @@ def verdict(run: Run, sender: Sender | None, settle: float, extra: list[Answer] 
     return result
 
 
-def aimed_kill(run: Run, victim: Service, delay: tuple[float, float], timeout: float = 60.0) -> None:
-    """``kill -9`` of ``victim`` while one of its commands runs: commands take ``delay`` seconds meanwhile."""
+def aimed_kill(run: Run, victims: list[Service], delay: tuple[float, float], timeout: float = 60.0) -> Service:
+    """``kill -9`` of the first of ``victims`` to start a command, while it runs (commands take ``delay``
+    seconds meanwhile); returns the one killed. (A replica runs commands only for the groups it drives, and it
+    may drive none at a given moment, so the victim is the one caught running a command.)"""
     run.set_knobs(delay=list(delay))
     before = {(b["action"], b["pid"]) for b in in_flight(run)}
-    wait_for(lambda: [b for b in in_flight(run) if (b["action"], b["pid"]) not in before
-                      and b["replica"] == victim.name], timeout, f"a command of {victim.name} to start")
+    names = {v.name: v for v in victims if v.alive()}
+    started = wait_for(lambda: [b for b in in_flight(run) if (b["action"], b["pid"]) not in before
+                                and b["replica"] in names], timeout, f"a command of {sorted(names)} to start")
+    victim = names[started[0]["replica"]]
     victim.kill9()
+    return victim
 
 
 # --- 1. kill -9 of the service (SQLite) during streams of alerts -------------------------------------------
@@ -62,7 +67,7 @@ def test_kill_9_during_streams_sqlite(make_run: Callable[..., Run]) -> None:
     try:
         for _ in range(kills):
             if rng.random() < scaled(1.0, 0.6):
-                aimed_kill(run, svc, scaled((1.5, 3.0), (0.0, 8.0)))  # mid-command
+                aimed_kill(run, [svc], scaled((1.5, 3.0), (0.0, 8.0)))  # mid-command
             else:
                 time.sleep(rng.uniform(0.2, 2.0))  # anywhere: stream of webhooks, idle, recovery
                 svc.kill9()
@@ -91,8 +96,7 @@ def test_kill_9_of_one_replica_postgres(pg_make_run: Callable[..., Run]) -> None
     rng = random.Random()
     try:
         for _ in range(rounds):
-            victim = rng.choice(replicas)
-            aimed_kill(run, victim, scaled((2.0, 3.0), (0.0, 8.0)))
+            victim = aimed_kill(run, replicas, scaled((2.0, 3.0), (0.0, 8.0)))
             run.set_knobs(delay=[0.0, 1.0])
             survivor = next(r for r in replicas if r is not victim)
             for g in run.groups:  # every group gets more work, the dead replica's too, on the survivor
