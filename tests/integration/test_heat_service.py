@@ -88,6 +88,7 @@ async def open_service(tmp_path: Path, policy: PolicyFile, store: SqlStore, cloc
     app = create_app(engine, manage_engine=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Service(engine, client, clock, policy)
+    await engine.stop(grace_s=0)  # a clean stop: this replica hands its groups back (the next one drives them)
     provider.close()
 
 
