@@ -173,3 +173,32 @@ def test_checked_env(env: dict[str, str], error: str | None) -> None:
     else:
         with pytest.raises(ValueError, match=error):
             checked_env(env, reserved)
+
+
+@pytest.mark.parametrize(("gone_after", "timeout", "left"), [
+    ({"a": 0.0, "b": 0.0}, 10.0, None),          # already gone: no wait
+    ({"a": 2.0, "b": 5.0}, 10.0, None),          # gone while polled
+    ({"a": 2.0, "b": 50.0}, 10.0, "web-b"),      # one still there at the deadline: named
+], ids=["gone-at-once", "gone-while-polled", "one-left"])
+def test_await_gone(gone_after: dict[str, float], timeout: float, left: str | None) -> None:
+    from alertscaler.model.errors import TemporaryProviderError as Temporary
+    from alertscaler.providers.common.deleting import await_gone
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    def wait() -> None:
+        await_gone({k: f"web-{k}" for k in gone_after}, lambda k: now[0] < gone_after[k], timeout=timeout,
+                   poll=1.0, clock=lambda: now[0], sleep=sleep, what="web: servers")
+
+    if left is None:
+        wait()
+        assert now[0] == max(gone_after.values())
+        return
+    with pytest.raises(Temporary, match=f"web: servers not gone 10s after DELETE: {left}$"):
+        wait()
+    assert now[0] == timeout and all(s <= 1.0 for s in slept)

@@ -46,6 +46,7 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common.deleting import await_gone
 from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.linode.client import connect, is_not_found, translate
@@ -409,20 +410,9 @@ class LinodeProvider:
                 if not is_not_found(exc):
                     translate(exc, f"{self.group}: deleting Linode {linode.label}")
             log.info("%s: deleting Linode %s (%s): %s", self.group, linode.label, linode.id, why)
-        pending = {x.id: x.label for x in linodes}
-        deadline = self._clock() + self.config.delete_timeout
-        while pending:
-            for linode_id in list(pending):
-                if self._get(linode_id) is None:
-                    del pending[linode_id]
-            remaining = deadline - self._clock()
-            if not pending:
-                return
-            if remaining <= 0:
-                raise TemporaryProviderError(
-                    f"{self.group}: Linodes not gone {format_duration(self.config.delete_timeout)} after DELETE: "
-                    + ", ".join(sorted(pending.values())), delay=DEFAULT_DELAY)
-            self._sleep(min(self.config.poll_interval, remaining))
+        await_gone({x.id: x.label for x in linodes}, lambda linode_id: self._get(linode_id) is not None,
+                   timeout=self.config.delete_timeout, poll=self.config.poll_interval, clock=self._clock,
+                   sleep=self._sleep, what=f"{self.group}: Linodes")
 
     def _cleanup(self, linodes: list[LinodeView], why: str) -> None:
         """Delete Linodes that failed to boot (they have no node yet); a failure is logged (the next scale

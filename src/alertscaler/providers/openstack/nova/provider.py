@@ -47,6 +47,7 @@ from alertscaler.model.durations import PositiveDuration, format_duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common.deleting import await_gone
 from alertscaler.providers.common.parsing import read_template
 from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.declaration import Declaration
@@ -428,20 +429,9 @@ class NovaProvider:
             self._call(f"deleting server {server.name}", self.conn.compute.delete_server, server.id,
                        ignore_missing=True)
             log.info("%s: deleting server %s (%s): %s", self.group, server.name, server.id, why)
-        pending = {s.id: s.name for s in servers}
-        deadline = self._clock() + self.config.delete_timeout
-        while pending:
-            for server_id in list(pending):
-                if self._get(server_id) is None:
-                    del pending[server_id]
-            remaining = deadline - self._clock()
-            if not pending:
-                return
-            if remaining <= 0:
-                raise TemporaryProviderError(
-                    f"{self.group}: servers not gone {format_duration(self.config.delete_timeout)} after DELETE: "
-                    + ", ".join(sorted(pending.values())), delay=DEFAULT_DELAY)
-            self._sleep(min(self.config.poll_interval, remaining))
+        await_gone({s.id: s.name for s in servers}, lambda server_id: self._get(server_id) is not None,
+                   timeout=self.config.delete_timeout, poll=self.config.poll_interval, clock=self._clock,
+                   sleep=self._sleep, what=f"{self.group}: servers")
 
     def _cleanup(self, servers: list[ServerView], why: str) -> None:
         """Delete failed servers; a failure to do so is logged (the next scale retries it)."""
