@@ -6,35 +6,16 @@ clock, so it needs a real server and a machine that is not starved (the unit tes
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from alertscaler.workload import WorkloadConfig, WorkloadServer
+from alertscaler.workload import WorkloadConfig
+from tests.support.workload import client as client  # the fixture
+from tests.support.workload import metric, start
 
 pytestmark = pytest.mark.integration
-
-
-def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
-
-
-async def start(config: WorkloadConfig) -> tuple[WorkloadServer, str]:
-    server = WorkloadServer(config, "127.0.0.1", 0)
-    port = await server.start()
-    return server, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(trust_env=False, timeout=10, limits=limits) as c:
-        yield c
 
 
 async def test_throughput_is_capped_at_capacity_and_excess_queues(client: httpx.AsyncClient) -> None:

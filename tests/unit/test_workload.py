@@ -8,34 +8,18 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from alertscaler.workload import WorkloadConfig, WorkloadServer
+from alertscaler.workload import WorkloadConfig
+from tests.support.workload import client as client  # the fixture
+from tests.support.workload import metric, start
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
-
-
-async def start(config: WorkloadConfig) -> tuple[WorkloadServer, str]:
-    server = WorkloadServer(config, "127.0.0.1", 0)
-    port = await server.start()
-    return server, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(trust_env=False, timeout=10, limits=limits) as c:
-        yield c
 
 
 async def test_beyond_the_queue_limit_requests_get_503(client: httpx.AsyncClient) -> None:
