@@ -9,13 +9,13 @@ Read by ``service.build_engine`` (``alertmanager.client.AlertmanagerClient.from_
 
 from __future__ import annotations
 
-import ssl
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from alertscaler.config.prometheus_side import AlertmanagerRoute
+from alertscaler.config.sections import checked_verify
 from alertscaler.model.durations import Duration
 from alertscaler.model.policies import Direction
 from alertscaler.model.urls import http_url
@@ -47,13 +47,7 @@ class AlertmanagerSection(AlertmanagerRoute):
     @field_validator("verify")
     @classmethod
     def _ca_bundle(cls, value: bool | str) -> bool | str:
-        if isinstance(value, str):
-            try:
-                ssl.create_default_context(cafile=value)
-            except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"true, false or the path of a CA bundle (PEM); cannot load {value!r}: "
-                                 f"{exc}") from None
-        return value
+        return checked_verify(value)
 
     @field_validator("timeout", "reconcile_interval")
     @classmethod

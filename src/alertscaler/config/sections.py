@@ -230,6 +230,17 @@ class StoreConfig(ConfigModel):
         return self
 
 
+def checked_verify(value: bool | str) -> bool | str:
+    """A ``verify`` setting of an outbound client (``prometheus``, ``alertmanager``): true, false, or the path of a
+    CA bundle that loads (else serving would crash on it later)."""
+    if isinstance(value, str):
+        try:
+            ssl.create_default_context(cafile=value)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"true, false or the path of a CA bundle (PEM); cannot load {value!r}: {exc}") from None
+    return value
+
+
 class PrometheusConfig(ConfigModel):
     """Where alertscaler reaches Prometheus, for everything it asks of it: target tracking, ``guard`` /
     ``size_by`` checks, the heal freeze's readiness probe, ``backtest`` and rule sync. The token and TLS settings
@@ -258,13 +269,7 @@ class PrometheusConfig(ConfigModel):
     @field_validator("verify")
     @classmethod
     def _ca_bundle(cls, value: bool | str) -> bool | str:
-        if isinstance(value, str):
-            try:
-                ssl.create_default_context(cafile=value)
-            except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"true, false or the path of a CA bundle (PEM); cannot load {value!r}: "
-                                 f"{exc}") from None
-        return value
+        return checked_verify(value)
 
     @property
     def url_set(self) -> bool:
