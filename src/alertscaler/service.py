@@ -23,10 +23,11 @@ from alertscaler.act.engine import Engine, Loops, utcnow
 from alertscaler.act.executing import Executor
 from alertscaler.act.healing import HealJudge, prometheus_problem
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.operating import Operator
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import Processor
 from alertscaler.act.queueing import GroupWorker
-from alertscaler.act.recording import exact_policies
+from alertscaler.act.recording import exact_policies, publish
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.silencing import SilenceGate
@@ -131,7 +132,8 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
         closers=[c.close for c in (client, am) if c is not None],
         ownership=ownership,
     )
-    return Engine(policy, store, providers, loops, clock=clock, metrics=metrics)
+    operator = Operator(policy, store, clock, metrics, lambda done: publish(done, metrics, workers))
+    return Engine(policy, store, providers, loops, operator, clock=clock, metrics=metrics)
 
 
 def _series_of(client: PrometheusClient) -> SeriesCount:

@@ -273,7 +273,7 @@ async def test_after_a_failed_action_desired_follows_the_providers_real_size(
     provider = r1.providers["g00"]
     provider.fail_next(*(PermanentProviderError("refused") for _ in scales))
     for size in scales:
-        await r1.engine.manual_scale("g00", size)
+        await r1.engine.operator.manual_scale("g00", size)
     provider._resize(real)
     await r1.engine.run_once()
 
@@ -305,7 +305,7 @@ async def test_an_action_queued_behind_a_failed_one_starts_from_the_real_size(
     provider = r1.providers["g00"]
     provider.fail_next(*(PermanentProviderError("refused") for _ in range(failing)))
     for size in scales:
-        await r1.engine.manual_scale("g00", size)
+        await r1.engine.operator.manual_scale("g00", size)
     for _ in scales:
         await r1.engine.run_once()
 

@@ -1,6 +1,8 @@
 """The engine: starts, schedules and stops the loops that ``service.build_engine`` wired (processing,
 re-evaluation, heal judging, schedules, tracking, status refresh, retention, one worker per group), and
-offers ``api`` what it may ask (record a notification, manual scale, group views) through ``EngineApi``.
+records webhooks in group commits (``record_async``: the processing loop's intake) and answers ``api``'s
+reads (``reads``) and live status. What an operator commands (manual scale, pause, resume, clearing an alert)
+is ``act.operating.Operator``'s (``Engine.operator``, wired by the same builder).
 
 Built by ``service.build_engine`` (the one composition root; tests build it there too, with a SQLite store
 and a clock they control). Every decision a loop records is published by ``act.recording.publish``.
@@ -21,25 +23,24 @@ import anyio
 from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.operating import Operator, paused_gauges
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
-from alertscaler.act.recording import About, Recorded, policies_free_at, publish, record
+from alertscaler.act.recording import Recorded, publish
 from alertscaler.act.reevaluating import Reevaluator
 from alertscaler.act.scheduling import Scheduler
-from alertscaler.act.silencing import clear_alert
 from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
-from alertscaler.decide.evaluator import evaluate_manual
 from alertscaler.model.alerts import Notification
-from alertscaler.model.controls import EVERY_GROUP, Pause
-from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason, Trigger, Verdict
+from alertscaler.model.controls import Pause
+from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason
 from alertscaler.model.errors import NotFound, ProviderError, StoreError, StoreUnavailable
 from alertscaler.model.groups import GroupState, GroupStatus
 from alertscaler.model.healing import HealSignal
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
-from alertscaler.store.base import ActiveAlert, Receipt, StateStore
+from alertscaler.store.base import Receipt, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +57,6 @@ async def _threaded(fn: Callable[..., T], *args: Any) -> T:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ManualResult:
-    """A manual scale: its decision, and when policies may move the group again (``held_until``: the hold's
-    end; without a hold ``policies_from``, the next time a policy could act)."""
-
-    decision_id: int
-    action_id: int | None
-    verdict: Verdict
-    held_until: datetime | None = None
-    policies_from: datetime | None = None
 
 
 class Reads(Protocol):
@@ -109,7 +98,7 @@ class Loops:
 
 class Engine:
     def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider], loops: Loops,
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
+                 operator: Operator, clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self.policy = policy
         self.store = store
         self.reads: Reads = store
@@ -125,6 +114,7 @@ class Engine:
         self._closers = loops.closers
         self.workers = loops.workers
         self.ownership = loops.ownership
+        self.operator = operator  # what the API commands (act.operating), wired by the builder
         for loop in (self.reevaluator, self.heal_judge, self.tracking, self.scheduler):
             if loop is not None:
                 loop.drives = self.ownership.drives
@@ -256,76 +246,6 @@ class Engine:
     def notify_recorded(self) -> None:
         """Wake the processing loop (call from the event loop's thread)."""
         self._process_event.set()
-
-    async def manual_scale(self, group: str, desired: int, hold: float | None = None) -> ManualResult:
-        """Set ``group``'s desired capacity; ``hold`` (seconds): policies may not move it for that long (a
-        manual scale replaces the group's hold: without one, it clears it)."""
-        if group not in self.policy.groups:
-            raise NotFound(f"no group named {group!r}")
-        done, after = await anyio.to_thread.run_sync(self._manual_scale, group, desired, hold)
-        self._publish([done])
-        assert done.decision_id is not None and done.verdict is not None
-        held = after.held_until if after.held(self.clock()) else None
-        free = policies_free_at(self.policy.groups[group], after, self.clock())
-        return ManualResult(done.decision_id, done.action_id, done.verdict, held, free)
-
-    def _manual_scale(self, name: str, desired: int, hold: float | None) -> tuple[Recorded, GroupState]:
-        group = self.policy.groups[name]
-        now = self.clock()
-        with self.store.transaction() as tx:
-            state = tx.lock_group(name, group.initial_desired)
-            verdict = evaluate_manual(state, desired, group.bounds_at(now))
-            until = now + timedelta(seconds=hold) if hold else None
-            done = record(tx, About(name, None, Trigger.MANUAL, group), verdict, now, state=state, numbered=True,
-                          hold=until)
-            return done, tx.lock_group(name, group.initial_desired)
-
-    async def active_alerts(self, group: str | None = None) -> list[ActiveAlert]:
-        """What alertscaler believes firing (every group, or ``group``'s)."""
-        if group is not None and group not in self.policy.groups:
-            raise NotFound(f"no group named {group!r}")
-        return await anyio.to_thread.run_sync(self.store.active_alerts, group)
-
-    async def clear_alert(self, group: str, fingerprint: str) -> list[Recorded]:
-        """End one believed-firing alert by hand (``act.silencing.clear_alert``: recorded ``cleared``)."""
-        done = await self.store.call(clear_alert, self.store, self.policy, group, fingerprint, self.clock())
-        self._publish(done)
-        return done
-
-    async def pause(self, group: str | None, until: datetime | None, reason: str) -> Pause:
-        """Pause ``group`` (None: every group) until ``until`` (None: until resumed). Durable (the store):
-        every replica, and every restart, sees it. Decisions go on being recorded, as ``paused``."""
-        if group is not None and group not in self.policy.groups:
-            raise NotFound(f"no group named {group!r}")
-        pause = Pause(group or EVERY_GROUP, self.clock(), until, reason)
-        await anyio.to_thread.run_sync(self._set_pause, pause)
-        log.warning("%s %s: %s", "pause" if group else "pause of every group", group or "", pause.describe())
-        self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
-        return pause
-
-    def _set_pause(self, pause: Pause) -> None:
-        with self.store.transaction() as tx:
-            tx.set_pause(pause)
-
-    async def resume(self, group: str | None) -> Pause | None:
-        """End ``group``'s pause (None: the global pause); the pause that ended (None: there was none).
-        Resuming a group does not end a global pause."""
-        if group is not None and group not in self.policy.groups:
-            raise NotFound(f"no group named {group!r}")
-        ended = await anyio.to_thread.run_sync(self._clear_pause, group or EVERY_GROUP)
-        log.warning("resume %s: %s", group or "every group", "pause ended" if ended else "was not paused")
-        self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
-        return ended
-
-    def _clear_pause(self, scope: str) -> Pause | None:
-        with self.store.transaction() as tx:
-            return tx.clear_pause(scope)
-
-    def _paused_gauges(self, pauses: list[Pause]) -> None:
-        now = self.clock()
-        holding = {p.scope for p in pauses if p.holds(now)}
-        for name in self.policy.groups:
-            self.metrics.paused.labels(name).set(1 if holding & {name, EVERY_GROUP} else 0)
 
     async def live_status(self, group: str) -> GroupStatus:
         if group not in self.providers:
@@ -504,7 +424,8 @@ class Engine:
             states = await anyio.to_thread.run_sync(self.store.group_states)
             for state in states:
                 self.metrics.desired.labels(state.name).set(state.desired)
-            self._paused_gauges(await anyio.to_thread.run_sync(self.store.pauses))
+            paused_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.pauses),
+                          self.clock())
             routes = await anyio.to_thread.run_sync(self.store.active_alert_routes)  # counts, not rows
             for name in self.policy.groups:
                 self.metrics.active_alerts.labels(name).set(sum(r.count for r in routes if r.group == name))

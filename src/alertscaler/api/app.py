@@ -151,7 +151,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         if not isinstance(desired, int) or isinstance(desired, bool) or not 0 <= desired <= MAX_DESIRED:
             raise InputError(f"required: an integer from 0 to {MAX_DESIRED}", field="desired")
         hold = _duration(data, "hold")
-        result = await engine.manual_scale(name, desired, hold)
+        result = await engine.operator.manual_scale(name, desired, hold)
         v = result.verdict
         out = {"decision_id": result.decision_id, "action_id": result.action_id,
                "outcome": v.outcome.value, "reason": v.reason.value,
@@ -184,7 +184,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         if name not in policy.groups:
             raise NotFound(f"no group named {name!r}")
         until, reason = await pause_body(request)
-        return JSONResponse(views.pause(await engine.pause(name, until, reason), engine.clock()))
+        return JSONResponse(views.pause(await engine.operator.pause(name, until, reason), engine.clock()))
 
     async def resume_group(request: Request) -> Response:
         """
@@ -195,7 +195,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         if name not in policy.groups:
             raise NotFound(f"no group named {name!r}")
         await resume_body(request)
-        ended = await engine.resume(name)
+        ended = await engine.operator.resume(name)
         return JSONResponse({"group": name, "resumed": ended is not None})
 
     async def pause_all(request: Request) -> Response:
@@ -204,7 +204,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=True)
         until, reason = await pause_body(request)
-        return JSONResponse(views.pause(await engine.pause(None, until, reason), engine.clock()))
+        return JSONResponse(views.pause(await engine.operator.pause(None, until, reason), engine.clock()))
 
     async def resume_all(request: Request) -> Response:
         """
@@ -212,7 +212,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=True)
         await resume_body(request)
-        ended = await engine.resume(None)
+        ended = await engine.operator.resume(None)
         return JSONResponse({"group": None, "resumed": ended is not None})
 
     async def decisions(request: Request) -> Response:
@@ -251,7 +251,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         auth.check(request, auth_config, write=False)
         group = request.query_params.get("group")
-        rows = await engine.active_alerts(group)
+        rows = await engine.operator.active_alerts(group)
         return JSONResponse([_active_alert(a) for a in rows])
 
     async def clear_alert(request: Request) -> Response:
@@ -267,7 +267,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             raise NotFound(f"no group named {name!r}")
         if not isinstance(jsonsafe.loads(await read_body(request)), dict):  # a POST of JSON, like every write
             raise InputError("must be a JSON object: {}")
-        done = await engine.clear_alert(name, fingerprint)
+        done = await engine.operator.clear_alert(name, fingerprint)
         return JSONResponse({"group": name, "fingerprint": fingerprint, "cleared": len(done),
                              "decision_ids": [r.decision_id for r in done]})
 
