@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 EXPECTED = GOLDEN / "expected"
 EXAMPLE = ROOT / "examples" / "local.yml"
-MINIMAL = "groups:\n  web: {provider: {type: fake}, max_size: 3}\n"
+MINIMAL = "server: {auth: {insecure_no_auth: true}}\ngroups:\n  web: {provider: {type: fake}, max_size: 3}\n"
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
                                     reason="promtool not on PATH (install the Debian package prometheus)")
@@ -93,6 +93,7 @@ def test_check_passes_the_generated_side_through_the_tools(policy: Path, capsys:
 
 
 BAD_RULES = """
+server: {auth: {insecure_no_auth: true}}
 groups:
   web: {provider: {type: fake}, max_size: 3}
 rules:
