@@ -126,7 +126,7 @@ class Engine:
         self._recorder: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[GroupStatus]] = set()
-        self._checks: set[asyncio.Task[None]] = set()
+        self._checks: set[asyncio.Task[Any]] = set()  # live checks and recoveries: cancelled at stop
         self._checks_due: list[CheckDue] = []
         self.started = False
 
@@ -301,11 +301,17 @@ class Engine:
         taken over (at start: all it drives)."""
         now = self.clock()
         gained = await anyio.to_thread.run_sync(self.ownership.beat, self.store, list(self.policy.groups), now)
+        return await self._recover(gained if reconcile_gained else frozenset(), gained)
+
+    async def _recover(self, to_reconcile: frozenset[str], gained: frozenset[str]) -> list[Recorded]:
+        """Settle the actions of dead replicas (expired leases) in the groups this one drives, reconcile
+        ``to_reconcile`` (groups just taken over), wake the workers of ``gained``."""
+        now = self.clock()
         await anyio.to_thread.run_sync(recover_interrupted, self.store, self.providers, now, self.ownership)
         recorded: list[Recorded] = []
-        if gained and reconcile_gained:
+        if to_reconcile:
             recorded = await anyio.to_thread.run_sync(reconcile, self.policy, self.store, self.providers, now,
-                                                      gained)
+                                                      to_reconcile)
             self._publish(recorded)
         for name in gained:
             if name in self.workers:
@@ -313,12 +319,29 @@ class Engine:
         return recorded
 
     async def _heartbeat_loop(self) -> None:
+        """Beat every ``heartbeat_interval`` whatever else takes time: recovery and the reconcile of groups taken
+        over (a provider call per group; settling an exec orphan may wait its timeout) run in a task of their
+        own, one at a time, so a long one never lets this replica's own lease run out. Groups gained meanwhile
+        wait for the next recovery."""
+        waiting: set[str] = set()
+        recovering: asyncio.Task[list[Recorded]] | None = None
         while True:
             await asyncio.sleep(self.ownership.interval_s)
             try:
-                await self.heartbeat()
+                gained = await anyio.to_thread.run_sync(self.ownership.beat, self.store, list(self.policy.groups),
+                                                        self.clock())
             except Exception:  # the store is down: this replica stops driving when its lease ends
                 log.exception("heartbeat failed; will retry")
+                continue
+            waiting |= gained
+            if recovering is not None and not recovering.done():
+                continue
+            if recovering is not None and not recovering.cancelled() and recovering.exception() is not None:
+                log.error("recovery after a heartbeat failed; retried now", exc_info=recovering.exception())
+            todo, waiting = frozenset(waiting), set()
+            recovering = asyncio.create_task(self._recover(todo, todo), name="recovery")
+            self._checks.add(recovering)  # cancelled with them at stop
+            recovering.add_done_callback(self._checks.discard)
 
     async def _processing_loop(self) -> None:
         while True:
