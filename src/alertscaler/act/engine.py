@@ -133,8 +133,8 @@ class Engine:
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.ownership.hand_back_dead_local, self.store, self.clock())
+        self._spawn(self._heartbeat_loop(), "heartbeat")  # beats on while the first recovery below runs
         await self.heartbeat()  # joins the replicas: the groups it drives, their dead peers' actions recovered
-        self._spawn(self._heartbeat_loop(), "heartbeat")
         self._spawn(self._processing_loop(), "processing")
         self._spawn(self._reevaluate_loop(), "reevaluate")
         self._spawn(self._status_loop(), "status")
