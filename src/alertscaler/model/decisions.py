@@ -57,6 +57,12 @@ class Reason(str, Enum):
     # operators (``act.recording.gate``)
     PAUSED = "paused"                # would have acted; the group (or every group) is paused: nothing executed
     HELD = "held"                    # a policy would have moved the group; a manual scale holds its size
+    PENDING_APPROVAL = "pending_approval"  # the change needs an operator's approval: waits (``approve ID``)
+    APPROVED = "approved"            # acted: an operator approved a pending change
+    APPROVAL_EXPIRED = "approval_expired"  # a pending change was not approved in time (or was superseded)
+    CHANGE_FREEZE = "change_freeze"  # a freeze window is open: nothing but scale-out runs
+    DRILL = "drill"                  # a fire drill's synthetic alert: decided, never executed
+    REMOVED_MEMBER = "removed_member"  # a heal alert for a member alertscaler itself removed: dropped
 
 
 class Trigger(str, Enum):
