@@ -7,6 +7,8 @@ each verdict is recorded by ``act.recording``. A checked policy's new firing ale
 they come back as a ``CheckDue`` (an explicit signal, not a decision) for ``act.reevaluating.check_route``.
 Neither are any step policy's when Alertmanager is asked about silences (``gated``: ``alertmanager.url`` set):
 the question must not be asked inside this transaction, so ``act.reevaluating`` asks it, then decides.
+A fire drill's alerts (``alertscaler_drill`` label) are split out first and decided by ``act.drills``: a
+``drill`` decision each, nothing else touched; the real alerts of the same notification are decided as usual.
 
 Nothing blocks the queue: a batch that fails is retried one notification per transaction (a failing one
 never fails its neighbours), and one that fails alone for any reason but ``StoreUnavailable`` — or whose
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from alertscaler.act import drills
 from alertscaler.act.heal_intake import HEAL_POLICY, HealIntake
 from alertscaler.act.recording import About, Evidence, Recorded, effective, gate_of, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
@@ -201,9 +204,17 @@ class Processor:
         buckets: dict[Route, _Bucket] = defaultdict(_Bucket)
         unrouted: list[Alert] = []
         unrouted_dups: list[Alert] = []
-        healing, heal_skips = self.heal.take(tx, notification.alerts, stored.id, now)
-        for i, alert in enumerate(notification.alerts):
-            is_new = alert.dedup_key(notification.receiver, notification.group_key) in stored.new_keys
+        alerts, drill_alerts = drills.split(notification.alerts)  # a drill's alerts: decided apart, never acted
+
+        def new(alert: Alert) -> bool:
+            return alert.dedup_key(notification.receiver, notification.group_key) in stored.new_keys
+
+        if drill_alerts:
+            out.recorded.extend(drills.decide(tx, self.policy, self.routes, self.heal.routes, drill_alerts, new,
+                                              stored, now, self.gated))
+        healing, heal_skips = self.heal.take(tx, alerts, stored.id, now)
+        for i, alert in enumerate(alerts):
+            is_new = new(alert)
             matched = route(alert.labels, self.routes)
             if not matched and i not in healing:
                 (unrouted if is_new else unrouted_dups).append(alert)

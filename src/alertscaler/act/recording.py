@@ -14,6 +14,8 @@ and manual scale (``act.engine``) — and, after the commit, by ``act.engine`` t
   bounds in force is moved into them). A manual decision sets or clears the hold (``hold``);
 - the dry-run rule (``effective``): a dry-run group records what it would have done as a skip (reason
   ``dry_run``); its size never moves, a step's cooldown clock still runs (the step it would have taken);
+- the drill rule: a verdict whose alerts are a fire drill's (``model.drills``; ``act.drills`` decides them) never
+  acts, whatever the path: recorded as a ``drill`` skip, nothing else moves (no cooldown stamp either);
 - the decision row (``NewDecision`` is built here only), with at most ``MAX_ALERTS_PER_DECISION`` alerts;
 - the group's row: an acted decision moves ``desired`` (a step also stamps its direction's cooldown clock);
   a ``reconcile`` skip makes ``desired`` follow the provider that decides the size itself;
@@ -38,6 +40,7 @@ from alertscaler.config import GroupConfig
 from alertscaler.model.alerts import Alert
 from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, ActionState, HealTarget, Outcome, Reason, Trigger, Verdict
+from alertscaler.model.drills import is_drill
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction
 from alertscaler.providers.base import ScaleRequest
@@ -178,6 +181,11 @@ def effective(verdict: Verdict, config: GroupConfig | None, gate: Gate = OPEN) -
     return verdict.as_dry_run() if config is not None and config.dry_run else verdict
 
 
+def drilled(evidence: Evidence) -> bool:
+    """Is the evidence a fire drill's (an alert carrying the drill label)?"""
+    return any(is_drill(a.get("labels") or {}) for a in evidence.alerts)
+
+
 def exact(about: About) -> bool:
     """Does the decision set an exact capacity (manual, or an ``exact_capacity`` step policy)?"""
     if about.trigger is Trigger.MANUAL:
@@ -198,6 +206,9 @@ def record(tx: Tx, about: About, verdict: Verdict, now: datetime, *, state: Grou
     step, whose cooldown clock it stamps; ``targets``: a heal action's members; ``numbered``: the caller needs
     the decision's id even for a skip; ``hold``: a manual decision's hold (None: it clears the group's hold)."""
     verdict = effective(verdict, about.config, gate_of(tx.pauses(), about, state, now))
+    if verdict.reason is not Reason.DRILL and drilled(evidence):  # act.drills records drills: belt and braces
+        verdict = replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.DRILL,
+                          message=f"fire drill: {verdict.reason.value}: {verdict.message}; nothing was changed")
     verdict = _with_count(verdict, evidence)
     row = _row(about, verdict.outcome, verdict.reason, verdict.from_capacity, verdict.to_capacity,
                verdict.message, now, evidence)
