@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from alertscaler.model.alerts import Notification
+from alertscaler.model.approvals import ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
@@ -226,6 +227,21 @@ class Tx(Protocol):
     def clear_pause(self, scope: str) -> Pause | None:
         """Resume ``scope``: the pause removed (None: it was not paused)."""
 
+    # --- approvals (changes waiting for an operator)
+    def pending_approvals(self, group: str) -> list[PendingApproval]:
+        """The group's pending approvals (expired ones not yet marked included), oldest first."""
+
+    def add_approval(self, approval: PendingApproval, decision_message: str | None = None) -> None:
+        """Keep a change that waits (its ``pending_approval`` decision added first, in this transaction);
+        ``decision_message`` rewrites that decision's message (it names the approval's id, known only now)."""
+
+    def get_approval(self, decision_id: int, lock: bool = False) -> PendingApproval | None:
+        """One approval; ``lock``: held until the end of the transaction (lock the group's row first)."""
+
+    def resolve_approval(self, decision_id: int, state: ApprovalState, now: datetime, by: str,
+                         resolution_id: int | None) -> bool:
+        """End a PENDING approval as ``state``; False when it was no longer pending."""
+
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
         another replica's transaction claimed it first): the caller must then decide nothing for it.
@@ -275,6 +291,15 @@ class StateStore(Protocol):
 
     def pauses(self) -> list[Pause]:
         """Every stored pause (expired ones too: ``Pause.holds`` tells), ordered by scope."""
+
+    def approvals(self, group: str | None = None, pending_only: bool = True, limit: int = 100,
+                  ) -> list[PendingApproval]:
+        """Approvals, newest first: the pending ones (or every kept one), optionally of one group."""
+
+    def get_approval(self, decision_id: int) -> PendingApproval | None: ...
+
+    def due_approvals(self, now: datetime) -> list[PendingApproval]:
+        """Pending approvals whose expiry is at or before ``now``, oldest first."""
 
     # --- decisions --------------------------------------------------------------------------------
     def list_decisions(

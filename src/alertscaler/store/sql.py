@@ -54,6 +54,7 @@ from alertscaler.store.base import (
     StoredNotification,
     Tx,
 )
+from alertscaler.store.sql_approvals import ApprovalStoreMixin
 from alertscaler.store.sql_healing import HealStoreMixin
 from alertscaler.store.sql_leases import LeaseStoreMixin
 from alertscaler.store.sql_pauses import PauseStoreMixin
@@ -102,7 +103,7 @@ def sqlite_url(path: str | Path) -> str:
 # --- the store --------------------------------------------------------------------------------------
 
 
-class SqlStore(HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin):
+class SqlStore(HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin, ApprovalStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call

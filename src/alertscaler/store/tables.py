@@ -15,6 +15,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Row
 
+from alertscaler.model.approvals import ApprovalKind, ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
@@ -120,6 +121,31 @@ pauses = sa.Table(
     sa.Column("since", UtcDateTime, nullable=False),
     sa.Column("until", UtcDateTime, nullable=True),  # NULL: until resumed
     sa.Column("reason", sa.Text, nullable=False),
+)
+
+# Changes that waited for an operator's approval (model.approvals), keyed by their ``pending_approval`` decision;
+# a row stays once resolved (approved, rejected, expired, superseded) until retention prunes it.
+approvals = sa.Table(
+    "approvals", metadata,
+    sa.Column("decision_id", _id_type(), primary_key=True, autoincrement=False),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),       # scale | heal
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(16), nullable=True),        # a step policy's direction: its cooldown runs once done
+    sa.Column("from_capacity", sa.Integer, nullable=False),
+    sa.Column("to_capacity", sa.Integer, nullable=False),
+    sa.Column("targets", sa.Text, nullable=True),           # heal: JSON list of {member_id, action, slot}
+    sa.Column("why", SafeText, nullable=False),
+    sa.Column("message", SafeText, nullable=False),         # what the change does, in the policy's words
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),      # pending | approved | rejected | expired | superseded
+    sa.Column("resolved_at", UtcDateTime, nullable=True),
+    sa.Column("resolved_by", SafeText, nullable=True),
+    sa.Column("resolution_id", _id_type(), nullable=True),  # the decision that recorded how it ended
+    sa.Index("ix_approvals_group_state", "group_name", "state"),
+    sa.Index("ix_approvals_state_expires", "state", "expires_at"),
 )
 
 decisions = sa.Table(
@@ -282,6 +308,15 @@ def _group_from_row(row: Row[Any]) -> GroupState:
 
 def _pause_from_row(row: Row[Any]) -> Pause:
     return Pause(scope=row.scope, since=row.since, until=row.until, reason=row.reason)
+
+
+def _approval_from_row(r: Row[Any]) -> PendingApproval:
+    return PendingApproval(
+        decision_id=r.decision_id, group=r.group_name, kind=ApprovalKind(r.kind), policy=r.policy,
+        trigger=Trigger(r.trigger), step=r.step, from_capacity=r.from_capacity, to_capacity=r.to_capacity,
+        targets=tuple(HealTarget(**t) for t in json.loads(r.targets or "[]")), why=r.why, message=r.message,
+        created_at=r.created_at, expires_at=r.expires_at, state=ApprovalState(r.state), resolved_at=r.resolved_at,
+        resolved_by=r.resolved_by, resolution_id=r.resolution_id)
 
 
 def _decision_from_row(r: Row[Any]) -> Decision:
