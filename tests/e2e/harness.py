@@ -67,7 +67,8 @@ class ControlExporter:
 
 
 class Pipeline:
-    """Stack + generated config + control exporter. ``policy`` is a policy file body WITHOUT ``server:``."""
+    """Stack + generated config + control exporter. ``policy`` is a policy file body WITHOUT ``server:``;
+    ``$ALERTMANAGER_URL`` in it becomes the stack's Alertmanager (for ``alertmanager.url``)."""
 
     def __init__(self, tmp: Path, policy: str, reevaluate_interval: str = "1s") -> None:
         self.tmp = tmp
@@ -80,7 +81,8 @@ class Pipeline:
         self.policy_file.write_text(
             f"server:\n  listen: 127.0.0.1:{self.stack.alertscaler_port}\n  auth: {{bearer_token: {TOKEN}}}\n"
             f"  state_dir: {state}\n  reevaluate_interval: {reevaluate_interval}\n"
-            f"prometheus: {{url: \"{self.stack.prometheus_url}\"}}\n" + policy)
+            f"prometheus: {{url: \"{self.stack.prometheus_url}\"}}\n"
+            + policy.replace("$ALERTMANAGER_URL", self.stack.alertmanager_url))
         parsed = load_policy(self.policy_file.read_text(), base_dir=tmp)
         files = render_all(parsed.render_input(str(self.policy_file), str(token_file), self.stack.alertmanager_url))
         gen = tmp / "generated"
@@ -109,6 +111,12 @@ class Pipeline:
         self.http.close()
         self.stack.close()
         self.control.close()
+
+    def restart_alertscaler(self) -> None:
+        """Stop alertscaler (SIGTERM, a clean stop) and start it again on the same policy file and store."""
+        self.stack.children["alertscaler"].stop()
+        del self.stack.children["alertscaler"]  # a stopped child is not a dead one (``wait`` aborts on those)
+        self.stack.start_alertscaler(self.policy_file)
 
     # --- reading state ----------------------------------------------------------------------------------
     def group(self, name: str) -> dict[str, Any]:
