@@ -11,7 +11,12 @@ and manual scale (``act.engine``) — and, after the commit, by ``act.engine`` t
   acted is recorded as a skip (reason ``paused``, from/to filled in, the message says what it would have done)
   and nothing is executed; while a manual scale holds the group's size, a policy's move (alerts, timer,
   tracking, schedules) is recorded as ``held`` with the hold's end (bounds still apply: a group outside the
-  bounds in force is moved into them). A manual decision sets or clears the hold (``hold``);
+  bounds in force is moved into them). A manual decision sets or clears the hold (``hold``). Then the group's
+  ``change_freeze``: while a window is open every change of a policy or a heal but scale-out is recorded
+  ``change_freeze`` (an operator's command runs, its message notes the freeze); then its ``approval`` rules
+  (``decide.approvals``): a change that needs approval is recorded ``pending_approval`` with a row in the
+  store (``_wait``: its id is the decision's; a repeat of the same change says it still waits; a different
+  one supersedes the older, recorded ``approval_expired``). ``act.approving`` approves, rejects and expires;
 - the dry-run rule (``effective``): a dry-run group records what it would have done as a skip (reason
   ``dry_run``); its size never moves, a step's cooldown clock still runs (the step it would have taken);
 - the drill rule: a verdict whose alerts are a fire drill's (``model.drills``; ``act.drills`` decides them) never
@@ -37,10 +42,13 @@ from typing import Any, NamedTuple, Protocol
 
 from alertscaler.act.metrics import Metrics
 from alertscaler.config import GroupConfig
+from alertscaler.decide.approvals import OpenFreeze, approval_needed, frozen, open_freeze
 from alertscaler.model.alerts import Alert
+from alertscaler.model.approvals import ApprovalKind, ApprovalRules, ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, ActionState, HealTarget, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.drills import is_drill
+from alertscaler.model.errors import StoreError
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import AdjustmentType, Bounds, Direction
 from alertscaler.providers.base import ScaleRequest
@@ -101,6 +109,7 @@ class Recorded(NamedTuple):
     decision_id: int | None = None
     claimed: Claimed | None = None
     verdict: Verdict | None = None
+    also: tuple[Recorded, ...] = ()  # decisions recorded on the way (a superseded approval's): counted too
 
 
 class Worker(Protocol):
@@ -109,6 +118,11 @@ class Worker(Protocol):
 
 #: the triggers of policies, which a hold keeps from moving a group (manual, reconcile and heals are not)
 POLICY_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.SCHEDULE})
+#: what a change freeze stops (but scale-out); an operator's command (manual, approved) runs, noting it
+FREEZE_TRIGGERS = POLICY_TRIGGERS | {Trigger.HEALTH}
+OPERATOR_TRIGGERS = frozenset({Trigger.MANUAL, Trigger.APPROVAL})
+#: what waits for approval: policies and heals; a schedule is an operator's plan, written in the policy file
+APPROVAL_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.HEALTH})
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,11 @@ class Gate:
     pause: Pause | None = None
     held_until: datetime | None = None
     bounds: Bounds | None = None
+    freeze: OpenFreeze | None = None        # an open change freeze that stops this decision (but scale-out)
+    freeze_noted: OpenFreeze | None = None  # an open change freeze an operator's command runs through
+    approval: ApprovalRules | None = None   # the group's approval rules, when they apply to this decision
+    approval_until: datetime | None = None  # until when a change waiting from now waits
+    trial: bool = False                     # a dry-run group: what would need approval is only noted
 
 
 OPEN = Gate()
@@ -131,22 +150,31 @@ def gate_of(pauses: Iterable[Pause], about: About, state: GroupState | None, now
         return OPEN
     pause = pause_of(pauses, about.group, now)
     held = state is not None and state.held(now) and about.trigger in POLICY_TRIGGERS
-    if pause is None and not held:
+    config = about.config
+    freeze = open_freeze(config.change_freeze, now) if config is not None else None
+    rules = config.approval if config is not None and about.trigger in APPROVAL_TRIGGERS else None
+    if pause is None and not held and freeze is None and rules is None:
         return OPEN
-    bounds = about.config.bounds_at(now) if held and about.config is not None else None
-    return Gate(pause, state.held_until if held and state is not None else None, bounds)
+    bounds = config.bounds_at(now) if held and config is not None else None
+    return Gate(pause, state.held_until if held and state is not None else None, bounds,
+                freeze=freeze if about.trigger in FREEZE_TRIGGERS else None,
+                freeze_noted=freeze if about.trigger in OPERATOR_TRIGGERS else None,
+                approval=rules, approval_until=now + timedelta(seconds=rules.expire_after) if rules else None,
+                trial=config is not None and config.dry_run)
 
 
-def gated(verdict: Verdict, gate: Gate) -> Verdict:
+def gated(verdict: Verdict, gate: Gate, targets: Sequence[HealTarget] = ()) -> Verdict:
     """The operators' rule: a paused group's action becomes a ``paused`` skip, a held group's policy move a
-    ``held`` skip (what it would have done kept in from/to and the message). Skips pass unchanged."""
+    ``held`` skip, a frozen change a ``change_freeze`` skip, a change that needs approval (``targets``: a
+    heal's) a ``pending_approval`` skip (what it would have done kept in from/to and the message). Skips pass
+    unchanged."""
     if not verdict.acted:
         return verdict
     if gate.pause is not None:
         return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.PAUSED,
                        message=f"{gate.pause.describe()}: would have {verdict.message}")
     if gate.held_until is None:
-        return verdict
+        return _approved_or_waits(_frozen(verdict, gate), gate, targets)
     until = gate.held_until.isoformat(timespec="seconds")
     start = verdict.from_capacity
     if gate.bounds is not None and gate.bounds.clamp(start) != start:  # bounds still apply
@@ -159,6 +187,32 @@ def gated(verdict: Verdict, gate: Gate) -> Verdict:
                                f"only (the policy said: {verdict.message})")
     return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.HELD,
                    message=f"size held at {start} by a manual scale until {until}: would have {verdict.message}")
+
+
+def _frozen(verdict: Verdict, gate: Gate) -> Verdict:
+    """A change freeze: stops what is not scale-out; an operator's command runs and says so."""
+    if gate.freeze is not None and frozen(verdict):
+        return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.CHANGE_FREEZE,
+                       message=f"{gate.freeze.describe()}: nothing but scale-out runs: would have {verdict.message}")
+    note = f" (during {gate.freeze_noted.describe()}: an operator's command runs)" if gate.freeze_noted else ""
+    return replace(verdict, message=verdict.message + note) if note and note not in verdict.message else verdict
+
+
+def _approved_or_waits(verdict: Verdict, gate: Gate, targets: Sequence[HealTarget]) -> Verdict:
+    """A change the group's approval rules name waits (``record`` keeps it: ``_wait``); in a dry run it is noted."""
+    why = approval_needed(gate.approval, verdict, targets)
+    if why is None or gate.approval_until is None:
+        return verdict
+    if gate.trial:
+        note = f" (would wait for approval: {why})"
+        return verdict if note in verdict.message else replace(verdict, message=verdict.message + note)
+    return replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.PENDING_APPROVAL,
+                   message=f"waits for approval until {_when(gate.approval_until)} ({why}): would have "
+                           f"{verdict.message}")
+
+
+def _when(at: datetime) -> str:
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def policies_free_at(config: GroupConfig, state: GroupState, now: datetime) -> datetime:
@@ -174,10 +228,11 @@ def policies_free_at(config: GroupConfig, state: GroupState, now: datetime) -> d
     return min(ends, default=now)
 
 
-def effective(verdict: Verdict, config: GroupConfig | None, gate: Gate = OPEN) -> Verdict:
-    """The verdict as ``record`` records it: the operators' gate (pause, hold), then the dry-run rule (a dry-run
-    group's action becomes a recorded skip, ``dry_run``)."""
-    verdict = gated(verdict, gate)
+def effective(verdict: Verdict, config: GroupConfig | None, gate: Gate = OPEN,
+              targets: Sequence[HealTarget] = ()) -> Verdict:
+    """The verdict as ``record`` records it: the operators' gate (pause, hold, change freeze, approval), then the
+    dry-run rule (a dry-run group's action becomes a recorded skip, ``dry_run``)."""
+    verdict = gated(verdict, gate, targets)
     return verdict.as_dry_run() if config is not None and config.dry_run else verdict
 
 
@@ -205,7 +260,8 @@ def record(tx: Tx, about: About, verdict: Verdict, now: datetime, *, state: Grou
     the group's row, locked in ``tx`` (given: the row follows the decision); ``step``: the direction of a
     step, whose cooldown clock it stamps; ``targets``: a heal action's members; ``numbered``: the caller needs
     the decision's id even for a skip; ``hold``: a manual decision's hold (None: it clears the group's hold)."""
-    verdict = effective(verdict, about.config, gate_of(tx.pauses(), about, state, now))
+    said, gate = verdict, gate_of(tx.pauses(), about, state, now)
+    verdict = effective(verdict, about.config, gate, targets)
     if verdict.reason is not Reason.DRILL and drilled(evidence):  # act.drills records drills: belt and braces
         verdict = replace(verdict, outcome=Outcome.SKIPPED, reason=Reason.DRILL,
                           message=f"fire drill: {verdict.reason.value}: {verdict.message}; nothing was changed")
@@ -215,6 +271,8 @@ def record(tx: Tx, about: About, verdict: Verdict, now: datetime, *, state: Grou
     _log(row)
     if state is not None:
         _follow(tx, state, verdict, step, now, hold if about.trigger is Trigger.MANUAL else state.held_until)
+    if verdict.reason is Reason.PENDING_APPROVAL and about.group is not None:
+        return _wait(tx, about, said, verdict, row, gate, step, targets, now)
     if not verdict.acted:
         decision_id = _add(tx, row, numbered)
         return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id, verdict=verdict)
@@ -248,6 +306,8 @@ def record_skip(tx: Tx, about: About, reason: Reason, message: str, now: datetim
 def publish(recorded: Iterable[Recorded], metrics: Metrics, workers: Mapping[str, Worker]) -> None:
     """After the commit: count each decision in /metrics; give each acted one to its group's worker."""
     for r in recorded:
+        for also in r.also:
+            metrics.decisions.labels(also.group or "", also.outcome.value, also.reason.value).inc()
         metrics.decisions.labels(r.group or "", r.outcome.value, r.reason.value).inc()
         if r.action_id is not None and r.group is not None and r.group in workers:
             workers[r.group].deliver(r)
@@ -267,6 +327,62 @@ def summary(alert: Alert | ActiveAlert) -> dict[str, Any]:
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
     }
+
+
+def _wait(tx: Tx, about: About, said: Verdict, verdict: Verdict, row: NewDecision, gate: Gate,
+          step: Direction | None, targets: Sequence[HealTarget], now: datetime) -> Recorded:
+    """A change that waits for approval: kept (``approvals``, its id the decision's) unless the same change
+    already waits (then the decision says so); the group's older waiting change of the same kind (scale or
+    heal) ends: expired if its time has passed, else superseded (a heal's members it had are carried over)."""
+    assert about.group is not None and gate.approval_until is not None
+    kind = ApprovalKind.HEAL if targets else ApprovalKind.SCALE
+    wanted, ended, members = tuple(targets), [], list(targets)
+    for old in tx.pending_approvals(about.group):
+        if old.kind is not kind:
+            continue
+        if now >= old.expires_at:
+            ended.append(end_approval(tx, about.config, old, ApprovalState.EXPIRED, now))
+        elif old.same_change(kind, said.from_capacity, said.to_capacity, wanted):
+            message = (f"still waits for approval {old.decision_id} until {_when(old.expires_at)}: alertscaler "
+                       f"approve {old.decision_id}: would have {said.message}")
+            decision_id = _add(tx, replace(row, message=message), False)
+            return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id,
+                            verdict=replace(verdict, message=message), also=tuple(ended))
+        else:
+            known = {t.member_id for t in members}
+            members += [t for t in old.targets if t.member_id not in known]
+            ended.append(end_approval(tx, about.config, old, ApprovalState.SUPERSEDED, now))
+    carried = members[len(wanted):]
+    what = said.message
+    if carried:
+        what += "; and from the change it supersedes: " + ", ".join(f"{t.action} {t.member_id}" for t in carried)
+    why = approval_needed(gate.approval, said, members) or ""
+    decision_id = tx.add_decision(row)
+    message = (f"waits for approval until {_when(gate.approval_until)} ({why}): alertscaler approve {decision_id} "
+               f"(or reject {decision_id}): would have {what}")
+    tx.add_approval(PendingApproval(
+        decision_id, about.group, kind, about.policy, about.trigger, step.value if step is not None else None,
+        said.from_capacity, said.to_capacity, tuple(members), why, what, now, gate.approval_until), message)
+    return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id,
+                    verdict=replace(verdict, message=message), also=tuple(ended))
+
+
+def end_approval(tx: Tx, config: GroupConfig | None, approval: PendingApproval, state: ApprovalState,
+                 now: datetime, by: str = "") -> Recorded:
+    """End a pending approval that is not carried out, recorded once: ``EXPIRED`` (its time passed) and
+    ``SUPERSEDED`` (a newer change waits) as ``approval_expired``, ``REJECTED`` (by an operator, ``by``) as
+    ``rejected``. Call with the group's row locked (every resolver locks it first)."""
+    texts = {ApprovalState.EXPIRED: f"expired at {_when(approval.expires_at)} unapproved",
+             ApprovalState.SUPERSEDED: "superseded by a newer change of the group",
+             ApprovalState.REJECTED: f"rejected by {by or 'an operator'}"}
+    reason = Reason.REJECTED if state is ApprovalState.REJECTED else Reason.APPROVAL_EXPIRED
+    done = record(tx, About(approval.group, approval.policy, Trigger.APPROVAL, config),
+                  Verdict(Outcome.SKIPPED, reason, approval.from_capacity, approval.to_capacity,
+                          f"approval {approval.decision_id} {texts[state]}: {approval.describe()} not carried out "
+                          f"(it would have {approval.message})"), now, numbered=True)
+    if not tx.resolve_approval(approval.decision_id, state, now, by or state.value, done.decision_id):
+        raise StoreError(f"approval {approval.decision_id} was ended by someone else meanwhile")
+    return done
 
 
 def _with_count(verdict: Verdict, evidence: Evidence) -> Verdict:

@@ -21,6 +21,8 @@ key                                      module (class)
 ``groups.<name>.track``                  ``config.groups`` (``TrackConfig``), whose rules are
                                          ``model.tracking.TrackingRules``
 ``groups.<name>.schedule``               ``model.schedules`` (``Schedule``)
+``groups.<name>.approval``               ``model.approvals`` (``ApprovalRules``)
+``groups.<name>.change_freeze``          ``model.approvals`` (``ChangeFreeze``)
 ``groups.<name>.provider``               the provider family's own model, found by ``type`` through
                                          ``providers.registry.config_model``: ``providers.<family>.config``
                                          (local, exec, linode, kubernetes, openstack.heat),

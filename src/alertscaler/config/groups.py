@@ -1,5 +1,6 @@
 """A group's section of the policy file as typed models: bounds, step policies (signed adjustments, live checks),
-``heal``, ``track`` and ``schedule``; ``GroupConfig.bounds_at`` gives the bounds in force. Part of ``config``."""
+``heal``, ``track``, ``schedule``, ``approval`` and ``change_freeze``; ``GroupConfig.bounds_at`` gives the bounds
+in force. Part of ``config``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import (
 from alertscaler.config.alertmanager_api import SilencesConfig
 from alertscaler.config.sections import ConfigModel
 from alertscaler.decide.schedules import active_windows, effective_bounds
+from alertscaler.model.approvals import ApprovalRules, ChangeFreeze
 from alertscaler.model.durations import Duration, Interval
 from alertscaler.model.healing import HealAction, HealRules
 from alertscaler.model.matchers import MatcherSet
@@ -161,6 +163,8 @@ class GroupConfig(ConfigModel):
     track: TrackConfig | None = None
     schedule: Schedule | None = None
     silences: SilencesConfig = SilencesConfig()  # Alertmanager's silences respected; fail open/closed
+    approval: ApprovalRules | None = None         # which changes wait for an operator (model.approvals)
+    change_freeze: ChangeFreeze | None = None     # windows in which nothing but scale-out runs
 
     @field_validator("max_size")
     @classmethod

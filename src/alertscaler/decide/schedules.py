@@ -15,8 +15,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from alertscaler.model.cron import CronExpr
 from alertscaler.model.policies import Bounds
 from alertscaler.model.schedules import Schedule, ScheduleWindow
 
@@ -34,6 +36,17 @@ class ActiveWindow:
     def key(self) -> str:
         """Identifies this one opening of the window (to apply its ``desired`` once)."""
         return f"{self.window.name}@{self.opened_at.isoformat()}"
+
+
+class Timed(Protocol):
+    """A window's timing (a schedule's window, a change-freeze window): it opens when ``expr`` fires and
+    stays open ``duration`` seconds."""
+
+    @property
+    def expr(self) -> CronExpr: ...
+
+    @property
+    def duration(self) -> float: ...
 
 
 _SHIFT = timedelta(hours=3)
@@ -64,13 +77,13 @@ def _steady(zone: ZoneInfo, *instants: datetime) -> bool:
                for at in instants)
 
 
-def _lookback_days(window: ScheduleWindow) -> int:
+def _lookback_days(window: Timed) -> int:
     """Days ``previous()`` must search: an opening older than the duration cannot be open now (+1 day
     for the partial first day and DST shifts)."""
     return math.ceil(window.duration / 86400) + 1
 
 
-def _last_opening(window: ScheduleWindow, now: datetime, zone: ZoneInfo) -> datetime | None:
+def _last_opening(window: Timed, now: datetime, zone: ZoneInfo) -> datetime | None:
     """The latest opening (aware UTC) at or before ``now``; None if there is none within the window's
     duration (an older one cannot be open)."""
     expr, wall, limit = window.expr, _wall(now, zone), _lookback_days(window)
@@ -96,7 +109,7 @@ def _last_opening(window: ScheduleWindow, now: datetime, zone: ZoneInfo) -> date
     return best
 
 
-def _next_opening(window: ScheduleWindow, now: datetime, zone: ZoneInfo) -> datetime | None:
+def _next_opening(window: Timed, now: datetime, zone: ZoneInfo) -> datetime | None:
     """The earliest opening (aware UTC) after ``now`` within ``next_after``'s default look-ahead, or None."""
     expr, wall = window.expr, _wall(now, zone)
     fire = expr.next_after(wall)
@@ -115,6 +128,24 @@ def _next_opening(window: ScheduleWindow, now: datetime, zone: ZoneInfo) -> date
             best = opened
         fire = expr.next_after(fire)
     return best
+
+
+def open_span(window: Timed, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime] | None:
+    """(opened_at, closes_at), aware UTC, of ``window``'s opening in ``zone`` that is open at ``now``; None when
+    it is closed. The rule of ``active_windows`` for one window. Raises ValueError for a naive ``now``."""
+    _require_aware(now)
+    now_utc = now.astimezone(UTC)
+    opened = _last_opening(window, now_utc, zone)
+    if opened is None:
+        return None
+    closes = opened + timedelta(seconds=window.duration)
+    return (opened, closes) if now_utc < closes else None
+
+
+def next_opening(window: Timed, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """When ``window`` next opens after ``now`` (aware UTC; None: not within the look-ahead of 400 days)."""
+    _require_aware(now)
+    return _next_opening(window, now.astimezone(UTC), zone)
 
 
 def active_windows(schedule: Schedule, now: datetime) -> list[ActiveWindow]:

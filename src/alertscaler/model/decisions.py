@@ -28,7 +28,8 @@ class Reason(str, Enum):
     NO_GROUP = "no_group"            # no group/policy matches the alert's labels
     DRY_RUN = "dry_run"              # would have acted; the group is in dry-run mode
     STALE = "stale"                  # a firing alert not confirmed for too long stops stepping
-    REJECTED = "rejected"            # a stored notification that cannot be processed, set aside (message: why)
+    REJECTED = "rejected"            # a stored notification that cannot be processed, set aside (message: why);
+    #                                  with trigger ``approval``: an operator rejected a pending change
     RECONCILE = "reconcile"          # acted: the provider's size differs from the desired capacity
     # healing (the member-level outcomes of ``decide.healing``)
     HEALED = "healed"                # acted: members replaced / rebooted / quarantined
@@ -73,6 +74,7 @@ class Trigger(str, Enum):
     HEALTH = "health"                # a heal batch judged when its window closed
     TRACKING = "tracking"            # a target-tracking evaluation
     SCHEDULE = "schedule"            # a schedule window opened or closed
+    APPROVAL = "approval"            # a pending change approved, rejected, expired or superseded
 
 
 @dataclass(frozen=True)

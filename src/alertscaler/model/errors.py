@@ -80,6 +80,11 @@ class NotFound(AlertscalerError):
     """Unknown group, decision or action."""
 
 
+class Conflict(AlertscalerError):
+    """The request cannot be carried out in the current state (HTTP 409), e.g. approving a change that expired
+    or whose group moved since; the message says why."""
+
+
 class StoreError(AlertscalerError):
     """The state store failed."""
 
