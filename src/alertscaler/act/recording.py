@@ -116,13 +116,14 @@ class Worker(Protocol):
     def deliver(self, recorded: Recorded) -> None: ...
 
 
-#: the triggers of policies, which a hold keeps from moving a group (manual, reconcile and heals are not)
-POLICY_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.SCHEDULE})
+#: the triggers of policies, which a hold keeps from moving a group (manual, reconcile and heals are not); a
+#: signal (a signed URL, an Aodh or Monasca alarm: ``act.signals``) is a policy's alert from outside
+POLICY_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.SCHEDULE, Trigger.SIGNAL})
 #: what a change freeze stops (but scale-out); an operator's command (manual, approved) runs, noting it
 FREEZE_TRIGGERS = POLICY_TRIGGERS | {Trigger.HEALTH}
 OPERATOR_TRIGGERS = frozenset({Trigger.MANUAL, Trigger.APPROVAL})
 #: what waits for approval: policies and heals; a schedule is an operator's plan, written in the policy file
-APPROVAL_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.HEALTH})
+APPROVAL_TRIGGERS = frozenset({Trigger.NOTIFICATION, Trigger.TIMER, Trigger.TRACKING, Trigger.HEALTH, Trigger.SIGNAL})
 
 
 @dataclass(frozen=True)

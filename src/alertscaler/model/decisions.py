@@ -64,6 +64,9 @@ class Reason(str, Enum):
     CHANGE_FREEZE = "change_freeze"  # a freeze window is open: nothing but scale-out runs
     DRILL = "drill"                  # a fire drill's synthetic alert: decided, never executed
     REMOVED_MEMBER = "removed_member"  # a heal alert for a member alertscaler itself removed: dropped
+    # outside signals (``act.signals``: signed URLs, Aodh alarm actions, Monasca notifications)
+    REFUSED = "refused"              # a signed URL refused (403): tampered, expired, revoked, unknown, wrong method
+    INSUFFICIENT_DATA = "insufficient_data"  # an alarm in insufficient data (Aodh) / UNDETERMINED (Monasca): no action
 
 
 class Trigger(str, Enum):
@@ -75,6 +78,7 @@ class Trigger(str, Enum):
     TRACKING = "tracking"            # a target-tracking evaluation
     SCHEDULE = "schedule"            # a schedule window opened or closed
     APPROVAL = "approval"            # a pending change approved, rejected, expired or superseded
+    SIGNAL = "signal"                # a signed URL's POST, an Aodh alarm action or a Monasca notification
 
 
 @dataclass(frozen=True)
