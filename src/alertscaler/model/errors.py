@@ -5,6 +5,7 @@
     ├── InputError                  a client's or user's mistake (bad webhook body, bad argument)
     │   └── PayloadTooLarge
     ├── AuthError                   missing / wrong credentials
+    ├── Forbidden                   a signed URL refused: tampered, expired, revoked (HTTP 403; ``reason`` says which)
     ├── NotFound                    unknown group, decision, action
     ├── StoreError
     │   └── StoreUnavailable        database down / locked / disk full: retry later (HTTP 503)
@@ -74,6 +75,16 @@ class PayloadTooLarge(InputError):
 
 class AuthError(AlertscalerError):
     """Missing or wrong credentials."""
+
+
+class Forbidden(AlertscalerError):
+    """A credential that cannot be accepted (HTTP 403): a signed URL tampered with, expired, revoked, or signed with
+    a retired key. ``reason`` is a short code (``bad_signature``, ``expired``, ``revoked``...), the message says it
+    in words; neither ever holds a secret."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class NotFound(AlertscalerError):
