@@ -20,10 +20,11 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from alertscaler.act.approving import expire_due
 from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
-from alertscaler.act.operating import Operator, paused_gauges
+from alertscaler.act.operating import Operator, paused_gauges, pending_gauges
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import CheckDue, Processed, Processor
 from alertscaler.act.queueing import GroupWorker
@@ -33,6 +34,7 @@ from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.tracking import TrackingLoop
 from alertscaler.config import PolicyFile
 from alertscaler.model.alerts import Notification
+from alertscaler.model.approvals import PendingApproval
 from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, Reason
 from alertscaler.model.errors import NotFound, ProviderError, StoreError, StoreUnavailable
@@ -77,6 +79,11 @@ class Reads(Protocol):
                      limit: int = 100) -> list[Action]: ...
 
     def pauses(self) -> list[Pause]: ...
+
+    def approvals(self, group: str | None = None, pending_only: bool = True,
+                  limit: int = 100) -> list[PendingApproval]: ...
+
+    def get_approval(self, decision_id: int) -> PendingApproval | None: ...
 
 
 @dataclass
@@ -408,9 +415,19 @@ class Engine:
         return self._combiner.requests if self._combiner is not None else 0
 
     async def _schedule(self) -> None:
-        """Schedule windows that opened or closed: record it, move desired into the bounds now in force."""
+        """Schedule windows that opened or closed: record it, move desired into the bounds now in force. First
+        what else time ends: approvals whose time has passed (``_expire_approvals``)."""
+        await self._expire_approvals()
         if self.scheduler is not None:
             self._publish(await anyio.to_thread.run_sync(self.scheduler.run, self.clock()))
+
+    async def _expire_approvals(self) -> None:
+        """Changes nobody approved in time, in the groups this replica drives: recorded ``approval_expired``."""
+        try:
+            self._publish(await anyio.to_thread.run_sync(expire_due, self.store, self.policy, self.clock(),
+                                                         self.ownership.drives))
+        except Exception:
+            log.exception("expiring approvals failed; will retry")
 
     async def _judge_heals(self) -> None:
         """Heal signals whose batch window has closed → heal decisions (and a heal action per group)."""
@@ -449,6 +466,8 @@ class Engine:
                 self.metrics.desired.labels(state.name).set(state.desired)
             paused_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.pauses),
                           self.clock())
+            pending_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.approvals),
+                           self.clock())
             routes = await anyio.to_thread.run_sync(self.store.active_alert_routes)  # counts, not rows
             for name in self.policy.groups:
                 self.metrics.active_alerts.labels(name).set(sum(r.count for r in routes if r.group == name))

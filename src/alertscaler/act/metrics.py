@@ -37,6 +37,8 @@ class Metrics:
                              ["group"], registry=r)
         self.paused = Gauge("alertscaler_group_paused", "1 while the group is paused (its own pause or a global "
                             "one): decisions are recorded as paused, nothing is executed", ["group"], registry=r)
+        self.approvals_pending = Gauge("alertscaler_approvals_pending", "Changes of the group waiting for an "
+                                       "operator's approval (alertscaler approvals)", ["group"], registry=r)
         self.active_alerts = Gauge("alertscaler_active_alerts", "Firing alerts routed to the group",
                                    ["group"], registry=r)
         self.tracking_cycle = Histogram(

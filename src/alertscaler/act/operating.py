@@ -1,6 +1,7 @@
 """What an operator commands, through the API or the CLI: a manual scale (with an optional hold), pause and resume
-(a group or every group), listing and clearing believed-firing alerts. Each command is recorded by
-``act.recording`` like any other verdict and published to the group's worker.
+(a group or every group), listing and clearing believed-firing alerts, approving or rejecting a change that waits
+for approval (``act.approving``). Each command is recorded by ``act.recording`` like any other verdict and
+published to the group's worker.
 
 Built by ``service.build_engine`` (``Loops.operator``, reached as ``Engine.operator``); called by ``api.app``.
 """
@@ -14,14 +15,16 @@ from datetime import datetime, timedelta
 
 import anyio
 
+from alertscaler.act.approving import approve, recorded_on_refusal, reject
 from alertscaler.act.metrics import Metrics
 from alertscaler.act.recording import About, Recorded, policies_free_at, record
 from alertscaler.act.silencing import clear_alert
 from alertscaler.config import PolicyFile
 from alertscaler.decide.evaluator import evaluate_manual
+from alertscaler.model.approvals import PendingApproval
 from alertscaler.model.controls import EVERY_GROUP, Pause
 from alertscaler.model.decisions import Trigger, Verdict
-from alertscaler.model.errors import NotFound
+from alertscaler.model.errors import Conflict, NotFound
 from alertscaler.model.groups import GroupState
 from alertscaler.store.base import ActiveAlert, StateStore
 
@@ -45,6 +48,12 @@ def paused_gauges(metrics: Metrics, policy: PolicyFile, pauses: list[Pause], now
     holding = {p.scope for p in pauses if p.holds(now)}
     for name in policy.groups:
         metrics.paused.labels(name).set(1 if holding & {name, EVERY_GROUP} else 0)
+
+
+def pending_gauges(metrics: Metrics, policy: PolicyFile, approvals: list[PendingApproval], now: datetime) -> None:
+    """``alertscaler_approvals_pending``: how many changes of each group wait for approval now."""
+    for name in policy.groups:
+        metrics.approvals_pending.labels(name).set(sum(1 for a in approvals if a.group == name and a.waiting(now)))
 
 
 class Operator:
@@ -119,3 +128,31 @@ class Operator:
     def _clear_pause(self, scope: str) -> Pause | None:
         with self.store.transaction() as tx:
             return tx.clear_pause(scope)
+
+    async def approvals(self, group: str | None = None, every: bool = False,
+                        limit: int = 100) -> list[PendingApproval]:
+        """The changes that wait for approval, newest first (``every``: the ended ones too), of every group or
+        ``group``'s. One whose time has passed is shown expired (``PendingApproval.waiting``) before the expiry
+        pass records it."""
+        if group is not None and group not in self.policy.groups:
+            raise NotFound(f"no group named {group!r}")
+        return await anyio.to_thread.run_sync(lambda: self.store.approvals(group, not every, limit))
+
+    async def approve(self, decision_id: int, by: str) -> Recorded:
+        """Carry out approval ``decision_id`` (``act.approving.approve``: NotFound, Conflict with the reason)."""
+        return await self._approval(approve, decision_id, by)
+
+    async def reject(self, decision_id: int, by: str) -> Recorded:
+        """Reject approval ``decision_id`` (``act.approving.reject``)."""
+        return await self._approval(reject, decision_id, by)
+
+    async def _approval(self, command: Callable[..., Recorded], decision_id: int, by: str) -> Recorded:
+        try:
+            done = await anyio.to_thread.run_sync(command, self.store, self.policy, decision_id, by, self.clock())
+        except Conflict as exc:
+            self.publish(recorded_on_refusal(exc))  # an expiry recorded on the way is counted like any decision
+            raise
+        self.publish([done])
+        pending_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.approvals),
+                       self.clock())
+        return done

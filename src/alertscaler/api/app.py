@@ -7,6 +7,8 @@ that Alertmanager retries; 500 is only ever a bug of ours.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -31,6 +33,7 @@ from alertscaler.model.durations import format_duration, parse_duration
 from alertscaler.model.errors import (
     AlertscalerError,
     AuthError,
+    Conflict,
     InputError,
     NotFound,
     PayloadTooLarge,
@@ -113,8 +116,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         auth.check(request, auth_config, write=False)
         states = {s.name: s for s in await anyio.to_thread.run_sync(engine.reads.group_states)}
         pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
+        approvals = await anyio.to_thread.run_sync(engine.reads.approvals)
         return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock(),
-                                         pauses=pauses)
+                                         pauses=pauses, approvals=approvals)
                              for n, g in policy.groups.items()])
 
     async def get_group(request: Request) -> Response:
@@ -129,9 +133,10 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             raise NotFound(f"no group named {name!r}")
         state = await anyio.to_thread.run_sync(engine.reads.get_group_state, name)
         pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
+        approvals = await anyio.to_thread.run_sync(engine.reads.approvals, name)
         status = await engine.live_status(name)
         return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock(),
-                                        pauses=pauses))
+                                        pauses=pauses, approvals=approvals))
 
     async def scale(request: Request) -> Response:
         """
@@ -288,6 +293,53 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
                     "alertscaler_provider": group.provider_type, "alertscaler_state": m.state.value}})
         return JSONResponse(out)
 
+    async def list_approvals(request: Request) -> Response:
+        """
+        summary: Changes waiting for an operator's approval, newest first. Query - group, all (true - the ended
+          ones too), limit.
+        responses:
+          404: {description: no such group}
+        """
+        auth.check(request, engine.policy.server.auth, write=False)
+        q = _query(request)
+        every = _flag(q.get("all"), "all")
+        rows = await engine.operator.approvals(q.get("group") or None, every, _limit(q.get("limit")))
+        now = engine.clock()
+        return JSONResponse([views.approval(a, now) for a in rows])
+
+    async def decide_approval(request: Request, approving: bool) -> Response:
+        """Approve or reject one approval (JSON body, optional "by": who, shown in the decision)."""
+        auth.check(request, engine.policy.server.auth, write=True)
+        decision_id = _approval_id(request.path_params["id"])
+        data = jsonsafe.loads(await read_body(request))
+        if not isinstance(data, dict):
+            raise InputError("must be a JSON object like {\"by\": \"alice\"}")
+        by = _who(request, data)
+        done = await (engine.operator.approve if approving else engine.operator.reject)(decision_id, by)
+        ended = await anyio.to_thread.run_sync(engine.reads.get_approval, decision_id)
+        assert ended is not None and done.verdict is not None
+        return JSONResponse({"approval": views.approval(ended, engine.clock()), "decision_id": done.decision_id,
+                             "action_id": done.action_id, "outcome": done.outcome.value,
+                             "reason": done.reason.value, "message": done.verdict.message})
+
+    async def approve_change(request: Request) -> Response:
+        """
+        summary: Approve a change that waits (recorded as an acted approved decision; the action runs).
+        responses:
+          404: {description: no such approval}
+          409: {description: it cannot be approved now (expired, already ended, the group moved or is paused)}
+        """
+        return await decide_approval(request, approving=True)
+
+    async def reject_change(request: Request) -> Response:
+        """
+        summary: Reject a change that waits (recorded as a rejected decision; nothing runs).
+        responses:
+          404: {description: no such approval}
+          409: {description: already ended or expired}
+        """
+        return await decide_approval(request, approving=False)
+
     async def healthz(request: Request) -> Response:
         """
         summary: Liveness - the process answers.
@@ -334,6 +386,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
             engine.metrics.rejected.labels("401").inc()
         return error(401, str(exc), {"WWW-Authenticate": auth.challenge(auth_config)})
 
+    async def on_conflict(request: Request, exc: Exception) -> Response:
+        return error(409, str(exc))
+
     async def on_not_found(request: Request, exc: Exception) -> Response:
         return error(404, str(exc))
 
@@ -376,6 +431,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/api/v1/targets", targets, methods=["GET"]),
         Route("/api/v1/alerts/active", active_alerts, methods=["GET"]),
         Route("/api/v1/groups/{name}/alerts/{fingerprint}/clear", clear_alert, methods=["POST"]),
+        Route("/api/v1/approvals", list_approvals, methods=["GET"]),
+        Route("/api/v1/approvals/{id}/approve", approve_change, methods=["POST"]),
+        Route("/api/v1/approvals/{id}/reject", reject_change, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -385,7 +443,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
-            InputError: on_input, AuthError: on_auth, NotFound: on_not_found,
+            InputError: on_input, AuthError: on_auth, NotFound: on_not_found, Conflict: on_conflict,
             StoreUnavailable: on_store, StoreError: on_store, HTTPException: on_http,
         },
     )
@@ -435,6 +493,37 @@ def _time(value: str | None, name: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise InputError("needs a time zone (e.g. 2026-11-21T10:00:00Z)", field=name)
     return in_range(parsed, value[:64], name)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "", "false"):
+        return False
+    if value == "true":
+        return True
+    raise InputError("must be true or false", field=name)
+
+
+def _approval_id(value: str) -> int:
+    """An approval's id in a path: its pending_approval decision's id, a positive integer."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18) or int(value) < 1:
+        raise InputError(f"must be an approval's id (a positive integer), got {value[:20]!r}", field="id")
+    return int(value)
+
+
+def _who(request: Request, data: dict[str, Any]) -> str:
+    """Who approves or rejects: the body's "by", else the basic-auth user, else "an operator (API)"."""
+    by = data.get("by")
+    if by is not None:
+        if not isinstance(by, str) or not 0 < len(by) <= openapi.MAX_BY:
+            raise InputError(f"must be a string of 1 to {openapi.MAX_BY} characters", field="by")
+        return by
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[0] or "an operator (API)"
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    return "an operator (API)"
 
 
 def _limit(value: str | None) -> int:

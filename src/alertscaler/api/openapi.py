@@ -20,6 +20,8 @@ MAX_DESIRED = 2**31 - 1
 #: the longest pause / hold the API takes, and the longest reason a pause keeps
 MAX_DURATION_S = 30 * 86400.0
 MAX_REASON = 500
+#: the longest "by" (who approves or rejects) the approval routes take
+MAX_BY = 100
 _PAUSE: dict[str, Any] = {
     "type": "object",
     "required": ["group", "since", "until", "reason", "active"],
@@ -180,6 +182,10 @@ SCHEMAS: dict[str, Any] = {
             "paused": {**_PAUSE, "nullable": True, "description": "the pause that holds (its own or "
                                                                          "every group's), null: none"},
             "held_until": {**_NULLABLE_TIME, "description": "a manual scale holds the size until then"},
+            "change_freeze": {"type": "object", "description": "groups with change_freeze: the window open (null: "
+                                                               "none), when one next opens"},
+            "pending_approvals": {"type": "array", "items": _ref("Approval"),
+                                  "description": "the group's changes waiting for approval"},
             "detail": {"type": "string"},
             "members": {"type": "array", "items": _ref("Member"), "description": "GET /groups/{name} only"},
         },
@@ -248,6 +254,49 @@ SCHEMAS: dict[str, Any] = {
             "decision_ids": {"type": "array", "items": {"type": "integer"}},
         },
     },
+    "Approval": {
+        "type": "object",
+        "required": ["id", "group", "kind", "state", "from", "to", "what", "why", "message", "created_at",
+                     "expires_at"],
+        "properties": {
+            "id": {"type": "integer", "description": "the id of its pending_approval decision"},
+            "group": {"type": "string"},
+            "kind": {"type": "string", "enum": ["scale", "heal"]},
+            "state": {"type": "string", "enum": ["pending", "approved", "rejected", "expired", "superseded"],
+                      "description": "expired as soon as its time has passed"},
+            "policy": {"type": "string", "nullable": True},
+            "trigger": {"type": "string", "enum": [t.value for t in Trigger]},
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "targets": {"type": "array", "items": {"type": "object"}, "description": "a heal's members"},
+            "what": {"type": "string", "description": "scale 2 -> 9, or heal replace m-1"},
+            "why": {"type": "string", "description": "why it needs approval"},
+            "message": {"type": "string", "description": "what the policy said"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "resolved_at": _NULLABLE_TIME,
+            "resolved_by": {"type": "string", "nullable": True},
+            "resolution_id": {**_NULLABLE_INT, "description": "the decision that ended it"},
+        },
+    },
+    "ApprovalRequest": {
+        "type": "object",
+        "properties": {"by": {"type": "string", "minLength": 1, "maxLength": MAX_BY,
+                              "description": "who (shown in the decision); default: the basic-auth user, else "
+                                             "'an operator (API)'"}},
+    },
+    "ApprovalResult": {
+        "type": "object",
+        "required": ["approval", "decision_id", "outcome", "reason", "message"],
+        "properties": {
+            "approval": _ref("Approval"),
+            "decision_id": {"type": "integer", "description": "the approved (or rejected) decision"},
+            "action_id": _NULLABLE_INT,
+            "outcome": {"type": "string", "enum": [o.value for o in Outcome]},
+            "reason": {"type": "string", "enum": [r.value for r in Reason]},
+            "message": {"type": "string"},
+        },
+    },
     "TargetGroup": {
         "type": "object",
         "required": ["targets", "labels"],
@@ -257,6 +306,8 @@ SCHEMAS: dict[str, Any] = {
 
 _GROUP_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
                "description": "a group of the policy file"}
+_APPROVAL_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1},
+                "description": "the approval's id: its pending_approval decision's id"}
 _GROUP_FILTER = {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "one group's only"}
 _LIMIT = {"name": "limit", "in": "query", "description": f"at most this many (newest first), 1 to {LIMIT_MAX}",
           "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}}
@@ -377,6 +428,29 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
             body=_ref("ClearRequest"),
             responses={"200": _json(_ref("Cleared"), "cleared"),
                        "404": _error("no such group, or no active alert with that fingerprint"), "422": invalid,
+                       "503": store_down})},
+        "/api/v1/approvals": {"get": op(
+            "Changes waiting for an operator's approval, newest first",
+            parameters=[_GROUP_FILTER,
+                        {"name": "all", "in": "query", "schema": {"type": "boolean", "default": False},
+                         "description": "true: the ended ones too (approved, rejected, expired, superseded)"},
+                        _LIMIT],
+            responses={"200": _json({"type": "array", "items": _ref("Approval")}, "the approvals"),
+                       "404": no_group, "422": invalid, "503": store_down})},
+        "/api/v1/approvals/{id}/approve": {"post": op(
+            "Approve a change that waits: recorded as an acted approved decision, its action runs", write=True,
+            description="Refused (409, the message says why) when it expired (the expiry is recorded), was already "
+                        "approved, rejected or superseded, when the group's desired size moved since the change "
+                        "was planned, its target is outside the bounds in force, or the group is paused.",
+            parameters=[_APPROVAL_ID], body=_ref("ApprovalRequest"),
+            responses={"200": _json(_ref("ApprovalResult"), "approved"), "404": _error("no such approval"),
+                       "409": _error("cannot be approved now; the message says why"), "422": invalid,
+                       "503": store_down})},
+        "/api/v1/approvals/{id}/reject": {"post": op(
+            "Reject a change that waits: recorded as a rejected decision, nothing runs", write=True,
+            parameters=[_APPROVAL_ID], body=_ref("ApprovalRequest"),
+            responses={"200": _json(_ref("ApprovalResult"), "rejected"), "404": _error("no such approval"),
+                       "409": _error("already ended or expired; the message says which"), "422": invalid,
                        "503": store_down})},
         "/healthz": {"get": op("Liveness: the process answers", secured=False,
                                responses={"200": _text("ok")})},

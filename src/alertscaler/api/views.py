@@ -8,7 +8,9 @@ from enum import Enum
 from typing import Any
 
 from alertscaler.config import GroupConfig
+from alertscaler.decide.approvals import next_freeze, open_freeze
 from alertscaler.decide.schedules import active_windows, effective_bounds, next_change
+from alertscaler.model.approvals import ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, Decision
 from alertscaler.model.groups import GroupState, GroupStatus, Member
@@ -62,8 +64,31 @@ def pause(p: Pause, now: datetime) -> dict[str, Any]:
             "reason": p.reason, "active": p.holds(now)}
 
 
+def approval(a: PendingApproval, now: datetime) -> dict[str, Any]:
+    """A change that waits (or waited) for approval; ``id`` is its ``pending_approval`` decision's. A pending one
+    whose time has passed is shown ``expired`` (the expiry pass records it)."""
+    state = ApprovalState.EXPIRED if a.state is ApprovalState.PENDING and not a.waiting(now) else a.state
+    return {"id": a.decision_id, "group": a.group, "kind": a.kind.value, "state": state.value, "policy": a.policy,
+            "trigger": a.trigger.value, "from": a.from_capacity, "to": a.to_capacity, "targets": plain(a.targets),
+            "what": a.describe(), "why": a.why, "message": a.message, "created_at": plain(a.created_at),
+            "expires_at": plain(a.expires_at), "resolved_at": plain(a.resolved_at), "resolved_by": a.resolved_by,
+            "resolution_id": a.resolution_id}
+
+
+def change_freeze(config: GroupConfig, now: datetime) -> dict[str, Any]:
+    """A group's change freeze at ``now``: the window open (null: none) and when one next opens."""
+    assert config.change_freeze is not None
+    found = open_freeze(config.change_freeze, now)
+    upcoming = next_freeze(config.change_freeze, now)
+    return {"timezone": config.change_freeze.timezone,
+            "open": {"name": found.name, "reason": found.reason, "opened_at": plain(found.opened_at),
+                     "closes_at": plain(found.closes_at)} if found is not None else None,
+            "next_opens": plain(upcoming) if upcoming else None}
+
+
 def group(name: str, config: GroupConfig, state: GroupState | None, status: GroupStatus | None,
-          members: bool = False, now: datetime | None = None, pauses: list[Pause] | None = None) -> dict[str, Any]:
+          members: bool = False, now: datetime | None = None, pauses: list[Pause] | None = None,
+          approvals: list[PendingApproval] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
         "provider": config.provider_type,
@@ -85,6 +110,10 @@ def group(name: str, config: GroupConfig, state: GroupState | None, status: Grou
         out["held_until"] = plain(state.held_until) if state is not None and state.held(now) else None
     if config.schedule is not None and now is not None:
         out["schedule"] = schedule(config, now)
+    if config.change_freeze is not None and now is not None:
+        out["change_freeze"] = change_freeze(config, now)
+    if approvals is not None and now is not None:
+        out["pending_approvals"] = [approval(a, now) for a in approvals if a.group == name and a.waiting(now)]
     if status is not None and status.detail:
         out["detail"] = status.detail
     if members:
