@@ -9,6 +9,7 @@ import os
 
 from alertscaler import __version__
 from alertscaler.cli.alerting import alerts
+from alertscaler.cli.approving import approval_id, approvals, approve, default_by, reject
 from alertscaler.cli.common import (
     DEFAULT_CONFIG,
     EXIT_NO,
@@ -151,6 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("group", nargs="?")
     rp.add_argument("--all", action="store_true", help="end the pause of every group")
     rp.set_defaults(func=resume)
+
+    ap = sub.add_parser("approvals", help="changes waiting for an operator's approval ([GROUP]; --all: ended ones too)",
+                        description="List the changes that wait for approval (a group's approval rules: a size "
+                                    "change over approval.over_change, a heal of a kind in approval.heal), newest "
+                                    "first, with why they wait and until when. A change nobody approves in time "
+                                    "expires; a newer change of the group supersedes it.",
+                        epilog="Then: alertscaler approve ID (the change runs) or alertscaler reject ID.")
+    client_args(ap)
+    ap.add_argument("group", nargs="?", help="one group's only")
+    ap.add_argument("--all", action="store_true", help="also the ended ones (approved, rejected, expired, superseded)")
+    ap.add_argument("--limit", type=int, default=50)
+    ap.set_defaults(func=approvals)
+
+    for verb, func, text in (
+            ("approve", approve, "carry out a change that waits for approval: recorded as an acted 'approved' "
+                                 "decision, its action runs. Refused (exit 1, the reason printed) when it expired, "
+                                 "was already approved, rejected or superseded, when the group's size moved since "
+                                 "the change was planned, its target is outside the bounds in force, or the group "
+                                 "is paused"),
+            ("reject", reject, "drop a change that waits for approval: recorded as a 'rejected' decision, nothing "
+                               "runs")):
+        vp = sub.add_parser(verb, help=text.split(":")[0], description=text[0].upper() + text[1:] + ".",
+                            epilog=f"Example: alertscaler {verb} 123 (the id alertscaler approvals shows: the "
+                                   "pending_approval decision's id)")
+        client_args(vp)
+        vp.add_argument("id", type=approval_id, help="the approval's id (alertscaler approvals)")
+        vp.add_argument("--by", default=default_by(), help="who (shown in the decision; default: your user name)")
+        vp.set_defaults(func=func)
 
     dm = sub.add_parser(
         "demo", help="run the whole pipeline locally on a real traffic shape, with a live view",

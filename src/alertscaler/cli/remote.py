@@ -123,6 +123,13 @@ def print_groups(groups: list[dict[str, Any]]) -> None:
             names = ", ".join(w["name"] for w in sched["open"]) or "none"
             notes.append(f"{g['name']}: schedule windows open: {names}; next change "
                          f"{(sched['next_change'] or 'none')[:19]} UTC")
+        freeze = (g.get("change_freeze") or {}).get("open")
+        if freeze:
+            notes.append(f"{g['name']}: CHANGE FREEZE '{freeze['name']}' until {freeze['closes_at'][:19]} UTC"
+                         f"{' (' + freeze['reason'] + ')' if freeze['reason'] else ''}: nothing but scale-out runs")
+        for a in g.get("pending_approvals") or []:
+            notes.append(f"{g['name']}: waits for approval {a['id']}: {a['what']} ({a['why']}) until "
+                         f"{a['expires_at'][:19]} UTC: alertscaler approve {a['id']}")
         paused = g.get("paused")
         if paused:
             notes.append(f"{g['name']}: PAUSED{' (every group)' if paused['group'] is None else ''} "
