@@ -20,6 +20,8 @@ from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealRecord, HealSignal
+from alertscaler.model.signals import AlarmState, SignalSource
+from alertscaler.model.signing import SignedUrl, SigningKey
 
 _T = TypeVar("_T")
 
@@ -242,6 +244,31 @@ class Tx(Protocol):
                          resolution_id: int | None) -> bool:
         """End a PENDING approval as ``state``; False when it was no longer pending."""
 
+    # --- signed URLs and outside signals (model.signing, model.signals; store.sql_signals)
+    def signing_keys(self) -> list[SigningKey]:
+        """Every signing key id, oldest first (retired ones too)."""
+
+    def add_signing_key(self, kid: str, now: datetime) -> SigningKey: ...
+
+    def retire_signing_keys(self, keep: str, now: datetime) -> list[str]:
+        """Retire every key but ``keep`` not yet retired; their ids."""
+
+    def add_signed_url(self, url: SignedUrl) -> None: ...
+
+    def get_signed_url(self, url_id: str) -> SignedUrl | None: ...
+
+    def revoke_signed_url(self, url_id: str, now: datetime) -> SignedUrl | None:
+        """Revoke a URL (a revoked one keeps its first revocation); the URL after (None: no such URL)."""
+
+    def mark_url_used(self, url_id: str, now: datetime) -> None: ...
+
+    def claim_signal(self, source: SignalSource, key: str | None, url_id: str | None, alarm: str, state: AlarmState,
+                     body: str, now: datetime) -> tuple[int, list[int] | None]:
+        """Record an outside signal, claiming its de-duplication ``key`` (None: always new): (its id, None) when
+        new, else (the first one's id, the decisions it gave). Call it first in the transaction."""
+
+    def set_signal_decisions(self, signal_id: int, decision_ids: Sequence[int]) -> None: ...
+
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
         another replica's transaction claimed it first): the caller must then decide nothing for it.
@@ -397,6 +424,14 @@ class StateStore(Protocol):
         """Heals done: (record, action id, replacement id)."""
 
     def heal_history(self, group: str, since: datetime) -> list[HealRecord]: ...
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Every signing key id, oldest first (retired ones too)."""
+
+    def signed_urls(self, group: str | None = None, limit: int = 100) -> list[SignedUrl]:
+        """Signed URLs, newest first (revoked and expired ones too), optionally of one group's."""
+
+    def get_signed_url(self, url_id: str) -> SignedUrl | None: ...
 
     def active_alert_routes(self) -> list[AlertRoute]:
         """One summary per (group, policy) with active alerts, ordered by group and policy: one aggregate

@@ -4,7 +4,8 @@ transactions of at most ``batch`` rows per table, so that webhooks never wait lo
 Never deleted: an unprocessed notification, a notification still referenced (by a kept decision, an active
 alert or a heal signal), an unfinished action, a decision whose action is kept, a pending heal signal, group
 state and active alerts. Deleted, oldest first and in foreign-key order: heal history of finished actions,
-judged heal signals, finished actions, decisions without an action, then notifications and their dedup keys.
+judged heal signals, finished actions, decisions without an action, then notifications and their dedup keys,
+then outside signals (``signals``: a signed URL's POST, an Aodh or Monasca alarm) and their de-duplication keys.
 
 A re-send of a notification whose dedup keys were pruned counts as new again: for an alert that has been
 firing for longer than the retention that is what the re-evaluation timer does anyway (one step per
@@ -31,9 +32,10 @@ from alertscaler.store.tables import (
     heal_signals,
     notifications,
     seen_keys,
+    signals,
 )
 
-TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications")
+TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications", "signals")
 
 
 class _Connects(Protocol):
@@ -65,6 +67,8 @@ def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bo
         "seen_keys": (seen_keys, sa.exists(sa.select(n.id).where(n.id == seen_keys.c.notification_id,
                                                                  prunable_notification))),
         "notifications": (notifications, prunable_notification),
+        # outside signals: their de-duplication keys (a retry after the retention counts as new, like a webhook's)
+        "signals": (signals, signals.c.received_at < before),
     }
 
 

@@ -261,6 +261,47 @@ heal_history = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Signed URLs (model.signing, store.sql_signals): the signing keys' ids (never a key: each is derived from the
+# configured secret and its id); the URLs handed out (never their signature); the outside signals accepted, each
+# with its unique de-duplication key (NULL: none) and the decisions it gave.
+url_keys = sa.Table(
+    "url_keys", metadata,
+    sa.Column("kid", sa.String(32), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("retired_at", UtcDateTime, nullable=True),   # from then on its URLs are refused
+)
+
+signed_urls = sa.Table(
+    "signed_urls", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("target", sa.String(16), nullable=False),     # policy | aodh | monasca (model.signing.UrlTarget)
+    sa.Column("group_name", sa.Text, nullable=True),        # target policy: the group and its policy
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("note", SafeText, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("uses", sa.Integer, nullable=False),
+)
+
+signals = sa.Table(
+    "signals", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),     # url | aodh | monasca (model.signals.SignalSource)
+    sa.Column("dedup_key", sa.Text, nullable=True),
+    sa.Column("url_id", sa.String(64), nullable=True),      # the signed URL it came through
+    sa.Column("alarm", SafeText, nullable=True),
+    sa.Column("state", sa.String(24), nullable=False),      # alarm | ok | insufficient_data
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("decision_ids", sa.Text, nullable=False),     # JSON list
+    sa.Column("body", SafeText, nullable=False),            # the JSON body as received ("" for none)
+    sa.UniqueConstraint("dedup_key", name="uq_signals_dedup_key"),
+    sa.Index("ix_signals_received_at", "received_at"),
+    sqlite_autoincrement=True,
+)
+
 _UNFINISHED: Final = (ActionState.PENDING.value, ActionState.RUNNING.value)
 
 # Decisions with ``provider_call_at``: the linked action's first start.
