@@ -20,6 +20,7 @@ from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealRecord, HealSignal
+from alertscaler.model.removals import RemovedMember
 from alertscaler.model.signals import AlarmState, SignalSource
 from alertscaler.model.signing import SignedUrl, SigningKey
 
@@ -214,10 +215,20 @@ class Tx(Protocol):
     def consume_heal_signals(self, ids: Sequence[int], decision_id: int) -> None:
         """Mark signals judged by ``decision_id``."""
 
+    def drop_heal_signals(self, ids: Sequence[int]) -> None:
+        """Delete signals judged without a decision of their own (about a removed member already reported)."""
+
     def heal_history_in(self, group: str, since: datetime) -> list[HealRecord]: ...
 
     def heal_slots(self, group: str) -> dict[str, str]:
         """Replacement member id -> the slot it took over."""
+
+    # --- members removed on purpose (model.removals)
+    def removed_members_of(self, group: str, now: datetime) -> list[RemovedMember]:
+        """The members of ``group`` remembered as removed at ``now`` (removing, or stopped within ``REMEMBER``)."""
+
+    def mark_removed_reported(self, group: str, member_ids: Sequence[str], now: datetime) -> list[str]:
+        """Claim each member's one ``removed_member`` decision: the ids not reported before (now they are)."""
 
     # --- operators' pauses
     def pauses(self) -> list[Pause]:
@@ -424,6 +435,18 @@ class StateStore(Protocol):
         """Heals done: (record, action id, replacement id)."""
 
     def heal_history(self, group: str, since: datetime) -> list[HealRecord]: ...
+
+    def removed_members(self, now: datetime, group: str | None = None) -> list[RemovedMember]:
+        """Every member remembered as removed at ``now`` (optionally of one group), by group and member id."""
+
+    def add_removing(self, group: str, members: Sequence[tuple[str, str | None]], why: str, now: datetime) -> None:
+        """Members (id, address) leave discovery at ``now`` (``removing``); forgets those no longer remembered."""
+
+    def mark_removed(self, group: str, member_ids: Sequence[str], now: datetime) -> None:
+        """The ``removing`` members are stopped: ``removed`` from ``now``."""
+
+    def forget_removing(self, group: str, member_ids: Sequence[str]) -> None:
+        """Removals abandoned (the members stay): their ``removing`` rows are deleted."""
 
     def signing_keys(self) -> list[SigningKey]:
         """Every signing key id, oldest first (retired ones too)."""

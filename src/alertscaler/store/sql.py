@@ -59,6 +59,7 @@ from alertscaler.store.sql_healing import HealStoreMixin
 from alertscaler.store.sql_leases import LeaseStoreMixin
 from alertscaler.store.sql_pauses import PauseStoreMixin
 from alertscaler.store.sql_pruning import PruneStoreMixin
+from alertscaler.store.sql_removals import RemovalStoreMixin
 from alertscaler.store.sql_signals import SignalStoreMixin
 from alertscaler.store.sql_statements import _Dialect, _Statements
 from alertscaler.store.sql_tx import _KEYS_PER_INSERT, _routes, _SqlTx
@@ -104,7 +105,8 @@ def sqlite_url(path: str | Path) -> str:
 # --- the store --------------------------------------------------------------------------------------
 
 
-class SqlStore(SignalStoreMixin, HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin, ApprovalStoreMixin):
+class SqlStore(SignalStoreMixin, HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin, ApprovalStoreMixin,
+               RemovalStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call

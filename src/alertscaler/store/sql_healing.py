@@ -92,6 +92,11 @@ class HealTxMixin:
             self._execute(heal_signals.update().where(heal_signals.c.id.in_(list(ids)))
                           .values(decision_id=decision_id))
 
+    def drop_heal_signals(self: _Executes, ids: Sequence[int]) -> None:
+        """Delete signals judged without a decision of their own (about a removed member already reported)."""
+        if ids:
+            self._execute(heal_signals.delete().where(heal_signals.c.id.in_(list(ids))))
+
     def heal_history_in(self: _Executes, group: str, since: datetime) -> list[HealRecord]:
         h = heal_history.c
         rows = self._execute(sa.select(heal_history).where(h.group_name == group, h.at > since)

@@ -26,6 +26,7 @@ from alertscaler.store.base import (
 from alertscaler.store.sql_approvals import ApprovalTxMixin
 from alertscaler.store.sql_healing import HealTxMixin
 from alertscaler.store.sql_pauses import PauseTxMixin
+from alertscaler.store.sql_removals import RemovalTxMixin
 from alertscaler.store.sql_signals import SignalTxMixin
 from alertscaler.store.tables import (
     _alert_from_row,
@@ -58,7 +59,7 @@ def _routes(rows: Sequence[Row[Any]]) -> list[AlertRoute]:
     return [out[k] for k in sorted(out)]
 
 
-class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin):
+class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin, RemovalTxMixin):
     """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
 
     A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it

@@ -261,6 +261,19 @@ heal_history = sa.Table(
     sqlite_autoincrement=True,
 )
 
+removed_members = sa.Table(
+    "removed_members", metadata,
+    sa.Column("group_name", sa.Text, primary_key=True),
+    sa.Column("member_id", sa.Text, primary_key=True),
+    sa.Column("address", sa.Text, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),    # removing | removed (model.removals.RemovalState)
+    sa.Column("why", SafeText, nullable=False),
+    sa.Column("since", UtcDateTime, nullable=False),       # left discovery
+    sa.Column("removed_at", UtcDateTime, nullable=True),   # stopped
+    sa.Column("reported_at", UtcDateTime, nullable=True),  # its one removed_member decision
+    sa.Index("ix_removed_members_since", "since"),
+)
+
 # Signed URLs (model.signing, store.sql_signals): the signing keys' ids (never a key: each is derived from the
 # configured secret and its id); the URLs handed out (never their signature); the outside signals accepted, each
 # with its unique de-duplication key (NULL: none) and the decisions it gave.

@@ -1,7 +1,7 @@
 """Removed members: a ``removed_members`` table, one row per member alertscaler took out of a group on purpose
 (a scale-in victim, a member a heal replaced) from the moment it leaves discovery (``removing``) until it is
 stopped (``removed``) and for a bounded time after, so that heal alerts naming it are dropped (one
-``removed_member`` decision at most: ``decision_id``) instead of healing a member that was meant to go.
+``removed_member`` decision at most: ``reported_at``) instead of healing a member that was meant to go.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,10 +25,6 @@ def _ts() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
-def _id() -> sa.types.TypeEngine[int]:
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
 def upgrade() -> None:
     op.create_table(
         "removed_members",
@@ -39,7 +35,7 @@ def upgrade() -> None:
         sa.Column("why", sa.Text(), nullable=False),
         sa.Column("since", _ts(), nullable=False),
         sa.Column("removed_at", _ts(), nullable=True),
-        sa.Column("decision_id", _id(), nullable=True),
+        sa.Column("reported_at", _ts(), nullable=True),
     )
     op.create_index("ix_removed_members_since", "removed_members", ["since"])
 
