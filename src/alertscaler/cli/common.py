@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from alertscaler.api.openapi import MAX_DURATION_S
 from alertscaler.config import PolicyFile, load_policy_file
 from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import ConfigError
@@ -41,9 +42,13 @@ def duration_arg(text: str) -> float:
 
 
 def duration_text(text: str) -> str:
-    """A duration option passed on as written (``30m``), once checked to be one (more than 0)."""
-    if duration_arg(text) <= 0:
+    """A duration option passed on as written (``30m``), once checked to be one the API takes (more than 0, at
+    most ``MAX_DURATION_S``: a pause's ``--for``, a hold)."""
+    seconds = duration_arg(text)
+    if seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0s, got {text!r}")
+    if seconds > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION_S / 86400:g}d, got {text!r}")
     return text
 
 
