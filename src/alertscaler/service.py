@@ -83,7 +83,7 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     one client of the ``prometheus`` section (``PrometheusClient.from_config``: URL, bearer token, TLS,
     timeout), made only when a group tracks a target, has a checked step policy or a heal freeze that asks.
     With ``alertmanager.url`` set, the one Alertmanager client (``AlertmanagerClient.from_config``) gates every
-    step policy (``act.silencing``: silences respected, phantom alerts reconciled)."""
+    step policy (``act.silencing``: silences respected, phantom alerts reconciled) and every heal alert."""
     metrics = metrics or Metrics()
     # this process as a replica: its id, lease and heartbeat; claims made in the store's transactions use it
     ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval,
@@ -124,7 +124,7 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     loops = Loops(
         processor=Processor(policy, store, gated=gate is not None),
         reevaluator=Reevaluator(policy, store, checker, gate),
-        heal_judge=HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe))),
+        heal_judge=HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe)), gate),
         workers=workers,
         tracking=TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None,
         scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,

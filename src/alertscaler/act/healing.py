@@ -3,10 +3,12 @@ action on the provider.
 
 - ``HealJudge.run(now)`` (called by ``act.engine`` on the re-evaluation timer, in a thread): for every group
   whose oldest pending signal is ``batch_window`` old, reads the provider's members, asks whether the
-  monitoring path is healthy, and hands everything to ``decide.healing.plan_heal``; records one decision per
-  skipped member (frozen, over budget, grace, flapping, unknown member) and one acted decision with ONE heal
-  action for the members to heal — queued on the group's serial queue, so healing and scaling never race. In a
-  ``dry_run`` group that decision is a ``dry_run`` skip saying what it would have healed, and no action is made
+  monitoring path is healthy and (``alertmanager.url`` set) whether the heal alerts are silenced or inhibited
+  (``act.silencing.judge_heal``, outside the transaction), and hands everything to ``decide.healing.plan_heal``;
+  records one decision per skipped member (frozen, over budget, grace, flapping, unknown member, silenced) and
+  one acted decision with ONE heal action for the members to heal — queued on the group's serial queue, so
+  healing and scaling never race. In a ``dry_run`` group that decision is a ``dry_run`` skip saying what it
+  would have healed, and no action is made
   (``act.recording.record`` applies the rule, as to every verdict).
 - ``signals_from_status`` turns members the provider reports FAILED into signals (``act.engine`` calls it
   after each status read).
@@ -24,7 +26,8 @@ from datetime import datetime, timedelta
 from alertscaler.act.heal_intake import HEAL_POLICY
 from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, record, record_skip
-from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.act.silencing import SilenceGate, judge_heal
+from alertscaler.config import GroupConfig, HealConfig, PolicyFile
 from alertscaler.decide.healing import plan_heal
 from alertscaler.model.decisions import Action, HealTarget, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PermanentProviderError, ProviderError
@@ -35,6 +38,7 @@ from alertscaler.model.healing import (
     HealPlan,
     HealRecord,
     HealSignal,
+    HealSilences,
     MemberJudgement,
     SignalSource,
 )
@@ -48,7 +52,8 @@ log = logging.getLogger(__name__)
 _REASONS = {
     HealOutcome.OVER_BUDGET: Reason.OVER_BUDGET, HealOutcome.FROZEN: Reason.FROZEN,
     HealOutcome.FLAPPING: Reason.FLAPPING, HealOutcome.GRACE: Reason.GRACE,
-    HealOutcome.UNKNOWN_MEMBER: Reason.UNKNOWN_MEMBER,
+    HealOutcome.UNKNOWN_MEMBER: Reason.UNKNOWN_MEMBER, HealOutcome.SILENCED: Reason.SILENCED,
+    HealOutcome.SILENCE_UNKNOWN: Reason.SILENCE_UNKNOWN,
 }
 
 
@@ -73,11 +78,12 @@ def signals_from_status(config: GroupConfig, status: GroupStatus, now: datetime)
 
 class HealJudge:
     def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
-                 monitoring: Callable[[], str | None]) -> None:
+                 monitoring: Callable[[], str | None], gate: SilenceGate | None = None) -> None:
         self.policy = policy
         self.store = store
         self.providers = providers
         self.monitoring = monitoring
+        self.gate = gate  # Alertmanager's view of the heal alerts (act.silencing): None without alertmanager.url
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def run(self, now: datetime) -> list[Recorded]:
@@ -102,6 +108,7 @@ class HealJudge:
                 log.exception("group %s: the provider failed reading members to judge heal signals", group)
                 continue
             problem = self.monitoring() if heal.freeze.prometheus else None
+            silences = self._silences(group, config, heal, now)
             rules = heal.rules(can_quarantine="quarantine" in registry.heal_actions(config.provider))
             horizon = now - timedelta(seconds=max(rules.flap_period, rules.batch_window))
             with self.store.transaction() as tx:
@@ -109,13 +116,22 @@ class HealJudge:
                 if not pending:
                     continue
                 plan = plan_heal([p.signal for p in pending], status.members, tx.heal_history_in(group, horizon),
-                                 rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem)
+                                 rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem,
+                                 silences=silences)
                 # the size a heal keeps (a quarantine is followed by a scale back to it): the desired capacity
                 size = tx.lock_group(group, config.initial_desired).desired
                 # the group's config in About: ``record`` applies its dry_run to the heal as to any verdict
                 first_id = self._record(tx, About(group, HEAL_POLICY, Trigger.HEALTH, config), plan, size, now, out)
                 tx.consume_heal_signals([p.id for p in pending], first_id)
         return out
+
+    def _silences(self, group: str, config: GroupConfig, heal: HealConfig, now: datetime) -> HealSilences | None:
+        """Alertmanager's view of the group's heal alerts (never raises; asked outside any transaction). None when
+        nobody is asked: no ``alertmanager.url``, ``silences.respect`` false, or no heal ``matchers``."""
+        if self.gate is None or not config.silences.respect or not heal.matchers:
+            return None
+        view = self.gate.ask(heal.matchers, now, f"group={group} policy={HEAL_POLICY}")
+        return judge_heal(view, heal.member_labels, config.silences)
 
     def _record(self, tx: Tx, about: About, plan: HealPlan, size: int, now: datetime,
                 out: list[Recorded]) -> int:

@@ -10,7 +10,9 @@ or — Alertmanager could not be asked — fails open (act) or closed (``silence
 
 Called by ``act.reevaluating`` (every step-policy route when ``alertmanager.url`` is set: the notification path
 hands new firing alerts over as a ``CheckDue``, the timer re-asks while they stay silenced, so an alert still
-firing when its silence ends acts at the next re-evaluation). Built by ``service.build_engine``. Also here:
+firing when its silence ends acts at the next re-evaluation) and by ``act.healing`` (a group's heal alerts, asked
+when its batch of heal signals is judged: ``judge_heal`` says which members' alerts are silenced or inhibited, or
+fails closed or open as ``silences.when_unreachable.heal`` says). Built by ``service.build_engine``. Also here:
 ``clear_alert`` (an operator ends one believed-firing alert, recorded ``cleared``; called by ``act.engine``).
 """
 
@@ -28,6 +30,7 @@ from alertscaler.config import PolicyFile
 from alertscaler.config.alertmanager_api import OnUnreachable, SilencesConfig
 from alertscaler.model.decisions import Reason, Trigger
 from alertscaler.model.errors import AlertmanagerError, NotFound
+from alertscaler.model.healing import HealSilences
 from alertscaler.model.policies import Direction
 from alertscaler.store.base import ActiveAlert, StateStore
 
@@ -96,6 +99,29 @@ def judge(believed: Sequence[ActiveAlert], view: View, direction: Direction, set
         else:
             live.add(alert.fingerprint)
     return Judgement(frozenset(live), suppressed, frozenset(phantoms), asked_at=view.asked_at)
+
+
+def judge_heal(view: View, member_labels: Sequence[str], setting: SilencesConfig) -> HealSilences:
+    """Alertmanager's view of a group's heal alerts (asked with the heal policy's matchers) → which members' alerts
+    are silenced or inhibited. An alert names its member by the first of ``member_labels`` it carries (as
+    ``act.heal_intake`` does); a member is suppressed only when EVERY alert naming it is. ``setting.respect``
+    false: nothing is. Pure, for ``decide.healing.plan_heal``."""
+    if not setting.respect:
+        return HealSilences()
+    if view.error is not None:
+        if setting.when_unreachable.heal is OnUnreachable.CLOSED:
+            return HealSilences(blocked=f"Alertmanager could not be asked whether its alert is silenced ({view.error});"
+                                        " heal fails closed (silences.when_unreachable.heal: closed): nothing "
+                                        "destroyed, a re-sent alert signals again")
+        return HealSilences(note=f"Alertmanager could not be asked whether the alert is silenced ({view.error}); "
+                                 "heal fails open")
+    named: dict[str, list[AmAlert]] = {}
+    for alert in view.alerts.values():
+        key = next((alert.labels[label] for label in member_labels if alert.labels.get(label)), None)
+        if key is not None:
+            named.setdefault(key, []).append(alert)
+    return HealSilences({key: "; ".join(sorted({a.why_suppressed for a in alerts}))
+                         for key, alerts in named.items() if all(a.suppressed for a in alerts)})
 
 
 @dataclass(frozen=True)

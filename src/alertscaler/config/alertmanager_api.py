@@ -65,13 +65,15 @@ class OnUnreachable(str, Enum):
 
 
 class WhenUnreachable(BaseModel):
-    """Per direction; the defaults: adding capacity during an Alertmanager outage is the safe mistake, removing
-    it is not."""
+    """Per direction, and for heals; the defaults: adding capacity during an Alertmanager outage is the safe
+    mistake, removing it is not, and neither is healing (replacing, rebooting) a member whose alert may be
+    silenced."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scale_out: OnUnreachable = OnUnreachable.OPEN
     scale_in: OnUnreachable = OnUnreachable.CLOSED
+    heal: OnUnreachable = OnUnreachable.CLOSED  # a heal signal from an alert (act.healing)
 
     def of(self, direction: Direction) -> OnUnreachable:
         return self.scale_out if direction is Direction.SCALE_OUT else self.scale_in
@@ -79,7 +81,8 @@ class WhenUnreachable(BaseModel):
 
 class SilencesConfig(BaseModel):
     """``groups.NAME.silences``: respect Alertmanager's silences and inhibitions (default, when
-    ``alertmanager.url`` is set), and fail open or closed per direction when it cannot be asked."""
+    ``alertmanager.url`` is set) for step policies and heal alerts, and fail open or closed per direction (and
+    for heals) when it cannot be asked."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

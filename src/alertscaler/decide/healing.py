@@ -3,6 +3,9 @@
 No I/O, no clock (``now`` is passed in), no global config: ``act.healing`` gathers the inputs and records the
 outcome. In order, for each signalled member (several signals for one member count once):
 
+0. signalled only by alerts that Alertmanager says are silenced or inhibited → ``silenced``; Alertmanager could
+   not be asked and heal fails closed → ``silence_unknown`` (``silences``, from ``act.silencing.judge_heal``; a
+   member the provider's own status reports failed is not subject to silences). Neither counts towards a storm;
 1. a key that names no current member → ``unknown_member`` (already replaced, or not this group's);
 2. a member younger than ``grace`` → ``grace`` (still warming up);
 3. the monitoring path looks sick — the caller says Prometheus is unreachable, or more than ``freeze_share``
@@ -27,6 +30,7 @@ from alertscaler.model.healing import (
     HealRecord,
     HealRules,
     HealSignal,
+    HealSilences,
     MemberJudgement,
     SignalSource,
 )
@@ -57,9 +61,11 @@ def plan_heal(
     *,
     replaced: Mapping[str, str] | None = None,
     monitoring_problem: str | None = None,
+    silences: HealSilences | None = None,
 ) -> HealPlan:
     """Judge one batch. ``replaced`` maps replacement ids to their slots; ``monitoring_problem`` is set by the
-    caller when the monitoring path is down (e.g. "Prometheus unreachable: ...")."""
+    caller when the monitoring path is down (e.g. "Prometheus unreachable: ..."); ``silences``: Alertmanager's
+    view of the alerts behind the signals (None: not asked)."""
     replaced = replaced or {}
     by_key: dict[str, list[HealSignal]] = {}
     for signal in sorted(signals, key=lambda s: (s.at, s.member_key)):
@@ -72,6 +78,13 @@ def plan_heal(
         sources = tuple(dict.fromkeys(s.source for s in batch))
         why = "; ".join(dict.fromkeys(s.reason for s in batch))
         member = find_member(key, members)
+        if silences is not None and SignalSource.STATUS not in sources:  # only alerts say so: Alertmanager's view
+            muted = _muted(key, member, sources, why, silences, replaced)
+            if muted is not None:
+                judged.append(muted)
+                continue
+            if silences.note:
+                why = f"{why}; {silences.note}"
         if member is None:
             judged.append(MemberJudgement(key, None, HealOutcome.UNKNOWN_MEMBER, None, None,
                                           f"{key}: no such member now ({why})", sources))
@@ -122,6 +135,22 @@ def plan_heal(
     acting = sum(1 for j in judged if j.outcome.acts)
     message = f"{acting} of {len(by_key)} signalled member(s) acted on"
     return HealPlan(tuple(judged), message=message, history_used=tuple(history))
+
+
+def _muted(key: str, member: Member | None, sources: tuple[SignalSource, ...], why: str, silences: HealSilences,
+           replaced: Mapping[str, str]) -> MemberJudgement | None:
+    """A member signalled by alerts only, whose alerts Alertmanager silences (or could not say): not healed."""
+    member_id = member.id if member is not None else None
+    slot = slot_of(member_id, replaced) if member_id is not None else None
+    if silences.blocked is not None:
+        return MemberJudgement(key, member_id, HealOutcome.SILENCE_UNKNOWN, None, slot,
+                               f"{key}: not healed, {silences.blocked} ({why})", sources)
+    suppressed = silences.suppressed.get(key)
+    if suppressed is not None:
+        return MemberJudgement(key, member_id, HealOutcome.SILENCED, None, slot,
+                               f"{key}: its alert is {suppressed} in Alertmanager: not healed; heals if Alertmanager "
+                               f"sends it again, still firing, once the silence ends ({why})", sources)
+    return None
 
 
 def _storm(unhealthy: int, size: int, rules: HealRules) -> str | None:

@@ -13,6 +13,7 @@ a new id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -76,10 +77,25 @@ class HealOutcome(str, Enum):
     FLAPPING = "flapping"            # skipped: flaps, and the provider cannot quarantine
     GRACE = "grace"                  # skipped: still warming up
     UNKNOWN_MEMBER = "unknown_member"  # skipped: no such member (already replaced, or not ours)
+    SILENCED = "silenced"            # skipped: its alert is silenced or inhibited in Alertmanager
+    SILENCE_UNKNOWN = "silence_unknown"  # skipped: Alertmanager could not be asked and heal fails closed
 
     @property
     def acts(self) -> bool:
         return self in (HealOutcome.HEAL, HealOutcome.QUARANTINE)
+
+
+@dataclass(frozen=True)
+class HealSilences:
+    """What Alertmanager says about the alerts behind a batch's signals (``act.silencing.judge_heal``), for
+    ``decide.healing``. ``suppressed``: member key -> why every alert naming it is silenced or inhibited;
+    ``blocked``: Alertmanager could not be asked and heal fails closed (why); ``note``: it could not be asked and
+    heal fails open (said in the heal's message). Only signals from alerts are subject to it, never the
+    provider's own status."""
+
+    suppressed: Mapping[str, str] = field(default_factory=dict)
+    blocked: str | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
