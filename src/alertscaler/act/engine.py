@@ -357,8 +357,9 @@ class Engine:
                 await self._process_pending()
             except Exception:
                 log.exception("processing notifications failed; will retry")
-            try:
-                await asyncio.wait_for(self._process_event.wait(), timeout=1.0)
+            try:  # asyncio.timeout: wait_for (3.11) can swallow the stop's cancellation (see GroupWorker._sleep)
+                async with asyncio.timeout(1.0):
+                    await self._process_event.wait()
             except TimeoutError:
                 pass
 

@@ -112,7 +112,10 @@ class GroupWorker:
         self.on_finished(self.group)
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the wakeup
+        # is set, and the worker would run on after Engine.stop cancelled it (the stop then waits forever)
         try:
-            await asyncio.wait_for(self.wakeup.wait(), timeout=max(0.0, seconds))
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self.wakeup.wait()
         except TimeoutError:
             pass
