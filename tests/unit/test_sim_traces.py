@@ -4,7 +4,7 @@ the bundled WorldCup98 excerpt, and cutting, compressing, scaling, smoothing."""
 from __future__ import annotations
 
 import gzip
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,8 @@ def test_iso_dates_with_a_time_zone() -> None:
 
 
 @pytest.mark.parametrize(("lines", "fragment"), [
-    (["t,v", "0,1", "15,2,3"], "line 3: expected 2 columns 'timestamp,value', got 3"),
+    (["t,v", "0,1", "15,2,3"], "line 3: expected 2 columns 't,v', got 3"),
+    (["0,1", "15,2,3"], "line 2: expected 2 columns 'timestamp,value', got 3"),
     (["0,1", "yesterday,2"], "line 2: timestamp 'yesterday' is neither a number of seconds nor an ISO 8601"),
     (["0,1", "15,abc"], "line 2: value 'abc' is not a number"),
     (["0,1", "15,-3"], "line 2: value -3 must be finite and >= 0"),
@@ -51,13 +52,74 @@ def test_iso_dates_with_a_time_zone() -> None:
     (["2024-05-01T12:00:00Z,1", "2024-05-01T12:01:00,2"], "line 2: timestamp '2024-05-01T12:01:00' mixes dates"),
     (["t,v", "0,1"], "needs at least 2 rows of timestamp,value (got 1)"),
     ([], "needs at least 2 rows"),
-    (["a;b"], "line 1: expected 2 columns"),
-], ids=["columns", "timestamp", "value", "negative", "infinite", "not-increasing", "numbers-then-dates",
-        "time-zones", "one-row", "empty", "semicolons"])
+    (["a;b"], "needs at least 2 rows"),
+    (["time,cpu,rps", "0,1,2", "15,2,3"], "3 columns (1 'time', 2 'cpu', 3 'rps'): choose the value column with "
+                                          "--column"),
+    (["0.5", "0.7"], "no timestamp column (1 column(s), no header): give the time between rows with --stride"),
+], ids=["columns", "columns-no-header", "timestamp", "value", "negative", "infinite", "not-increasing",
+        "numbers-then-dates", "time-zones", "one-row", "empty", "header-only", "which-column", "no-timestamps"])
 def test_bad_csv_names_line_and_problem(lines: list[str], fragment: str) -> None:
     with pytest.raises(TraceError, match=r"t\.csv") as caught:
         parse_trace(lines, "t.csv")
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(("lines", "column", "stride", "values", "offsets"), [
+    (["time,cpu,rps", "0,0.5,10", "10,0.6,20"], "rps", None, (10, 20), (0, 10)),
+    (["time,cpu,rps", "0,0.5,10", "10,0.6,20"], "3", None, (10, 20), (0, 10)),
+    (["time,cpu,rps", "0,0.5,10", "10,0.6,20"], "RPS", 5.0, (10, 20), (0, 5)),   # --stride ignores timestamps
+    (["12", "15", "9"], None, 10.0, (12, 15, 9), (0, 10, 20)),                    # values only
+    (["rps", "12", "15"], None, 60.0, (12, 15), (0, 60)),
+    (["host\tts\trps", "a\t0\t1", "a\t30\t2"], "rps", None, (1, 2), (0, 30)),   # tabs; ts named like a time
+    (["t;v", "0;1,5", "60;2"], None, None, None, None),                           # semicolons: see below
+    (["0 1", "60 2"], None, None, (1, 2), (0, 60)),                                # spaces
+    (["t,v", "0,1", "60,", "120,NaN", "180,4"], None, None, (1, 1, 1, 4), (0, 60, 120, 180)),  # gaps hold
+], ids=["by-name", "by-number", "stride", "values-only", "header-stride", "tabs", "semicolons", "spaces", "gaps"])
+def test_columns_strides_and_gaps(lines: list[str], column: str | None, stride: float | None,
+                                  values: tuple[float, ...] | None, offsets: tuple[float, ...] | None) -> None:
+    if values is None:  # a semicolon file: a comma is then part of a field
+        with pytest.raises(TraceError, match="value '1,5' is not a number"):
+            parse_trace(lines, "t.csv", column=column, stride=stride)
+        return
+    trace = parse_trace(lines, "t.csv", column=column, stride=stride)
+    assert (trace.values, trace.offsets) == (values, offsets)
+
+
+def test_gaps_are_counted_and_unix_times_give_dates() -> None:
+    trace = parse_trace(["timestamp,value", "960163200,1", "960165000,", "960166800,3"])
+    assert trace.skipped == 1 and trace.values == (1, 1, 3)
+    assert trace.start == datetime(2000, 6, 5, tzinfo=UTC)
+    millis = parse_trace(["960163200000,1", "960163210000,2"])
+    assert millis.offsets == (0, 10) and millis.start == datetime(2000, 6, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("column", "fragment"), [
+    ("4", "column 4: the file has 3 column(s)"),
+    ("mem", "no column 'mem'; the header has 1 'time', 2 'cpu', 3 'rps'"),
+], ids=["number", "name"])
+def test_bad_columns(column: str, fragment: str) -> None:
+    with pytest.raises(TraceError, match=r"t\.csv") as caught:
+        parse_trace(["time,cpu,rps", "0,1,2", "15,2,3"], "t.csv", column=column)
+    assert fragment in str(caught.value)
+
+
+def test_a_column_name_needs_a_header() -> None:
+    with pytest.raises(TraceError, match="no header line; give the column's number"):
+        parse_trace(["0,1,2", "15,2,3"], "t.csv", column="rps")
+
+
+def test_without_a_column_named_like_a_time_give_the_stride() -> None:
+    lines = ["cpu,mem,rps", "1,2,3", "2,3,4"]
+    with pytest.raises(TraceError, match=r"no timestamp column \(1 'cpu', 2 'mem', 3 'rps'\): give .* --stride"):
+        parse_trace(lines, "t.csv", column="rps")
+    assert parse_trace(lines, "t.csv", column="rps", stride=10).values == (3, 4)
+
+
+def test_the_bundled_electricity_trace() -> None:
+    trace = load_trace("electricity")
+    assert trace.start == datetime(2000, 6, 5, tzinfo=UTC)
+    assert len(trace.values) == 12 * 7 * 48 and trace.end == 12 * 7 * 86400
+    assert "Taylor" in notice_text("electricity") and "MIT License" in notice_text("electricity")
 
 
 def test_plain_and_gzip_files_read_the_same(tmp_path: Path) -> None:

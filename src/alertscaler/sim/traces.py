@@ -4,22 +4,29 @@ Owns the CSV format the simulator reads (``timestamp,value``) and the pure helpe
 and scale a trace. Called by ``sim.running`` (``Trace.rate_at``), the ``alertscaler simulate`` command and
 ``bench/decision_quality.py`` (``load_trace``, ``window``, ``compressed``, ``scaled_to_peak``).
 
-The format, one row per sample (blank lines and ``#`` comments are skipped):
+The format, one row per sample (blank lines and ``#`` comments are skipped), columns separated by commas (or
+semicolons, tabs, spaces: whichever the first line has):
 
-* ``timestamp``: seconds (a plain number: epoch or relative) or an ISO 8601 date-time
-  (``1998-06-29 00:00:00``, ``2024-05-01T12:00:00Z``), strictly increasing; gaps need not be even;
-* ``value``: the demand from that timestamp until the next row's, in requests per second. A header whose
-  second column is ``count`` says the values are request COUNTS per row instead (like the WorldCup98 data:
-  requests per minute), divided here by the row's length in seconds;
-* the first line may be a header (it is one when its value column is not a number);
+* the first line may be a header: it is one when a field is neither a number nor a date-time;
+* the VALUE column: the second of two, the only one of one, else the one named by ``column`` (a header name
+  or a number, 1 = the first). The demand from that row until the next, in requests per second; under a
+  header named ``count`` request COUNTS per row instead (like the WorldCup98 data: requests per minute),
+  divided by the row's length in seconds. An empty value (or NaN, NA, null) is a gap: the previous value
+  holds, and ``Trace.skipped`` counts them;
+* the TIME column: one named like a time (timestamp, time, ts, period, date, epoch, ...), else the first
+  column when it is not the value column. Seconds (a plain number: relative, or Unix time, which gives
+  the trace dates; Unix milliseconds are recognised) or ISO 8601 date-times (``1998-06-29 00:00:00``,
+  ``2024-05-01T12:00:00Z``), strictly increasing; gaps need not be even. A file without one (a column of
+  values) needs ``stride``, the seconds between rows, which also makes the timestamps ignored;
 * the last row lasts as long as the one before it, so a trace needs at least two rows;
 * the file may be gzip-compressed (recognised by its content, not its name).
 
 Errors are ``TraceError`` naming the file, the line and the problem.
 
-``worldcup98`` names the bundled excerpt (``alertscaler/data/worldcup98-excerpt.csv.gz``: the 1998 World Cup
-web site, requests per minute, 1998-06-29 00:00 to 1998-07-02 23:59; its copyright notice,
-``WORLDCUP98-NOTICE.txt``, travels with it: ``notice_text()``).
+Bundled traces (``alertscaler/data/``, each with its notice: ``notice_text(name)``): ``worldcup98`` (the 1998
+World Cup web site, requests per minute, 1998-06-29 00:00 to 1998-07-02 23:59) and ``electricity``
+(half-hourly electricity demand in England and Wales, 12 weeks from Monday 2000-06-05: daily and weekly
+seasonality).
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "ATTRIBUTION",
     "BUNDLED",
+    "ELECTRICITY",
     "WORLDCUP98",
     "Trace",
     "TraceError",
@@ -45,8 +54,14 @@ __all__ = [
 ]
 
 WORLDCUP98 = "worldcup98"
-BUNDLED = {WORLDCUP98: "data/worldcup98-excerpt.csv.gz"}
-_NOTICE = {WORLDCUP98: "data/WORLDCUP98-NOTICE.txt"}
+ELECTRICITY = "electricity"
+BUNDLED = {WORLDCUP98: "data/worldcup98-excerpt.csv.gz", ELECTRICITY: "data/electricity-halfhourly.csv.gz"}
+_NOTICE = {WORLDCUP98: "data/WORLDCUP98-NOTICE.txt", ELECTRICITY: "data/ELECTRICITY-NOTICE.txt"}
+#: the attribution printed wherever a bundled trace's results are shown
+ATTRIBUTION = {
+    WORLDCUP98: 'M. Arlitt and T. Jin, "1998 World Cup Web Site Access Logs", August 1998',
+    ELECTRICITY: "J. W. Taylor (2003), J. Operational Research Society 54, 799-805; data via pmdarima 2.1.1 (MIT)",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -58,13 +73,14 @@ class TraceError(ValueError):
 class Trace:
     """Piecewise-constant demand: ``values[i]`` requests/s from ``offsets[i]`` to ``offsets[i + 1]`` (the last
     sample until ``end``). ``offsets`` are seconds from the trace's start; ``start`` is that start's date-time
-    when the source had dates (None for numeric timestamps)."""
+    when the source had dates (None for relative timestamps); ``skipped``: missing values read as gaps."""
 
     values: tuple[float, ...]
     offsets: tuple[float, ...]
     end: float
     start: datetime | None = None
     name: str = "trace"
+    skipped: int = 0
 
     def __post_init__(self) -> None:
         if not self.values or len(self.values) != len(self.offsets):
@@ -117,7 +133,7 @@ class Trace:
         last = bisect.bisect_left(self.offsets, stop)
         offsets = [0.0, *(o - start for o in self.offsets[first + 1:last])]
         moved = None if self.start is None else self.start + timedelta(seconds=start)
-        return Trace(self.values[first:last], tuple(offsets), stop - start, moved, self.name)
+        return Trace(self.values[first:last], tuple(offsets), stop - start, moved, self.name, self.skipped)
 
     def _when(self, offset: float) -> str:
         """``offset`` as the trace's date-time when it has dates, else as seconds."""
@@ -158,66 +174,163 @@ class Trace:
         return replace(self, values=tuple(out))
 
 
-def parse_trace(lines: Iterable[str], source: str = "trace") -> Trace:
-    """``timestamp,value`` rows (see the module docstring) → ``Trace``. TraceError names line and problem."""
+def parse_trace(lines: Iterable[str], source: str = "trace", *, column: str | None = None,
+                stride: float | None = None) -> Trace:
+    """CSV rows (see the module docstring) → ``Trace``. ``column``: the value column, by header name or
+    number (1 = the first); ``stride``: seconds between rows, for a file without timestamps (or to ignore
+    them). TraceError names the line and the problem."""
+    if stride is not None and not (math.isfinite(stride) and stride > 0):
+        raise TraceError(f"{source}: the stride must be a duration > 0, got {stride!r}")
+    rows = _rows(lines, source)
+    if not rows:
+        raise TraceError(f"{source}: needs at least 2 rows of timestamp,value (got 0): the last row lasts as long "
+                         "as the one before it")
+    header: list[str] | None = None
+    first_number, first = rows[0]
+    if any(not _is_number(f) and _date(f) is None for f in first):
+        header, rows = first, rows[1:]
+    width = len(first)
+    names = ",".join(header) if header else ("timestamp,value" if width == 2 else "")
+    for number, fields in rows:
+        if len(fields) != width:
+            shown = f" {names!r}" if names else ""
+            raise TraceError(f"{source}, line {number}: expected {width} columns{shown}, got {len(fields)}: "
+                             f"{_show(_joined(fields))}")
+    value_at = _value_column(column, header, width, source, first_number)
+    time_at = None if stride is not None else _time_column(header, width, value_at, rows)
+    if stride is None and time_at is None:
+        raise TraceError(f"{source}: no timestamp column ({_columns(header, width)}): give the time between rows "
+                         "with --stride (e.g. --stride 10s)")
+    counts = header is not None and header[value_at].lower() == "count"
     stamps: list[float] = []
     values: list[float] = []
-    numbers: list[int] = []
+    skipped = 0
     first_date: datetime | None = None
     dated: bool | None = None
-    counts = False
-    seen_row = False
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip().lstrip("\ufeff")
-        if not line or line.startswith("#"):
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) != 2:
-            raise TraceError(f"{source}, line {number}: expected 2 columns 'timestamp,value', "
-                             f"got {len(fields)}: {_show(line)}")
-        if not seen_row and not _is_number(fields[1]):
-            seen_row = True  # a header
-            counts = fields[1].lower() == "count"
-            continue
-        seen_row = True
-        stamp, is_date = _timestamp(fields[0], source, number)
-        if dated is None:
-            dated = is_date
-        elif dated != is_date:
-            kinds = ("a date-time", "numbers") if is_date else ("a number", "date-times")
-            raise TraceError(f"{source}, line {number}: timestamp {fields[0]!r} is {kinds[0]}; the rows before "
-                             f"have {kinds[1]}")
-        if isinstance(stamp, datetime):
-            if first_date is None:
-                first_date = stamp
-            elif (stamp.tzinfo is None) != (first_date.tzinfo is None):
-                raise TraceError(f"{source}, line {number}: timestamp {fields[0]!r} mixes dates with and "
-                                 "without a time zone")
-            seconds = (stamp - first_date).total_seconds()
+    for index, (number, fields) in enumerate(rows):
+        if time_at is None:
+            seconds = index * (stride or 0.0)
         else:
-            seconds = stamp
-        value = _value(fields[1], source, number)
-        if stamps and seconds <= stamps[-1]:
-            raise TraceError(f"{source}, line {number}: timestamp {fields[0]!r} is not after the previous row's")
+            text = fields[time_at]
+            stamp, is_date = _timestamp(text, source, number)
+            if dated is None:
+                dated = is_date
+            elif dated != is_date:
+                kinds = ("a date-time", "numbers") if is_date else ("a number", "date-times")
+                raise TraceError(f"{source}, line {number}: timestamp {text!r} is {kinds[0]}; the rows before "
+                                 f"have {kinds[1]}")
+            if isinstance(stamp, datetime):
+                if first_date is None:
+                    first_date = stamp
+                elif (stamp.tzinfo is None) != (first_date.tzinfo is None):
+                    raise TraceError(f"{source}, line {number}: timestamp {text!r} mixes dates with and "
+                                     "without a time zone")
+                seconds = (stamp - first_date).total_seconds()
+            else:
+                seconds = stamp
+            if stamps and seconds <= stamps[-1]:
+                raise TraceError(f"{source}, line {number}: timestamp {text!r} is not after the previous row's")
+        value = _value(fields[value_at], source, number)
+        if value is None:
+            skipped += 1
+            if not values:
+                continue  # nothing to hold before the first value
+            value = values[-1]  # a missing value: the previous one holds
         stamps.append(seconds)
         values.append(value)
-        numbers.append(number)
     if len(stamps) < 2:
         raise TraceError(f"{source}: needs at least 2 rows of timestamp,value (got {len(stamps)}): the last row "
                          "lasts as long as the one before it")
+    if dated is False and all(s > _EPOCH_MILLIS for s in stamps):
+        stamps = [s / 1000.0 for s in stamps]  # epoch milliseconds
+    if dated is False and stamps[0] > _EPOCH_SECONDS:
+        first_date = datetime.fromtimestamp(stamps[0], UTC)
     end = stamps[-1] + (stamps[-1] - stamps[-2])
     lengths = [b - a for a, b in zip(stamps, [*stamps[1:], end], strict=True)]
     if counts:
         values = [v / length for v, length in zip(values, lengths, strict=True)]
     origin = stamps[0]
-    return Trace(tuple(values), tuple(s - origin for s in stamps), end - origin, first_date, source)
+    return Trace(tuple(values), tuple(s - origin for s in stamps), end - origin, first_date, source, skipped)
 
 
-def load_trace(spec: str | Path) -> Trace:
-    """A bundled trace by name (``worldcup98``) or a CSV file, plain or gzip-compressed."""
+def _rows(lines: Iterable[str], source: str) -> list[tuple[int, list[str]]]:
+    """The non-blank, non-comment lines as (line number, fields), split on the first line's delimiter."""
+    rows: list[tuple[int, list[str]]] = []
+    delimiter: str | None = ""
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip().lstrip("\ufeff")
+        if not line or line.startswith("#"):
+            continue
+        if delimiter == "":
+            delimiter = next((d for d in ("\t", ";", ",") if d in line), None)  # None: whitespace
+        fields = [f.strip().strip('"') for f in (line.split(delimiter) if delimiter else line.split())]
+        rows.append((number, fields))
+    return rows
+
+
+_TIME_NAMES = {"timestamp", "time", "ts", "t", "period", "date", "datetime", "epoch", "seconds", "second",
+               "time_s", "timestamp_s", "start_time", "time_stamp"}
+
+
+def _value_column(column: str | None, header: list[str] | None, width: int, source: str, line: int) -> int:
+    if column is not None:
+        text = column.strip()
+        if text.isdigit():
+            at = int(text) - 1
+            if not 0 <= at < width:
+                raise TraceError(f"{source}: column {text}: the file has {width} column(s) "
+                                 f"({_columns(header, width)})")
+            return at
+        if header is None:
+            raise TraceError(f"{source}: column {text!r}: the file has no header line; give the column's number "
+                             f"(1 to {width})")
+        lowered = [h.lower() for h in header]
+        if text.lower() not in lowered:
+            raise TraceError(f"{source}: no column {text!r}; the header has {_columns(header, width)}")
+        return lowered.index(text.lower())
+    if width == 1:
+        return 0
+    if width == 2:
+        return 1
+    raise TraceError(f"{source}, line {line}: {width} columns ({_columns(header, width)}): choose the value column "
+                     "with --column NAME or --column N (1 = the first)")
+
+
+def _time_column(header: list[str] | None, width: int, value_at: int,
+                 rows: list[tuple[int, list[str]]]) -> int | None:
+    """The timestamp column: one named like a time, else the first column when it is not the value column
+    (with a header of more than two columns only if it holds date-times)."""
+    if header is not None:
+        for at, name in enumerate(header):
+            if at != value_at and name.lower() in _TIME_NAMES:
+                return at
+    if value_at == 0 or width == 1:
+        return None
+    if header is None or width == 2:
+        return 0
+    return 0 if rows and _date(rows[0][1][0]) is not None else None
+
+
+def _columns(header: list[str] | None, width: int) -> str:
+    if header is None:
+        return f"{width} column(s), no header"
+    return ", ".join(f"{i} {name!r}" for i, name in enumerate(header, 1))
+
+
+def _joined(fields: list[str]) -> str:
+    return ",".join(fields)
+
+
+_EPOCH_SECONDS = 1e8    # numeric timestamps above this are Unix time (after 1973): the trace gets dates
+_EPOCH_MILLIS = 1e11    # ... and above this, Unix time in milliseconds (no trace runs to the year 5138)
+
+
+def load_trace(spec: str | Path, *, column: str | None = None, stride: float | None = None) -> Trace:
+    """A bundled trace by name (``worldcup98``, ``electricity``) or a CSV file, plain or gzip-compressed
+    (``column``, ``stride``: see ``parse_trace``)."""
     if isinstance(spec, str) and spec in BUNDLED:
         data = resources.files("alertscaler").joinpath(BUNDLED[spec]).read_bytes()
-        return parse_trace(gzip.decompress(data).decode("ascii").splitlines(), spec)
+        return parse_trace(gzip.decompress(data).decode("ascii").splitlines(), spec, column=column, stride=stride)
     path = Path(spec)
     try:
         data = path.read_bytes()
@@ -236,12 +349,19 @@ def load_trace(spec: str | Path) -> Trace:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise TraceError(f"{path}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
-    return parse_trace(text.splitlines(), str(path))
+    return parse_trace(text.splitlines(), str(path), column=column, stride=stride)
 
 
 def notice_text(name: str = WORLDCUP98) -> str:
     """The copyright notice that must accompany a bundled trace wherever it is replayed."""
     return resources.files("alertscaler").joinpath(_NOTICE[name]).read_text(encoding="utf-8")
+
+
+def _date(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _timestamp(text: str, source: str, number: int) -> tuple[float | datetime, bool]:
@@ -250,15 +370,20 @@ def _timestamp(text: str, source: str, number: int) -> tuple[float | datetime, b
         if math.isfinite(value):
             return value, False
     else:
-        try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00")), True
-        except ValueError:
-            pass
+        date = _date(text)
+        if date is not None:
+            return date, True
     raise TraceError(f"{source}, line {number}: timestamp {_show(text)} is neither a number of seconds nor an "
                      "ISO 8601 date-time (e.g. 1998-06-29 00:00:00)")
 
 
-def _value(text: str, source: str, number: int) -> float:
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "-"}
+
+
+def _value(text: str, source: str, number: int) -> float | None:
+    """The value, or None for a missing one (empty, NaN, NA, null)."""
+    if text.lower() in _MISSING:
+        return None
     if not _is_number(text):
         raise TraceError(f"{source}, line {number}: value {_show(text)} is not a number")
     value = float(text)
