@@ -1,6 +1,7 @@
 """The one composition root: policy file → store, providers, the engine's loops (``build_engine``: processing,
 re-evaluation and live checks, tracking, schedules, heal judge, workers, the Prometheus client and combiner),
-HTTP app; and running it under uvicorn.
+HTTP app; and running it under uvicorn, where ``SIGHUP`` reloads the policy file (``act.reloading``, wired here
+with the same wiring as at start) and the TLS certificate.
 
 Called by ``cli`` (``serve``) and by tests that want the whole service, or an engine, in-process.
 """
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -29,6 +33,7 @@ from alertscaler.act.processing import Processor
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import exact_policies, publish
 from alertscaler.act.reevaluating import Reevaluator
+from alertscaler.act.reloading import Reloader
 from alertscaler.act.scheduling import Scheduler
 from alertscaler.act.silencing import SilenceGate
 from alertscaler.act.tracking import Query, TrackingLoop, ValuesOf
@@ -55,26 +60,34 @@ class Service:
     app: Starlette
 
 
-def build(policy: PolicyFile) -> Service:
-    """Open (and migrate) the store and create every group's provider. Nothing runs yet."""
-    state_dir = policy.state_dir()
-    state_dir.mkdir(parents=True, exist_ok=True)
+def build(policy: PolicyFile, source: str | Path | None = None) -> Service:
+    """Open (and migrate) the store and create every group's provider. Nothing runs yet. ``source``: the policy
+    file, re-read by a reload."""
+    policy.state_dir().mkdir(parents=True, exist_ok=True)
     store = SqlStore(policy.store_url(), sqlite_synchronous=policy.store.sqlite_synchronous)
     store.migrate()
-    providers: dict[str, Provider] = {}
-    for name, group in policy.groups.items():
-        group_dir = state_dir / "groups" / name
-        group_dir.mkdir(parents=True, exist_ok=True)
-        providers[name] = registry.create(group.provider, ProviderContext(group=name, state_dir=group_dir))
-    engine = build_engine(policy, store, providers)
+    providers = {name: create_provider(policy, name) for name in policy.groups}
+    engine = build_engine(policy, store, providers, source=source)
     return Service(policy, store, engine, create_app(engine))
+
+
+def create_provider(policy: PolicyFile, name: str) -> Provider:
+    """Group ``name``'s provider, its state under ``state_dir/groups/NAME`` (at start, and for a reload)."""
+    group_dir = policy.state_dir() / "groups" / name
+    group_dir.mkdir(parents=True, exist_ok=True)
+    return registry.create(policy.groups[name].provider, ProviderContext(group=name, state_dir=group_dir))
 
 
 def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Provider], *,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
                  monitoring: Callable[[], str | None] | None = None, query: Query | None = None,
-                 series: SeriesCount | None = None, ownership: Ownership | None = None) -> Engine:
-    """Wire the engine's loops: the one place they are put together (``build`` and the tests call it).
+                 series: SeriesCount | None = None, ownership: Ownership | None = None,
+                 source: str | Path | None = None,
+                 provider_factory: Callable[[PolicyFile, str], Provider] = create_provider) -> Engine:
+    """Wire the engine's loops: the one place they are put together (``build`` and the tests call it). The
+    engine's ``reloader`` wires them again, the same way, for a new version of the policy file (``source``),
+    keeping ``metrics``, ``ownership`` and the options below; ``provider_factory`` makes the providers of the
+    groups a reload adds or whose provider it changes.
 
     ``monitoring`` says what is wrong with the monitoring path (None: healthy) for the heal freeze; default:
     whether the configured Prometheus answers ``/-/ready`` (nothing is asked, and the freeze does not consider
@@ -89,6 +102,20 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     ownership = ownership or Ownership(policy.store.lease, policy.store.heartbeat_interval,
                                        local_peers=not policy.store_url().startswith("postgresql"))
     store.act_as(ownership.claims)
+
+    def wire(policy: PolicyFile, providers: dict[str, Provider]) -> tuple[Loops, Operator]:
+        return _wire(policy, store, providers, clock, metrics, ownership, monitoring, query, series)
+
+    loops, operator = wire(policy, providers)
+    engine = Engine(policy, store, providers, loops, operator, clock=clock, metrics=metrics)
+    engine.reloader = Reloader(engine, wire, provider_factory, source, on_applied=warn_if_unauthenticated)
+    return engine
+
+
+def _wire(policy: PolicyFile, store: StateStore, providers: dict[str, Provider], clock: Callable[[], datetime],
+          metrics: Metrics, ownership: Ownership, monitoring: Callable[[], str | None] | None, query: Query | None,
+          series: SeriesCount | None) -> tuple[Loops, Operator]:
+    """The loops and the operator for ``policy`` (``build_engine``'s options; a reload calls it again)."""
     groups = policy.groups.values()
     tracks = any(g.track is not None for g in groups)
     checks = any(step.checked for g in groups for _, step in g.policies())
@@ -116,7 +143,8 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
     gate = SilenceGate(am.alerts, policy.alertmanager.reconcile_interval) if am is not None else None
     workers = {
         name: GroupWorker(name, store, Executor(store, providers[name], policy.actions, metrics, clock,
-                                                exact_policies(group), owner=ownership.replica, group=group),
+                                                exact_policies(group), owner=ownership.replica, group=group,
+                                                drain=policy.drain_of(name)),
                           clock,
                           db=store.call, ownership=ownership)
         for name, group in policy.groups.items()
@@ -132,8 +160,9 @@ def build_engine(policy: PolicyFile, store: StateStore, providers: dict[str, Pro
         closers=[c.close for c in (client, am) if c is not None],
         ownership=ownership,
     )
-    operator = Operator(policy, store, clock, metrics, lambda done: publish(done, metrics, workers))
-    return Engine(policy, store, providers, loops, operator, clock=clock, metrics=metrics)
+    # publishes to the workers the engine ends up with (a reload keeps the running ones: act.reloading)
+    operator = Operator(policy, store, clock, metrics, lambda done: publish(done, metrics, loops.workers))
+    return loops, operator
 
 
 def _series_of(client: PrometheusClient) -> SeriesCount:
@@ -167,27 +196,45 @@ def warn_if_unauthenticated(policy: PolicyFile) -> bool:
 
 
 def serve(policy: PolicyFile, log_level: str = "info", source: str = "policy file") -> None:
+    """Run the service on ``policy``, loaded from the file ``source``: until SIGTERM / SIGINT; SIGHUP reloads the
+    policy file (``act.reloading``) and, with TLS, the certificate."""
     warn_if_unauthenticated(policy)
     sync_rules_at_start(policy, source)
-    service = build(policy)
+    service = build(policy, source=source)
     tls = policy.server.tls
     config = uvicorn.Config(
         service.app, host=policy.server.host, port=policy.server.port, log_config=None,
         log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
         ssl_certfile=tls.cert_file if tls else None, ssl_keyfile=tls.key_file if tls else None,
     )
+    listener = None
     if tls is not None:
         listener = TlsListener(tls.cert_file, tls.key_file)
         config.load()
         config.ssl = listener.context  # the one context the server uses; SIGHUP reloads its certificate
-        listener.reload_on_sighup()
+    reload_on_sighup(service.engine, listener)
     server = uvicorn.Server(config)
-    log.info("alertscaler listening on %s%s (store %s, %d group(s))", policy.server.listen,
-             " with TLS (SIGHUP reloads the certificate)" if tls else "", service.store.safe_url, len(policy.groups))
+    log.info("alertscaler listening on %s%s (store %s, %d group(s)); SIGHUP reloads %s%s", policy.server.listen,
+             " with TLS" if tls else "", service.store.safe_url, len(policy.groups), source,
+             " and the certificate" if tls else "")
     try:
         server.run()
     finally:
         service.store.close()
+
+
+def reload_on_sighup(engine: Engine, listener: TlsListener | None = None) -> Any:
+    """Install the SIGHUP handler (main thread only): the TLS certificate is re-read at once (``listener``), the
+    policy file on the engine's event loop (``Engine.reloader``). Returns the handler it replaced."""
+    reloader = engine.reloader
+
+    def on_sighup(signum: int, frame: FrameType | None) -> None:
+        if listener is not None:
+            listener.reload()
+        if reloader is not None:
+            reloader.reload_soon("SIGHUP")
+
+    return signal.signal(signal.SIGHUP, on_sighup)
 
 
 class _JsonFormatter(logging.Formatter):

@@ -2,7 +2,9 @@
 re-evaluation, heal judging, schedules, tracking, status refresh, retention, one worker per group), and
 records webhooks in group commits (``record_async``: the processing loop's intake) and answers ``api``'s
 reads (``reads``) and live status. What an operator commands (manual scale, pause, resume, clearing an alert)
-is ``act.operating.Operator``'s (``Engine.operator``, wired by the same builder).
+is ``act.operating.Operator``'s (``Engine.operator``, wired by the same builder). A reload of the policy file
+(``act.reloading``, ``Engine.reloader``) swaps the loops for ones wired for the new file (``install``), between
+two timer passes.
 
 Built by ``service.build_engine`` (the one composition root; tests build it there too, with a SQLite store
 and a clock they control). Every decision a loop records is published by ``act.recording.publish``.
@@ -13,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
@@ -43,6 +45,9 @@ from alertscaler.model.healing import HealSignal
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
 from alertscaler.store.base import Receipt, StateStore
+
+if TYPE_CHECKING:
+    from alertscaler.act.reloading import Reloader
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +111,35 @@ class Loops:
 class Engine:
     def __init__(self, policy: PolicyFile, store: StateStore, providers: dict[str, Provider], loops: Loops,
                  operator: Operator, clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
-        self.policy = policy
         self.store = store
         self.reads: Reads = store
-        self.providers = providers
         self.clock = clock
         self.metrics = metrics or Metrics()
+        self.reloader: Reloader | None = None  # re-reads the policy file (act.reloading), wired by the builder
+        self.passes = asyncio.Lock()  # held by each timer pass; a reload swaps the loops between passes
+        self.draining: set[GroupWorker] = set()  # workers of groups a reload removed, finishing their action
+        self._spawned: set[GroupWorker] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], None]] = []
+        self.started = False
+        self.loop: asyncio.AbstractEventLoop | None = None  # the one it runs on (a SIGHUP's reload is sent there)
+        self.install(policy, providers, loops, operator)
+        self.statuses: dict[str, GroupStatus] = {}
+        self._process_event = asyncio.Event()
+        self._to_record: list[tuple[Notification, datetime, asyncio.Future[Receipt]]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[GroupStatus]] = set()
+        self._checks: set[asyncio.Task[Any]] = set()  # live checks and recoveries: cancelled at stop
+        self._checks_due: list[CheckDue] = []
+
+    def install(self, policy: PolicyFile, providers: dict[str, Provider], loops: Loops,
+                operator: Operator) -> list[Callable[[], None]]:
+        """Drive with these loops, wired for ``policy`` (at construction; a reload swaps them in, between two
+        timer passes: ``act.reloading``). Workers not running yet start now if the engine runs. Returns what
+        releases the loops replaced (their clients): the caller closes them."""
+        replaced = self._closers
+        self.policy = policy
+        self.providers = providers
         self.processor = loops.processor
         self.reevaluator = loops.reevaluator
         self.heal_judge = loops.heal_judge
@@ -127,18 +155,19 @@ class Engine:
                 loop.drives = self.ownership.drives
         for worker in self.workers.values():
             worker.on_finished = self._after_action
-        self.statuses: dict[str, GroupStatus] = {}
-        self._process_event = asyncio.Event()
-        self._to_record: list[tuple[Notification, datetime, asyncio.Future[Receipt]]] = []
-        self._recorder: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[GroupStatus]] = set()
-        self._checks: set[asyncio.Task[Any]] = set()  # live checks and recoveries: cancelled at stop
-        self._checks_due: list[CheckDue] = []
-        self.started = False
+        if self.started:
+            self._spawn_workers()
+        return replaced
+
+    def _spawn_workers(self) -> None:
+        for name, worker in self.workers.items():
+            if worker not in self._spawned:
+                self._spawned.add(worker)
+                self._spawn(worker.run(), f"worker-{name}")
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         await anyio.to_thread.run_sync(self.ownership.hand_back_dead_local, self.store, self.clock())
         self._spawn(self._heartbeat_loop(), "heartbeat")  # beats on while the first recovery below runs
         await self.heartbeat()  # joins the replicas: the groups it drives, their dead peers' actions recovered
@@ -147,8 +176,7 @@ class Engine:
         self._spawn(self._status_loop(), "status")
         if self.policy.store.retention:
             self._spawn(self._prune_loop(), "prune")
-        for name, worker in self.workers.items():
-            self._spawn(worker.run(), f"worker-{name}")
+        self._spawn_workers()
         self._process_event.set()  # anything recorded before a crash is processed now
         self.started = True
 
@@ -159,12 +187,13 @@ class Engine:
         self.ownership.retire()
         grace = min(10.0, self.ownership.lease_s / 2) if grace_s is None else grace_s
         deadline = time.monotonic() + grace
-        while any(w.busy for w in self.workers.values()) and time.monotonic() < deadline:
+        while any(w.busy for w in (*self.workers.values(), *self.draining)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # waiting on the workers' provider calls (a condition, bounded)
         for task in [*self._tasks, *self._checks]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._checks, return_exceptions=True)
         self._tasks.clear()
+        self._spawned.clear()
         try:  # hand back what is still running, and the groups: a peer takes them over at once
             await anyio.to_thread.run_sync(self.ownership.leave, self.store, self.clock())
         except Exception:
@@ -302,13 +331,14 @@ class Engine:
         return recorded
 
     # --- loops -------------------------------------------------------------------------------------
-    async def heartbeat(self, reconcile_gained: bool = True) -> list[Recorded]:
+    async def heartbeat(self, reconcile_gained: bool = True, reconcile: Collection[str] = ()) -> list[Recorded]:
         """Renew this replica and its leases, re-balance the groups; then settle the actions of dead replicas
         (expired leases) in the groups it drives and (``reconcile_gained``) reconcile the groups it has just
-        taken over (at start: all it drives)."""
+        taken over (at start: all it drives), and those of ``reconcile`` it drives (a reload changed them)."""
         now = self.clock()
         gained = await anyio.to_thread.run_sync(self.ownership.beat, self.store, list(self.policy.groups), now)
-        return await self._recover(gained if reconcile_gained else frozenset(), gained)
+        driven = frozenset(name for name in reconcile if self.ownership.drives(name, now))
+        return await self._recover((gained if reconcile_gained else frozenset()) | driven, gained)
 
     async def _recover(self, to_reconcile: frozenset[str], gained: frozenset[str]) -> list[Recorded]:
         """Settle the actions of dead replicas (expired leases) in the groups this one drives, reconcile
@@ -381,22 +411,26 @@ class Engine:
     async def _reevaluate_loop(self) -> None:
         while True:
             await asyncio.sleep(self.policy.server.reevaluate_interval)
-            try:
-                self._publish(await anyio.to_thread.run_sync(self.reevaluator.run, self.clock()))
-            except Exception:
-                log.exception("re-evaluating firing alerts failed; will retry")
-            try:
-                await self._judge_heals()
-            except Exception:
-                log.exception("judging heal signals failed; will retry")
-            try:
-                await self._schedule()
-            except Exception:
-                log.exception("applying schedules failed; will retry")
-            try:
-                await self._track()
-            except Exception:
-                log.exception("target tracking failed; will retry")
+            async with self.passes:  # one pass on one set of loops: a reload waits for its end
+                await self._timer_pass()
+
+    async def _timer_pass(self) -> None:
+        try:
+            self._publish(await anyio.to_thread.run_sync(self.reevaluator.run, self.clock()))
+        except Exception:
+            log.exception("re-evaluating firing alerts failed; will retry")
+        try:
+            await self._judge_heals()
+        except Exception:
+            log.exception("judging heal signals failed; will retry")
+        try:
+            await self._schedule()
+        except Exception:
+            log.exception("applying schedules failed; will retry")
+        try:
+            await self._track()
+        except Exception:
+            log.exception("target tracking failed; will retry")
 
     async def _track(self) -> None:
         """Target-tracking groups whose interval has passed: query, decide, queue the action."""

@@ -47,6 +47,13 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60), registry=r)
         self.tracking_groups = Counter(
             "alertscaler_tracking_groups_evaluated_total", "Target-tracking evaluations of a group", registry=r)
+        self.config_reload_ok = Gauge(
+            "alertscaler_config_last_reload_successful", "1 when the last load of the policy file (the start, a "
+            "SIGHUP or POST /-/reload) was applied; 0 when it was refused and the previous configuration runs on",
+            registry=r)
+        self.config_reload_at = Gauge(
+            "alertscaler_config_last_reload_success_timestamp_seconds",
+            "When the policy file in use was loaded and applied (Unix time)", registry=r)
         self.tracking_requests = Counter(
             "alertscaler_tracking_prometheus_requests_total",
             "Requests to Prometheus' query API made by target tracking (queries are combined into few)",

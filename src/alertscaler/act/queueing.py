@@ -4,7 +4,8 @@ overlaps; groups proceed independently. With several replicas (``act.ownership``
 its replica drives the group, with a lease; a RUNNING action is left to its holder (the heartbeat loop takes
 over one whose lease expired).
 
-Built by ``service.build_engine``; started and stopped by ``act.engine``.
+Built by ``service.build_engine``; started and stopped by ``act.engine``. A reload (``act.reloading``) switches a
+worker to a new executor from its next action on (``switch``), or retires it after its current action (``retire``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,32 @@ class GroupWorker:
         self.ownership = ownership
         self.wakeup = asyncio.Event()
         self.busy = False
+        self.running = False  # ``run`` is looping
+        self.retired = False  # stops once the action it runs (and any handed to it) is done: its group was removed
         self._handed: deque[tuple[Action, ScaleRequest]] = deque()
+        self._after_action: list[Callable[[], None]] = []  # run once no action uses the previous executor
+        self._on_stop: Callable[[], Awaitable[None]] | None = None
+
+    def switch(self, executor: Executor, then: Callable[[], None] | None = None) -> None:
+        """A reload (``act.reloading``): the next action runs with ``executor``; the one running now finishes
+        with the executor it started with. ``then`` (closing a replaced provider) runs once that action is done,
+        at once when idle."""
+        self.executor = executor
+        if then is None:
+            return
+        if self.busy:
+            self._after_action.append(then)
+        else:
+            self._then(then)
+
+    def retire(self, then: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """A reload removed the group: finish the action running now (and any already handed, claimed) and stop;
+        ``then`` is awaited when ``run`` stops that way (not when cancelled). Returns False when ``run`` is not
+        looping (nothing to wait for: the caller runs ``then`` itself)."""
+        self.retired = True
+        self._on_stop = then if self.running else None
+        self.wakeup.set()
+        return self.running
 
     def deliver(self, recorded: Recorded) -> None:
         """The one way a decision's action reaches this worker (``act.recording.publish``). Created already
@@ -62,17 +88,25 @@ class GroupWorker:
         self.wakeup.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # store down, provider bug: keep the worker alive, try again shortly
-                log.exception("worker for group %s: step failed; retrying", self.group)
-                await self._sleep(IDLE_POLL_S)
+        self.running = True
+        try:
+            while not self.retired or self._handed:
+                try:
+                    await self._step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # store down, provider bug: keep the worker alive, try again shortly
+                    log.exception("worker for group %s: step failed; retrying", self.group)
+                    await self._sleep(IDLE_POLL_S)
+        finally:
+            self.running = False
+        if self._on_stop is not None:
+            await self._on_stop()
 
     async def _step(self) -> None:
         self.wakeup.clear()  # before looking: a wake() from now on is not lost
+        if self.retired and not self._handed:
+            return
         wait = await self.run_due()
         if wait is not None:
             await self._sleep(wait)
@@ -102,14 +136,24 @@ class GroupWorker:
     async def _execute(self, action: Action, request: ScaleRequest | None) -> None:
         """Store reads and writes through ``db`` (on the loop for SQLite), the provider call in a thread."""
         self.busy = True
+        executor = self.executor  # the whole action with one executor (a reload may switch it meanwhile)
         try:
             if request is None:
-                request = await self.db(self.executor.request, action)
-            outcome = await anyio.to_thread.run_sync(self.executor.call, action, request)
-            await self.db(self.executor.record, action, outcome)
+                request = await self.db(executor.request, action)
+            outcome = await anyio.to_thread.run_sync(executor.call, action, request)
+            await self.db(executor.record, action, outcome)
         finally:
             self.busy = False
+            after, self._after_action = self._after_action, []
+            for then in after:
+                self._then(then)
         self.on_finished(self.group)
+
+    def _then(self, then: Callable[[], None]) -> None:
+        try:
+            then()
+        except Exception:  # closing a replaced provider: its trouble is not the worker's
+            log.exception("worker for group %s: releasing the previous provider failed", self.group)
 
     async def _sleep(self, seconds: float) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the wakeup

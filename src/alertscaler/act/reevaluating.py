@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -63,6 +64,17 @@ class Reevaluator:
         self._next_check: dict[tuple[str, str], datetime] = {}
         self._checking: set[tuple[str, str]] = set()  # routes whose check runs (timer and engine threads)
         self._lock = threading.Lock()
+
+    def carry_from(self, old: Reevaluator, groups: Collection[str]) -> None:
+        """A reload (``act.reloading``): ``groups``, which it left unchanged, keep when their routes are next
+        checked and reconciled; a check ``old`` still runs is seen (one check of a route at a time)."""
+        self._checking, self._lock = old._checking, old._lock
+        for key, at in old._next_check.items():
+            if key[0] in groups:
+                self._next_check[key] = at
+        for key, at in old._next_reconcile.items():
+            if key[0] in groups:
+                self._next_reconcile[key] = at
 
     def check_route(self, name: str, policy: str, now: datetime,
                     stored: StoredNotification | None = None) -> list[Recorded]:

@@ -14,6 +14,7 @@ after a window opened while alertscaler was down still applies it. Cooldown cloc
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from alertscaler.act.ownership import Drives, drives_all
@@ -38,6 +39,16 @@ class Scheduler:
         self._applied: set[str] = set()                     # keys of openings whose desired was applied
         self._gated: dict[str, int] = {}  # group -> the size a paused / held decision last said (said once)
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
+
+    def carry_from(self, old: Scheduler, groups: Collection[str]) -> None:
+        """A reload (``act.reloading``): ``groups``, which it left unchanged, keep the windows ``old`` saw open
+        (no new "window open" decision); openings already applied stay applied."""
+        self._applied |= old._applied
+        for name in groups:
+            if name in self.groups and name in old._open:
+                self._open[name] = old._open[name]
+            if name in self.groups and name in old._gated:
+                self._gated[name] = old._gated[name]
 
     def run(self, now: datetime) -> list[Recorded]:
         out: list[Recorded] = []

@@ -20,7 +20,7 @@ group's ``fallback`` applies (hold the size, or a fixed safe capacity) and the d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -92,6 +92,13 @@ class TrackingLoop:
         self.memory = {name: _Memory() for name in self.groups}
         self.evaluated = 0  # group evaluations so far (for /metrics)
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
+
+    def carry_from(self, old: TrackingLoop, groups: Collection[str]) -> None:
+        """A reload (``act.reloading``): ``groups``, which it left unchanged, keep what ``old`` remembers of them
+        (next evaluation, the stabilization window, recent changes); any other group starts as after a restart."""
+        for name in groups:
+            if name in self.memory and name in old.memory:
+                self.memory[name] = old.memory[name]
 
     def run(self, now: datetime) -> list[Recorded]:
         due: list[tuple[str, GroupConfig, _Memory]] = []
