@@ -21,6 +21,7 @@ from alertscaler.ingest.alertmanager import parse_notification
 from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.drills import DRILL_LABEL
+from alertscaler.model.errors import ConfigError
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction
 from alertscaler.store.sql import SqlStore
@@ -178,3 +179,16 @@ def test_record_never_acts_on_a_drills_evidence(store: SqlStore, tmp_path: Path,
     assert store.get_group_state("web") == GroupState("web", 2)
     assert store.list_actions(limit=10) == []
     assert "nothing was changed" in store.list_decisions(limit=1)[0].message
+
+
+@pytest.mark.parametrize("rule", [
+    "{alert: Busy, expr: up > 0, labels: {alertscaler_drill: x}}",
+    "{alert: Busy, expr: up > 0, carry: [alertscaler_drill]}",
+    "{record: 'job:up', expr: up, labels: {alertscaler_drill: x}}",
+], ids=["alert-label", "carried-label", "recording-rule-label"])
+def test_the_drill_label_is_reserved_in_rules(tmp_path: Path, rule: str) -> None:
+    """A real alert carrying the drill label would never act: the policy file cannot give it one."""
+    text = POLICY.replace("DRYRUN", "").replace(" CHECKED", "") + f"rules: {{groups: [{{name: r, rules: [{rule}]}}]}}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_policy(text, base_dir=tmp_path)
+    assert "alertscaler_drill is reserved for fire drills" in str(caught.value.problems)

@@ -1,15 +1,17 @@
 """Alertmanager's HTTP API v2 → frozen dataclasses: the alerts it holds (with their silenced / inhibited state),
-its silences, and posting alerts (fire drills).
+its silences, posting alerts (fire drills), and what a drill reads: its running configuration and metrics.
 
 Owns: the HTTP conversation with ``GET /api/v2/alerts`` (``filter``, ``silenced``, ``inhibited``, ``active``,
-``unprocessed``), ``GET /api/v2/silences`` and ``POST /api/v2/alerts`` (auth, TLS, timeouts), the parsing of their
+``unprocessed``), ``GET /api/v2/silences``, ``POST /api/v2/alerts``, ``GET /api/v2/status`` and ``GET /metrics``
+(auth, TLS, timeouts), the parsing of their
 JSON (pure and public: ``parse_alerts``, ``parse_silences``), and the translation of every failure into
 ``model.errors.AlertmanagerError`` / ``AlertmanagerUnavailable`` — httpx exceptions never leave this module.
 
 Called by: the silence check and phantom-alert reconciliation of ``act.silencing`` (``alerts``, once per
-route due, never inside a store transaction), ``alertscaler check`` (is it configured), and later the fire
-drill (``post_alerts``). Built by ``service.build_engine`` from the ``alertmanager`` section
-(``AlertmanagerClient.from_config``: URL, bearer token, TLS verification, timeout), like the Prometheus client.
+route due, never inside a store transaction), ``alertscaler check`` (is it configured), and the fire drill
+(``cli.drilling``: ``post_alerts``, ``alerts``, ``config_text``, ``metrics_text``). Built by
+``service.build_engine`` from the ``alertmanager`` section (``AlertmanagerClient.from_config``: URL, bearer token,
+TLS verification, timeout), like the Prometheus client.
 
 One ``httpx.Client`` is reused (keep-alive), ``trust_env=False``, no redirects followed. The bearer token (or the
 credentials written in the URL) stays a ``SecretStr`` until the request is built: never in a repr or an error.
@@ -49,6 +51,7 @@ class AmAlert:
     inhibited_by: tuple[str, ...] = ()
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    receivers: tuple[str, ...] = ()  # the receivers Alertmanager routes it to (its routing tree, now)
 
     @property
     def suppressed(self) -> bool:
@@ -95,7 +98,8 @@ def parse_alerts(status_code: int, body: bytes, *, source: str = "Alertmanager",
                 state=str(status.get("state", "")),
                 silenced_by=tuple(str(x) for x in status.get("silencedBy") or ()),
                 inhibited_by=tuple(str(x) for x in status.get("inhibitedBy") or ()),
-                starts_at=_time(item.get("startsAt")), ends_at=_time(item.get("endsAt"))))
+                starts_at=_time(item.get("startsAt")), ends_at=_time(item.get("endsAt")),
+                receivers=tuple(str(r["name"]) for r in item.get("receivers") or ())))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise AlertmanagerUnavailable(f"{source}: {operation} answered an alert [{i}] it cannot be: "
                                           f"{type(exc).__name__}: {exc}", operation, status_code) from None
@@ -222,6 +226,26 @@ class AlertmanagerClient:
             _json(response.status_code, response.content, self._where, operation)  # raises, naming the cause
             raise AlertmanagerUnavailable(f"{self._where}: {operation} answered HTTP {response.status_code}",
                                           operation, response.status_code)
+
+    def config_text(self) -> str:
+        """``GET /api/v2/status`` → ``config.original``: the configuration Alertmanager runs (YAML; secrets it
+        hides show as ``<secret>``)."""
+        operation = "GET /api/v2/status"
+        response = self._send("GET", "/api/v2/status", operation)
+        data = _json(response.status_code, response.content, self._where, operation)
+        text = data.get("config", {}).get("original") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise AlertmanagerUnavailable(f"{self._where}: {operation} answered no config.original", operation,
+                                          response.status_code)
+        return text
+
+    def metrics_text(self) -> str:
+        """``GET /metrics``: Alertmanager's own metrics (Prometheus text format), e.g. its failed notifications."""
+        operation = "GET /metrics"
+        response = self._send("GET", "/metrics", operation)
+        if response.status_code != 200:
+            _json(response.status_code, response.content, self._where, operation)
+        return response.text
 
     def _send(self, method: str, path: str, operation: str, params: list[tuple[str, str]] | None = None,
               body: Any = None) -> httpx.Response:

@@ -22,6 +22,7 @@ from alertscaler.cli.common import (
     positive_float,
     print_problems,
 )
+from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
 from alertscaler.cli.remote import decisions, pause, resume, scale, status
 from alertscaler.cli.simulating import backtest, simulate
@@ -152,6 +153,31 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("group", nargs="?")
     rp.add_argument("--all", action="store_true", help="end the pause of every group")
     rp.set_defaults(func=resume)
+
+    dr = sub.add_parser(
+        "drill", help="fire drill: a synthetic alert through the real Alertmanager, timed hop by hop; changes nothing",
+        description="Send a synthetic alert with GROUP's POLICY labels (default: its first step policy) and "
+                    "alertscaler_drill=\"<random id>\" to Alertmanager (POST /api/v2/alerts), so its routes and "
+                    "receivers are exercised; check Alertmanager routes it to a receiver that posts to alertscaler; "
+                    "wait for alertscaler's drill decision (GET /api/v1/decisions?reason=drill); print each hop's "
+                    "time (Alertmanager accepted, routed, webhook received, decided) and what the policy would have "
+                    "done, or name the hop that failed and why. A drill never changes capacity, even in a group "
+                    "that is not dry-run: alertscaler records a 'drill' decision and nothing else. The drill alert "
+                    "is resolved at the end.",
+        epilog="Example: alertscaler drill web scale_out. Exit codes: 0 passed; 1 a hop failed (named); 2 usage or "
+               "configuration error; 3 alertscaler's API unreachable.")
+    client_args(dr)
+    dr.add_argument("group")
+    dr.add_argument("policy", nargs="?", choices=["scale_out", "scale_in"],
+                    help="the step policy whose alert is drilled (default: scale_out if the group has one)")
+    dr.add_argument("--alertmanager", metavar="URL",
+                    help="Alertmanager's base URL (default: the policy file's alertmanager.url)")
+    dr.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                    help="how long to wait for the webhook (default: the group_wait of the Alertmanager route the "
+                         "drill takes, or its group_interval when it joins a group with alerts, + 15 s)")
+    dr.add_argument("--label", action="append", metavar="NAME=VALUE",
+                    help="a label for the drill alert (repeatable), e.g. when a matcher's regex needs a value")
+    dr.set_defaults(func=drill)
 
     ap = sub.add_parser("approvals", help="changes waiting for an operator's approval ([GROUP]; --all: ended ones too)",
                         description="List the changes that wait for approval (a group's approval rules: a size "

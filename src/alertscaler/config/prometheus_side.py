@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from alertscaler.model.drills import DRILL_LABEL
 from alertscaler.model.durations import Duration
 from alertscaler.model.matchers import Matcher
 
@@ -47,6 +48,9 @@ def _label_names(value: dict[str, str]) -> dict[str, str]:
     reserved = [k for k in value if k.startswith("__")]
     if reserved:
         raise ValueError(f"label names starting with __ are reserved: {', '.join(reserved)}")
+    if DRILL_LABEL in value:
+        raise ValueError(f"{DRILL_LABEL} is reserved for fire drills (alertscaler drill): an alert carrying it never "
+                         "changes capacity")
     return value
 
 
