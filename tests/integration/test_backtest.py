@@ -111,12 +111,12 @@ def test_backtest_the_last_minute(prom: Prom, tmp_path: Path, capsys: pytest.Cap
     out_json = tmp_path / "backtest.json"
     started = time.monotonic()
     code = main(["backtest", "--prometheus", prom.url, "--query", QUERY, "--since", "1m", "--step", "1s",
-                 "--capacity", str(CAPACITY), "--delay", "5s", "--interval", "1s", "--metric-window", "1s",
-                 "--json", str(out_json)])
+                 "--capacity", str(CAPACITY), "--target", "1", "--delay", "5s", "--interval", "1s",
+                 "--metric-window", "1s", "--json", str(out_json)])
     elapsed = time.monotonic() - started
     captured = capsys.readouterr()
     assert code == EXIT_OK, captured.err
-    for fragment in (f"prometheus: {QUERY}", "alertscaler-tracking", "hpa-default", "seed-step", "oracle",
+    for fragment in (f"prometheus: {QUERY}", "alertscaler-default", "hpa-rps", "hpa-cpu", "seed-step", "oracle",
                      "samples of 1s"):
         assert fragment in captured.out
     data = json.loads(out_json.read_text())
@@ -124,8 +124,8 @@ def test_backtest_the_last_minute(prom: Prom, tmp_path: Path, capsys: pytest.Cap
     assert scenario["samples"] >= POINTS and scenario["capacity_rps"] == CAPACITY
     assert RATE - 10 < scenario["peak_rps"] < RATE + 10
     hours = scenario["minutes"] / 60
-    assert data["oracle_instance_hours"] == pytest.approx(NEEDED * hours)
-    assert [r["policy"] for r in data["results"]] == ["alertscaler-tracking", "hpa-default", "seed-step"]
+    assert data["oracle_instance_hours"] == pytest.approx(NEEDED * hours)  # at --target 1: ceil(demand / 40)
+    assert [r["policy"] for r in data["results"]] == ["alertscaler-default", "hpa-rps", "hpa-cpu", "seed-step"]
     for result in data["results"]:  # none pays for more than the max size all along
         assert 0 < result["instance_hours"] <= 20 * hours + 1e-9
     assert elapsed < 10

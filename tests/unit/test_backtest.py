@@ -165,18 +165,20 @@ def test_backtest_prints_the_table_and_writes_the_json(prom: StandIn, tmp_path: 
                  "--step", "1m", "--capacity", "40", "--delay", "2m", "--json", str(out_json), "--plot", str(png)])
     captured = capsys.readouterr()
     assert code == EXIT_OK, captured.err
-    for fragment in ("alertscaler-tracking", "hpa-default", "seed-step", "oracle", "τU %", "instance-h",
-                     "2023-11-14 22:00:00 UTC", "61 samples of 60s", "goal (τU at most half"):
+    for fragment in ("alertscaler-default", "hpa-rps", "hpa-cpu", "seed-step", "oracle", "τU %", "instance-h",
+                     "actions/day", "2023-11-14 22:00 UTC", "61 samples of 60s"):
         assert fragment in captured.out
+    assert "goal" not in captured.out
     assert prom.requests[0]["start"] == ["1699999200.000"] and prom.requests[0]["end"] == ["1700002800.000"]
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     data = json.loads(out_json.read_text())
-    assert [r["policy"] for r in data["results"]] == ["alertscaler-tracking", "hpa-default", "seed-step"]
+    assert [r["policy"] for r in data["results"]] == ["alertscaler-default", "hpa-rps", "hpa-cpu", "seed-step"]
     scenario = data["scenario"]
     assert scenario["trace"] == f"prometheus: {QUERY}" and scenario["trace_start"] == "2023-11-14T22:00:00+00:00"
     assert scenario["samples"] == 61 and scenario["minutes"] == 61 and scenario["peak_rps"] == 360
-    # the oracle: 30 minutes of 120 req/s (3 instances of 40), 31 of 360 (9 instances)
-    assert data["oracle_instance_hours"] == pytest.approx((30 * 3 + 31 * 9) / 60)
+    # the oracle at 70 % of 40 req/s: 30 minutes of 120 req/s (5 instances), 31 of 360 (13 instances)
+    assert data["oracle_instance_hours"] == pytest.approx((30 * 5 + 31 * 13) / 60)
+    assert data["oracle"]["actions"] == 1 and data["scenario"]["target"] == 0.7
 
 
 def test_since_takes_the_last_duration_up_to_now(prom: StandIn, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from alertscaler.sim.metrics import (
     instability,
     instance_hours,
     jitter,
+    oracle_summary,
     over_accuracy,
     over_timeshare,
     summarize,
@@ -17,7 +18,7 @@ from alertscaler.sim.metrics import (
     unserved,
 )
 from alertscaler.sim.running import Run, Series
-from alertscaler.sim.scenarios import Scenario, hpa_default
+from alertscaler.sim.scenarios import Scenario, hpa_rps
 from alertscaler.sim.traces import Trace
 
 # demand d and supply s in instances, one sample per step
@@ -89,11 +90,25 @@ def test_summarize_puts_it_together() -> None:
     trace = Trace((40.0, 80.0, 80.0, 160.0), (0.0, 60.0, 120.0, 180.0), 240.0)
     scenario = Scenario(trace, capacity=40.0)
     series = Series(60.0, trace.values, (1, 2, 2, 4), (1, 1, 3, 2), (2, 2, 3, 3))
-    summary = summarize(Run(hpa_default(), scenario, 2, series, ()))
+    summary = summarize(Run(hpa_rps(28.0), scenario, 2, series, ()))
     assert (summary.theta_u, summary.theta_o, summary.tau_u, summary.tau_o) == pytest.approx((25, 12.5, 50, 25))
     assert summary.instance_hours == pytest.approx(10 / 60)       # desired: 2+2+3+3 instance-minutes
     assert summary.oracle_instance_hours == pytest.approx(9 / 60)
     assert summary.ratio_to_oracle == pytest.approx(10 / 9)
     assert summary.unserved == pytest.approx(100 * (40 + 80) / 360)
-    assert summary.minutes == 4 and summary.actions == 0
-    assert summary.as_dict()["policy"] == "hpa-default"
+    assert summary.booting == pytest.approx(75)                 # desired above ready in 3 of 4 samples
+    assert summary.minutes == 4 and summary.actions == 0 and summary.actions_per_day == 0
+    assert summary.as_dict()["policy"] == "hpa-rps"
+
+
+def test_the_oracle_reports_its_own_figures() -> None:
+    """Its size changes are its actions (per day of the run), it serves everything unless max_size holds it."""
+    trace = Trace((40.0, 80.0, 80.0, 160.0), (0.0, 60.0, 120.0, 180.0), 240.0)
+    scenario = Scenario(trace, capacity=40.0, max_size=3)
+    series = Series(60.0, trace.values, (2, 3, 3, 3), (2, 2, 2, 2), (2, 2, 2, 2))
+    oracle = oracle_summary(Run(hpa_rps(28.0), scenario, 2, series, ()))
+    assert (oracle.policy, oracle.actions, oracle.tau_u, oracle.ratio_to_oracle) == ("oracle", 1, 0, 1)
+    assert oracle.actions_per_day == pytest.approx(1 / (240 / 86400))
+    assert oracle.instance_hours == pytest.approx(11 / 60)
+    assert oracle.unserved == pytest.approx(100 * 40 / 360)      # 160 req/s on 3 instances of 40
+    assert "0.7" in oracle.description and "1..3" in oracle.description

@@ -1,6 +1,7 @@
 """``sim.running`` with ``sim.controllers``: the loop is deterministic, and every decision is made by the real
 ``decide`` code — step policies through ``evaluate_step`` (cooldowns, alertscaler's re-evaluation of an alert
-that stays firing), target tracking through ``recommend`` (HPA's rate limits and stabilisation window)."""
+that stays firing), target tracking through ``recommend`` (HPA's rate limits and stabilisation window), HPA
+through ``settle`` after its replica calculator."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from alertscaler.sim.scenarios import (
     Scenario,
     StepAlertPolicy,
     TrackingPolicy,
+    alertscaler_predictive,
     alertscaler_sized,
     alertscaler_step,
     alertscaler_tracking,
-    hpa_default,
+    hpa_cpu,
+    hpa_rps,
     seed_step,
 )
 from alertscaler.sim.traces import Trace
@@ -123,7 +126,7 @@ RPS = TrackingPolicy("rps", Metric.RPS, 20.0, interval=15.0)  # HPA's defaults: 
 def test_tracking_follows_hpa_rate_limits_and_scale_down_window(
         tracking_calls: list[tracking.TrackingVerdict]) -> None:
     trace = per_minute(*[100] * 5, *[400] * 5, *[100] * 10)
-    run = simulate(scenario(trace), RPS)
+    run = simulate(scenario(trace, initial=5), RPS)
     assert run.initial == 5  # 100 / 20
     # 5 -> 20 is cut to +100 % per 15 s; back to 5 only when the 300 s window has no 20 left
     assert moves(run) == [(300.0, 5, 10), (315.0, 10, 20), (885.0, 20, 5)]
@@ -132,23 +135,30 @@ def test_tracking_follows_hpa_rate_limits_and_scale_down_window(
 
 
 def test_new_instances_serve_only_after_the_delay() -> None:
-    run = simulate(scenario(per_minute(*[100] * 5, *[400] * 5), delay=60.0), RPS)
+    run = simulate(scenario(per_minute(*[100] * 5, *[400] * 5), delay=60.0, initial=5), RPS)
     assert moves(run) == [(300.0, 5, 10), (315.0, 10, 20)]  # booting instances count: no double asking
     at = {t: i for i, t in enumerate(run.series.times)}
     assert run.series.desired[at[315.0]] == 20
     assert [run.series.supply[at[t]] for t in (345.0, 360.0, 375.0)] == [5, 10, 20]
 
 
-def test_cpu_utilisation_saturates_so_hpa_grows_by_at_most_one_over_target_per_delay() -> None:
-    run = simulate(scenario(per_minute(*[100] * 5, *[400] * 5), delay=60.0, initial=5), hpa_default(0.5))
-    # 5 ready instances at 100 % look like 1.0 / 0.5 = 2x: 10, and nothing more until they serve
-    assert moves(run)[:2] == [(300.0, 5, 10), (360.0, 10, 20)]
+@pytest.mark.parametrize(("cpu_limit", "expected"), [
+    # limits = requests: 5 ready instances at 100 % look like 1.0 / 0.5 = 2x: 10; the 5 booting ones count at
+    # 0 % (new ratio 1.0: within tolerance), so nothing more until they serve
+    (1.0, [(300.0, 5, 10), (360.0, 10, 20)]),
+    # limits 2 x requests: CPU reads 200 %, 4x the target: 20, cut to +100 % per 15 s; 15 s later the booting
+    # ones at 0 % still leave 2x: 20
+    (2.0, [(300.0, 5, 10), (315.0, 10, 20)]),
+], ids=["limits-equal-requests", "limits-twice-requests"])
+def test_hpa_on_cpu_sees_as_far_as_the_cpu_limit(cpu_limit: float, expected: list[tuple[float, int, int]]) -> None:
+    sc = scenario(per_minute(*[100] * 5, *[400] * 5), delay=60.0, initial=5, cpu_limit=cpu_limit)
+    assert moves(simulate(sc, hpa_cpu(0.5)))[:len(expected)] == expected
 
 
 def test_predicting_one_delay_ahead_scales_out_earlier_on_a_ramp() -> None:
     ramp = per_minute(*[100 + 20 * i for i in range(30)])
-    plain = simulate(scenario(ramp, delay=120.0), RPS)
-    ahead = simulate(scenario(ramp, delay=120.0), replace(RPS, lookahead=120.0, trend_window=180.0))
+    plain = simulate(scenario(ramp, delay=120.0, initial=5), RPS)
+    ahead = simulate(scenario(ramp, delay=120.0, initial=5), replace(RPS, lookahead=120.0, trend_window=180.0))
     assert (ahead.actions[0].at, ahead.actions[0].to_size) == (plain.actions[0].at, 8)
     assert plain.actions[0].to_size == 6
     reach_10 = [next(a.at for a in r.actions if a.to_size >= 10) for r in (plain, ahead)]
@@ -173,7 +183,8 @@ def test_a_sized_step_meets_a_burst_in_one_decision_through_evaluate_step(step_c
 def test_same_input_same_output() -> None:
     trace = prepare_trace("worldcup98", start="1998-06-29 12:00", minutes=6 * 60, speed=4.0)
     sc = Scenario(trace, delay=120.0)
-    policies: list[Policy] = [alertscaler_tracking(lookahead=120.0), alertscaler_step(), hpa_default(), seed_step()]
+    policies: list[Policy] = [alertscaler_tracking(), alertscaler_predictive(lookahead=120.0), alertscaler_step(),
+                              hpa_rps(28.0), hpa_cpu(), seed_step()]
     first, second = simulate_all(sc, policies), simulate_all(sc, policies)
     assert first == second
     assert compare(sc, policies[0]).as_dict() == compare(sc, policies[0]).as_dict()
@@ -201,10 +212,11 @@ def test_scale_in_cancels_booting_instances_newest_first() -> None:
     (lambda: Scenario(per_minute(1, 2), capacity=0), "capacity"),
     (lambda: Scenario(per_minute(1, 2), min_size=3, max_size=2), "min (3) <= max (2)"),
     (lambda: Scenario(per_minute(1, 2), initial=9, max_size=5), "initial size 9"),
-    (lambda: TrackingPolicy("t", Metric.UTILISATION, 1.5), "fraction"),
+    (lambda: Scenario(per_minute(1, 2), target=1.5), "target must be a utilisation"),
+    (lambda: Scenario(per_minute(1, 2), cpu_limit=0.5), "CPU limit"),
     (lambda: step_policy(low=0.9), "low (0.9) < high (0.8)"),
     (lambda: alertscaler_tracking(0), "target"),
-], ids=["capacity", "bounds", "initial", "utilisation-target", "thresholds", "tracking-target"])
+], ids=["capacity", "bounds", "initial", "oracle-target", "cpu-limit", "thresholds", "tracking-target"])
 def test_bad_scenarios_and_policies(make: Any, fragment: str) -> None:
     with pytest.raises(ValueError) as caught:
         make()

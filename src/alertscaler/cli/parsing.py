@@ -25,7 +25,7 @@ from alertscaler.cli.common import (
 from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
 from alertscaler.cli.remote import decisions, pause, resume, scale, status
-from alertscaler.cli.simulating import backtest, simulate
+from alertscaler.cli.simulating import add_parsers as add_simulating_parsers
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
 from alertscaler.model.errors import ConfigError
 
@@ -231,95 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "and alertscaler replaces the instance)")
     dm.set_defaults(func=demo)
 
-    sm = sub.add_parser(
-        "simulate", help="replay a load trace through a policy and both baselines; print decision-quality metrics",
-        description="Replay a load trace (requests/s over time) through a scaling policy with the real decision "
-                    "code, and through two baselines in the same run: Kubernetes' HPA default behaviour (CPU "
-                    "utilisation target --target, every 15 s) and the seeds' step policy (+1 if utilisation > "
-                    "0.8 for 1m, cooldown 30s; -1 if < 0.2 for 1m, cooldown 60s). New instances serve only after "
-                    "--delay; scale-in is immediate. Prints the SPEC RG elasticity metrics (under/over-"
-                    "provisioning accuracy and timeshare, instability, jitter), scaling actions, instance-hours "
-                    "and their ratio to an oracle that always has ceil(demand / capacity) instances. "
-                    "Deterministic: the same options give the same figures.",
-        epilog="Policies: tracking = alertscaler's default, target tracking on requests/s per instance "
-               "(--target x --capacity) now and predicted one --delay ahead; step = alertscaler step policy "
-               "(+50%% above --target for 1m, -10%% below half of it for 5m); sized = the same alerts, each step sized "
-               "live to ceil(requests/s / (--target x --capacity)) with size_by; hpa; seed. "
-               "Trace CSV: timestamp,value rows (seconds or ISO 8601 date-times; values in requests/s, or "
-               "request counts per row under a 'count' header), optional header, gzip allowed. "
-               "Example: alertscaler simulate --speed 10 --delay 3m --plot sim.png. "
-               "Exit codes: 0 ok; 1 plotting needs matplotlib (pip install 'alertscaler[sim]'); 2 bad options "
-               "or trace.")
-    sm.add_argument("--trace", default="worldcup98", metavar="NAME|FILE",
-                    help="worldcup98 (bundled: the 1998 World Cup web site, 4 days per minute, scaled so that its "
-                         "busiest minute needs 70%% of --max at --capacity) or a CSV file (default worldcup98)")
-    sm.add_argument("--peak", type=positive_float, metavar="RPS",
-                    help="scale the trace so that its busiest sample is RPS requests/s (files are replayed as "
-                         "they are unless given)")
-    sm.add_argument("--start", metavar="WHEN",
-                    help="start this long into the trace (2h, 1d) or at this date-time of it (1998-06-30 10:00)")
-    sm.add_argument("--minutes", type=positive_float, metavar="N", help="replay N minutes of the trace")
-    sm.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
-                    help="replay X times faster than real time: with 10, a trace minute lasts 6 s while delays "
-                         "and intervals stay as given (default 1)")
-    sm.add_argument("--smooth", type=non_negative, default=1, metavar="SAMPLES",
-                    help="moving average over this many samples first (default 1: none)")
-    policy_options(sm)
-    sm.set_defaults(func=simulate)
-
-    bt = sub.add_parser(
-        "backtest", help="what would this policy have done last week? simulate on a Prometheus range query",
-        description="Fetch the group's demand in requests/s from Prometheus (a range query, one series) and "
-                    "replay it like 'simulate' does: the chosen policy and both baselines (HPA default, the "
-                    "seeds' step policy) in one run, with the real decision code; same table, --json and --plot.",
-        epilog="Example: alertscaler backtest --query 'sum(rate(http_requests_total{job=\"web\"}[1m]))' "
-               "--since 7d --step 60s --capacity 40 --delay 3m. Each point holds until the next (a gap keeps the "
-               "last value); NaN points are dropped. Exit codes: 0 ok; 1 Prometheus unreachable, PromQL "
-               "rejected, no data, or plotting needs matplotlib; 2 bad options (several series: aggregate them).")
-    bt.add_argument("-c", "--config", metavar="FILE",
-                    help="policy file whose prometheus section (url, bearer_token, verify, timeout) is used")
-    bt.add_argument("--prometheus", metavar="URL",
-                    help="Prometheus base URL (default: -c FILE's prometheus.url, else http://127.0.0.1:9090)")
-    bt.add_argument("--query", required=True, metavar="PROMQL",
-                    help="the group's demand in requests/s as one series, e.g. "
-                         "'sum(rate(http_requests_total{job=\"web\"}[1m]))'")
-    span = bt.add_mutually_exclusive_group()
-    span.add_argument("--since", type=duration_arg, metavar="DURATION",
-                      help="replay the last DURATION up to --to (default 7d)")
-    span.add_argument("--from", dest="start", metavar="ISO",
-                      help="replay from this date-time (ISO 8601; without a zone: UTC)")
-    bt.add_argument("--to", dest="end", metavar="ISO", help="replay up to this date-time (default: now)")
-    bt.add_argument("--step", type=duration_arg, default=60.0, metavar="DURATION",
-                    help="resolution of the range query (default 60s)")
-    bt.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                    help="per request to Prometheus (default: -c FILE's prometheus.timeout, else 10)")
-    policy_options(bt)
-    bt.set_defaults(func=backtest)
+    add_simulating_parsers(sub)  # simulate, backtest: their options live with them (cli.simulating)
     return p
-
-
-def policy_options(parser: argparse.ArgumentParser) -> None:
-    """The scenario and output options ``simulate`` and ``backtest`` share."""
-    parser.add_argument("--policy", choices=["tracking", "step", "sized", "hpa", "seed"], default="tracking",
-                        help="the policy to compare with the baselines (default tracking)")
-    parser.add_argument("--target", type=positive_float, default=0.7, metavar="UTIL",
-                        help="target utilisation in (0, 1] for tracking, step and hpa (default 0.7)")
-    parser.add_argument("--capacity", type=positive_float, default=40.0, metavar="RPS",
-                        help="requests/s one instance serves at 100%% (default 40)")
-    parser.add_argument("--delay", type=duration_arg, default=60.0, metavar="DURATION",
-                        help="provisioning delay: a new instance serves this long after it was asked for (default 60s)")
-    parser.add_argument("--interval", type=duration_arg, default=15.0, metavar="DURATION",
-                        help="how often the chosen policy decides (default 15s; the baselines always use 15s)")
-    parser.add_argument("--min", dest="min_size", type=non_negative, default=1, metavar="N",
-                        help="min size (default 1)")
-    parser.add_argument("--max", dest="max_size", type=non_negative, default=20, metavar="N",
-                        help="max size (default 20)")
-    parser.add_argument("--initial", type=non_negative, metavar="N",
-                        help="size at the start (default: what each policy wants for the first sample)")
-    parser.add_argument("--metric-window", type=duration_arg, default=60.0, metavar="DURATION",
-                        help="policies see the demand averaged over this window, like rate(...[1m]) (default 60s)")
-    parser.add_argument("--plot", metavar="OUT.png", help="write a PNG of demand vs supply for each policy")
-    parser.add_argument("--json", metavar="OUT.json", help="write the scenario and every figure as JSON")
 
 
 def render_args(sp: argparse.ArgumentParser) -> None:

@@ -61,7 +61,14 @@ def recommend(current: int, values: Sequence[float | None], rules: TrackingRules
                                f"metric(s) {missing} missing: {how}")
     asks = tuple(per_metric(current, float(v), t, rules.tolerance)  # type: ignore[arg-type]
                  for v, t in zip(values, rules.targets, strict=True))
-    raw = max(asks)
+    return settle(current, max(asks), rules, now, history, changes, asks)
+
+
+def settle(current: int, raw: int, rules: TrackingRules, now: datetime, history: Sequence[Recommendation] = (),
+           changes: Sequence[Change] = (), asks: tuple[int | None, ...] = ()) -> TrackingVerdict:
+    """Steps 4-6 for a raw recommendation found by other means than ``per_metric`` (the simulator's HPA
+    baseline, whose replica calculator treats booting pods as Kubernetes does): stabilisation, rate limits,
+    bounds. ``recommend`` ends here too."""
     if raw == current:
         return TrackingVerdict(current, current, raw, TrackingReason.NO_CHANGE,
                                "every metric within tolerance of its target", asks)

@@ -1,29 +1,34 @@
 """The simulator's bridge to the real decision code: one controller per policy kind, keeping what alertscaler
-keeps between decisions (recommendation history and changes for tracking; cooldown clocks in a ``GroupState``
-and the alerts' pending/firing state for step policies) and calling ``decide`` for every decision.
+(or Kubernetes' HPA) keeps between decisions — recommendation history and changes for tracking, cooldown
+clocks in a ``GroupState`` and the alerts' pending/firing state for step policies — and calling ``decide``
+for every decision.
 
-Nothing here decides by itself: ``TrackingController`` calls ``decide.tracking.recommend``,
-``StepController`` calls ``decide.evaluator.evaluate_step``. Called by ``sim.running`` once per evaluation.
+Nothing here decides by itself: ``TrackingController`` calls ``decide.tracking.recommend`` (alertscaler) or
+``sim.hpa.hpa_replicas`` then ``decide.tracking.settle`` (HPA), ``StepController`` calls
+``decide.evaluator.evaluate_step``. Called by ``sim.running`` once per evaluation; ``sim.group`` builds on the
+same pieces for a user's own group.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from alertscaler.decide.evaluator import evaluate_step
-from alertscaler.decide.tracking import recommend
+from alertscaler.decide.tracking import recommend, settle
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction, LiveCheck
 from alertscaler.model.tracking import Change, Recommendation
-from alertscaler.sim.scenarios import Metric, Policy, Scenario, StepAlertPolicy, TrackingPolicy
+from alertscaler.sim.hpa import hpa_replicas
+from alertscaler.sim.scenarios import DEFAULT_CPU_LIMIT, Metric, Policy, Scenario, StepAlertPolicy, TrackingPolicy
 
-__all__ = ["EPOCH", "Controller", "Decision", "Observation", "StepController", "TrackingController",
-           "controller_for"]
+__all__ = ["EPOCH", "Alert", "Controller", "Decision", "Observation", "StepController", "TrackingController",
+           "TrackingMemory", "controller_for"]
 
-#: Simulated time 0 as a date-time, for the decide functions (which take ``now``). Any fixed instant works.
+#: Simulated time 0 as a date-time when the trace has no dates, for the decide functions (which take ``now``).
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -31,29 +36,27 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 class Observation:
     """What the monitoring shows at a decision: the offered load and the group's instances."""
 
-    demand: float      # requests/s arriving
+    demand: float      # requests/s arriving (averaged over the scenario's metric window)
     ready: int         # instances serving
     desired: int       # instances asked for (ready + still booting)
-    capacity: float    # requests/s one instance serves
+    capacity: float    # requests/s one instance serves at 100 % of its CPU request
+    cpu_limit: float = DEFAULT_CPU_LIMIT
 
     @property
-    def utilisation(self) -> float:
-        """Average utilisation of the READY instances, as a CPU gauge shows it: at most 1.0."""
-        if self.ready <= 0:
-            return 1.0 if self.demand > 0 else 0.0
-        return min(1.0, self.demand / (self.ready * self.capacity))
+    def booting(self) -> int:
+        return max(0, self.desired - self.ready)
 
-    def tracking_value(self, metric: Metric, demand: float | None = None) -> float:
-        """The tracked metric averaged over ALL the group's instances, booting ones counted as idle
-        (``demand``: another demand than the observed one, e.g. a predicted one)."""
+    def value(self, metric: Metric, demand: float | None = None) -> float:
+        """``metric`` as monitoring shows it (``demand``: another demand than the observed one, e.g. a
+        predicted one). NaN when it has no value: a metric over serving instances while none serves."""
         demand = self.demand if demand is None else demand
-        if self.desired <= 0:
-            return 1.0 if demand > 0 else 0.0
         if metric is Metric.RPS:
-            return demand / self.desired
+            return demand / self.desired if self.desired > 0 else demand
         if self.ready <= 0:
-            return 0.0
-        return min(1.0, demand / (self.ready * self.capacity)) * self.ready / self.desired
+            return math.nan
+        if metric is Metric.RPS_READY:
+            return demand / self.ready
+        return min(self.cpu_limit, demand / (self.ready * self.capacity))
 
 
 @dataclass(frozen=True)
@@ -67,45 +70,78 @@ class Controller(Protocol):
     def decide(self, t: float, obs: Observation) -> Decision: ...
 
 
-class TrackingController:
-    """Target tracking through ``decide.tracking.recommend``."""
+class TrackingMemory:
+    """What a tracker keeps between evaluations: its recommendations (for the stabilisation windows) and its
+    changes (for the rate limits), pruned to what the rules look at. The first evaluation records the size
+    it finds as a recommendation, as HPA's ``recordInitialRecommendation`` and alertscaler's tracking loop do,
+    so a scale-in right after the start still waits for the whole scale-down window."""
 
-    def __init__(self, policy: TrackingPolicy, scenario: Scenario) -> None:
-        self.policy = policy
-        self.rules = policy.rules(scenario)
+    def __init__(self, keep: float) -> None:
+        self.keep = keep
         self.history: deque[Recommendation] = deque()
         self.changes: deque[Change] = deque()
-        self.seen: deque[tuple[float, float]] = deque()  # (t, metric value) for the lookahead's trend
-        self._keep_history = max(self.rules.scale_up.stabilization, self.rules.scale_down.stabilization)
-        self._keep_changes = max((limit.period for rules in (self.rules.scale_up, self.rules.scale_down)
-                                  for limit in rules.limits), default=0.0)
+        self.seeded = False
+
+    def before(self, now: datetime, current: int) -> tuple[tuple[Recommendation, ...], tuple[Change, ...]]:
+        """Prune; seed at the first call; the history and changes to decide with at ``now``."""
+        cutoff = now - timedelta(seconds=self.keep)
+        for items in (self.history, self.changes):
+            while items and items[0].at <= cutoff:
+                items.popleft()
+        if not self.seeded:
+            self.history.append(Recommendation(now, current))
+            self.seeded = True
+        return tuple(self.history), tuple(self.changes)
+
+    def after(self, now: datetime, raw: int, current: int, desired: int) -> None:
+        self.history.append(Recommendation(now, raw))
+        if desired != current:
+            self.changes.append(Change(now, current, desired))
+
+
+class TrackingController:
+    """Target tracking: alertscaler's through ``decide.tracking.recommend``, HPA's through ``sim.hpa`` and
+    ``decide.tracking.settle``."""
+
+    def __init__(self, policy: TrackingPolicy, scenario: Scenario, start: datetime = EPOCH) -> None:
+        self.policy = policy
+        self.rules = policy.rules(scenario)
+        self.start = start
+        keep = max(self.rules.scale_up.stabilization, self.rules.scale_down.stabilization,
+                   *(limit.period for rules in (self.rules.scale_up, self.rules.scale_down)
+                     for limit in rules.limits), 0.0)
+        self.memory = TrackingMemory(keep)
+        self.seen: deque[tuple[float, float]] = deque()  # (t, demand) for the lookahead's trend
 
     def decide(self, t: float, obs: Observation) -> Decision:
-        now = EPOCH + timedelta(seconds=t)
-        _prune(self.history, now - timedelta(seconds=self._keep_history))
-        _prune(self.changes, now - timedelta(seconds=self._keep_changes))
-        value = obs.tracking_value(self.policy.metric)
-        values: tuple[float, ...] = (value,)
-        if self.policy.lookahead > 0:
-            values = (value, self._predicted(t, obs))
-        verdict = recommend(obs.desired, values, self.rules, now, tuple(self.history), tuple(self.changes))
-        self.history.append(Recommendation(now, verdict.raw))
-        if verdict.acts:
-            self.changes.append(Change(now, obs.desired, verdict.desired))
+        now = self.start + timedelta(seconds=t)
+        history, changes = self.memory.before(now, obs.desired)
+        policy = self.policy
+        value = obs.value(policy.metric)
+        if policy.hpa:
+            raw = obs.desired if math.isnan(value) else hpa_replicas(
+                obs.desired, obs.ready, obs.booting, value, policy.target, policy.tolerance)
+            verdict = settle(obs.desired, raw, self.rules, now, history, changes, (raw,))
+        else:
+            values: tuple[float, ...] = (value,)
+            if policy.lookahead > 0:
+                values = (value, self._predicted(t, obs))
+            verdict = recommend(obs.desired, values, self.rules, now, history, changes)
+        self.memory.after(now, verdict.raw, obs.desired, verdict.desired)
         return Decision(verdict.desired, verdict.reason.value, verdict.message)
 
     def _predicted(self, t: float, obs: Observation) -> float:
         """The metric ``lookahead`` seconds ahead on a least-squares line through the demand seen within
-        ``trend_window`` (PromQL's ``predict_linear``), per instance of the current group, at least 0. The
-        line is fitted to the DEMAND, not the per-instance value, which jumps when the group changes."""
+        ``trend_window`` (PromQL's ``predict_linear``), at least 0. The line is fitted to the DEMAND, not the
+        per-instance value, which jumps when the group changes."""
         self.seen.append((t, obs.demand))
         while self.seen and self.seen[0][0] <= t - self.policy.trend_window:
             self.seen.popleft()
         ahead = _predict_linear(self.seen, t + self.policy.lookahead)
-        return obs.tracking_value(self.policy.metric, demand=max(0.0, ahead))
+        return obs.value(self.policy.metric, demand=max(0.0, ahead))
 
 
-class _Alert:
+class Alert:
     """A Prometheus alerting rule's state: pending while its condition holds, firing once it has held for
     ``hold`` seconds (checked at each evaluation, as Prometheus does); inactive as soon as it does not."""
 
@@ -135,21 +171,23 @@ class StepController:
         self.policy = policy
         self.bounds = scenario.bounds
         self.state = GroupState("simulated", initial)
-        self.high = _Alert(policy.high_for)
-        self.low = _Alert(policy.low_for)
+        self.high = Alert(policy.high_for)
+        self.low = Alert(policy.low_for)
 
     def decide(self, t: float, obs: Observation) -> Decision:
         now = EPOCH + timedelta(seconds=t)
         self.state = replace(self.state, desired=obs.desired)
-        utilisation = obs.utilisation
-        started_high = self.high.evaluate(utilisation > self.policy.high, t)
-        started_low = self.low.evaluate(utilisation < self.policy.low, t) if self.policy.scale_in else False
+        value = obs.value(self.policy.metric)
+        known = not math.isnan(value)  # no series: neither alert's expression gives a sample
+        started_high = self.high.evaluate(known and value > self.policy.high, t)
+        started_low = (self.low.evaluate(known and value < self.policy.low, t) if self.policy.scale_in
+                       else False)
         if self.high.firing and (self.policy.reevaluate or started_high):
             direction, step = Direction.SCALE_OUT, self.policy.scale_out
         elif self.low.firing and self.policy.scale_in and (self.policy.reevaluate or started_low):
             direction, step = Direction.SCALE_IN, self.policy.scale_in
         else:
-            return Decision(obs.desired, "no_alert", f"utilisation {utilisation:.2f}: no alert firing")
+            return Decision(obs.desired, "no_alert", f"{self.policy.metric.value} {value:.2f}: no alert firing")
         live = None
         if step.checked:  # the live check at decision time: the alert's condition, and the demand for size_by
             live = LiveCheck(guard_held=True if step.guard is not None else None,
@@ -161,9 +199,17 @@ class StepController:
 
 
 def controller_for(policy: Policy, scenario: Scenario, initial: int) -> Controller:
+    """The controller of a built-in policy, or the one a policy makes itself (``controller(scenario,
+    initial)``: a user's own group)."""
     if isinstance(policy, TrackingPolicy):
         return TrackingController(policy, scenario)
-    return StepController(policy, scenario, initial)
+    if isinstance(policy, StepAlertPolicy):
+        return StepController(policy, scenario, initial)
+    make: Any = getattr(policy, "controller", None)
+    if make is None:
+        raise TypeError(f"no controller for {type(policy).__name__}")
+    controller: Controller = make(scenario, initial)
+    return controller
 
 
 def _predict_linear(points: deque[tuple[float, float]], at: float) -> float:
@@ -176,8 +222,3 @@ def _predict_linear(points: deque[tuple[float, float]], at: float) -> float:
     spread = sum((p[0] - mean_t) ** 2 for p in points)
     slope = sum((p[0] - mean_t) * (p[1] - mean_v) for p in points) / spread
     return mean_v + slope * (at - mean_t)
-
-
-def _prune(items: deque[Recommendation] | deque[Change], before: datetime) -> None:
-    while items and items[0].at <= before:
-        items.popleft()

@@ -1,7 +1,8 @@
 """Decision-quality metrics over a recorded run: the SPEC Research Group's elasticity metrics plus cost.
 
 Pure functions over equally spaced samples (``dt`` seconds each), demand ``d`` and supply ``s`` in instances:
-``d`` is the oracle's size ceil(demand / capacity), ``s`` the READY instances. Definitions from N. Herbst et
+``d`` is the oracle's size — ceil(demand / (capacity x target)) within the bounds: the instances that hold the
+target utilisation with no delay — and ``s`` the READY instances. Definitions from N. Herbst et
 al., "Ready for Rain? A View from SPEC Research on the Future of Cloud Metrics", SPEC RG technical report
 SPEC-RG-2016-01, section on elasticity, with T the run's duration:
 
@@ -17,9 +18,10 @@ SPEC-RG-2016-01, section on elasticity, with T the run's duration:
   demand curves (each change once, whatever its size). Negative: the policy adapts less often than the
   demand changes (too inert); positive: more often (it oscillates).
 
-Cost: instance-hours of the DESIRED instances (booting ones are paid for), and their ratio to an oracle
-that always has exactly ceil(demand / capacity) instances, without delay. Also the share of requests that
-found no capacity (``unserved``), and the number of scaling actions.
+Cost: instance-hours of the DESIRED instances (booting ones are paid for), and their ratio to the oracle's.
+Also the share of requests that found no capacity at 100 % of the ready instances (``unserved``), the
+number of scaling actions and actions per day (of simulated time), and the share of time with instances
+booting. ``oracle_summary`` gives the oracle's own figures (its actions are the changes of its size).
 
 Called by the ``alertscaler simulate`` command and ``bench/decision_quality.py`` (``summarize``).
 """
@@ -39,6 +41,7 @@ __all__ = [
     "instability",
     "instance_hours",
     "jitter",
+    "oracle_summary",
     "over_accuracy",
     "over_timeshare",
     "summarize",
@@ -119,10 +122,12 @@ class Summary:
     instability: float
     jitter: float
     actions: int
+    actions_per_day: float
     instance_hours: float
     oracle_instance_hours: float
     ratio_to_oracle: float
     unserved: float
+    booting: float        # % of the time with at least one instance booting
     minutes: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,6 +139,7 @@ def summarize(run: Run) -> Summary:
     d, s, dt = series.needed, series.supply, series.step
     hours = instance_hours(series.desired, dt)
     oracle = instance_hours(d, dt)
+    days = series.duration / 86400.0
     return Summary(
         policy=run.name,
         description=run.policy.description,
@@ -144,12 +150,29 @@ def summarize(run: Run) -> Summary:
         instability=instability(d, s),
         jitter=jitter(d, s, dt),
         actions=len(run.actions),
+        actions_per_day=len(run.actions) / days,
         instance_hours=hours,
         oracle_instance_hours=oracle,
         ratio_to_oracle=hours / oracle if oracle > 0 else float("inf") if hours > 0 else 1.0,
         unserved=unserved(series.demand, s, run.scenario.capacity),
+        booting=100.0 * sum(1 for a, b in zip(series.desired, s, strict=True) if a > b) / len(s),
         minutes=series.duration / 60.0,
     )
+
+
+def oracle_summary(run: Run) -> Summary:
+    """The oracle of ``run``'s scenario as a policy: exactly ``needed`` instances, ready at once."""
+    series, scenario = run.series, run.scenario
+    d, dt = series.needed, series.step
+    hours = instance_hours(d, dt)
+    changes = adaptations(d) + (1 if d and d[0] != run.initial else 0)
+    return Summary(
+        policy="oracle", description=f"ceil(demand / (capacity x {scenario.target:g})) within "
+                                     f"{scenario.min_size}..{scenario.max_size}, no delay",
+        theta_u=0.0, theta_o=0.0, tau_u=0.0, tau_o=0.0, instability=0.0, jitter=0.0, actions=changes,
+        actions_per_day=changes / (series.duration / 86400.0), instance_hours=hours, oracle_instance_hours=hours,
+        ratio_to_oracle=1.0, unserved=unserved(series.demand, d, scenario.capacity), booting=0.0,
+        minutes=series.duration / 60.0)
 
 
 def _same_length(demand: Sequence[int], supply: Sequence[int]) -> None:

@@ -13,26 +13,30 @@ At every step ``t``, in this order:
    ``metric_window`` seconds (the samples of that window, this one included) and decides a new desired size;
 3. a larger size asks for new instances (ready after ``delay``; with 0 at once), a smaller one removes
    instances at once, cancelling those still booting first;
-4. the step is recorded: demand, the oracle's size ceil(demand / capacity), ready instances (the supply) and
-   desired instances (what is paid for: booting instances cost money too).
+4. the step is recorded: demand, the oracle's size (``Scenario.needed``: at the target utilisation, within
+   the bounds), ready instances (the supply) and desired instances (what is paid for: booting instances
+   cost money too).
 
-The group starts at ``Scenario.initial`` (default: what the policy would want for the first sample), all
-ready. Called by the ``alertscaler simulate`` command and ``bench/decision_quality.py``; ``sim.metrics``
-reads the ``Run``.
+Every policy starts at ``Scenario.initial_size`` (default: the oracle's size for the first sample), all
+ready. ``progress`` (optional) is called with the share done, about every 1 % of a long run. Called by the
+``alertscaler simulate`` command and ``bench/decision_quality.py``; ``sim.metrics`` reads the ``Run``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
 from alertscaler.sim.controllers import Observation, controller_for
 from alertscaler.sim.scenarios import Policy, Scenario
 
-__all__ = ["Action", "Run", "Series", "simulate", "simulate_all", "step_for"]
+__all__ = ["Action", "Progress", "Run", "Series", "simulate", "simulate_all", "step_for"]
+
+#: called with the share of the run done (0..1)
+Progress = Callable[[float], None]
 
 _MS = 1000
 _EPS = 1e-6
@@ -55,7 +59,7 @@ class Series:
 
     step: float
     demand: tuple[float, ...]   # requests/s
-    needed: tuple[int, ...]     # the oracle: ceil(demand / capacity)
+    needed: tuple[int, ...]     # the oracle: ceil(demand / (capacity x target)) within the bounds
     supply: tuple[int, ...]     # ready instances
     desired: tuple[int, ...]    # instances asked for (ready + booting)
 
@@ -99,15 +103,17 @@ def step_for(scenario: Scenario, policies: Iterable[Policy]) -> float:
     return max(1.0, divisor / _MS) if divisor else 1.0
 
 
-def simulate(scenario: Scenario, policy: Policy, step: float | None = None) -> Run:
+def simulate(scenario: Scenario, policy: Policy, step: float | None = None, progress: Progress | None = None) -> Run:
     """Replay ``scenario`` through ``policy``; ``step`` defaults to ``step_for(scenario, [policy])``."""
     step = step_for(scenario, [policy]) if step is None else step
     if not step > 0:
         raise ValueError(f"step must be > 0, got {step}")
     interval = policy.interval if policy.interval is not None else scenario.interval
-    initial = scenario.initial if scenario.initial is not None else policy.initial_size(scenario)
+    initial = scenario.initial_size
     controller = controller_for(policy, scenario, initial)
-    trace, capacity, delay = scenario.trace, scenario.capacity, scenario.delay
+    trace, capacity, delay, cpu_limit = scenario.trace, scenario.capacity, scenario.delay, scenario.cpu_limit
+    steps = math.ceil(trace.duration / step - _EPS)
+    every = max(1, steps // 100)
 
     desired = ready = initial
     recent: deque[float] = deque(maxlen=max(1, round(scenario.metric_window / step)))
@@ -118,7 +124,9 @@ def simulate(scenario: Scenario, policy: Policy, step: float | None = None) -> R
     needed_s: list[int] = []
     supply_s: list[int] = []
     desired_s: list[int] = []
-    for i in range(math.ceil(trace.duration / step - _EPS)):
+    for i in range(steps):
+        if progress is not None and i % every == 0:
+            progress(i / steps)
         t = i * step
         while pending and pending[0].ready_at <= t + _EPS:
             ready += pending.popleft().count
@@ -128,7 +136,7 @@ def simulate(scenario: Scenario, policy: Policy, step: float | None = None) -> R
             while next_evaluation <= t + _EPS:
                 next_evaluation += interval
             seen = sum(recent) / len(recent)
-            decision = controller.decide(t, Observation(seen, ready, desired, capacity))
+            decision = controller.decide(t, Observation(seen, ready, desired, capacity, cpu_limit))
             if decision.size != desired:
                 actions.append(Action(t, desired, decision.size, decision.reason, decision.message))
                 if decision.size > desired:
@@ -147,10 +155,24 @@ def simulate(scenario: Scenario, policy: Policy, step: float | None = None) -> R
     return Run(policy, scenario, initial, series, tuple(actions))
 
 
-def simulate_all(scenario: Scenario, policies: Sequence[Policy]) -> list[Run]:
-    """Every policy on the same scenario with one common step (see ``step_for``)."""
+def simulate_all(scenario: Scenario, policies: Sequence[Policy], progress: Progress | None = None) -> list[Run]:
+    """Every policy on the same scenario with one common step (see ``step_for``); ``progress`` sees the share
+    of all the runs done."""
     step = step_for(scenario, policies)
-    return [simulate(scenario, policy, step) for policy in policies]
+    runs: list[Run] = []
+    for n, policy in enumerate(policies):
+        part: Progress | None = None
+        if progress is not None:
+            part = _share(progress, n, len(policies))
+        runs.append(simulate(scenario, policy, step, part))
+    if progress is not None:
+        progress(1.0)
+    return runs
+
+
+def _share(progress: Progress, n: int, total: int) -> Progress:
+    """Run ``n`` of ``total``'s progress as a share of all of them."""
+    return lambda done: progress((n + done) / total)
 
 
 @dataclass

@@ -1,35 +1,44 @@
 """What the simulator replays (a ``Scenario``) and the policies it replays it through, as frozen values.
 
 Owns the policy descriptions and the built-in baselines; the decisions themselves are made by the real
-``decide`` code (``sim.controllers`` calls ``decide.tracking.recommend`` and ``decide.evaluator.evaluate_step``).
-Called by ``sim.running``, the ``alertscaler simulate`` command and ``bench/decision_quality.py``.
+``decide`` code (``sim.controllers`` calls ``decide.tracking.recommend`` / ``settle`` and
+``decide.evaluator.evaluate_step``). Called by ``sim.running``, ``sim.group`` (a user's own group), the
+``alertscaler simulate`` command and ``bench/decision_quality.py``.
+
+The metrics a policy can see (``Metric``), from the demand (requests/s) and the group's instances:
+
+* ``RPS``: requests/s per member, the booting members counted (idle): what a query such as
+  ``sum(rate(requests[1m])) / count(up{alertscaler_group="web"})`` gives, since a member is a scrape target
+  (``up`` 0) while it boots. Offered load: it does not saturate;
+* ``RPS_READY``: requests/s per SERVING member (what a Kubernetes Pods metric averages over ready pods);
+* ``CPU``: CPU utilisation as a share of the request, averaged over serving members: ``demand / (ready x
+  capacity)``, at most ``Scenario.cpu_limit`` (limits / requests: with limits above requests a busy pod's
+  CPU goes above 100 % of its request; with limits = requests it saturates at 100 %).
 
 Policies:
 
-* ``TrackingPolicy``: target tracking (``decide.tracking``) on one metric, every ``interval``:
-  ``Metric.UTILISATION`` (CPU-like: each ready instance's utilisation saturates at 1.0) or ``Metric.RPS``
-  (requests/s per instance: the offered load, which does not saturate). Instances still booting count as
-  idle members of the group (Kubernetes' HPA treats not-yet-ready pods the same way when scaling up), so a
-  decision does not ask again for what is already on its way.
-* ``StepAlertPolicy``: a high and a low alert on the average utilisation of the READY instances, each with a
-  ``for`` duration like a Prometheus alerting rule evaluated every ``interval``; a firing alert runs its
-  ``StepPolicy`` through ``decide.evaluator.evaluate_step`` with the group's cooldown clocks. With
-  ``reevaluate`` (alertscaler's behaviour) an alert that stays firing steps again after each cooldown;
-  without, it steps once when it starts firing.
+* ``TrackingPolicy``: target tracking on one metric, every ``interval``. ``hpa=False``: the way alertscaler's
+  ``track`` section decides (``decide.tracking.recommend`` on the metric's value); ``hpa=True``: Kubernetes'
+  HPA, whose replica calculator (``sim.hpa``) treats booting (pending) pods as 0 % on a scale-up and leaves
+  them out on a scale-down, then HPA's behaviour (``decide.tracking.settle``). Both seed the stabilisation
+  window with the size found at the first evaluation, as HPA (``recordInitialRecommendation``) and the
+  service do.
+* ``StepAlertPolicy``: a high and a low alert on a metric (default: CPU), each with a ``for`` duration like a
+  Prometheus alerting rule evaluated every ``interval``; a firing alert runs its ``StepPolicy`` through
+  ``decide.evaluator.evaluate_step`` with the group's cooldown clocks. With ``reevaluate`` (alertscaler's
+  behaviour) an alert that stays firing steps again after each cooldown.
 
-Baselines (measured in every ``alertscaler simulate`` run):
+Baselines (measured in every ``alertscaler simulate`` run), both with HPA's default behaviour (tolerance 0.1,
+every 15 s, up +100 % or +4 pods per 15 s, down after a 300 s window at most -100 % per 15 s):
 
-* ``hpa_default(target)``: Kubernetes' HPA with its default behaviour on CPU utilisation: tolerance 0.1, a
-  decision every 15 s, scale-up +100 % or +4 pods per 15 s (whichever is more), scale-down after a 300 s
-  stabilisation window at most -100 % per 15 s. HPA has no default target; 0.7 is used unless told.
-* ``seed_step()``: the seeds' step policy, run by alertscaler: ``HighCpuLoad`` average utilisation > 0.8 for
-  1 min → +1 instance (cooldown 30 s); ``LowCpuLoad`` < 0.2 for 1 min → -1 (cooldown 60 s); rules evaluated
-  every 15 s (seed 001's thresholds, ``for`` and evaluation interval). Alertmanager's ``group_wait`` is not
-  modelled (notifications arrive at once), which flatters every step policy equally.
+* ``hpa_rps(target)``: HPA on requests/s per pod, the same metric as alertscaler's tracking: the fair one;
+* ``hpa_cpu(target, cpu_limit)``: HPA on CPU utilisation of the request (can pass 100 % up to the limit);
+* ``seed_step()``: the seeds' step policy (+1 when CPU > 0.8 for 1m, -1 when < 0.2 for 1m).
 
-alertscaler's own: ``alertscaler_tracking(target, capacity, lookahead)``, the best default (predictive target
-tracking on requests/s per instance: see its docstring for why), ``alertscaler_step(target)`` and
-``alertscaler_sized(target, capacity)`` (the same alerts, each step sized live with ``size_by``).
+alertscaler's own: ``alertscaler_tracking(target, capacity)`` — the service's DEFAULT ``track`` behaviour
+(``config.groups.TrackConfig``'s defaults, read from there) on requests/s per member; and the alternatives
+that are not the default: ``alertscaler_predictive`` (a second metric predicted one start-up delay ahead, no
+scale-down window), ``alertscaler_step``, ``alertscaler_sized`` (steps sized live with ``size_by``).
 """
 
 from __future__ import annotations
@@ -37,39 +46,54 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
+from alertscaler.config.groups import TrackConfig, TrackMetric
 from alertscaler.model.policies import AdjustmentType, Bounds, SizeBy, StepPolicy
 from alertscaler.model.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
 from alertscaler.sim.traces import Trace
 
 __all__ = [
+    "DEFAULT_CPU_LIMIT",
+    "DEFAULT_TARGET",
     "Metric",
     "Policy",
     "Scenario",
     "StepAlertPolicy",
     "TrackingPolicy",
+    "alertscaler_predictive",
     "alertscaler_sized",
     "alertscaler_step",
     "alertscaler_tracking",
-    "hpa_default",
+    "hpa_cpu",
+    "hpa_rps",
     "seed_step",
+    "service_track_defaults",
 ]
 
 DEFAULT_TARGET = 0.7
+#: CPU limit / CPU request of the simulated pods: a busy pod's CPU utilisation can reach 200 % of its request
+DEFAULT_CPU_LIMIT = 2.0
 
 
 class Metric(str, Enum):
-    UTILISATION = "utilisation"   # fraction of an instance's capacity in use, saturating at 1.0
-    RPS = "rps"                   # requests per second per instance: the offered load
+    RPS = "rps"                  # requests/s per member, booting members counted (idle)
+    RPS_READY = "rps-ready"      # requests/s per serving member
+    CPU = "cpu"                  # CPU utilisation of the request over serving members, at most cpu_limit
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A trace replayed against a group: ``capacity`` requests/s one instance serves (demand beyond it is
-    unserved), new instances serve only ``delay`` seconds after they were asked for (scale-in is immediate),
-    the chosen policy decides every ``interval`` seconds unless it has its own. Policies see the demand
-    averaged over the last ``metric_window`` seconds, as a Prometheus ``rate(...[1m])`` shows it (0: the
-    instantaneous demand)."""
+    """A trace replayed against a group: ``capacity`` requests/s one instance serves at 100 % of its CPU
+    request (demand beyond the READY instances' capacity is unserved), new instances serve only ``delay``
+    seconds after they were asked for (scale-in is immediate), policies decide every ``interval`` seconds
+    unless they have their own and see the demand averaged over the last ``metric_window`` seconds, as a
+    Prometheus ``rate(...[1m])`` shows it (0: the instantaneous demand).
+
+    The oracle holds ``target`` utilisation with no delay: ``ceil(demand / (capacity x target))`` instances,
+    within ``min_size``..``max_size``; under-/over-provisioning is measured against it. ``cpu_limit``: CPU
+    limit / request (see ``Metric.CPU``). Every policy starts at ``initial`` instances, all ready (default:
+    the oracle's size for the first sample)."""
 
     trace: Trace
     capacity: float = 40.0
@@ -77,8 +101,10 @@ class Scenario:
     interval: float = 15.0
     min_size: int = 1
     max_size: int = 20
-    initial: int | None = None  # None: what the first sample needs (at the policy's target), within bounds
+    initial: int | None = None
     metric_window: float = 60.0
+    target: float = DEFAULT_TARGET
+    cpu_limit: float = DEFAULT_CPU_LIMIT
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capacity) and self.capacity > 0):
@@ -93,29 +119,43 @@ class Scenario:
             raise ValueError(f"need 0 <= min ({self.min_size}) <= max ({self.max_size})")
         if self.initial is not None and not self.min_size <= self.initial <= self.max_size:
             raise ValueError(f"initial size {self.initial} is outside min..max ({self.min_size}..{self.max_size})")
+        if not (math.isfinite(self.target) and 0 < self.target <= 1):
+            raise ValueError(f"target must be a utilisation in (0, 1], got {self.target}")
+        if not (math.isfinite(self.cpu_limit) and self.cpu_limit >= 1):
+            raise ValueError(f"the CPU limit is a multiple of the request, at least 1, got {self.cpu_limit}")
 
     @property
     def bounds(self) -> Bounds:
         return Bounds(min_size=self.min_size, max_size=self.max_size)
 
+    @property
+    def per_instance(self) -> float:
+        """Requests/s one instance carries at the target utilisation."""
+        return self.capacity * self.target
+
     def needed(self, demand: float) -> int:
-        """Instances that serve ``demand`` at full capacity: the oracle's size."""
-        return math.ceil(demand / self.capacity - 1e-9)
+        """The oracle's size for ``demand``: at the target utilisation, within the bounds."""
+        return self.clamp(math.ceil(round(demand / self.per_instance, 9)))
 
     def clamp(self, size: int) -> int:
         return max(self.min_size, min(self.max_size, size))
+
+    @property
+    def initial_size(self) -> int:
+        return self.initial if self.initial is not None else self.needed(self.trace.values[0])
 
 
 @dataclass(frozen=True)
 class TrackingPolicy:
     name: str
     metric: Metric
-    target: float                      # a utilisation (0..1] or requests/s per instance
+    target: float                      # a utilisation (CPU) or requests/s per instance
     tolerance: float = 0.1
     scale_up: DirectionRules = HPA_SCALE_UP
     scale_down: DirectionRules = HPA_SCALE_DOWN
     interval: float | None = None      # None: the scenario's
     description: str = ""
+    hpa: bool = False                  # True: HPA's replica calculator (booting pods as Kubernetes treats them)
     lookahead: float = 0.0             # > 0: a second metric, the same one predicted this far ahead (s) ...
     trend_window: float = 300.0        # ... from a least-squares line over this window (predict_linear)
 
@@ -124,25 +164,20 @@ class TrackingPolicy:
             raise ValueError(f"{self.name}: lookahead must be >= 0 and trend_window > 0")
         if not (math.isfinite(self.target) and self.target > 0):
             raise ValueError(f"{self.name}: target must be > 0, got {self.target}")
-        if self.metric is Metric.UTILISATION and self.target > 1:
-            raise ValueError(f"{self.name}: a utilisation target is a fraction in (0, 1], got {self.target}")
+        if self.hpa and self.lookahead:
+            raise ValueError(f"{self.name}: HPA has no lookahead")
 
     def rules(self, scenario: Scenario) -> TrackingRules:
         targets = (self.target, self.target) if self.lookahead > 0 else (self.target,)
         return TrackingRules(targets=targets, tolerance=self.tolerance, scale_up=self.scale_up,
                              scale_down=self.scale_down, min_size=scenario.min_size, max_size=scenario.max_size)
 
-    def initial_size(self, scenario: Scenario) -> int:
-        demand = scenario.trace.values[0]
-        per_instance = self.target * scenario.capacity if self.metric is Metric.UTILISATION else self.target
-        return scenario.clamp(math.ceil(demand / per_instance - 1e-9))
-
 
 @dataclass(frozen=True)
 class StepAlertPolicy:
     name: str
     scale_out: StepPolicy
-    high: float                        # the high alert: average utilisation of ready instances > high ...
+    high: float                        # the high alert: the metric > high ...
     high_for: float                    # ... for this long (seconds)
     scale_in: StepPolicy | None = None
     low: float = 0.0                   # the low alert: < low for ``low_for`` seconds
@@ -150,6 +185,7 @@ class StepAlertPolicy:
     reevaluate: bool = True            # alertscaler: a firing alert steps again after each cooldown
     interval: float | None = None      # rule evaluation interval; None: the scenario's
     description: str = field(default="")
+    metric: Metric = Metric.CPU
 
     def __post_init__(self) -> None:
         if not 0 <= self.low < self.high:
@@ -157,20 +193,52 @@ class StepAlertPolicy:
         if self.high_for < 0 or self.low_for < 0:
             raise ValueError(f"{self.name}: alert 'for' durations must be >= 0")
 
-    def initial_size(self, scenario: Scenario) -> int:
-        """The size that puts the first sample between the thresholds, near their middle."""
-        middle = (self.high + self.low) / 2 if self.scale_in is not None else self.high
-        return scenario.clamp(math.ceil(scenario.trace.values[0] / (middle * scenario.capacity) - 1e-9))
+
+class Policy(Protocol):
+    """What ``sim.running`` needs of a policy: ``TrackingPolicy``, ``StepAlertPolicy`` or a user's own group
+    (``sim.group.GroupPolicy``); ``sim.controllers.controller_for`` makes its controller."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval(self) -> float | None: ...
+
+    @property
+    def description(self) -> str: ...
 
 
-Policy = TrackingPolicy | StepAlertPolicy
+def service_track_defaults() -> TrackingRules:
+    """The rules a ``track`` section with nothing but a metric gets in the service (``TrackConfig``'s
+    defaults: tolerance, scale_up, scale_down), read from the config model itself so they cannot drift."""
+    return TrackConfig(metrics=[TrackMetric(query="simulated", target=1.0)]).rules(Bounds(min_size=0, max_size=1))
 
 
-def hpa_default(target: float = DEFAULT_TARGET) -> TrackingPolicy:
-    """Kubernetes' HPA with its default behaviour on CPU utilisation (see the module docstring)."""
+def _service_interval() -> float:
+    return float(TrackConfig(metrics=[TrackMetric(query="simulated", target=1.0)]).interval)
+
+
+def _hpa_text() -> str:
+    return "HPA default behaviour (tolerance 0.1, every 15 s, up +100 % or +4 per 15 s, down after a 300 s window)"
+
+
+def hpa_rps(target: float) -> TrackingPolicy:
+    """Kubernetes' HPA on requests/s per pod (a Pods metric, averaged over ready pods), ``target`` requests/s
+    per pod: the same metric as alertscaler's default tracking."""
     return TrackingPolicy(
-        "hpa-default", Metric.UTILISATION, target, 0.1, HPA_SCALE_UP, HPA_SCALE_DOWN, interval=15.0,
-        description=f"HPA default behaviour, CPU utilisation target {target:g}, every 15 s")
+        "hpa-rps", Metric.RPS_READY, target, 0.1, HPA_SCALE_UP, HPA_SCALE_DOWN, interval=15.0, hpa=True,
+        description=f"{_hpa_text()} on requests/s per ready pod, target {target:g}")
+
+
+def hpa_cpu(target: float = DEFAULT_TARGET, cpu_limit: float = DEFAULT_CPU_LIMIT) -> TrackingPolicy:
+    """Kubernetes' HPA on CPU utilisation of the request (``target``, a fraction), pods whose CPU limit is
+    ``cpu_limit`` x the request (give the scenario's: it only names it here)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target must be a utilisation in (0, 1], got {target}")
+    return TrackingPolicy(
+        "hpa-cpu", Metric.CPU, target, 0.1, HPA_SCALE_UP, HPA_SCALE_DOWN, interval=15.0, hpa=True,
+        description=f"{_hpa_text()} on CPU utilisation of the request, target {target:g}; "
+                    f"limits {cpu_limit:g} x requests (CPU up to {cpu_limit * 100:.0f} %)")
 
 
 def seed_step() -> StepAlertPolicy:
@@ -182,34 +250,42 @@ def seed_step() -> StepAlertPolicy:
         high=0.8, high_for=60.0,
         scale_in=StepPolicy(matchers=['alertname="LowCpuLoad"'], adjustment=-1, cooldown=60.0),
         low=0.2, low_for=60.0, interval=15.0,
-        description="seeds: +1 if utilisation > 0.8 for 1m (cooldown 30s), -1 if < 0.2 for 1m (60s)")
+        description="seeds: +1 if CPU > 0.8 for 1m (cooldown 30s), -1 if < 0.2 for 1m (60s)")
 
 
-def alertscaler_tracking(target: float = DEFAULT_TARGET, capacity: float = 40.0,
-                         lookahead: float = 60.0) -> TrackingPolicy:
-    """alertscaler's best default: PREDICTIVE target tracking on requests/s per instance.
+def alertscaler_tracking(target: float = DEFAULT_TARGET, capacity: float = 40.0) -> TrackingPolicy:
+    """alertscaler's DEFAULT target tracking: a ``track`` section with one metric, requests/s per member
+    (``target`` x ``capacity``), and nothing else: the service's defaults for tolerance, interval and both
+    directions (``service_track_defaults``), the window seeded as the service seeds it."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target must be a utilisation in (0, 1], got {target}")
+    rules = service_track_defaults()
+    return TrackingPolicy(
+        "alertscaler-default", Metric.RPS, target * capacity, rules.tolerance, rules.scale_up, rules.scale_down,
+        interval=_service_interval(),
+        description=f"the service's default track: requests/s per member (booting ones counted), target "
+                    f"{target * capacity:g}; tolerance {rules.tolerance:g}, scale-down window "
+                    f"{rules.scale_down.stabilization:g}s, HPA's rate limits")
 
-    Two metrics through ``decide.tracking.recommend`` at the same target (``target`` x ``capacity``
-    requests/s per instance): the request rate now, and the rate predicted ``lookahead`` seconds ahead (give
-    the group's provisioning delay) on a least-squares line over the last 3 minutes, PromQL's
-    ``predict_linear``. The largest recommendation wins, so a rising trend asks for the instances it will need
-    by the time they are ready; scale-in needs BOTH metrics to agree, which guards it as HPA's 300 s
-    stabilisation window does, without paying for 5 minutes of surplus after every peak (the window is 0).
-    Requests/s, unlike CPU, does not saturate at 100 %, so a burst is sized in one decision. Tolerance and
-    rate limits are HPA's."""
+
+def alertscaler_predictive(target: float = DEFAULT_TARGET, capacity: float = 40.0,
+                           lookahead: float = 60.0) -> TrackingPolicy:
+    """NOT the default: target tracking on requests/s per member now and predicted ``lookahead`` seconds ahead
+    (a least-squares line over 3 minutes, PromQL's ``predict_linear``), the larger wins, no scale-down window
+    (scale-in needs both metrics to agree). It was chosen on WorldCup98 alone; kept as a candidate."""
     if not 0 < target <= 1:
         raise ValueError(f"target must be a utilisation in (0, 1], got {target}")
     return TrackingPolicy(
-        "alertscaler-tracking", Metric.RPS, target * capacity,
+        "predictive", Metric.RPS, target * capacity,
         scale_down=DirectionRules(0.0, HPA_SCALE_DOWN.limits), lookahead=lookahead, trend_window=180.0,
-        description=f"target tracking on requests/s per instance ({target * capacity:g}) now and predicted "
-                    f"{lookahead:g}s ahead (3m trend), scale-in when both agree")
+        description=f"requests/s per member ({target * capacity:g}) now and predicted {lookahead:g}s ahead "
+                    "(3m trend), no scale-down window")
 
 
 def alertscaler_step(target: float = DEFAULT_TARGET, cooldown: float = 60.0) -> StepAlertPolicy:
-    """A step policy written for alertscaler: +50 % (at least +1) while utilisation > ``target`` for 1 min,
-    -10 % (at least -1) while < ``target``/2 for 5 min; ``cooldown`` for scale-out (give it at least the
-    provisioning delay, so a step is seen before the next), 2 min for scale-in."""
+    """A step policy written for alertscaler: +50 % (at least +1) while CPU > ``target`` for 1 min, -10 % (at
+    least -1) while < ``target``/2 for 5 min; ``cooldown`` for scale-out (give it at least the start-up
+    delay, so a step is seen before the next), 2 min for scale-in."""
     if not 0 < target <= 1:
         raise ValueError(f"target must be a utilisation in (0, 1], got {target}")
     return StepAlertPolicy(
@@ -220,7 +296,7 @@ def alertscaler_step(target: float = DEFAULT_TARGET, cooldown: float = 60.0) -> 
         scale_in=StepPolicy(matchers=['alertname="LowUtilisation"'], cooldown=120.0, min_adjustment_step=1,
                             adjustment_type=AdjustmentType.PERCENT_CHANGE_IN_CAPACITY, adjustment=-10),
         low=target / 2, low_for=300.0,
-        description=f"+50% if utilisation > {target:g} for 1m (cooldown {cooldown:g}s), "
+        description=f"+50% if CPU > {target:g} for 1m (cooldown {cooldown:g}s), "
                     f"-10% if < {target / 2:g} for 5m (120s)")
 
 
@@ -246,5 +322,5 @@ def alertscaler_sized(target: float = DEFAULT_TARGET, capacity: float = 40.0,
         scale_in=StepPolicy(matchers=['alertname="LowUtilisation"'], adjustment=-1, cooldown=120.0,
                             size_by=size_by),
         low=target / 2, low_for=300.0,
-        description=f"if utilisation > {target:g} for 1m (cooldown {cooldown:g}s) or < {target / 2:g} for 5m "
+        description=f"if CPU > {target:g} for 1m (cooldown {cooldown:g}s) or < {target / 2:g} for 5m "
                     f"(120s): size to ceil(requests/s / {per_instance:g}) (size_by)")
