@@ -137,3 +137,30 @@ def test_check_warns_when_the_heal_freeze_has_no_prometheus_to_ask(
     assert main(["check", str(policy)]) == EXIT_OK  # a warning, not an error
     err = capsys.readouterr().err
     assert ("web: WARNING: heal.freeze.prometheus is on but prometheus.url is not set" in err) is warned, err
+
+
+DRAINING = """
+server: {auth: {insecure_no_auth: true}}
+scrape: {refresh_interval: 10s, scrape_interval: 5s}
+groups:
+  web:
+    provider: {type: fake}
+    max_size: 4
+    DRAIN
+"""
+
+
+@pytest.mark.parametrize(
+    ("drain", "warned"),
+    [("", False), ("drain: 20s", False), ("drain: 19s", True), ("drain: 0s", True)],
+    ids=["default", "at-the-discovery-lag", "shorter", "none"],
+)
+def test_check_warns_when_a_drain_is_shorter_than_prometheus_needs_to_drop_a_target(
+        drain: str, warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "drain.yml"
+    policy.write_text(DRAINING.replace("DRAIN", drain))
+    assert main(["check", str(policy)]) == EXIT_OK  # a warning, not an error
+    err = capsys.readouterr().err
+    assert ("web: WARNING: drain" in err) is warned, err
+    if warned:
+        assert "shorter than the 20s Prometheus needs" in err and "default: 25s" in err, err

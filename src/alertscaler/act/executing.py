@@ -16,6 +16,7 @@ from typing import Literal
 from alertscaler.act.healing import carry_out
 from alertscaler.act.metrics import Metrics
 from alertscaler.act.recording import About, record
+from alertscaler.act.removals import StoreDepartures
 from alertscaler.config import ActionsConfig, GroupConfig
 from alertscaler.model.decisions import Action, ActionState, Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import PermanentProviderError, ProviderDeclined, TemporaryProviderError
@@ -55,6 +56,7 @@ class Executor:
     exact_policies: frozenset[str] = frozenset()  # the group's policies that set an exact capacity
     owner: str | None = None  # this replica: outcomes are recorded only while it still holds the action
     group: GroupConfig | None = None  # its bounds: desired follows a real size clamped into them
+    drain: float = 0.0  # seconds a scale-in's victim stays out of discovery before it is stopped (PolicyFile.drain_of)
 
     def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
@@ -69,8 +71,9 @@ class Executor:
         try:
             if action.kind == "heal":
                 result = carry_out(self.provider, action, self.store, self.clock)
-            else:
-                result = self.provider.scale(request)
+            else:  # a scale-in's victims leave discovery, drain, are stopped: reported to the store (act.removals)
+                result = self.provider.scale(replace(request, drain=self.drain, departures=StoreDepartures(
+                    self.store, action.group, self.clock)))
         except TemporaryProviderError as exc:
             return CallOutcome(called_at, time.perf_counter() - started, "temporary", str(exc), exc.delay)
         except ProviderDeclined as exc:

@@ -4,20 +4,28 @@ of the policy's ``member_labels`` it carries: ``alertscaler_member`` from the ge
 
 Called by ``act.processing`` inside the transaction that decides on a notification. A re-sent firing alert
 (an Alertmanager repeat) signals again: it says the member is still down. A resolved heal alert does nothing.
+
+An alert naming a member alertscaler itself removed or is removing (``act.removals``: a scale-in's victim, a
+member a heal replaced) is no signal: the first one about that member is recorded as ONE ``removed_member``
+decision, every later one (repeats, resolved) is dropped without a decision.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from alertscaler.act.removals import claim_reports, removed_message, split_removed
 from alertscaler.config import HealConfig, PolicyFile
 from alertscaler.model.alerts import Alert
 from alertscaler.model.decisions import Reason
 from alertscaler.model.healing import HealSignal, SignalSource
 from alertscaler.model.matchers import MatcherSet
 from alertscaler.store.base import Tx
+
+log = logging.getLogger(__name__)
 
 HEAL_POLICY = "heal"  # the ``policy`` of heal decisions
 
@@ -52,6 +60,32 @@ class _GroupBatch:
     signalled: list[Alert] = field(default_factory=list)
     nameless: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    resolved_keys: list[str | None] = field(default_factory=list)
+    removed_skips: list[Skip] = field(default_factory=list)
+
+    def drop_removed(self, tx: Tx, group: str, now: datetime) -> None:
+        """Take the alerts naming a member alertscaler removed out of the batch: one ``removed_member`` skip per
+        member not reported before, nothing for the others (``act.removals``)."""
+        removed = tx.removed_members_of(group, now)
+        if not removed:
+            return
+        named = [(a, s.member_key) for a, s in zip(self.signalled, self.signals, strict=True)]
+        named += [(a, k) for a, k in zip(self.resolved, self.resolved_keys, strict=True) if k is not None]
+        split = split_removed([(key, alert.starts_at) for alert, key in named], removed)
+        if not split.removed:
+            return
+        dropped = {id(named[i][0]) for positions in split.removed.values() for i in positions}
+        kept = [(a, s) for a, s in zip(self.signalled, self.signals, strict=True) if id(a) not in dropped]
+        self.signalled, self.signals = [a for a, _ in kept], [s for _, s in kept]
+        self.resolved = [a for a in self.resolved if id(a) not in dropped]
+        by_id = {m.member_id: m for m in removed}
+        fresh = claim_reports(tx, group, split, now)
+        for member_id in fresh:
+            alerts = [named[i][0] for i in split.removed[member_id]]
+            self.removed_skips.append(Skip(group, Reason.REMOVED_MEMBER, alerts, removed_message(by_id[member_id])))
+        silent = sum(len(p) for m, p in split.removed.items() if m not in fresh)
+        if silent:
+            log.debug("group=%s: %d heal alert(s) about removed members already reported dropped", group, silent)
 
 
 class HealIntake:
@@ -72,10 +106,11 @@ class HealIntake:
                     continue
                 matched.add(i)
                 batch = batches.setdefault(r.group, _GroupBatch())
+                key = r.member_key(alert)
                 if not alert.firing:
                     batch.resolved.append(alert)
+                    batch.resolved_keys.append(key)
                     continue
-                key = r.member_key(alert)
                 if key is None:
                     batch.nameless.append(alert)
                     continue
@@ -84,6 +119,9 @@ class HealIntake:
         skips: list[Skip] = []
         for group, batch in batches.items():
             config = next(r.config for r in self.routes if r.group == group)
+            if batch.signals or batch.resolved:
+                batch.drop_removed(tx, group, now)
+                skips += batch.removed_skips
             if batch.signals:
                 tx.add_heal_signals(group, batch.signals, notification_id)
                 members = ", ".join(dict.fromkeys(s.member_key for s in batch.signals))

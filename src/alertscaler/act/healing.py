@@ -9,12 +9,14 @@ action on the provider.
   one acted decision with ONE heal action for the members to heal — queued on the group's serial queue, so
   healing and scaling never race. In a ``dry_run`` group that decision is a ``dry_run`` skip saying what it
   would have healed, and no action is made
-  (``act.recording.record`` applies the rule, as to every verdict).
+  (``act.recording.record`` applies the rule, as to every verdict). Signals about a member alertscaler itself
+  removed or is removing (``act.removals``) are not judged: one ``removed_member`` decision per member at most.
 - ``signals_from_status`` turns members the provider reports FAILED into signals (``act.engine`` calls it
   after each status read).
 - ``carry_out`` (called by ``act.executing`` in a worker thread) runs each target through the provider's
   ability (replace / reboot / quarantine, then a ``scale`` back to the size for a quarantine) and records
-  the heal history, including which member replaced which (so flapping is recognised across replacements).
+  the heal history, including which member replaced which (so flapping is recognised across replacements);
+  a member a replace or quarantine took out of the group is recorded as removed (``act.removals``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from alertscaler.act.heal_intake import HEAL_POLICY
 from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import MAX_ALERTS_PER_DECISION, About, Evidence, Recorded, record, record_skip
+from alertscaler.act.removals import StoreDepartures, claim_reports, removed_message, split_removed
 from alertscaler.act.silencing import SilenceGate, judge_heal
 from alertscaler.config import GroupConfig, HealConfig, PolicyFile
 from alertscaler.decide.healing import plan_heal
@@ -45,7 +48,7 @@ from alertscaler.model.healing import (
 from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.providers import registry
 from alertscaler.providers.base import Healer, Provider, Quarantiner, Rebooter, ScaleRequest
-from alertscaler.store.base import StateStore, Tx
+from alertscaler.store.base import PendingSignal, StateStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +118,49 @@ class HealJudge:
                 pending = tx.pending_heal_signals(group)
                 if not pending:
                     continue
-                plan = plan_heal([p.signal for p in pending], status.members, tx.heal_history_in(group, horizon),
-                                 rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem,
-                                 silences=silences)
                 # the size a heal keeps (a quarantine is followed by a scale back to it): the desired capacity
                 size = tx.lock_group(group, config.initial_desired).desired
                 # the group's config in About: ``record`` applies its dry_run to the heal as to any verdict
-                first_id = self._record(tx, About(group, HEAL_POLICY, Trigger.HEALTH, config), plan, size, now, out)
+                about = About(group, HEAL_POLICY, Trigger.HEALTH, config)
+                pending = self._drop_removed(tx, about, pending, status, size, now, out)
+                if not pending:
+                    continue
+                plan = plan_heal([p.signal for p in pending], status.members, tx.heal_history_in(group, horizon),
+                                 rules, now, replaced=tx.heal_slots(group), monitoring_problem=problem,
+                                 silences=silences)
+                first_id = self._record(tx, about, plan, size, now, out)
                 tx.consume_heal_signals([p.id for p in pending], first_id)
         return out
+
+    def _drop_removed(self, tx: Tx, about: About, pending: list[PendingSignal], status: GroupStatus, size: int,
+                      now: datetime, out: list[Recorded]) -> list[PendingSignal]:
+        """Signals about members alertscaler removed or is removing (``act.removals``) never heal: one
+        ``removed_member`` decision per member not reported before, the rest consumed silently. Returns the
+        others, to be judged."""
+        assert about.group is not None
+        removed = tx.removed_members_of(about.group, now)
+        if not removed:
+            return pending
+        split = split_removed([(p.signal.member_key, p.signal.at) for p in pending], removed, status.members)
+        if not split.removed:
+            return pending
+        by_id = {m.member_id: m for m in removed}
+        fresh = set(claim_reports(tx, about.group, split, now))
+        silent: list[int] = []
+        for member_id, positions in split.removed.items():
+            ids = [pending[i].id for i in positions]
+            if member_id not in fresh:
+                silent += ids
+                continue
+            verdict = Verdict(Outcome.SKIPPED, Reason.REMOVED_MEMBER, size, size, removed_message(by_id[member_id]))
+            sources = [s.value for s in dict.fromkeys(pending[i].signal.source for i in positions)]
+            evidence = Evidence([{"member": member_id, "outcome": Reason.REMOVED_MEMBER.value, "sources": sources}], 1)
+            done = record(tx, about, verdict, now, evidence=evidence, numbered=True)
+            assert done.decision_id is not None
+            tx.consume_heal_signals(ids, done.decision_id)
+            out.append(done)
+        tx.drop_heal_signals(silent)
+        return [pending[i] for i in split.kept]
 
     def _silences(self, group: str, config: GroupConfig, heal: HealConfig, now: datetime) -> HealSilences | None:
         """Alertmanager's view of the group's heal alerts (never raises; asked outside any transaction). None when
@@ -172,20 +209,28 @@ def carry_out(provider: Provider, action: Action, store: StateStore, clock: Call
     """Run a heal action's targets (blocking). A target already gone (healed before a restart, or removed)
     is skipped. Raises the provider's errors; history is recorded for every target done."""
     results = []
+    departures = StoreDepartures(store, action.group, clock)
     for target in action.targets:
-        before = {m.id for m in provider.status().members}
+        before = {m.id: m for m in provider.status().members}
         if target.member_id not in before:
             results.append(f"{target.member_id}: no longer a member, nothing to do")
             continue
         heal_action = HealAction(target.action)
         result = _heal_one(provider, heal_action, target.member_id, action.group)
         replaced_by = None
+        after = {m.id for m in provider.status().members}
         if heal_action is HealAction.REPLACE:
-            new = {m.id for m in provider.status().members} - before
+            new = after - set(before)
             replaced_by = next(iter(new)) if len(new) == 1 else None
         elif heal_action is HealAction.QUARANTINE:
             result += "; " + provider.scale(ScaleRequest(action.group, len(before) - 1, action.desired, action.id,
                                                          action.decision_id))
+        if heal_action is not HealAction.REBOOT and target.member_id not in after:
+            # out of the group on purpose: alerts still naming it never heal (a replacement that took the same
+            # id, e.g. a StatefulSet's pod, is a member again and is not recorded)
+            why = f"replaced by {replaced_by}" if replaced_by else f"healed: {heal_action.value}"
+            departures.leaving([before[target.member_id]], why)
+            departures.gone([target.member_id])
         store.add_heal_records(action.group, [(HealRecord(target.slot, target.member_id, heal_action, clock()),
                                                action.id, replaced_by)])
         results.append(result)

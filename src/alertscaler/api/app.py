@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from alertscaler.act.engine import Engine
+from alertscaler.act.removals import removed_ids
 from alertscaler.api import auth, openapi, views
 from alertscaler.ingest import jsonsafe
 from alertscaler.ingest.alertmanager import in_range, parse_body
@@ -40,6 +41,7 @@ from alertscaler.model.errors import (
     StoreError,
     StoreUnavailable,
 )
+from alertscaler.model.groups import MemberState
 from alertscaler.store.base import ActiveAlert
 
 log = logging.getLogger(__name__)
@@ -279,14 +281,18 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
     async def targets(request: Request) -> Response:
         """
         summary: Every managed instance in Prometheus http_sd format (labels alertscaler_group,
-          alertscaler_member, alertscaler_provider, alertscaler_state).
+          alertscaler_member, alertscaler_provider, alertscaler_state). Members being removed (a scale-in's
+          victims while they drain, members stopping) and removed ones are left out, so that Prometheus drops
+          them before they stop.
         """
         auth.check(request, auth_config, write=False)
         out = []
+        removed = await engine.store.call(removed_ids, engine.store, engine.clock())
         for name, group in policy.groups.items():
             status = engine.statuses.get(name) or await engine.live_status(name)
+            leaving = removed.get(name, frozenset())
             for m in status.members:
-                if not m.address:
+                if not m.address or m.state is MemberState.STOPPING or m.id in leaving:
                     continue
                 out.append({"targets": [m.address], "labels": {
                     "alertscaler_group": name, "alertscaler_member": m.id,

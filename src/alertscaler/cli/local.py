@@ -47,6 +47,7 @@ def check(args: argparse.Namespace) -> int:
               highlight=False)
     print_schedules(policy, datetime.now(UTC))
     print_freeze_warnings(policy)
+    print_drain_warnings(policy)
     print_silence_note(policy)
     exposed = print_auth_warning(policy)
     code = check_generated(policy, path, args)
@@ -89,6 +90,20 @@ def print_freeze_warnings(policy: PolicyFile) -> None:
             err.print(f"  {name}: WARNING: heal.freeze.prometheus is on but prometheus.url is not set, so heals "
                       "are not frozen while Prometheus is down (set prometheus.url, or heal.freeze.prometheus: "
                       "false to say so)", highlight=False, markup=False)
+
+
+def print_drain_warnings(policy: PolicyFile) -> None:
+    """A group's ``drain`` shorter than the time the generated Prometheus needs to drop a member that left
+    discovery: its scale-in victims are stopped while still scraped, and rules on ``up`` fire for them."""
+    lag = policy.scrape.discovery_lag()
+    for name, group in policy.groups.items():
+        if group.drain is not None and group.drain < lag:
+            err.print(f"  {name}: WARNING: drain {format_duration(group.drain)} is shorter than the "
+                      f"{format_duration(lag)} Prometheus needs to drop a member that left discovery (the scrape "
+                      "section's slowest refresh_interval + 5s discovery throttle + scrape_interval): members a "
+                      "scale-in stops are still scraped, so alerts on up == 0 fire for them (alertscaler drops "
+                      f"them as removed_member, but Alertmanager sends them); default: "
+                      f"{format_duration(policy.scrape.default_drain())}", highlight=False, markup=False)
 
 
 def print_schedules(policy: PolicyFile, now: datetime) -> None:

@@ -13,7 +13,8 @@ key                                      module (class)
 ``store``                                ``config.sections`` (``StoreConfig``)
 ``prometheus``                           ``config.sections`` (``PrometheusConfig``)
 ``actions``                              ``config.sections`` (``ActionsConfig``)
-``groups.<name>``: sizes, ``dry_run``    ``config.groups`` (``GroupConfig``)
+``groups.<name>``: sizes, ``dry_run``,   ``config.groups`` (``GroupConfig``); the default drain from
+``drain``                                ``scrape`` (``PolicyFile.drain_of``)
 ``groups.<name>.scale_out|scale_in``     ``config.groups`` (``ScaleOutPolicy``, ``ScaleInPolicy``) on
                                          ``model.policies.StepPolicy``
 ``groups.<name>.heal``                   ``config.groups`` (``HealConfig``), whose rules are

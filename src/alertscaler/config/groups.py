@@ -165,6 +165,9 @@ class GroupConfig(ConfigModel):
     silences: SilencesConfig = SilencesConfig()  # Alertmanager's silences respected; fail open/closed
     approval: ApprovalRules | None = None         # which changes wait for an operator (model.approvals)
     change_freeze: ChangeFreeze | None = None     # windows in which nothing but scale-out runs
+    # a scale-in's victim leaves discovery and pools, runs this long, then is stopped (None: from the scrape
+    # section, ``PolicyFile.drain_of``); 0 stops it at once
+    drain: Duration | None = None
 
     @field_validator("max_size")
     @classmethod

@@ -46,6 +46,12 @@ class PolicyFile(ConfigModel):
     def state_dir(self) -> Path:
         return _under(self.base_dir, self.server.state_dir)
 
+    def drain_of(self, group: str) -> float:
+        """Seconds group ``group``'s scale-in victims stay out of discovery before they are stopped: its
+        ``drain``, else long enough for the generated Prometheus to drop them (``ScrapeJobs.default_drain``)."""
+        drain = self.groups[group].drain
+        return self.scrape.default_drain() if drain is None else drain
+
     def render_input(self, source: str, token_file: str = DEFAULT_TOKEN_FILE,
                      alertmanager_url: str = DEFAULT_ALERTMANAGER_URL) -> RenderInput:
         """What ``confgen`` needs to generate the Prometheus side of this policy."""

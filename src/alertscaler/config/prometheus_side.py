@@ -28,6 +28,7 @@ from pydantic import (
 from alertscaler.model.drills import DRILL_LABEL
 from alertscaler.model.durations import Duration
 from alertscaler.model.matchers import Matcher
+from alertscaler.model.removals import discovery_lag
 
 GROUP_LABEL = "alertscaler_group"
 """The label alertscaler's http_sd targets carry and alert rules with ``group:`` get."""
@@ -367,6 +368,17 @@ class ScrapeJobs(_Model):
         if value is not None and value <= 0:
             raise ValueError("must be greater than 0s")
         return value
+
+    def discovery_lag(self) -> float:
+        """Seconds until the generated Prometheus has stopped scraping a member that left discovery: the slowest
+        discovery job's refresh, Prometheus' 5 s discovery throttle, a scrape under way (``model.removals``)."""
+        refresh = [self.refresh_interval] if self.http_sd else []
+        refresh += [j.refresh_interval for j in (self.openstack, self.linode) if j is not None]
+        return discovery_lag(max(refresh, default=self.refresh_interval), self.scrape_interval)
+
+    def default_drain(self) -> float:
+        """A group's ``drain`` when it sets none: the discovery lag and one more scrape interval of margin."""
+        return self.discovery_lag() + self.scrape_interval
 
     @model_validator(mode="after")
     def _distinct_jobs(self) -> ScrapeJobs:

@@ -13,6 +13,7 @@ converged to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -20,11 +21,43 @@ from typing import Any, Protocol, runtime_checkable
 from alertscaler.model.groups import GroupStatus, Member
 
 
+@runtime_checkable
+class Departures(Protocol):
+    """Where a provider says which members it takes out of the group on purpose (a scale-in's victims), so that
+    alertscaler drops them from ``/api/v1/targets`` and never heals them (``act.removals`` keeps them in the
+    store). The order a provider with discovery or a pool follows: ``leaving`` (before anything else), out of
+    its pool, wait the request's ``drain``, stop, ``gone``. Blocking; raises ``StoreUnavailable`` /
+    ``StoreError`` (a provider lets them propagate: the action is retried)."""
+
+    def leaving(self, members: Sequence[Member], why: str) -> None:
+        """``members`` leave discovery now (durably recorded before this returns)."""
+
+    def gone(self, member_ids: Sequence[str]) -> None:
+        """The members are stopped (deleted)."""
+
+
+class NoDepartures:
+    """Nobody listens (a provider used outside the service: tests, tools)."""
+
+    def leaving(self, members: Sequence[Member], why: str) -> None:
+        return None
+
+    def gone(self, member_ids: Sequence[str]) -> None:
+        return None
+
+
+NO_DEPARTURES: Departures = NoDepartures()
+
+
 @dataclass(frozen=True)
 class ScaleRequest:
     """Bring the group to ``desired``. ``notification`` is the raw webhook body that caused the decision
     (None for timer or manual decisions), ``alerts`` the alerts it was about. ``exact`` is True when the
-    decision set an exact capacity (an ``exact_capacity`` policy or a manual scale) rather than a step."""
+    decision set an exact capacity (an ``exact_capacity`` policy or a manual scale) rather than a step.
+
+    ``drain`` (seconds) and ``departures`` are for a scale-in (set by ``act.executing``): a member chosen for
+    removal is reported ``leaving`` and taken out of discovery and the provider's pool, kept running for
+    ``drain``, then stopped and reported ``gone`` (``Departures``)."""
 
     group: str
     from_capacity: int
@@ -34,6 +67,8 @@ class ScaleRequest:
     notification: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     exact: bool = False
+    drain: float = 0.0
+    departures: Departures = field(default=NO_DEPARTURES, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 tests of the layers above providers. Members are made up; nothing runs. It has every heal ability
 (replace, reboot, quarantine), in memory.
 
-``fail_next`` lets a test make the next calls fail temporarily or permanently.
+``fail_next`` lets a test make the next calls fail temporarily or permanently. A scale-in removes the newest
+members the quiet way (``providers.base.Departures``): reported leaving, ``wait(request.drain)`` (a no-op unless
+a test sets it), removed, reported gone.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class FakeProvider:
         self.failures: list[Exception] = []  # raised, in order, by the next scale() / heal calls
         self.quarantined: list[Member] = []
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # members' created_at; tests set it
+        self.wait: Callable[[float], None] = lambda seconds: None  # a scale-in's drain; tests set it
         self._resize(config.initial)
 
     def fail_next(self, *errors: TemporaryProviderError | PermanentProviderError) -> None:
@@ -61,7 +64,12 @@ class FakeProvider:
             if self.failures:
                 raise self.failures.pop(0)
             before = len(self._members)
+            victims = self._members[request.desired:]
+            if victims:
+                request.departures.leaving(victims, f"scale-in to {request.desired}")
+                self.wait(request.drain)
             self._resize(request.desired)
+            request.departures.gone([m.id for m in victims])
             return f"{before} -> {len(self._members)}"
 
     def _resize(self, desired: int) -> None:

@@ -5,8 +5,8 @@ One instance = one detached process (own session and process group, output to ``
 record ``<state_dir>/<id>.json`` (``Record``, written atomically): pid, port, creation time, the process start
 time from ``/proc/<pid>/stat`` (defends against pid reuse), its ``phase`` — ``spawning`` (the intent, written
 BEFORE the fork, so that a crash never leaves an unrecorded process), ``starting`` until healthy, ``running``,
-``stopping`` —, ``replaces`` (the member a heal started it to replace) and ``quarantined_at`` (out of the group,
-kept running).
+``stopping`` —, ``replaces`` (the member a heal started it to replace), ``quarantined_at`` (out of the group,
+kept running) and ``leaving_at`` (a scale-in's victim: ``stopping`` and draining since then).
 
 ``Instances`` owns one state directory: reading and writing records, the lock that serializes every change
 (a thread lock, and ``flock`` on ``<state_dir>/.lock`` across processes), starting an instance and waiting
@@ -66,6 +66,7 @@ class Record:
     command: list[str]
     replaces: str | None = None  # the member this instance was started to replace (heal)
     quarantined_at: str | None = None  # ISO 8601: out of the group since then, left running
+    leaving_at: str | None = None  # ISO 8601: a scale-in's victim, out of discovery and draining since then
 
     @property
     def created(self) -> datetime:

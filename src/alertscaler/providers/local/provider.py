@@ -16,19 +16,30 @@ members are not counted in ``current``. Quarantined instances are not members at
 
 ``scale`` converges (``idempotent = True``): it drops records of dead instances, finishes stopping those an
 interrupted stop left ``stopping``, starts instances until the group has ``desired`` live ones (each
-health-checked on ``http://127.0.0.1:<port><health_path>``), or stops surplus ones (SIGTERM to the process group,
-SIGKILL after ``stop_timeout``): first a member an interrupted heal already replaced by a running instance, then
-hung ones, then the newest. A hung member is NOT stopped by ``scale`` otherwise: replacing it is a heal decision.
-Quarantined instances are ignored. Calls are serialized by a lock, and across processes by ``flock``.
+health-checked on ``http://127.0.0.1:<port><health_path>``), or removes surplus ones: first a member an
+interrupted heal already replaced by a running instance, then hung ones, then the newest. A hung member is NOT
+stopped by ``scale`` otherwise: replacing it is a heal decision. Quarantined instances are ignored. Calls are
+serialized by a lock, and across processes by ``flock``.
+
+A scale-in is quiet (``ScaleRequest.drain``, ``departures``): each victim's record is marked ``stopping`` with
+``leaving_at`` (from then on it is ``stopping``, not counted, and out of ``/api/v1/targets``), reported
+``leaving`` (``providers.base.Departures``), kept running for the request's ``drain`` so that Prometheus drops
+the target while it still answers, then stopped (SIGTERM to the process group, SIGKILL after ``stop_timeout``)
+and reported ``gone``. A scale-in interrupted by a restart finishes the drain it began (what is left of it).
+The clock and the wait are constructor arguments (tests).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
-from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.base import NO_DEPARTURES, Departures, ProviderContext, ScaleRequest
 from alertscaler.providers.common import victims
 from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.local import healing as local_healing
@@ -53,11 +64,14 @@ class LocalProvider:
     idempotent = True
     adopts_size = False
 
-    def __init__(self, config: LocalConfig, context: ProviderContext) -> None:
+    def __init__(self, config: LocalConfig, context: ProviderContext, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 wait: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.group = context.group
         self.state_dir = Path(context.state_dir)
         self._instances = Instances(config, self.group, self.state_dir)
+        self._clock, self._wait = clock, wait
 
     # -- Provider ---------------------------------------------------------------------------------------
 
@@ -82,7 +96,7 @@ class LocalProvider:
             raise PermanentProviderError(f"desired capacity must be >= 0, got {desired}")
         with self._instances.exclusive():
             try:
-                return self._converge(desired)
+                return self._converge(desired, request.drain, request.departures)
             finally:
                 self._instances.prune_logs()
 
@@ -139,7 +153,9 @@ class LocalProvider:
     @staticmethod
     def _member(record: Record, alive: bool, problem: str | None) -> Member:
         labels = {"port": str(record.port), "pid": str(record.pid)}
-        if not alive:
+        if not alive and record.phase == "stopping":
+            state = MemberState.STOPPING  # being removed: its end is no failure
+        elif not alive:
             state, problem = MemberState.FAILED, "process not running"
         elif problem is not None:
             state = MemberState.FAILED
@@ -159,8 +175,8 @@ class LocalProvider:
 
     # -- converging -------------------------------------------------------------------------------------
 
-    def _converge(self, desired: int) -> str:
-        """Forget dead instances, stop the surplus, start and health-check the missing ones."""
+    def _converge(self, desired: int, drain: float = 0.0, departures: Departures = NO_DEPARTURES) -> str:
+        """Forget dead instances, remove the surplus (``_remove``), start and health-check the missing ones."""
         instances = self._instances
         notes: list[str] = []
         live: list[Record] = []
@@ -176,18 +192,25 @@ class LocalProvider:
                 (leaving if record.phase == "stopping" else live).append(record)
         for record in dead:
             instances.forget(record, keep_log=True)
+        stopped = [r.id for r in dead if r.leaving_at is not None]
+        if stopped:  # a scale-in's victims stopped before a restart
+            departures.gone(stopped)
         if dead:
             notes.append(f"removed {len(dead)} dead ({', '.join(r.id for r in dead)})")
         if leaving:
-            instances.stop(leaving, keep_log=True)
+            draining = [r for r in leaving if r.leaving_at is not None]
+            if draining:  # a scale-in interrupted by a restart: the rest of its drain, then the stop
+                self._remove(draining, drain, departures, f"scale-in to {desired}", keep_log=True)
+            instances.stop([r for r in leaving if r.leaving_at is None], keep_log=True)
             notes.append(f"finished stopping {len(leaving)} ({', '.join(r.id for r in leaving)})")
 
         live.sort(key=lambda r: (r.created_at, r.id))
         if len(live) > desired:
             surplus = self._victims(live, len(live) - desired)
-            instances.stop(surplus)
+            self._remove(surplus, drain, departures, f"scale-in to {desired}")
             live = [r for r in live if r not in surplus]
-            notes.append(f"stopped {len(surplus)} ({', '.join(r.id for r in surplus)})")
+            drained = f" after a {drain:g}s drain" if drain > 0 else ""
+            notes.append(f"stopped {len(surplus)} ({', '.join(r.id for r in surplus)}){drained}")
 
         to_check = [r for r in live if r.phase != "running"]  # left "starting" by an interrupted scale
         started: list[Record] = []
@@ -214,6 +237,26 @@ class LocalProvider:
         if not notes:
             return f"no change, {now} running"
         return ", ".join(notes) + f", now {now}"
+
+    def _remove(self, records: list[Record], drain: float, departures: Departures, why: str,
+                keep_log: bool = False) -> None:
+        """A quiet scale-in of ``records``: out of the group first (``stopping`` with ``leaving_at``: not counted,
+        not a target; then reported ``leaving``), running for what is left of ``drain`` since it began, then
+        stopped and reported ``gone``."""
+        now = self._clock()
+        marked = []
+        for record in records:
+            if record.leaving_at is None or record.phase != "stopping":
+                record = replace(record, phase="stopping", leaving_at=now.isoformat())
+                self._instances.save(record)
+            marked.append(record)
+        departures.leaving([self._member(r, True, None) for r in marked], why)
+        began = min(datetime.fromisoformat(r.leaving_at or now.isoformat()) for r in marked)
+        remaining = drain - (self._clock() - began).total_seconds()
+        if remaining > 0:
+            self._wait(remaining)
+        self._instances.stop(marked, keep_log=keep_log)
+        departures.gone([r.id for r in marked])
 
     def _victims(self, live: list[Record], count: int) -> list[Record]:
         """The ``count`` live members a scale-in stops (strategy ``unhealthy_first`` of ``common.victims``): one an
