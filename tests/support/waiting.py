@@ -12,19 +12,24 @@ the last value or error seen. Options cover what the suite's waits need:
 * ``details``: called once on failure; its text is appended to the message (a log tail).
 * ``clock`` / ``sleep``: injectable, so the helper itself is tested without real time.
 
+``until`` is the same for a test that runs on the event loop of the engine it waits on (in-process API tests):
+it awaits between looks, so the engine's loops run meanwhile; its predicate may be a coroutine function.
+
 Used by the integration and e2e tests (``tests/integration``, ``tests/e2e/harness.py``,
 ``tests/integration/heat_fixtures.py``); the fixture classes there keep their methods as thin wrappers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["WaitTimeout", "wait_for"]
+__all__ = ["WaitTimeout", "until", "wait_for"]
 
 
 class WaitTimeout(AssertionError):
@@ -67,6 +72,25 @@ def wait_for(
         if expired:
             _fail(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}", details)
         sleep(interval)
+
+
+async def until(predicate: Callable[[], T | None] | Callable[[], Awaitable[T | None]], *, timeout: float, what: str,
+                interval: float = 0.01) -> T:
+    """``wait_for`` on the running event loop: ``predicate()``'s (awaited if a coroutine) first truthy value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: object = None
+    while True:
+        expired = loop.time() >= deadline
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        last = value
+        if expired:
+            _fail(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}", None)
+        await asyncio.sleep(interval)
 
 
 def _fail(message: str, details: Callable[[], str] | None) -> NoReturn:

@@ -1,12 +1,14 @@
-"""``tests/support/waiting.wait_for``, the suite's one polling helper, on a fake clock (no real time passes)."""
+"""``tests/support/waiting.wait_for``, the suite's one polling helper, on a fake clock (no real time passes); its
+event-loop twin ``until``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 
-from tests.support.waiting import WaitTimeout, wait_for
+from tests.support.waiting import WaitTimeout, until, wait_for
 
 
 class FakeTime:
@@ -97,3 +99,19 @@ def test_abort_stops_the_wait_with_its_reason_and_the_details(abort_after: int, 
                  clock=fake.clock, sleep=fake.sleep)
     assert str(info.value) == "gave up waiting for readiness: server exited with 1\nlog: boom"
     assert len(calls) == looks
+
+
+async def test_until_awaits_a_coroutine_predicate_while_the_loop_runs() -> None:
+    """``until``: the event loop runs between looks (the awaited work progresses), the value is returned."""
+    done = asyncio.Event()
+    asyncio.get_running_loop().call_soon(done.set)
+
+    async def predicate() -> str | None:
+        return "set" if done.is_set() else None
+
+    assert await until(predicate, timeout=5, what="the event") == "set"
+
+
+async def test_until_fails_naming_what_it_waited_for() -> None:
+    with pytest.raises(WaitTimeout, match=r"timed out after 0 s waiting for nothing; last: 0"):
+        await until(lambda: 0, timeout=0, what="nothing")

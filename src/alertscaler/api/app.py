@@ -50,16 +50,15 @@ MAX_DESIRED = openapi.MAX_DESIRED
 
 
 def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
-    """The API around ``engine``. With ``manage_engine`` the app starts and stops the engine's loops."""
-    policy = engine.policy
-    auth_config = policy.server.auth
-    max_body = policy.server.max_body_bytes
+    """The API around ``engine``. With ``manage_engine`` the app starts and stops the engine's loops. Every request
+    reads the policy the engine runs now (``engine.policy``: a reload swaps it, credentials included)."""
 
     async def read_body(request: Request) -> bytes:
         """The body of a JSON route: ``Content-Type: application/json`` required (415 otherwise: a browser's
         cross-site form cannot send it without a CORS preflight, so basic auth cached by a browser cannot be
         ridden), at most ``server.max_body_bytes`` (413), read in chunks so that a lying or missing
         Content-Length changes nothing."""
+        max_body = engine.policy.server.max_body_bytes
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if media_type != "application/json":
             shown = media_type[:60] or "none"
@@ -90,7 +89,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           422: {description: a field is missing, wrong or cannot be stored; the message names it}
           503: {description: store unavailable; Alertmanager will retry}
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         try:
             body = await read_body(request)
             notification = parse_body(body)
@@ -115,13 +114,13 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: All groups with desired and current capacity.
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         states = {s.name: s for s in await anyio.to_thread.run_sync(engine.reads.group_states)}
         pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
         approvals = await anyio.to_thread.run_sync(engine.reads.approvals)
         return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock(),
                                          pauses=pauses, approvals=approvals)
-                             for n, g in policy.groups.items()])
+                             for n, g in engine.policy.groups.items()])
 
     async def get_group(request: Request) -> Response:
         """
@@ -129,15 +128,16 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         responses:
           404: {description: no such group}
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         name = request.path_params["name"]
-        if name not in policy.groups:
+        config = engine.policy.groups.get(name)
+        if config is None:
             raise NotFound(f"no group named {name!r}")
         state = await anyio.to_thread.run_sync(engine.reads.get_group_state, name)
         pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
         approvals = await anyio.to_thread.run_sync(engine.reads.approvals, name)
         status = await engine.live_status(name)
-        return JSONResponse(views.group(name, policy.groups[name], state, status, members=True, now=engine.clock(),
+        return JSONResponse(views.group(name, config, state, status, members=True, now=engine.clock(),
                                         pauses=pauses, approvals=approvals))
 
     async def scale(request: Request) -> Response:
@@ -149,9 +149,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           404: {description: no such group}
           422: {description: desired missing or not a non-negative integer}
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         name = request.path_params["name"]
-        if name not in policy.groups:
+        if name not in engine.policy.groups:
             raise NotFound(f"no group named {name!r}")
         data = jsonsafe.loads(await read_body(request))
         desired = data.get("desired") if isinstance(data, dict) else None
@@ -186,9 +186,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: Pause a group (JSON body, optional "for" duration and "reason").
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         name = request.path_params["name"]
-        if name not in policy.groups:
+        if name not in engine.policy.groups:
             raise NotFound(f"no group named {name!r}")
         until, reason = await pause_body(request)
         return JSONResponse(views.pause(await engine.operator.pause(name, until, reason), engine.clock()))
@@ -197,9 +197,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: Resume a paused group.
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         name = request.path_params["name"]
-        if name not in policy.groups:
+        if name not in engine.policy.groups:
             raise NotFound(f"no group named {name!r}")
         await resume_body(request)
         ended = await engine.operator.resume(name)
@@ -209,7 +209,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: Pause every group (JSON body, optional "for" duration and "reason").
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         until, reason = await pause_body(request)
         return JSONResponse(views.pause(await engine.operator.pause(None, until, reason), engine.clock()))
 
@@ -217,7 +217,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: End the pause of every group (a group's own pause stays).
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         await resume_body(request)
         ended = await engine.operator.resume(None)
         return JSONResponse({"group": None, "resumed": ended is not None})
@@ -227,7 +227,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         summary: Decisions, newest first. Query - group, outcome (acted|skipped), reason, since, until
           (RFC 3339), limit (default 100, max 1000). Each carries its timing breakdown in timing_ms.
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         q = _query(request)
         rows = await anyio.to_thread.run_sync(lambda: engine.reads.list_decisions(
             group=q.get("group"),
@@ -243,7 +243,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         summary: Provider actions, newest first. Query - group, state (pending|running|succeeded|failed), limit.
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         q = _query(request)
         rows = await anyio.to_thread.run_sync(lambda: engine.reads.list_actions(
             group=q.get("group"), state=_enum(ActionState, q.get("state"), "state"), limit=_limit(q.get("limit"))))
@@ -256,7 +256,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         responses:
           404: {description: no such group}
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         group = request.query_params.get("group")
         rows = await engine.operator.active_alerts(group)
         return JSONResponse([_active_alert(a) for a in rows])
@@ -268,9 +268,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         responses:
           404: {description: no such group, or no active alert with that fingerprint}
         """
-        auth.check(request, auth_config, write=True)
+        auth.check(request, engine.policy.server.auth, write=True)
         name, fingerprint = request.path_params["name"], request.path_params["fingerprint"]
-        if name not in policy.groups:
+        if name not in engine.policy.groups:
             raise NotFound(f"no group named {name!r}")
         if not isinstance(jsonsafe.loads(await read_body(request)), dict):  # a POST of JSON, like every write
             raise InputError("must be a JSON object: {}")
@@ -285,10 +285,10 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           victims while they drain, members stopping) and removed ones are left out, so that Prometheus drops
           them before they stop.
         """
-        auth.check(request, auth_config, write=False)
+        auth.check(request, engine.policy.server.auth, write=False)
         out = []
         removed = await engine.store.call(removed_ids, engine.store, engine.clock())
-        for name, group in policy.groups.items():
+        for name, group in engine.policy.groups.items():
             status = engine.statuses.get(name) or await engine.live_status(name)
             leaving = removed.get(name, frozenset())
             for m in status.members:
@@ -372,13 +372,32 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         """
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    document = openapi.spec(auth_config, max_body)
+    documents: dict[int, dict[str, Any]] = {}  # per policy (a reload may change auth and the body limit)
 
     async def openapi_json(request: Request) -> Response:
         """
         summary: This document (api/openapi.py).
         """
-        return JSONResponse(document)
+        server = engine.policy.server
+        if id(server) not in documents:
+            documents.clear()
+            documents[id(server)] = openapi.spec(server.auth, server.max_body_bytes)
+        return JSONResponse(documents[id(server)])
+
+    async def reload(request: Request) -> Response:
+        """
+        summary: Re-read the policy file and apply it whole (groups added, changed, removed), or keep the one
+          running and say why (every problem with its path; a setting that needs a restart).
+        responses:
+          200: {description: applied; the body says what changed}
+          422: {description: refused, the running configuration stays; error and problems say why}
+        """
+        auth.check(request, engine.policy.server.auth, write=True)
+        await resume_body(request)
+        if engine.reloader is None:
+            raise NotFound("this service cannot reload its policy file")
+        done = await engine.reloader.reload("POST /-/reload")
+        return JSONResponse(views.reloaded(done), status_code=200 if done.applied else 422)
 
     def error(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
         return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
@@ -390,7 +409,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
     async def on_auth(request: Request, exc: Exception) -> Response:
         if request.url.path == "/api/v1/alerts":
             engine.metrics.rejected.labels("401").inc()
-        return error(401, str(exc), {"WWW-Authenticate": auth.challenge(auth_config)})
+        return error(401, str(exc), {"WWW-Authenticate": auth.challenge(engine.policy.server.auth)})
 
     async def on_conflict(request: Request, exc: Exception) -> Response:
         return error(409, str(exc))
@@ -440,6 +459,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/api/v1/approvals", list_approvals, methods=["GET"]),
         Route("/api/v1/approvals/{id}/approve", approve_change, methods=["POST"]),
         Route("/api/v1/approvals/{id}/reject", reject_change, methods=["POST"]),
+        Route("/-/reload", reload, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -297,6 +297,26 @@ SCHEMAS: dict[str, Any] = {
             "message": {"type": "string"},
         },
     },
+    "Reloaded": {
+        "type": "object",
+        "required": ["status", "at", "message"],
+        "description": "status reloaded: what changed (group names); refused (422): error, reason and problems",
+        "properties": {
+            "status": {"type": "string", "enum": ["reloaded", "refused"]},
+            "at": {"type": "string", "format": "date-time"},
+            "message": {"type": "string", "description": "one line: what changed, or why it was refused"},
+            **{key: {"type": "array", "items": {"type": "string"}}
+               for key in ("added", "changed", "removed", "unchanged", "new_providers", "settings")},
+            "error": {"type": "string"},
+            "reason": {"type": "string", "enum": ["invalid", "needs_restart", "failed"],
+                       "description": "invalid: the file has problems; needs_restart: it changes store.*, "
+                                      "server.listen, server.tls or server.state_dir; failed: a provider could not "
+                                      "be made"},
+            "problems": {"type": "array", "items": {
+                "type": "object", "required": ["path", "message"],
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}},
+        },
+    },
     "TargetGroup": {
         "type": "object",
         "required": ["targets", "labels"],
@@ -452,6 +472,17 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
             responses={"200": _json(_ref("ApprovalResult"), "rejected"), "404": _error("no such approval"),
                        "409": _error("already ended or expired; the message says which"), "422": invalid,
                        "503": store_down})},
+        "/-/reload": {"post": op(
+            "Re-read the policy file and apply it whole, or keep the running one and say why", write=True,
+            description="Like SIGHUP. Validated completely first; groups are added, changed and removed, an action "
+                        "already running finishes with the configuration it started with. A file with problems, or "
+                        "one changing store.*, server.listen, server.tls or server.state_dir (needs a restart), is "
+                        "refused: 422, the running configuration stays. "
+                        "alertscaler_config_last_reload_successful says how the last one went.",
+            body=_ref("ResumeRequest"),
+            responses={"200": _json(_ref("Reloaded"), "applied"),
+                       "422": _error("refused, the running configuration stays (or the body is not {}): the "
+                                     "body is a Reloaded with status refused, error, reason and problems")})},
         "/healthz": {"get": op("Liveness: the process answers", secured=False,
                                responses={"200": _text("ok")})},
         "/readyz": {"get": op("Readiness: the store answers and the engine runs", secured=False,

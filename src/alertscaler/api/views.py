@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from alertscaler.act.reloading import Reloaded
 from alertscaler.config import GroupConfig
 from alertscaler.decide.approvals import next_freeze, open_freeze
 from alertscaler.decide.schedules import active_windows, effective_bounds, next_change
@@ -135,3 +136,18 @@ def schedule(config: GroupConfig, now: datetime) -> dict[str, Any]:
                  for a in active],
         "next_change": plain(upcoming) if upcoming else None,
     }
+
+
+def reloaded(r: Reloaded) -> dict[str, Any]:
+    """A reload of the policy file (``POST /-/reload``): what it changed, or why it was refused (``error``,
+    ``reason``: invalid / needs_restart / failed, and the file's ``problems`` with their paths)."""
+    out: dict[str, Any] = {"status": "reloaded" if r.applied else "refused", "at": plain(r.at),
+                           "message": r.describe()}
+    if r.applied and r.diff is not None:
+        d = r.diff
+        out.update(added=list(d.added), changed=list(d.changed), removed=list(d.removed),
+                   unchanged=list(d.unchanged), new_providers=list(d.new_providers), settings=list(d.sections))
+    else:
+        out.update(error=r.error, reason=r.refusal,
+                   problems=[{"path": p.path, "message": p.message} for p in r.problems])
+    return out

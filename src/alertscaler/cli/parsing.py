@@ -24,7 +24,7 @@ from alertscaler.cli.common import (
 )
 from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
-from alertscaler.cli.remote import decisions, pause, resume, scale, status
+from alertscaler.cli.remote import decisions, pause, reload_policy, resume, scale, status
 from alertscaler.cli.simulating import add_parsers as add_simulating_parsers
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
 from alertscaler.model.errors import ConfigError
@@ -153,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("group", nargs="?")
     rp.add_argument("--all", action="store_true", help="end the pause of every group")
     rp.set_defaults(func=resume)
+
+    rl = sub.add_parser(
+        "reload", help="make the running service re-read its policy file (like SIGHUP); print what changed",
+        description="POST /-/reload: the service re-reads its policy file, validates it completely and applies it "
+                    "whole (groups added, changed, removed; an action already running finishes as it started), or "
+                    "keeps the configuration it runs and says why: every problem with its path, or a setting that "
+                    "needs a restart (store.*, server.listen, server.tls, server.state_dir).",
+        epilog="Exit codes: 0 applied (or nothing changed); 1 refused, the running configuration stays; 3 the "
+               "service cannot be reached. Credentials come from the file: when the reload changes them, give the "
+               "running service's token in ALERTSCALER_TOKEN.")
+    client_args(rl)
+    rl.set_defaults(func=reload_policy)
 
     dr = sub.add_parser(
         "drill", help="fire drill: a synthetic alert through the real Alertmanager, timed hop by hop; changes nothing",

@@ -1,5 +1,6 @@
-"""Commands that talk to a running service over its HTTP API: ``status``, ``decisions``, ``scale`` (the
-service's URL and credentials from ``--url``, ``ALERTSCALER_TOKEN`` or the policy file)."""
+"""Commands that talk to a running service over its HTTP API: ``status``, ``decisions``, ``scale``, ``pause``,
+``resume``, ``reload`` (the service's URL and credentials from ``--url``, ``ALERTSCALER_TOKEN`` or the policy
+file)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from rich.markup import escape
 from rich.table import Table
 
-from alertscaler.cli.common import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError, out, print_json
+from alertscaler.cli.common import (
+    EXIT_NO,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    err,
+    out,
+    print_json,
+    print_problems,
+)
 from alertscaler.config import load_policy_file
 from alertscaler.model.durations import parse_duration
+from alertscaler.model.errors import ConfigError
 
 
 def status(args: argparse.Namespace) -> int:
@@ -105,6 +118,27 @@ def resume(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def reload_policy(args: argparse.Namespace) -> int:
+    """``alertscaler reload``: POST /-/reload; what changed, or why the service refused the file (exit 1)."""
+    try:
+        data = request(args, "POST", "/-/reload", body={}, accept=(422,))
+    except ConfigError as exc:  # the file this command reads is the one the service would re-read
+        print_problems(exc)
+        err.print("not sent: the service would refuse it too, and runs on with its current configuration",
+                  highlight=False)
+        return EXIT_NO
+    if args.json:
+        print_json(data)
+    elif data.get("status") == "reloaded":
+        out.print(f"reloaded: {data.get('message')}", highlight=False, markup=False)
+    else:
+        err.print(f"[red]refused[/red] ({data.get('reason')}): {escape(str(data.get('error')))}", highlight=False)
+        for problem in data.get("problems") or []:
+            err.print(f"  {problem.get('path')}: {problem.get('message')}", highlight=False, markup=False)
+        err.print("the running configuration stays", highlight=False)
+    return EXIT_OK if data.get("status") == "reloaded" else EXIT_NO
+
+
 def print_groups(groups: list[dict[str, Any]]) -> None:
     table = Table(title="groups")
     for col in ("group", "provider", "min", "desired", "current", "max", "dry run", "paused", "held until",
@@ -158,7 +192,8 @@ def since(text: str) -> str:
 
 
 def request(args: argparse.Namespace, method: str, path: str, params: dict[str, Any] | None = None,
-             body: Any = None) -> Any:
+             body: Any = None, accept: tuple[int, ...] = ()) -> Any:
+    """The service's JSON answer; an HTTP error raises ``CliError`` unless its status is in ``accept``."""
     url = args.url
     headers = {}
     policy = None
@@ -188,7 +223,7 @@ def request(args: argparse.Namespace, method: str, path: str, params: dict[str, 
         data = response.json()
     except ValueError:
         data = {"error": response.text}
-    if response.status_code >= 400:
+    if response.status_code >= 400 and response.status_code not in accept:
         message = data.get("error") if isinstance(data, dict) else None
         raise CliError(f"{method} {path}: HTTP {response.status_code}: {message or response.text}")
     return data
