@@ -600,3 +600,47 @@ def test_standin_boots_take_the_configured_time(make: Any) -> None:
         scale(provider, 1)
         assert 0.3 <= time.monotonic() - started < 5
         assert len(slow.requests_to("GET", r"^/v4/linode/instances/\d+$")) > 3  # polled while it booted
+
+
+# -- quiet scale-in: leaving reported first, the group's drain, gone reported last ------------------------
+
+
+class Departed:
+    """``providers.base.Departures`` that records, with the API requests made so far and the waits."""
+
+    def __init__(self, api: LinodeStandin) -> None:
+        self.api = api
+        self.events: list[tuple[str, object]] = []
+
+    def leaving(self, members: Any, why: str) -> None:
+        self.events.append(("leaving", [(m.id, m.state.value) for m in members], len(self.api.requests)))
+
+    def gone(self, member_ids: Any) -> None:
+        self.events.append(("gone", list(member_ids), len(self.api.requests)))
+
+
+@pytest.mark.parametrize(("nodebalancer", "drain_time", "drain", "waited"), [
+    (True, "30s", 8.0, [30.0]),
+    (True, "5s", 40.0, [40.0]),
+    (False, "30s", 8.0, [8.0]),
+    (False, "30s", 0.0, []),
+], ids=["nodebalancer-drain-time-is-longer", "the-groups-drain-is-longer", "no-nodebalancer-the-groups-drain",
+        "no-nodebalancer-no-drain"])
+def test_scale_in_reports_leaving_before_the_pool_and_waits_the_longer_drain(
+        api: LinodeStandin, make: Any, nodebalancer: bool, drain_time: str, drain: float,
+        waited: list[float]) -> None:
+    slept: list[float] = []
+    departed = Departed(api)
+    overrides: dict[str, Any] = {} if nodebalancer else {"nodebalancer": None, "private_ip": False}
+    provider = make(drain_time=drain_time, sleep=lambda s: slept.append(s) if s >= 1 else None, **overrides)
+    scale(provider, 2, action_id=61)
+    victim = next(x for x in ours(api) if x["label"] == "web-61-1")
+    before = len(api.requests)
+    provider.scale(ScaleRequest(GROUP, 2, 1, 62, 62, drain=drain, departures=departed))
+    assert slept == waited
+    (leaving, told_at_leaving), (gone, told_at_gone) = [(e[:2], e[2]) for e in departed.events]
+    assert leaving == ("leaving", [(str(victim["id"]), "running")]) and gone == ("gone", [str(victim["id"])])
+    changes = [i for i, r in enumerate(api.requests) if i >= before and r.method in ("PUT", "DELETE")]
+    assert told_at_leaving <= changes[0], "reported leaving before the NodeBalancer or the Linode is touched"
+    delete = first(api, "DELETE", rf"^/v4/linode/instances/{victim['id']}$")
+    assert told_at_gone > index_of(api, delete), "reported gone after the Linode is deleted"

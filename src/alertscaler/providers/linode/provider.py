@@ -19,8 +19,10 @@ logged, kept or shown), waits for ``running`` within ``boot_timeout`` (a Linode 
 deleted and the action fails with ``TemporaryProviderError``), then adds each running member that has no node
 yet to the NodeBalancer config (its private IPv4 read from ``/ips``) and reads the node back to confirm it.
 Scale-in picks victims — unhealthy first (unknown status, being removed, DOWN behind the NodeBalancer, still
-starting), then the ``oldest`` or ``newest`` (``scale_in``) — sets their nodes to ``drain``, waits
-``drain_time``, removes the nodes, deletes the Linodes and waits until they are gone (``delete_timeout``). A
+starting), then the ``oldest`` or ``newest`` (``scale_in``) — reports them leaving (``ScaleRequest.departures``:
+out of ``/api/v1/targets``, never healed), sets their nodes to ``drain``, waits the longer of ``drain_time`` (with
+a node) and the group's drain (``ScaleRequest.drain``: Prometheus drops the targets), removes the nodes, deletes
+the Linodes, waits until they are gone (``delete_timeout``) and reports them gone. A
 member whose node is in ``drain`` mode counts as being removed (not in ``current``): the next ``scale``
 finishes removing it, after any replacement serves (draining a member by hand has the same effect).
 ``heal(member_id)`` creates the replacement first (label ``<label_prefix><group>-r<member id>``) and removes
@@ -45,7 +47,7 @@ from typing import Any, TypeVar
 from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
-from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.base import NO_DEPARTURES, ProviderContext, ScaleRequest
 from alertscaler.providers.common.deleting import await_gone
 from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.declaration import Declaration
@@ -229,7 +231,7 @@ class LinodeProvider:
         remove_error: ProviderError | None = None
         if victims or leaving:  # after the new members serve: a drained one no longer takes new connections
             try:
-                self._remove(victims + leaving, nodes, "scale-in")
+                self._remove(victims + leaving, nodes, f"scale-in to {desired}", request)
             except ProviderError as exc:
                 remove_error = exc
             else:
@@ -379,25 +381,33 @@ class LinodeProvider:
 
     # -- removing -----------------------------------------------------------------------------------------
 
-    def _remove(self, linodes: list[LinodeView], nodes: dict[str, NodeView], why: str) -> None:
-        """Drain the Linodes' nodes, wait ``drain_time``, remove the nodes, delete the Linodes, wait until gone."""
+    def _remove(self, linodes: list[LinodeView], nodes: dict[str, NodeView], why: str,
+                request: ScaleRequest | None = None) -> None:
+        """Report the Linodes leaving (a scale-in: ``request``), drain their nodes, wait the longer of
+        ``drain_time`` (with a node) and the request's drain, remove the nodes, delete the Linodes, wait until
+        gone, report them gone."""
         for linode in linodes:
             if not linode.carries(self.tag):  # never reached: every caller lists by tag; kept as the last guard
                 raise PermanentProviderError(f"{self.group}: refusing to remove Linode {linode.label}: it does not "
                                              f"carry the tag {self.tag}")
+        departures = NO_DEPARTURES if request is None else request.departures
+        departures.leaving([self._member(x, nodes) for x in linodes], why)  # out of the targets first
         backends = self.backends
         with_node = [] if backends is None else \
             [(x, node) for x in linodes if (node := backends.node_of(x, nodes)) is not None]
-        if backends is not None and with_node:
+        if backends is not None:
             for linode, node in with_node:
                 if node.mode != "drain":
                     backends.drain(node, linode.label, why)
-            if self.config.drain_time > 0:
-                self._sleep(self.config.drain_time)
+        wait = max(self.config.drain_time if with_node else 0.0, request.drain if request is not None else 0.0)
+        if wait > 0:
+            self._sleep(wait)
+        if backends is not None:
             for linode, node in with_node:
                 backends.remove(node, linode.label)
                 nodes.pop(node.address, None)
         self._delete(linodes, why)
+        departures.gone([str(x.id) for x in linodes])
 
     def _delete(self, linodes: list[LinodeView], why: str) -> None:
         """Delete ``linodes`` and wait until they are gone, within ``delete_timeout``."""
