@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -74,8 +74,16 @@ def wait_for(
         sleep(interval)
 
 
-async def until(predicate: Callable[[], T | None] | Callable[[], Awaitable[T | None]], *, timeout: float, what: str,
-                interval: float = 0.01) -> T:
+@overload
+async def until(predicate: Callable[[], Awaitable[T | None]], *, timeout: float, what: str,
+                interval: float = 0.01) -> T: ...
+
+
+@overload
+async def until(predicate: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.01) -> T: ...
+
+
+async def until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.01) -> Any:
     """``wait_for`` on the running event loop: ``predicate()``'s (awaited if a coroutine) first truthy value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
