@@ -204,6 +204,21 @@ def test_the_url_comes_from_the_policy_file(prom: StandIn, tmp_path: Path,
     assert len(prom.requests) == 1
 
 
+def test_backtest_your_own_group(prom: StandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-c FILE GROUP: the group's track section replayed on the fetched history; HPA on its own target."""
+    policy = tmp_path / "policy.yml"
+    policy.write_text(f"prometheus: {{url: '{prom.url}'}}\n"
+                      "server: {auth: {insecure_no_auth: true}}\n"
+                      "groups:\n  web:\n    provider: {type: local, command: [sleep, '60']}\n    min_size: 1\n"
+                      "    max_size: 20\n    track:\n      metrics: [{query: 'sum(rate(x[1m])) / count(up)', "
+                      "target: 30}]\n")
+    code = main(["backtest", "-c", str(policy), "web", "--query", QUERY, "--from", FROM, "--to", TO, "--step", "1m"])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    for fragment in ("group web", "requests/s per ready pod, target 30", "target 0.75", "note: track metric 1"):
+        assert fragment in captured.out
+
+
 @pytest.mark.parametrize(("query", "code", "fragment"), [
     ("by_instance", EXIT_USAGE, 'gave 2 series ({instance="a:80"}, {instance="b:80"})'),
     ("absent_metric", EXIT_NO, "no data: the query 'absent_metric' gave no series from 2023-11-14T22:00:00+00:00"),
