@@ -1,7 +1,7 @@
 """Reloading the policy file in a running service (``POST /-/reload``, ``act.reloading``): the service as
 ``service.build`` makes it from a file, its engine started (timers, workers, heartbeat), a real SQLite store,
 ``exec`` groups whose command waits for a gate file the test creates (an action that runs as long as the test
-wants, no sleeps) and ``fake`` groups."""
+wants, no sleeps) and ``fake`` groups; and (``served``: the test's clock) what the timer loops remember."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from alertscaler.config import load_policy_file
+from alertscaler.config import load_policy, load_policy_file
 from alertscaler.service import Service, build
+from tests.api.conftest import served
 from tests.support.waiting import until
 
 TOKEN = "reload-token-123"
@@ -198,3 +199,45 @@ async def test_reload_needs_credentials_and_the_new_ones_apply_after_it(running:
     assert await running.gauge("alertscaler_config_last_reload_success_timestamp_seconds") >= before
     unchanged = await running.reload(token=NEW_TOKEN)
     assert (unchanged.status_code, unchanged.json()["message"]) == (200, "no change")
+
+
+TRACKED = """
+server: {{auth: {{bearer_token: {token}}}}}
+groups:
+  web:
+    provider: {{type: fake}}
+    min_size: 1
+    max_size: {max_size}
+    desired: 2
+    track: {{metrics: [{{query: 'load', target: 100}}], interval: 15s}}
+{extra}"""
+
+
+@pytest.mark.parametrize(("max_size", "evaluated_at_once"), [(10, False), (12, True)],
+                         ids=["unchanged-keeps-its-memory", "changed-starts-afresh"])
+async def test_tracking_memory_across_a_reload(tmp_path: Path, max_size: int, evaluated_at_once: bool) -> None:
+    """A group a reload leaves unchanged keeps what target tracking remembers (its next evaluation, its
+    stabilization window); a changed one starts as after a restart: evaluated at once."""
+    asked: list[str] = []
+
+    def metric(query: str) -> float:
+        asked.append(query)
+        return 100.0
+
+    async with served(tmp_path, TRACKED.format(token=TOKEN, max_size=10, extra=""), query=metric) as s:
+        await s.engine.run_once()
+        assert len(asked) == 1
+        new = load_policy(TRACKED.format(token=TOKEN, max_size=max_size, extra="""  api:
+    provider: {type: fake}
+    min_size: 0
+    max_size: 3
+"""), base_dir=tmp_path)
+        assert s.engine.reloader is not None
+
+        done = await s.engine.reloader.apply(new, "test")
+
+        assert done.applied and done.diff is not None and done.diff.added == ("api",)
+        s.clock.advance(1)
+        await s.engine.run_once()
+        assert len(asked) == (2 if evaluated_at_once else 1)
+        assert (await s.client.get("/api/v1/groups/api")).status_code == 200

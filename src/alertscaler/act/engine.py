@@ -508,7 +508,9 @@ class Engine:
                 self.metrics.active_alerts.labels(name).set(sum(r.count for r in routes if r.group == name))
         except Exception:
             log.exception("reading group state for metrics failed")
-        for name in self.policy.groups:
+        for name in list(self.policy.groups):
+            if name not in self.policy.groups:
+                continue  # a reload removed it meanwhile
             try:
                 await self.live_status(name)
             except Exception:  # one group's trouble (its heal signals not stored) must not skip the others

@@ -226,7 +226,7 @@ class Reloader:
         try:
             for name in (*diff.added, *diff.new_providers):
                 made[name] = await anyio.to_thread.run_sync(self.create_provider, policy, name)
-            providers = {name: made.get(name) or engine.providers[name] for name in policy.groups}
+            providers = {name: made[name] if name in made else engine.providers[name] for name in policy.groups}
             loops, operator = self.rewire(policy, providers)
         except Exception as exc:
             for provider in made.values():
