@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     s = sub.add_parser("serve", help="run the service (webhook, API, workers)",
-                       description="Run alertscaler: receive Alertmanager webhooks, decide, act.")
+                       description="Run alertscaler: receive Alertmanager webhooks, decide, act. SIGHUP re-reads the "
+                                   "policy file (applied whole, or refused and the running one kept: see "
+                                   "'alertscaler reload') and, with server.tls, the certificate.")
     config_arg(s)
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.add_argument("--log-format", default="text", choices=["text", "json"])
