@@ -27,6 +27,7 @@ from starlette.routing import Route
 from alertscaler.act.engine import Engine
 from alertscaler.act.removals import removed_ids
 from alertscaler.api import auth, openapi, views
+from alertscaler.api.signals import routes as signal_routes
 from alertscaler.ingest import jsonsafe
 from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
@@ -464,6 +465,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        *signal_routes(engine, read_body),  # signed URLs, Aodh / Monasca inputs (api.signals)
     ]
     return Starlette(
         routes=routes,

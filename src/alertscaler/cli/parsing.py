@@ -26,6 +26,7 @@ from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
 from alertscaler.cli.remote import decisions, pause, reload_policy, resume, scale, status
 from alertscaler.cli.simulating import add_parsers as add_simulating_parsers
+from alertscaler.cli.urls import add_parsers as add_url_parsers
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
 from alertscaler.model.errors import ConfigError
 
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(func=demo)
 
     add_simulating_parsers(sub)  # simulate, backtest: their options live with them (cli.simulating)
+    add_url_parsers(sub)  # url create | list | revoke | keys | rotate-key: signed URLs (cli.urls)
     return p
 
 

@@ -15,6 +15,7 @@ from pydantic import (
 
 from alertscaler.config.alertmanager_api import AlertmanagerSection
 from alertscaler.config.groups import GroupConfig
+from alertscaler.config.inputs import InputsConfig, input_references
 from alertscaler.config.prometheus_side import PrometheusRules, ScrapeJobs
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.sections import (
@@ -37,6 +38,7 @@ class PolicyFile(ConfigModel):
     prometheus: PrometheusConfig = PrometheusConfig()
     actions: ActionsConfig = ActionsConfig()
     groups: dict[str, GroupConfig] = {}
+    inputs: InputsConfig = InputsConfig()  # Aodh / Monasca alarms as signals, signed URLs (config/inputs.py)
     # the Prometheus side, rendered by ``alertscaler render`` (see config/prometheus_side.py)
     rules: PrometheusRules | None = None
     alertmanager: AlertmanagerSection = AlertmanagerSection()  # the generated route + where alertscaler asks it
@@ -109,6 +111,7 @@ def _under(base: str, path: str) -> Path:
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig, "store": StoreConfig, "prometheus": PrometheusConfig, "actions": ActionsConfig,
+    "inputs": InputsConfig,
 }
 
 
@@ -173,6 +176,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
         if group is not None:
             groups[str(name)] = group
     problems.extend(_group_references(data, raw_groups))
+    problems.extend(input_references(sections.get("inputs"), groups, [str(n) for n in raw_groups]))
     problems.extend(_retention_covers_heal_periods(sections.get("store"), groups))
     if problems:
         raise ConfigError(problems, source)
