@@ -277,7 +277,7 @@ class Signals:
     def _decide(self, tx: Tx, signal: Signal, source: SignalSource, targets: list[tuple[str, str]],
                 url: SignedUrl | None, now: datetime) -> list[Recorded]:
         evidence = Evidence([signal.summary(now)], 1, starts_at=now)
-        via = f" via signed URL {url.id}" if url is not None else f" ({source.value} input)"
+        via = f" via signed URL {url.id}" if url is not None else f" from the {source.value} input"
         if not targets:
             return [record_skip(tx, self._about(None, None), Reason.NO_GROUP,
                                 f"{signal.described()}: no inputs.{source.value} mapping names it (by name or id)",

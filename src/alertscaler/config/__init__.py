@@ -13,6 +13,7 @@ key                                      module (class)
 ``store``                                ``config.sections`` (``StoreConfig``)
 ``prometheus``                           ``config.sections`` (``PrometheusConfig``)
 ``actions``                              ``config.sections`` (``ActionsConfig``)
+``inputs`` (signed URLs, Aodh, Monasca)  ``config.inputs`` (``InputsConfig``)
 ``groups.<name>``: sizes, ``dry_run``,   ``config.groups`` (``GroupConfig``); the default drain from
 ``drain``                                ``scrape`` (``PolicyFile.drain_of``)
 ``groups.<name>.scale_out|scale_in``     ``config.groups`` (``ScaleOutPolicy``, ``ScaleInPolicy``) on
