@@ -38,7 +38,7 @@ from alertscaler.model.decisions import Decision
 from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import Conflict, Forbidden, InputError, PayloadTooLarge
 from alertscaler.model.signals import Signal, SignalSource
-from alertscaler.model.signing import SignedUrl, SigningKey, UrlTarget
+from alertscaler.model.signing import SignedUrl, SigningKey, UrlTarget, signal_path
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,21 @@ def routes(engine: Engine, read_body: ReadBody) -> list[Route]:
                              field="Content-Type", status_code=415)
         return jsonsafe.loads(raw), raw.decode("utf-8", "replace")
 
-    async def signed(request: Request, url_id: str) -> SignedUrl | Response:
-        """The stored URL the request proves, or the 403 answer (the refusal recorded)."""
-        s = signals()
+    async def signed(request: Request, target: UrlTarget) -> SignedUrl | Response:
+        """The stored URL the request proves, or the 403 answer (the refusal recorded). The path verified is the
+        route's own (``model.signing.signal_path`` of its parameters), whatever prefix a proxy added."""
+        s, params = signals(), request.path_params
+        url_id = params["id"]
+        path = signal_path(target, url_id, params.get("group"), params.get("policy"))
         try:
-            return await engine.store.call(s.verified, request.method, request.url.path,
-                                           request.query_params.multi_items(), url_id)
+            return await engine.store.call(s.verified, request.method, path, request.query_params.multi_items(),
+                                           url_id)
         except Conflict as exc:  # no signing secret: nothing can be verified
             refusal = Forbidden(f"signed URL refused: {exc}", "no_secret")
         except Forbidden as exc:
             refusal = exc
-        log.warning("signed URL refused (%s): %s %s", refusal.reason, request.method, request.url.path[:120])
-        await engine.store.call(s.refuse, refusal, request.method, request.url.path, url_id)
+        log.warning("signed URL refused (%s): %s %s", refusal.reason, request.method, path[:120])
+        await engine.store.call(s.refuse, refusal, request.method, path, url_id)
         return JSONResponse({"error": str(refusal), "reason": refusal.reason}, status_code=403)
 
     async def answer(signal: Signal, source: SignalSource, url: SignedUrl | None, body: str,
@@ -106,7 +109,7 @@ def routes(engine: Engine, read_body: ReadBody) -> list[Route]:
         """
         summary: A signed URL of a group's policy: the policy's alert fires (one step). No token.
         """
-        url = await signed(request, request.path_params["id"])
+        url = await signed(request, UrlTarget.POLICY)
         if isinstance(url, Response):
             return url
         data, raw = await optional_json(request)
@@ -117,7 +120,7 @@ def routes(engine: Engine, read_body: ReadBody) -> list[Route]:
             """
             summary: A signed URL of an alarm service's input (Aodh / Monasca). No token.
             """
-            url = await signed(request, request.path_params["id"])
+            url = await signed(request, UrlTarget(source.value))
             if isinstance(url, Response):
                 return url
             raw = await read_body(request)

@@ -54,7 +54,6 @@ REFUSALS: Mapping[str, str] = {
     "mismatch": "the URL does not agree with its record",
     "revoked": "the URL was revoked",
     "expired": "the URL has expired",
-    "target_gone": "the URL's group or policy is no longer in the policy file",
 }
 
 
