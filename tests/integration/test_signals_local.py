@@ -1,12 +1,13 @@
 """Signed URLs and OpenStack alarm inputs against the whole service as a real process, with the ``local`` provider's
 real processes (the ``service`` fixture of test_service_local): a URL from ``alertscaler url create`` scales the
-group with a bare POST (no token), a tampered one is refused and changes nothing, an Aodh alarm action through a
-signed input URL and a Monasca notification through the token endpoint start real instances, and a
-retried Aodh notification (same request id) starts nothing more."""
+group with a bare POST (no token), a tampered one and an expired one are refused and change nothing, an Aodh
+alarm action through a signed input URL and a Monasca notification through the token endpoint start real
+instances, and a retried Aodh notification (same request id) starts nothing more."""
 
 from __future__ import annotations
 
 import stat
+import time
 from typing import Any
 
 import httpx
@@ -61,6 +62,12 @@ inputs:
     assert refused.status_code == 403 and refused.json()["reason"] == "bad_signature"
     assert service.decisions()[0]["reason"] == "refused" and service.settled(2)
 
+    short = create(capsys, str(config), "web", "scale_out", "--expires", "1s")
+    expires = int(short.partition("expires=")[2].partition("&")[0])
+    service.wait(lambda: time.time() >= expires + 0.5, "the short URL's expiry")
+    expired = httpx.post(short, timeout=10)
+    assert expired.status_code == 403 and expired.json()["reason"] == "expired"
+
     aodh_url = create(capsys, str(config), "--input", "aodh", "--note", "alarm_actions of cpu_high")
     first = httpx.post(aodh_url, json=AODH, headers={"x-openstack-request-id": "req-1"}, timeout=10)
     assert first.status_code == 202 and first.json()["decisions"][0]["reason"] == "scaled"
@@ -76,4 +83,4 @@ inputs:
     service.wait(lambda: service.settled(4), "scale out to 4 by Monasca")
     assert len(_instance_pids(state)) == 4
     reasons = [d["reason"] for d in reversed(service.decisions()) if d["trigger"] == "signal"]
-    assert reasons == ["scaled", "refused", "scaled", "duplicate", "resolved", "scaled"]
+    assert reasons == ["scaled", "refused", "refused", "scaled", "duplicate", "resolved", "scaled"]
