@@ -26,3 +26,19 @@ def http_url(value: str, example: str = "http://127.0.0.1:9090") -> str:
     if port == 0:
         raise ValueError(f"{expected}, got {shown} (port 0)")
     return value
+
+
+def shown_url(value: str) -> str:
+    """``value`` fit to show in logs, errors, the API and the store's listings: without credentials
+    (``user:password@``), and with the query and fragment cut to ``?...`` (a signed URL's signature, a token)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "a URL that cannot be parsed"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    tail = "?..." if parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
