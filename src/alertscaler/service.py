@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from alertscaler.act.anomaly import AnomalyLoop
 from alertscaler.act.checking import Checker, SeriesCount
 from alertscaler.act.engine import Engine, Loops, utcnow
 from alertscaler.act.executing import Executor
@@ -128,7 +129,8 @@ def _wire(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
     client: PrometheusClient | None = None
     combiner: QueryCombiner | None = None
     values_of: ValuesOf | None = None
-    if needs_queries or freeze_asks:
+    anomalies = policy.anomaly.specs()  # range-queried through the same client (act.anomaly)
+    if needs_queries or freeze_asks or anomalies:
         client = PrometheusClient.from_config(p)
         if needs_queries:
             if query is None:
@@ -156,6 +158,7 @@ def _wire(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
         workers=workers,
         tracking=TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None,
         scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,
+        anomaly=AnomalyLoop(anomalies, client.range if client is not None and anomalies else None, metrics),
         combiner=combiner,
         closers=[c.close for c in (client, am) if c is not None],
         ownership=ownership,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
+from alertscaler.act.anomaly import AnomalyLoop
 from alertscaler.act.approving import expire_due
 from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
@@ -103,6 +104,7 @@ class Loops:
     workers: dict[str, GroupWorker]
     tracking: TrackingLoop | None = None
     scheduler: Scheduler | None = None
+    anomaly: AnomalyLoop | None = None  # anomaly scores on /metrics (act.anomaly)
     combiner: QueryCombiner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     ownership: Ownership = field(default_factory=Ownership)  # this replica: heartbeat, groups it drives
@@ -144,6 +146,7 @@ class Engine:
         self.reevaluator = loops.reevaluator
         self.heal_judge = loops.heal_judge
         self.tracking = loops.tracking
+        self.anomaly = loops.anomaly
         self.scheduler = loops.scheduler
         self._combiner = loops.combiner
         self._closers = loops.closers
@@ -325,6 +328,7 @@ class Engine:
         await self._judge_heals()
         await self._schedule()
         await self._track()
+        await self._score_anomalies()
         for worker in self.workers.values():
             while await worker.run_due() is None:
                 pass
@@ -431,6 +435,10 @@ class Engine:
             await self._track()
         except Exception:
             log.exception("target tracking failed; will retry")
+        try:
+            await self._score_anomalies()
+        except Exception:
+            log.exception("computing anomaly scores failed; will retry")
 
     async def _track(self) -> None:
         """Target-tracking groups whose interval has passed: query, decide, queue the action."""
@@ -448,6 +456,11 @@ class Engine:
 
     def _tracking_requests(self) -> int:
         return self._combiner.requests if self._combiner is not None else 0
+
+    async def _score_anomalies(self) -> None:
+        """The anomaly scores whose interval has passed: range queries, scores, gauges (``act.anomaly``)."""
+        if self.anomaly is not None:
+            await anyio.to_thread.run_sync(self.anomaly.run, self.clock())
 
     async def _schedule(self) -> None:
         """Schedule windows that opened or closed: record it, move desired into the bounds now in force. First

@@ -58,3 +58,17 @@ class Metrics:
             "alertscaler_tracking_prometheus_requests_total",
             "Requests to Prometheus' query API made by target tracking (queries are combined into few)",
             registry=r)
+        # anomaly scores (act.anomaly): absent while a score cannot be computed
+        self.anomaly_score = Gauge(
+            "alertscaler_anomaly_score", "Anomaly score of a configured series (anomaly: in the policy file): "
+            "kind=ks the two-sample Kolmogorov-Smirnov statistic D of the recent window against the reference "
+            "window (0..1); kind=seasonal the median residual (value minus the value one season ago) of the "
+            "recent window against the reference window's, in robust standard deviations", ["name", "kind"],
+            registry=r)
+        self.anomaly_p_value = Gauge(
+            "alertscaler_anomaly_p_value", "Asymptotic p-value of the KS test behind alertscaler_anomaly_score"
+            "{kind=\"ks\"} (small: the recent window is unlikely to follow the reference window's distribution)",
+            ["name"], registry=r)
+        self.anomaly_evaluations = Counter(
+            "alertscaler_anomaly_evaluations_total", "Anomaly score evaluations by result: ok, insufficient_data "
+            "(too few points), error (the query failed)", ["name", "result"], registry=r)

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from alertscaler.config.alertmanager_api import AlertmanagerSection
+from alertscaler.config.anomaly import AnomalySection
 from alertscaler.config.groups import GroupConfig
 from alertscaler.config.inputs import InputsConfig, input_references
 from alertscaler.config.prometheus_side import PrometheusRules, ScrapeJobs
@@ -43,6 +44,7 @@ class PolicyFile(ConfigModel):
     rules: PrometheusRules | None = None
     alertmanager: AlertmanagerSection = AlertmanagerSection()  # the generated route + where alertscaler asks it
     scrape: ScrapeJobs = ScrapeJobs()
+    anomaly: AnomalySection = AnomalySection([])  # anomaly scores exported on /metrics (config/anomaly.py)
     base_dir: str = "."
 
     def state_dir(self) -> Path:
@@ -78,7 +80,7 @@ class PolicyFile(ConfigModel):
                     out.append((f"{where}.guard", step.guard))
                 if step.size_by is not None:
                     out.append((f"{where}.size_by.query", step.size_by.query))
-        return tuple(out)
+        return (*out, *self.anomaly.queries())
 
     def carried_labels(self) -> dict[str, tuple[str, ...]]:
         """Per group, the alert labels its provider reads (a provider config's ``carried_labels()``, e.g. the
@@ -111,6 +113,7 @@ def _under(base: str, path: str) -> Path:
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig, "store": StoreConfig, "prometheus": PrometheusConfig, "actions": ActionsConfig,
+    "anomaly": AnomalySection,
     "inputs": InputsConfig,
 }
 
