@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alertscaler.act import drills
+from alertscaler.act.alarming import AlarmIntake, alarm_heal_routes, alarm_routes
 from alertscaler.act.heal_intake import HEAL_POLICY, HealIntake
 from alertscaler.act.recording import About, Evidence, Recorded, effective, gate_of, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
@@ -52,7 +53,7 @@ def build_routes(policy: PolicyFile) -> list[Route]:
         Route(name, direction, MatcherSet.parse(step.matchers))
         for name, group in policy.groups.items()
         for direction, step in group.policies()
-    ]
+    ] + alarm_routes(policy)  # an alarm's scale:// actions (act.alarming)
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Processor:
         self.gated = gated  # Alertmanager is asked about silences first (act.silencing): decided after it
         self.routes = build_routes(policy)
         self.heal = HealIntake(policy)
+        self.heal.routes += alarm_heal_routes(policy)
+        self.alarms = AlarmIntake(policy)  # alarm state from alarm alerts (act.alarming)
 
     def process_pending(self, now: datetime, limit: int = 50) -> Processed:
         """Process every recorded-but-unprocessed notification; returns what was decided."""
@@ -111,7 +114,7 @@ class Processor:
         try:
             out = Processed()
             with self.store.transaction() as tx:
-                self._lock_routed(tx, [_parsed_or_none(stored) for stored in batch])
+                self._lock_routed(tx, [_parsed_or_none(stored) for stored in batch], now)
                 for stored in batch:
                     self._process_in(tx, stored, now, out)
             return out
@@ -168,14 +171,14 @@ class Processor:
         """Decide on notifications ``tx`` has just recorded as processed (``record_notifications(...,
         processed_at=now)``): recording and deciding then cost one transaction and one commit."""
         out = Processed()
-        self._lock_routed(tx, [notification for notification, _, _ in items])
+        self._lock_routed(tx, [notification for notification, _, _ in items], now)
         for notification, receipt, received_at in items:
             stored = StoredNotification(id=receipt.notification_id, received_at=received_at,
                                         body=notification.raw, new_keys=receipt.new_keys)
             self._process_in(tx, stored, now, out, notification)
         return out
 
-    def _lock_routed(self, tx: Tx, notifications: Sequence[Notification | None]) -> None:
+    def _lock_routed(self, tx: Tx, notifications: Sequence[Notification | None], now: datetime) -> None:
         """Lock, in name order and before anything else, every group a batch of notifications routes to. Two
         replicas deciding batches that touch the same groups in different orders would otherwise each hold one
         group row and wait for the other's (a PostgreSQL deadlock, answered 503). One group: nothing to order."""
@@ -184,8 +187,11 @@ class Processor:
             for alert in notification.alerts if notification is not None else ():
                 for r in route(alert.labels, self.routes):
                     groups[r.group] = self.policy.groups[r.group].initial_desired
-        if len(groups) > 1:
+        alarms = self.alarms.touches(notifications)
+        if len(groups) > 1 or (groups and alarms):
             tx.lock_groups(groups)
+        if alarms:  # after the groups, in every transaction
+            self.alarms.lock(tx, notifications, now)
 
     def _process_in(self, tx: Tx, stored: StoredNotification, now: datetime, out: Processed,
                     parsed: Notification | None = None) -> None:
@@ -213,10 +219,11 @@ class Processor:
             out.recorded.extend(drills.decide(tx, self.policy, self.routes, self.heal.routes, drill_alerts, new,
                                               stored, now, self.gated))
         healing, heal_skips = self.heal.take(tx, alerts, stored.id, now)
+        alarmed = {i for i, alert in enumerate(alerts) if self.alarms.owns(alert)}
         for i, alert in enumerate(alerts):
             is_new = new(alert)
             matched = route(alert.labels, self.routes)
-            if not matched and i not in healing:
+            if not matched and i not in healing and i not in alarmed:
                 (unrouted if is_new else unrouted_dups).append(alert)
             for r in matched:
                 bucket = buckets[r]
@@ -238,6 +245,8 @@ class Processor:
         for heal_skip in heal_skips:
             ctx.skip(About(heal_skip.group, HEAL_POLICY, Trigger.NOTIFICATION), heal_skip.reason,
                      heal_skip.alerts, heal_skip.message)
+        if alarmed:  # after the groups' decisions: alarm states are locked after groups
+            self.alarms.take(tx, alerts, stored.id, now)
 
     def _bucket(self, ctx: _Ctx, r: Route, group: GroupConfig, bucket: _Bucket) -> None:
         tx = ctx.tx

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.alarms import RULE_GROUP as ALARM_GROUP
 from alertscaler.config.prometheus_side import AlertRule, PrometheusRules, RecordingRule, RuleGroup
 from alertscaler.model.durations import format_duration
 
@@ -50,8 +51,11 @@ def rules_document(rules: PrometheusRules | None, carried: Carried | None = None
 
 
 def rules_text(rules: PrometheusRules | None, source: str, carried: Carried | None = None) -> str:
-    count = sum(len(g.rules) for g in rules.groups) if rules else 0
+    count = sum(len(g.rules) for g in rules.groups if g.name != ALARM_GROUP) if rules else 0
+    alarms = sum(len(g.rules) for g in rules.groups if g.name == ALARM_GROUP) if rules else 0
     note = f"{count} rule(s) from the rules section" if count else "no rules section in the policy file"
+    if alarms:
+        note += f"; {alarms} from the alarms section (rule group {ALARM_GROUP})"
     return dump(rules_document(rules, carried), header(source, note))
 
 

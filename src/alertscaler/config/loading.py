@@ -13,6 +13,14 @@ from pydantic import (
     ValidationError,
 )
 
+from alertscaler.config.alarms import (
+    AlarmConfig,
+    AlarmMetricsConfig,
+    alarm_definitions,
+    alarm_problems,
+    alarm_rule_group,
+    load_alarms,
+)
 from alertscaler.config.alertmanager_api import AlertmanagerSection
 from alertscaler.config.anomaly import AnomalySection
 from alertscaler.config.groups import GroupConfig
@@ -45,6 +53,8 @@ class PolicyFile(ConfigModel):
     alertmanager: AlertmanagerSection = AlertmanagerSection()  # the generated route + where alertscaler asks it
     scrape: ScrapeJobs = ScrapeJobs()
     anomaly: AnomalySection = AnomalySection([])  # anomaly scores exported on /metrics (config/anomaly.py)
+    alarms: dict[str, AlarmConfig] = {}  # Aodh / Monasca alarm definitions (config/alarms.py)
+    alarm_metrics: AlarmMetricsConfig = AlarmMetricsConfig()
     base_dir: str = "."
 
     def state_dir(self) -> Path:
@@ -64,9 +74,17 @@ class PolicyFile(ConfigModel):
             source=source, server_url=self.server.url,
             auth="bearer" if auth.bearer_token is not None else "basic" if auth.basic is not None else "none",
             basic_username=auth.basic.username if auth.basic is not None else None,
-            rules=self.rules, alertmanager=self.alertmanager, scrape=self.scrape,
+            rules=self.rules_with_alarms(), alertmanager=self.alertmanager, scrape=self.scrape,
             token_file=token_file, alertmanager_url=alertmanager_url, carried=self.carried_labels(),
             queries=self.queries())
+
+    def rules_with_alarms(self) -> PrometheusRules | None:
+        """The ``rules`` section plus the rule group the alarms compile to (``config.alarms``)."""
+        alarm_group = alarm_rule_group(alarm_definitions(self.alarms), self.alarm_metrics.translations())
+        if alarm_group is None:
+            return self.rules
+        groups = [*(self.rules.groups if self.rules is not None else []), alarm_group]
+        return PrometheusRules(groups=groups)
 
     def queries(self) -> tuple[tuple[str, str], ...]:
         """(path, PromQL) of every query alertscaler runs itself: track metrics, guards, size_by."""
@@ -121,6 +139,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 # sections for the Prometheus side: their problems' paths index lists like rules.groups[0].rules[1].expr
 _GENERATOR_SECTIONS: dict[str, type[BaseModel]] = {
     "rules": PrometheusRules, "alertmanager": AlertmanagerSection, "scrape": ScrapeJobs,
+    "alarm_metrics": AlarmMetricsConfig,
 }
 
 
@@ -151,7 +170,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     ctx = {"base": base_dir}
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
-    known = [*_SECTIONS, "groups", *_GENERATOR_SECTIONS]
+    known = [*_SECTIONS, "groups", *_GENERATOR_SECTIONS, "alarms"]
     for key in data:
         if key not in known:
             problems.append(Problem(str(key), _unknown(str(key), known)))
@@ -181,9 +200,24 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     problems.extend(_group_references(data, raw_groups))
     problems.extend(input_references(sections.get("inputs"), groups, [str(n) for n in raw_groups]))
     problems.extend(_retention_covers_heal_periods(sections.get("store"), groups))
+    alarms, bad_alarms = load_alarms(data.get("alarms"), _problems)
+    problems.extend(bad_alarms)
+    if alarms:
+        sections["alarms"] = alarms
+    if alarms and "alarm_metrics" not in problem_sections(problems):
+        rules = sections.get("rules")
+        problems.extend(alarm_problems(
+            alarms, sections.get("alarm_metrics", AlarmMetricsConfig()).translations(),
+            {**dict.fromkeys(map(str, raw_groups)), **groups},
+            [g.name for g in rules.groups] if isinstance(rules, PrometheusRules) else []))
     if problems:
         raise ConfigError(problems, source)
     return PolicyFile(**sections, groups=groups, base_dir=str(base_dir or Path.cwd()))
+
+
+def problem_sections(problems: list[Problem]) -> set[str]:
+    """The top-level keys some problem is about."""
+    return {p.path.split(".")[0].split("[")[0] for p in problems}
 
 
 def _missing_auth(server: Any, problems: list[Problem]) -> list[Problem]:

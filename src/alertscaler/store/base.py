@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from alertscaler.model.alarms import AlarmStatus, Transition
 from alertscaler.model.alerts import Notification
 from alertscaler.model.approvals import ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause
@@ -280,6 +281,17 @@ class Tx(Protocol):
 
     def set_signal_decisions(self, signal_id: int, decision_ids: Sequence[int]) -> None: ...
 
+    # --- alarms (model.alarms; store.sql_alarms)
+    def lock_alarm_states(self, keys: Sequence[tuple[str, str]], now: datetime,
+                          ) -> dict[tuple[str, str], AlarmStatus]:
+        """The stored states of (alarm, dims_key) ``keys`` (absent: never stored), locked until the end of the
+        transaction (in key order); every key locked must then be saved (``save_alarm_state``)."""
+
+    def save_alarm_state(self, status: AlarmStatus, now: datetime) -> None: ...
+
+    def add_alarm_transitions(self, transitions: Sequence[Transition], recorded_at: datetime,
+                              notification_id: int | None = None) -> None: ...
+
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
         another replica's transaction claimed it first): the caller must then decide nothing for it.
@@ -427,6 +439,14 @@ class StateStore(Protocol):
         """Group → the live replica that drives it (groups released or held by a dead replica are absent)."""
 
     def active_alerts(self, group: str | None = None) -> list[ActiveAlert]: ...
+
+    # --- alarms -------------------------------------------------------------------------------------
+    def alarm_states(self, alarm: str | None = None) -> list[AlarmStatus]:
+        """The stored state of every alarm and dimension set (or of one alarm), by alarm and dimensions."""
+
+    def alarm_history(self, alarm: str, limit: int = 100, dimensions: Mapping[str, str] | None = None,
+                      ) -> list[tuple[Transition, list[str]]]:
+        """An alarm's transitions, newest first, each with the actions that were due on it."""
 
     def pending_heal_groups(self) -> list[tuple[str, datetime]]:
         """Groups with pending heal signals, with the arrival of the oldest (the batch window's start)."""

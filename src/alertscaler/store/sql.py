@@ -54,6 +54,7 @@ from alertscaler.store.base import (
     StoredNotification,
     Tx,
 )
+from alertscaler.store.sql_alarms import AlarmStoreMixin
 from alertscaler.store.sql_approvals import ApprovalStoreMixin
 from alertscaler.store.sql_healing import HealStoreMixin
 from alertscaler.store.sql_leases import LeaseStoreMixin
@@ -106,7 +107,7 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class SqlStore(SignalStoreMixin, HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin, ApprovalStoreMixin,
-               RemovalStoreMixin):
+               RemovalStoreMixin, AlarmStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call

@@ -23,6 +23,7 @@ from alertscaler.store.base import (
     NewDecision,
     Receipt,
 )
+from alertscaler.store.sql_alarms import AlarmTxMixin
 from alertscaler.store.sql_approvals import ApprovalTxMixin
 from alertscaler.store.sql_healing import HealTxMixin
 from alertscaler.store.sql_pauses import PauseTxMixin
@@ -59,7 +60,7 @@ def _routes(rows: Sequence[Row[Any]]) -> list[AlertRoute]:
     return [out[k] for k in sorted(out)]
 
 
-class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin, RemovalTxMixin):
+class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin, RemovalTxMixin, AlarmTxMixin):
     """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
 
     A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it

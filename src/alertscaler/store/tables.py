@@ -274,6 +274,37 @@ removed_members = sa.Table(
     sa.Index("ix_removed_members_since", "since"),
 )
 
+# Alarms (model.alarms): the current state of each alarm and dimension set, and one row per transition.
+alarm_states = sa.Table(
+    "alarm_states", metadata,
+    sa.Column("alarm", sa.Text, primary_key=True),
+    sa.Column("dims_key", sa.Text, primary_key=True),      # model.alarms.dims_key: sorted JSON, {} for none
+    sa.Column("dimensions", sa.Text, nullable=False),      # JSON object
+    sa.Column("state", sa.String(24), nullable=False),     # ok | alarm | insufficient_data
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("reason", SafeText, nullable=False),
+    sa.Column("alerts", sa.Text, nullable=False),          # JSON: fingerprint -> {signal, firing, at}
+)
+
+alarm_history = sa.Table(
+    "alarm_history", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("alarm", sa.Text, nullable=False),
+    sa.Column("dims_key", sa.Text, nullable=False),
+    sa.Column("dimensions", sa.Text, nullable=False),
+    sa.Column("old_state", sa.String(24), nullable=False),
+    sa.Column("new_state", sa.String(24), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),          # when the state changed (the alert's start or end)
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("reason", SafeText, nullable=False),
+    sa.Column("actions", sa.Text, nullable=False),         # JSON list: the actions due for the new state
+    sa.Column("notification_id", _id_type(), nullable=True),
+    sa.Index("ix_alarm_history_alarm_id", "alarm", "id"),
+    sa.Index("ix_alarm_history_recorded_at", "recorded_at"),
+    sqlite_autoincrement=True,
+)
+
 # Signed URLs (model.signing, store.sql_signals): the signing keys' ids (never a key: each is derived from the
 # configured secret and its id); the URLs handed out (never their signature); the outside signals accepted, each
 # with its unique de-duplication key (NULL: none) and the decisions it gave.
