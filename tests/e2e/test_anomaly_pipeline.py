@@ -1,7 +1,8 @@
 """Anomaly scores end to end, all real: a noisy series scraped by Prometheus (the control exporter) shifts to a
 new level; alertscaler range-queries it through its Prometheus client, its KS score on /metrics rises from
-noise to 1, Prometheus scrapes that score, the README's alert rule on it fires, Alertmanager delivers, and the
-group scales out. Intervals of 1 s and windows of 10 s keep it to well under a minute.
+noise to 1, Prometheus scrapes that score (the job ``render`` adds for it), the README's alert rule on it
+fires, Alertmanager delivers, and the group scales out. Intervals of 1 s and windows of 10 s keep it to well
+under a minute.
 """
 
 from __future__ import annotations
@@ -73,12 +74,10 @@ def _read(pattern: re.Pattern[str], text: str) -> float | None:
 
 def test_a_shift_raises_the_score_and_an_alert_on_it_scales_out(tmp_path: Path) -> None:
     pipeline = Pipeline(tmp_path, POLICY)
-    # Prometheus also scrapes alertscaler's own /metrics, as the README's example says to
-    prom_file = pipeline.generated / "prometheus.yml"
-    prom = yaml.safe_load(prom_file.read_text())
-    prom["scrape_configs"].append({"job_name": "alertscaler-metrics", "static_configs": [
-        {"targets": [f"127.0.0.1:{pipeline.stack.alertscaler_port}"]}]})
-    prom_file.write_text(yaml.safe_dump(prom, sort_keys=False))
+    # with anomaly scores, render's prometheus.yml scrapes alertscaler's own /metrics too
+    prom = yaml.safe_load((pipeline.generated / "prometheus.yml").read_text())
+    [job] = [j for j in prom["scrape_configs"] if j["job_name"] == "alertscaler-metrics"]
+    assert job["static_configs"] == [{"targets": [f"127.0.0.1:{pipeline.stack.alertscaler_port}"]}]
     noise = Noise(pipeline)
     noise.thread.start()
     try:

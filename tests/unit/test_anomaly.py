@@ -7,13 +7,16 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import generate_latest
 
 from alertscaler.act.anomaly import AnomalyLoop
 from alertscaler.act.metrics import Metrics
-from alertscaler.config import load_policy
+from alertscaler.confgen import render_all
+from alertscaler.config import load_policy, load_policy_file
 from alertscaler.decide.anomaly import (
     kolmogorov_sf,
     ks_2samp,
@@ -26,6 +29,7 @@ from alertscaler.decide.anomaly import (
 )
 from alertscaler.model.anomaly import AnomalySpec
 from alertscaler.model.errors import ConfigError, PrometheusUnavailable
+from alertscaler.model.matchers import MatcherSet
 from alertscaler.prometheus.client import Series
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -249,6 +253,24 @@ def test_section_problems_name_their_path(entries: str, path: str, fragment: str
     assert fragment in problems[path]
 
 
+@pytest.mark.parametrize(("server", "job"), [
+    ("server: {auth: {bearer_token: s3cret-token}}",
+     {"job_name": "alertscaler-metrics", "metrics_path": "/metrics",
+      "static_configs": [{"targets": ["127.0.0.1:8080"]}]}),
+    ("server: {auth: {insecure_no_auth: true}, public_url: 'https://as.example.com/x'}",
+     {"job_name": "alertscaler-metrics", "metrics_path": "/x/metrics", "scheme": "https",
+      "static_configs": [{"targets": ["as.example.com"]}]}),
+], ids=["bearer", "public-url-prefix"])
+def test_render_scrapes_alertscaler_metrics_when_there_are_scores(server: str, job: dict[str, object]) -> None:
+    groups = "groups:\n  web: {provider: {type: local}}\n"
+    with_scores = load_policy(f"{server}\n{groups}anomaly: [{{name: a, query: q}}]\n")
+    jobs = yaml.safe_load(render_all(with_scores.render_input("p.yml"))["prometheus.yml"])["scrape_configs"]
+    assert [j for j in jobs if j["job_name"] == "alertscaler-metrics"] == [job]
+    without = load_policy(f"{server}\n{groups}")
+    jobs = yaml.safe_load(render_all(without.render_input("p.yml"))["prometheus.yml"])["scrape_configs"]
+    assert "alertscaler-metrics" not in [j["job_name"] for j in jobs]
+
+
 # -- the loop and its gauges -----------------------------------------------------------------------------------
 
 
@@ -334,3 +356,22 @@ def test_loop_without_a_client_is_refused_when_it_has_work() -> None:
     assert AnomalyLoop([], None, Metrics()).run(T0) == []
     with pytest.raises(ValueError):
         AnomalyLoop([_spec()], None, Metrics())
+
+
+def test_the_example_scales_out_on_its_anomaly_alert() -> None:
+    """``examples/anomaly.yml`` (the README's example): its score, the alert rule on it and the group it scales."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "anomaly.yml"
+    policy = load_policy_file(example)
+    [spec] = policy.anomaly.specs()
+    assert (spec.name, spec.window, spec.reference, spec.offset, spec.season) == ("web_latency", 600, 3600, 600, 86400)
+    rendered = render_all(policy.render_input(str(example)))
+    rules = yaml.safe_load(rendered["rules/alertscaler.rules.yml"])["groups"][0]["rules"]
+    [alert] = [r for r in rules if r.get("alert") == "WebLatencyAnomaly"]
+    assert 'alertscaler_anomaly_score{name="web_latency", kind="ks"}' in alert["expr"]
+    assert any(r.get("record") == spec.query for r in rules)  # the series the score is computed on
+    scale_out = policy.groups["web"].scale_out
+    assert scale_out is not None
+    labels = {"alertname": "WebLatencyAnomaly", **alert["labels"]}
+    assert MatcherSet.parse(scale_out.matchers).matches(labels), (scale_out.matchers, labels)
+    jobs = yaml.safe_load(rendered["prometheus.yml"])["scrape_configs"]
+    assert "alertscaler-metrics" in [j["job_name"] for j in jobs]

@@ -8,6 +8,8 @@
 - ``linode``: Linodes with a tag, scraped on their public IPv6 (their public IPv4 when they have none), named by
   their label: seed 002's ``linode_sd_configs`` job, with the token read from a file; ``alertscaler_member`` is
   the Linode id (the ``linode`` provider's member id).
+- ``alertscaler-metrics``: alertscaler's own ``/metrics``, when the policy file has ``anomaly:`` scores (alert
+  rules watch ``alertscaler_anomaly_score``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def alertscaler_job(inp: RenderInput) -> dict[str, Any]:
                           "refresh_interval": format_duration(inp.scrape.refresh_interval)}
     sd.update(inp.http_auth())
     return {"job_name": "alertscaler", "http_sd_configs": [sd]}
+
+
+def alertscaler_metrics_job(inp: RenderInput) -> dict[str, Any]:
+    """alertscaler's own /metrics (its anomaly scores); it needs no credentials."""
+    parts = urlsplit(inp.url)
+    job: dict[str, Any] = {"job_name": "alertscaler-metrics", "metrics_path": f"{parts.path}/metrics"}
+    if parts.scheme != "http":
+        job["scheme"] = parts.scheme
+    job["static_configs"] = [{"targets": [parts.netloc]}]
+    return job
 
 
 def openstack_job(job: OpenStackScrape) -> dict[str, Any]:
@@ -86,10 +98,12 @@ def linode_job(job: LinodeScrape) -> dict[str, Any]:
 
 
 def scrape_configs(inp: RenderInput) -> list[dict[str, Any]]:
-    """The scrape jobs, in a fixed order: alertscaler, openstack, linode."""
+    """The scrape jobs, in a fixed order: alertscaler, alertscaler-metrics, openstack, linode."""
     jobs = []
     if inp.scrape.http_sd:
         jobs.append(alertscaler_job(inp))
+    if inp.metrics_job:
+        jobs.append(alertscaler_metrics_job(inp))
     if inp.scrape.openstack is not None:
         jobs.append(openstack_job(inp.scrape.openstack))
     if inp.scrape.linode is not None:

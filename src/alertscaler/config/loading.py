@@ -76,7 +76,7 @@ class PolicyFile(ConfigModel):
             basic_username=auth.basic.username if auth.basic is not None else None,
             rules=self.rules_with_alarms(), alertmanager=self.alertmanager, scrape=self.scrape,
             token_file=token_file, alertmanager_url=alertmanager_url, carried=self.carried_labels(),
-            queries=self.queries())
+            queries=self.queries(), metrics_job=bool(self.anomaly.root))
 
     def rules_with_alarms(self) -> PrometheusRules | None:
         """The ``rules`` section plus the rule group the alarms compile to (``config.alarms``)."""

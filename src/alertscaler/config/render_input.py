@@ -32,6 +32,8 @@ class RenderInput:
     carried: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: (path in the policy file, PromQL) of the queries alertscaler itself runs: checked, never rendered
     queries: tuple[tuple[str, str], ...] = ()
+    #: scrape alertscaler's own /metrics too (the policy file has ``anomaly:`` scores for alert rules to watch)
+    metrics_job: bool = False
 
     @property
     def url(self) -> str:
