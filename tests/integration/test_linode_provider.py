@@ -610,7 +610,12 @@ class Departed:
 
     def __init__(self, api: LinodeStandin) -> None:
         self.api = api
-        self.events: list[tuple[str, object]] = []
+        self.events: list[tuple[str, object, int]] = []
+        self.waited: list[float] = []
+
+    def wait(self, seconds: float) -> bool:
+        self.waited.append(seconds)
+        return True
 
     def leaving(self, members: Any, why: str) -> None:
         self.events.append(("leaving", [(m.id, m.state.value) for m in members], len(self.api.requests)))
@@ -637,10 +642,28 @@ def test_scale_in_reports_leaving_before_the_pool_and_waits_the_longer_drain(
     victim = next(x for x in ours(api) if x["label"] == "web-61-1")
     before = len(api.requests)
     provider.scale(ScaleRequest(GROUP, 2, 1, 62, 62, drain=drain, departures=departed))
-    assert slept == waited
+    assert departed.waited == waited and slept == []  # the drain is waited through the departures
     (leaving, told_at_leaving), (gone, told_at_gone) = [(e[:2], e[2]) for e in departed.events]
     assert leaving == ("leaving", [(str(victim["id"]), "running")]) and gone == ("gone", [str(victim["id"])])
     changes = [i for i, r in enumerate(api.requests) if i >= before and r.method in ("PUT", "DELETE")]
     assert told_at_leaving <= changes[0], "reported leaving before the NodeBalancer or the Linode is touched"
     delete = first(api, "DELETE", rf"^/v4/linode/instances/{victim['id']}$")
     assert told_at_gone > index_of(api, delete), "reported gone after the Linode is deleted"
+
+
+def test_a_drain_ended_by_the_service_stopping_leaves_the_victim_drained_for_the_next_run(api: LinodeStandin,
+                                                                                        make: Any) -> None:
+    class Stopping(Departed):
+        def wait(self, seconds: float) -> bool:
+            return False
+
+    provider = make(drain_time="30s")
+    scale(provider, 2, action_id=71)
+    with pytest.raises(TemporaryProviderError, match="stopping during the drain of web-71-1"):
+        provider.scale(ScaleRequest(GROUP, 2, 1, 72, 72, drain=10.0, departures=Stopping(api)))
+    assert len(ours(api)) == 2 and [n["mode"] for n in api.node_list()].count("drain") == 1
+    assert provider.status().current == 1  # out of the group: drained
+    departed = Departed(api)
+    assert "finished removing 1 drained (web-71-1)" in provider.scale(
+        ScaleRequest(GROUP, 1, 1, 73, 73, drain=10.0, departures=departed))
+    assert [x["label"] for x in ours(api)] == ["web-71-2"] and departed.waited == [30.0]

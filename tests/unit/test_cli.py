@@ -152,7 +152,7 @@ groups:
 
 @pytest.mark.parametrize(
     ("drain", "warned"),
-    [("", False), ("drain: 20s", False), ("drain: 19s", True), ("drain: 0s", True)],
+    [("", False), ("drain: 25s", False), ("drain: 24s", True), ("drain: 0s", True)],
     ids=["default", "at-the-discovery-lag", "shorter", "none"],
 )
 def test_check_warns_when_a_drain_is_shorter_than_prometheus_needs_to_drop_a_target(
@@ -163,4 +163,4 @@ def test_check_warns_when_a_drain_is_shorter_than_prometheus_needs_to_drop_a_tar
     err = capsys.readouterr().err
     assert ("web: WARNING: drain" in err) is warned, err
     if warned:
-        assert "shorter than the 20s Prometheus needs" in err and "default: 25s" in err, err
+        assert "shorter than the 25s Prometheus needs" in err and "default: 30s" in err, err

@@ -238,3 +238,28 @@ def test_a_previous_demo_directory_is_cleaned_for_reuse(tmp_path: Path) -> None:
     prepare_workdir(workdir)
     assert not (workdir / "state").exists() and not (workdir / "policy.yml").exists()
     assert (workdir / "notes.txt").read_text() == "mine"
+
+
+def heal(i: int, reason: str, *members: str) -> DecisionRow:
+    return DecisionRow(i, "heal", "notification", "skipped", reason, None, None, "", 40 + i, members=members)
+
+
+@pytest.mark.parametrize(("decisions", "line"), [
+    ([heal(1, "batched", "web-k"), heal(2, "healed", "web-k"), heal(3, "removed_member", "web-k")],
+     "heal decisions: 3 (batched 1, healed 1, removed_member 1), all about the killed web-k"),
+    ([heal(1, "batched", "web-k"), heal(2, "batched", "web-a"), heal(3, "unknown_member", "web-a", "web-b")],
+     "heal decisions: 3 (batched 2, unknown_member 1), about web-k, web-a, web-b (NOT only the killed web-k: "
+     "web-a, web-b)"),
+    ([], "heal decisions: none"),
+], ids=["only-the-killed-instance", "noise-about-others", "none"])
+def test_the_summary_names_the_instances_heal_decisions_are_about(decisions: list[DecisionRow], line: str) -> None:
+    summary = Summary("finished", elapsed=90, duration=90, decisions=decisions, killed="web-k")
+    assert f"  {line}" in summary.lines()
+
+
+def test_a_decisions_members_come_from_its_alerts_or_its_judgement() -> None:
+    data = {"id": 9, "policy": "heal", "trigger": "notification", "outcome": "skipped", "reason": "batched",
+            "message": "", "alerts": [{"labels": {"alertscaler_member": "web-1", "instance": "127.0.0.1:1"}},
+                                      {"labels": {"instance": "127.0.0.1:2"}}, {"member": "web-3"},
+                                      {"labels": {"alertscaler_member": "web-1"}}, "junk"]}
+    assert parse_decision(data, None).members == ("web-1", "127.0.0.1:2", "web-3")

@@ -75,11 +75,11 @@ def test_split_removed(keys: list[tuple[str, datetime | None]], live: list[Membe
 
 
 @pytest.mark.parametrize(("scrape", "lag", "default"), [
-    ({}, 15 + 5 + 15, 15 + 5 + 30),
-    ({"refresh_interval": "1s", "scrape_interval": "1s"}, 7, 8),
-    ({"http_sd": False, "scrape_interval": "10s"}, 15 + 5 + 10, 15 + 5 + 20),
+    ({}, 15 + 10 + 15, 15 + 10 + 30),
+    ({"refresh_interval": "1s", "scrape_interval": "1s"}, 12, 13),
+    ({"http_sd": False, "scrape_interval": "10s"}, 15 + 10 + 10, 15 + 10 + 20),
     ({"refresh_interval": "5s", "scrape_interval": "10s",
-      "linode": {"authorization_credentials_file": "/t", "tag": "a", "refresh_interval": "60s"}}, 75, 85),
+      "linode": {"authorization_credentials_file": "/t", "tag": "a", "refresh_interval": "60s"}}, 80, 90),
 ], ids=["defaults", "the-demos", "no-http-sd", "the-slowest-discovery-job"])
 def test_discovery_lag_and_default_drain(scrape: dict[str, object], lag: float, default: float) -> None:
     jobs = ScrapeJobs.model_validate(scrape)
@@ -87,7 +87,7 @@ def test_discovery_lag_and_default_drain(scrape: dict[str, object], lag: float, 
 
 
 @pytest.mark.parametrize(("drain", "expected"), [
-    ("", 8.0), ("drain: 20s", 20.0), ("drain: 0s", 0.0),
+    ("", 13.0), ("drain: 20s", 20.0), ("drain: 0s", 0.0),
 ], ids=["default-from-scrape", "set", "zero-stops-at-once"])
 def test_a_groups_drain(drain: str, expected: float) -> None:
     policy = load_policy(f"""

@@ -170,6 +170,8 @@ class Engine:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        for worker in self.workers.values():
+            worker.executor.halt.clear()  # drains wait again (a stop ended them)
         self.loop = asyncio.get_running_loop()
         await anyio.to_thread.run_sync(self.ownership.hand_back_dead_local, self.store, self.clock())
         self._spawn(self._heartbeat_loop(), "heartbeat")  # beats on while the first recovery below runs
@@ -188,6 +190,8 @@ class Engine:
         ``grace_s`` (default: half the lease, at most 10 s), then stop every loop and hand back to the other
         replicas what is still running and the groups."""
         self.ownership.retire()
+        for worker in (*self.workers.values(), *self.draining):
+            worker.executor.halt.set()  # a scale-in waiting out its drain stops waiting (the next run finishes it)
         grace = min(10.0, self.ownership.lease_s / 2) if grace_s is None else grace_s
         deadline = time.monotonic() + grace
         while any(w.busy for w in (*self.workers.values(), *self.draining)) and time.monotonic() < deadline:

@@ -7,9 +7,10 @@ thread: provider calls are blocking.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -57,6 +58,7 @@ class Executor:
     owner: str | None = None  # this replica: outcomes are recorded only while it still holds the action
     group: GroupConfig | None = None  # its bounds: desired follows a real size clamped into them
     drain: float = 0.0  # seconds a scale-in's victim stays out of discovery before it is stopped (PolicyFile.drain_of)
+    halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)  # set: stop draining
 
     def execute(self, action: Action, request: ScaleRequest | None = None) -> ActionState:
         """``action`` has been claimed (RUNNING). Call the provider and record the outcome. ``request`` is
@@ -73,7 +75,7 @@ class Executor:
                 result = carry_out(self.provider, action, self.store, self.clock)
             else:  # a scale-in's victims leave discovery, drain, are stopped: reported to the store (act.removals)
                 result = self.provider.scale(replace(request, drain=self.drain, departures=StoreDepartures(
-                    self.store, action.group, self.clock)))
+                    self.store, action.group, self.clock, self.halt)))
         except TemporaryProviderError as exc:
             return CallOutcome(called_at, time.perf_counter() - started, "temporary", str(exc), exc.delay)
         except ProviderDeclined as exc:

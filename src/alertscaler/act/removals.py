@@ -15,6 +15,7 @@ later ones (repeats, resolved) are dropped silently.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,11 +31,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StoreDepartures:
-    """``providers.base.Departures`` of one group, kept in the store (each call its own short transaction)."""
+    """``providers.base.Departures`` of one group, kept in the store (each call its own short transaction). A drain
+    is waited on ``halt``: set when the service stops (``Executor.halt``), it ends the wait at once."""
 
     store: StateStore
     group: str
     clock: Callable[[], datetime]
+    halt: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, seconds: float) -> bool:
+        return not self.halt.wait(seconds)
 
     def leaving(self, members: Sequence[Member], why: str) -> None:
         if not members:

@@ -100,9 +100,9 @@ def print_drain_warnings(policy: PolicyFile) -> None:
         if group.drain is not None and group.drain < lag:
             err.print(f"  {name}: WARNING: drain {format_duration(group.drain)} is shorter than the "
                       f"{format_duration(lag)} Prometheus needs to drop a member that left discovery (the scrape "
-                      "section's slowest refresh_interval + 5s discovery throttle + scrape_interval): members a "
-                      "scale-in stops are still scraped, so alerts on up == 0 fire for them (alertscaler drops "
-                      f"them as removed_member, but Alertmanager sends them); default: "
+                      "section's slowest refresh_interval + 10s of Prometheus' own throttling + scrape_interval): "
+                      "members a scale-in stops are still scraped, so alerts on up == 0 fire for them (alertscaler "
+                      "drops them as removed_member, but Alertmanager sends them); default: "
                       f"{format_duration(policy.scrape.default_drain())}", highlight=False, markup=False)
 
 

@@ -371,7 +371,8 @@ class ScrapeJobs(_Model):
 
     def discovery_lag(self) -> float:
         """Seconds until the generated Prometheus has stopped scraping a member that left discovery: the slowest
-        discovery job's refresh, Prometheus' 5 s discovery throttle, a scrape under way (``model.removals``)."""
+        discovery job's refresh, Prometheus' 5 s discovery throttle and 5 s scrape reload ticker, a scrape under
+        way (``model.removals``)."""
         refresh = [self.refresh_interval] if self.http_sd else []
         refresh += [j.refresh_interval for j in (self.openstack, self.linode) if j is not None]
         return discovery_lag(max(refresh, default=self.refresh_interval), self.scrape_interval)

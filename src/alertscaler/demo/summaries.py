@@ -1,6 +1,6 @@
 """What a run of ``alertscaler demo`` did, for the final report: ``Summary`` (how it ended, the decisions,
-scale-outs and scale-ins, sizes, the requests, the heal demo, processes left behind, where the logs are) and
-its ``lines()``.
+scale-outs and scale-ins, sizes, the requests, the heal demo and every heal decision with the instances it
+names, processes left behind, where the logs are) and its ``lines()``.
 
 Filled and printed by ``demo.running``.
 """
@@ -46,6 +46,31 @@ class Summary:
         sizes = [d.to_capacity for d in self.decisions if d.outcome == "acted" and d.to_capacity is not None]
         return max([self.max_current, *sizes])
 
+    @property
+    def heal_decisions(self) -> list[DecisionRow]:
+        """Every decision of the heal policy (signals batched, judged, healed, dropped)."""
+        return [d for d in self.decisions if d.policy == "heal"]
+
+    def heal_line(self) -> str:
+        """How many heal decisions, their reasons, and the instances they are about — the killed one alone when
+        scale-ins are quiet (members removed on purpose leave discovery before they stop)."""
+        heals = self.heal_decisions
+        if not heals:
+            return "  heal decisions: none"
+        reasons: dict[str, int] = {}
+        for d in heals:
+            reasons[d.reason] = reasons.get(d.reason, 0) + 1
+        counts = ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+        members = list(dict.fromkeys(m for d in heals for m in d.members))
+        others = [m for m in members if m != self.killed]
+        if self.killed is not None and not others:
+            about = f"all about the killed {self.killed}" if members else "naming no instance"
+        else:
+            about = "about " + ", ".join(members) if members else "naming no instance"
+            if self.killed is not None:
+                about += f" (NOT only the killed {self.killed}: {', '.join(others)})"
+        return f"  heal decisions: {len(heals)} ({counts}), {about}"
+
     def _heal_outcome(self) -> str:
         heals = [d for d in self.decisions if d.policy == "heal" and d.outcome == "acted"]
         if heals:
@@ -69,6 +94,8 @@ class Summary:
             out.append(f"  size changes: {steps}")
         if self.killed is not None:
             out.append(f"  heal demo: killed {self.killed}; {self._heal_outcome()}")
+        if self.killed is not None or self.heal_decisions:
+            out.append(self.heal_line())
         if self.load is not None:
             t = self.load.totals
             other = t.http_errors + t.connection_errors + t.timeouts

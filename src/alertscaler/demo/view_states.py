@@ -70,6 +70,7 @@ class DecisionRow:
     to_capacity: int | None
     message: str
     at: float | None = None  # demo seconds (load start = 0); negative before the load started
+    members: tuple[str, ...] = ()  # the members a heal decision is about (its alerts' or its judgement's)
 
     @property
     def scale_out(self) -> bool:
@@ -218,7 +219,23 @@ def parse_decision(data: Mapping[str, Any], load_started: datetime | None) -> De
         to_capacity=data.get("to_capacity"),
         message=str(data.get("message", "")),
         at=at,
+        members=_members(data.get("alerts")),
     )
+
+
+def _members(alerts: Any) -> tuple[str, ...]:
+    """The members a decision's alerts name: ``member`` of a heal judgement, else the ``alertscaler_member`` (or
+    ``instance``) label of an alert."""
+    out: list[str] = []
+    for item in alerts if isinstance(alerts, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        labels = item.get("labels")
+        labels = labels if isinstance(labels, Mapping) else {}
+        member = item.get("member") or labels.get("alertscaler_member") or labels.get("instance")
+        if isinstance(member, str) and member:
+            out.append(member)
+    return tuple(dict.fromkeys(out))
 
 
 def per_target_rates(history: Sequence[SecondSummary], seconds: int = _RATE_SECONDS) -> dict[str, float]:

@@ -3,8 +3,8 @@
 A removed member is remembered from the moment it leaves discovery (``removing``: out of ``/api/v1/targets``,
 out of the load balancer's pool, still running while it drains) through its stop (``removed``) and for
 ``REMEMBER`` after, so that a heal alert naming it — Prometheus saw it go down because it was meant to go — is
-recognised and dropped (one ``removed_member`` decision at most, ``reported_at``) instead of healed. A removal that never completes is
-forgotten ``REMEMBER`` after it began.
+recognised and dropped (one ``removed_member`` decision at most, ``reported_at``) instead of healed. A removal
+that never completes is forgotten ``REMEMBER`` after it began.
 
 ``RemovedMember.named_by`` says whether a heal signal's key names it: by member id always (ids are not reused
 by a provider that reports removals; a heal records a replaced member only when its id is gone), by address
@@ -23,8 +23,10 @@ from enum import Enum
 REMEMBER = timedelta(hours=3)
 #: an alert naming a removed member's ADDRESS is about it only if it started no later than this after the stop
 ADDRESS_SLACK = timedelta(minutes=2)
-#: Prometheus' discovery manager hands new target sets to the scrape manager at most this often (``updatert``)
+#: Prometheus' discovery manager hands new target sets to the scrape manager at most this often (``updatert``),
+#: and the scrape manager applies them at most this often (its ``reloader`` ticker): 5 s each
 PROMETHEUS_SD_THROTTLE = 5.0
+PROMETHEUS_SCRAPE_RELOAD = 5.0
 
 
 class RemovalState(str, Enum):
@@ -80,7 +82,8 @@ def find_removed(removed: list[RemovedMember], key: str, started_at: datetime | 
 
 
 def discovery_lag(refresh_interval: float, scrape_interval: float) -> float:
-    """Seconds until Prometheus has stopped scraping a target that left service discovery: the SD refresh, the
-    discovery manager's throttle, and one scrape interval for a scrape already under way."""
-    return refresh_interval + PROMETHEUS_SD_THROTTLE + scrape_interval
+    """Seconds until Prometheus has stopped scraping a target that left service discovery, at worst: the SD
+    refresh, the discovery manager's throttle, the scrape manager's reload ticker, and one scrape interval for a
+    scrape already under way."""
+    return refresh_interval + PROMETHEUS_SD_THROTTLE + PROMETHEUS_SCRAPE_RELOAD + scrape_interval
 

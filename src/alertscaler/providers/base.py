@@ -13,6 +13,7 @@ converged to.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +27,18 @@ class Departures(Protocol):
     """Where a provider says which members it takes out of the group on purpose (a scale-in's victims), so that
     alertscaler drops them from ``/api/v1/targets`` and never heals them (``act.removals`` keeps them in the
     store). The order a provider with discovery or a pool follows: ``leaving`` (before anything else), out of
-    its pool, wait the request's ``drain``, stop, ``gone``. Blocking; raises ``StoreUnavailable`` /
-    ``StoreError`` (a provider lets them propagate: the action is retried)."""
+    its pool, ``wait`` the request's ``drain``, stop, ``gone``. Blocking; a failure to record raises
+    ``TemporaryProviderError`` (the action is retried; a provider that converges carries on where it stopped)."""
 
     def leaving(self, members: Sequence[Member], why: str) -> None:
         """``members`` leave discovery now (durably recorded before this returns)."""
 
     def gone(self, member_ids: Sequence[str]) -> None:
         """The members are stopped (deleted)."""
+
+    def wait(self, seconds: float) -> bool:
+        """Wait out a drain. False when alertscaler began to stop meanwhile: the provider then raises
+        ``TemporaryProviderError``, leaving the members out of the group, and the next run finishes them."""
 
 
 class NoDepartures:
@@ -44,6 +49,10 @@ class NoDepartures:
 
     def gone(self, member_ids: Sequence[str]) -> None:
         return None
+
+    def wait(self, seconds: float) -> bool:
+        time.sleep(seconds)
+        return True
 
 
 NO_DEPARTURES: Departures = NoDepartures()

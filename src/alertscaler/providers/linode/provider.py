@@ -400,8 +400,11 @@ class LinodeProvider:
                 if node.mode != "drain":
                     backends.drain(node, linode.label, why)
         wait = max(self.config.drain_time if with_node else 0.0, request.drain if request is not None else 0.0)
-        if wait > 0:
+        if wait > 0 and departures is NO_DEPARTURES:  # a heal's removal, or a caller outside the service
             self._sleep(wait)
+        elif wait > 0 and not departures.wait(wait):  # the service stops: drained nodes are finished next run
+            raise TemporaryProviderError(f"{self.group}: stopping during the drain of "
+                                         f"{', '.join(x.label for x in linodes)}: the next run removes them")
         if backends is not None:
             for linode, node in with_node:
                 backends.remove(node, linode.label)

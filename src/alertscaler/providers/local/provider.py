@@ -9,7 +9,8 @@ This module owns the group view and scaling; ``local.config`` the configuration,
 and processes, ``local.health`` the health probe, ``local.healing`` heal / reboot / quarantine.
 
 ``status()`` / ``members()`` never wait for the lock (records are replaced atomically): a member whose process
-is gone, is a zombie, or is not the recorded process any more (pid reuse) is ``failed``; with ``health_path``
+is gone, is a zombie, or is not the recorded process any more (pid reuse) is ``failed`` — unless it is being
+stopped (``stopping``) or not started yet (an intent written before the fork: ``unknown``); with ``health_path``
 set, every ``running`` member is also probed — all at once, bounded by ``probe_timeout`` (default 1 s) in total,
 no cache — and one that does not answer ``200`` in time (hung) is ``failed`` too. ``failed`` and ``stopping``
 members are not counted in ``current``. Quarantined instances are not members at all (``quarantined()``).
@@ -25,13 +26,12 @@ A scale-in is quiet (``ScaleRequest.drain``, ``departures``): each victim's reco
 ``leaving_at`` (from then on it is ``stopping``, not counted, and out of ``/api/v1/targets``), reported
 ``leaving`` (``providers.base.Departures``), kept running for the request's ``drain`` so that Prometheus drops
 the target while it still answers, then stopped (SIGTERM to the process group, SIGKILL after ``stop_timeout``)
-and reported ``gone``. A scale-in interrupted by a restart finishes the drain it began (what is left of it).
-The clock and the wait are constructor arguments (tests).
+and reported ``gone``. A scale-in interrupted by a restart (or by the service stopping, which ends the wait:
+``Departures.wait``) finishes the drain it began, what is left of it. The clock is a constructor argument (tests).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -65,13 +65,12 @@ class LocalProvider:
     adopts_size = False
 
     def __init__(self, config: LocalConfig, context: ProviderContext, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 wait: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
         self.group = context.group
         self.state_dir = Path(context.state_dir)
         self._instances = Instances(config, self.group, self.state_dir)
-        self._clock, self._wait = clock, wait
+        self._clock = clock
 
     # -- Provider ---------------------------------------------------------------------------------------
 
@@ -155,6 +154,8 @@ class LocalProvider:
         labels = {"port": str(record.port), "pid": str(record.pid)}
         if not alive and record.phase == "stopping":
             state = MemberState.STOPPING  # being removed: its end is no failure
+        elif not alive and record.phase == "spawning":
+            state = MemberState.UNKNOWN  # the intent, written before the fork: not counted, no failure to heal
         elif not alive:
             state, problem = MemberState.FAILED, "process not running"
         elif problem is not None:
@@ -253,8 +254,10 @@ class LocalProvider:
         departures.leaving([self._member(r, True, None) for r in marked], why)
         began = min(datetime.fromisoformat(r.leaving_at or now.isoformat()) for r in marked)
         remaining = drain - (self._clock() - began).total_seconds()
-        if remaining > 0:
-            self._wait(remaining)
+        if remaining > 0 and not departures.wait(remaining):
+            names = ", ".join(r.id for r in marked)
+            raise TemporaryProviderError(f"{self.group}: stopping during the drain of {names}: they stay out of the "
+                                         "group, the next run stops them")
         self._instances.stop(marked, keep_log=keep_log)
         departures.gone([r.id for r in marked])
 
