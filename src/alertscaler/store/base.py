@@ -21,6 +21,7 @@ from alertscaler.model.controls import Pause
 from alertscaler.model.decisions import Action, ActionState, Decision, HealTarget, Outcome, Reason, Trigger
 from alertscaler.model.groups import GroupState
 from alertscaler.model.healing import HealRecord, HealSignal
+from alertscaler.model.notifications import Attempt, AttemptOutcome, DeliveryStatus, NewOutgoing, Outgoing
 from alertscaler.model.removals import RemovedMember
 from alertscaler.model.signals import AlarmState, SignalSource
 from alertscaler.model.signing import SignedUrl, SigningKey
@@ -256,6 +257,21 @@ class Tx(Protocol):
                          resolution_id: int | None) -> bool:
         """End a PENDING approval as ``state``; False when it was no longer pending."""
 
+    # --- alarms (model.alarms; store.sql_alarms)
+    def lock_alarm_states(self, keys: Sequence[tuple[str, str]], now: datetime,
+                          ) -> dict[tuple[str, str], AlarmStatus]:
+        """The stored states of (alarm, dims_key) ``keys`` (absent: never stored), locked until the end of the
+        transaction (in key order); every key locked must then be saved (``save_alarm_state``)."""
+
+    def save_alarm_state(self, status: AlarmStatus, now: datetime) -> None: ...
+
+    def add_alarm_transitions(self, transitions: Sequence[Transition], recorded_at: datetime,
+                              notification_id: int | None = None) -> None: ...
+
+    # --- the notification outbox (model.notifications; store.sql_outbox)
+    def enqueue_notifications(self, items: Sequence[NewOutgoing], now: datetime) -> list[int]:
+        """Put notifications in the outbox, due at ``now`` (with the transition that causes them)."""
+
     # --- signed URLs and outside signals (model.signing, model.signals; store.sql_signals)
     def signing_keys(self) -> list[SigningKey]:
         """Every signing key id, oldest first (retired ones too)."""
@@ -280,17 +296,6 @@ class Tx(Protocol):
         new, else (the first one's id, the decisions it gave). Call it first in the transaction."""
 
     def set_signal_decisions(self, signal_id: int, decision_ids: Sequence[int]) -> None: ...
-
-    # --- alarms (model.alarms; store.sql_alarms)
-    def lock_alarm_states(self, keys: Sequence[tuple[str, str]], now: datetime,
-                          ) -> dict[tuple[str, str], AlarmStatus]:
-        """The stored states of (alarm, dims_key) ``keys`` (absent: never stored), locked until the end of the
-        transaction (in key order); every key locked must then be saved (``save_alarm_state``)."""
-
-    def save_alarm_state(self, status: AlarmStatus, now: datetime) -> None: ...
-
-    def add_alarm_transitions(self, transitions: Sequence[Transition], recorded_at: datetime,
-                              notification_id: int | None = None) -> None: ...
 
     def mark_processed(self, notification_id: int, now: datetime) -> bool:
         """Claim the notification for processing in this transaction. False if it was already processed (or
@@ -447,6 +452,28 @@ class StateStore(Protocol):
     def alarm_history(self, alarm: str, limit: int = 100, dimensions: Mapping[str, str] | None = None,
                       ) -> list[tuple[Transition, list[str]]]:
         """An alarm's transitions, newest first, each with the actions that were due on it."""
+
+    # --- the notification outbox (store.sql_outbox) -------------------------------------------------
+    def due_notifications(self, now: datetime, limit: int = 50) -> list[Outgoing]:
+        """Pending notifications due at ``now`` that nobody holds a claim on, the longest due first."""
+
+    def next_notification_due(self) -> datetime | None:
+        """When the earliest pending notification is due (None: nothing pending)."""
+
+    def claim_notification(self, notification_id: int, replica: str, now: datetime,
+                           until: datetime) -> Outgoing | None:
+        """Claim a due notification until ``until`` (None: not due, not pending, or another's claim holds)."""
+
+    def finish_notification(self, notification_id: int, replica: str, attempt: Attempt,
+                            outcome: AttemptOutcome) -> bool:
+        """Record an attempt and move the row on, releasing the claim (False: the claim was no longer ours)."""
+
+    def list_notifications(self, alarm: str | None = None, status: DeliveryStatus | None = None,
+                           method: str | None = None, since: datetime | None = None,
+                           limit: int = 100) -> list[Outgoing]:
+        """Notifications, newest first, each with its attempts."""
+
+    def get_notification(self, notification_id: int) -> Outgoing | None: ...
 
     def pending_heal_groups(self) -> list[tuple[str, datetime]]:
         """Groups with pending heal signals, with the arrival of the oldest (the batch window's start)."""

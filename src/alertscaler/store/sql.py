@@ -58,6 +58,7 @@ from alertscaler.store.sql_alarms import AlarmStoreMixin
 from alertscaler.store.sql_approvals import ApprovalStoreMixin
 from alertscaler.store.sql_healing import HealStoreMixin
 from alertscaler.store.sql_leases import LeaseStoreMixin
+from alertscaler.store.sql_outbox import OutboxStoreMixin
 from alertscaler.store.sql_pauses import PauseStoreMixin
 from alertscaler.store.sql_pruning import PruneStoreMixin
 from alertscaler.store.sql_removals import RemovalStoreMixin
@@ -107,7 +108,7 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class SqlStore(SignalStoreMixin, HealStoreMixin, PruneStoreMixin, LeaseStoreMixin, PauseStoreMixin, ApprovalStoreMixin,
-               RemovalStoreMixin, AlarmStoreMixin):
+               RemovalStoreMixin, AlarmStoreMixin, OutboxStoreMixin):
     """``StateStore`` on SQLite or PostgreSQL. Safe to share between threads; ``close()`` when done.
 
     Construction does no I/O: an unreachable database shows up as ``StoreUnavailable`` from the first call

@@ -5,7 +5,9 @@ Never deleted: an unprocessed notification, a notification still referenced (by 
 alert or a heal signal), an unfinished action, a decision whose action is kept, a pending heal signal, group
 state and active alerts. Deleted, oldest first and in foreign-key order: heal history of finished actions,
 judged heal signals, finished actions, decisions without an action, then notifications and their dedup keys,
-then outside signals (``signals``: a signed URL's POST, an Aodh or Monasca alarm) and their de-duplication keys.
+then outside signals (``signals``: a signed URL's POST, an Aodh or Monasca alarm) and their de-duplication keys,
+then finished notifications of the outbox (delivered or failed; ``outbox``) with their attempts. A pending
+notification is never deleted.
 
 A re-send of a notification whose dedup keys were pruned counts as new again: for an alert that has been
 firing for longer than the retention that is what the re-evaluation timer does anyway (one step per
@@ -31,11 +33,14 @@ from alertscaler.store.tables import (
     heal_history,
     heal_signals,
     notifications,
+    outbox,
+    outbox_attempts,
     seen_keys,
     signals,
 )
 
-TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications", "signals")
+TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications", "signals",
+          "outbox_attempts", "outbox")
 
 
 class _Connects(Protocol):
@@ -54,6 +59,7 @@ def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bo
         sa.select(active_alerts.c.notification_id).where(active_alerts.c.notification_id == n.id),
         sa.select(s.id).where(s.notification_id == n.id),
     ]
+    finished_notification = sa.and_(outbox.c.status != "pending", outbox.c.finished_at < before)
     prunable_notification = sa.and_(n.processed_at.is_not(None), n.received_at < before,
                                     *[~sa.exists(q) for q in notification_kept_by])
     return {
@@ -69,6 +75,10 @@ def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bo
         "notifications": (notifications, prunable_notification),
         # outside signals: their de-duplication keys (a retry after the retention counts as new, like a webhook's)
         "signals": (signals, signals.c.received_at < before),
+        # the outbox: finished notifications (delivered or failed), their attempts first
+        "outbox_attempts": (outbox_attempts, sa.exists(sa.select(outbox.c.id).where(
+            outbox.c.id == outbox_attempts.c.outbox_id, finished_notification))),
+        "outbox": (outbox, finished_notification),
     }
 
 

@@ -26,6 +26,7 @@ from alertscaler.store.base import (
 from alertscaler.store.sql_alarms import AlarmTxMixin
 from alertscaler.store.sql_approvals import ApprovalTxMixin
 from alertscaler.store.sql_healing import HealTxMixin
+from alertscaler.store.sql_outbox import OutboxTxMixin
 from alertscaler.store.sql_pauses import PauseTxMixin
 from alertscaler.store.sql_removals import RemovalTxMixin
 from alertscaler.store.sql_signals import SignalTxMixin
@@ -60,7 +61,8 @@ def _routes(rows: Sequence[Row[Any]]) -> list[AlertRoute]:
     return [out[k] for k in sorted(out)]
 
 
-class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin, RemovalTxMixin, AlarmTxMixin):
+class _SqlTx(SignalTxMixin, HealTxMixin, PauseTxMixin, ApprovalTxMixin, RemovalTxMixin, AlarmTxMixin,
+             OutboxTxMixin):
     """``Tx`` over one open write transaction. Used by one thread, only inside ``SqlStore.transaction()``.
 
     A ``StoreError`` raised by one of its methods leaves the transaction unusable on PostgreSQL: let it

@@ -346,6 +346,51 @@ signals = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# The notification outbox (model.notifications, store.sql_outbox): one row per notification of an alarm transition
+# to send (written in the transaction that stores the transition), its stable id, status and claim; one row per
+# delivery attempt. No secret is stored: the method's settings are read from the policy file at each attempt.
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("uid", sa.String(64), nullable=False),        # the stable id receivers de-duplicate on
+    sa.Column("method", sa.Text, nullable=False),           # a notification_methods name, or "url"
+    sa.Column("kind", sa.String(16), nullable=False),       # webhook | email | log
+    sa.Column("target", SafeText, nullable=False),          # the URL (a URL action), else the method's name
+    sa.Column("alarm", SafeText, nullable=True),
+    sa.Column("group_name", sa.Text, nullable=True),        # the group whose driving replica delivers it
+    sa.Column("history_id", _id_type(), nullable=True),     # the alarm_history row, when known
+    sa.Column("event", SafeText, nullable=False),           # JSON: model.notifications.AlarmEvent
+    sa.Column("status", sa.String(16), nullable=False),     # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_by", sa.Text, nullable=True),        # the replica sending it now ...
+    sa.Column("claimed_until", UtcDateTime, nullable=True),  # ... until then (then another may)
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("last_result", SafeText, nullable=False),
+    sa.UniqueConstraint("uid", name="uq_outbox_uid"),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_created_at", "created_at"),
+    sa.Index("ix_outbox_alarm_id", "alarm", "id"),
+    sqlite_autoincrement=True,
+)
+
+outbox_attempts = sa.Table(
+    "outbox_attempts", metadata,
+    sa.Column("id", _id_type(), primary_key=True),
+    sa.Column("outbox_id", _id_type(), sa.ForeignKey("outbox.id"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("replica", sa.Text, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status", SafeText, nullable=False),          # HTTP 503 | SMTP 250 | logged | error
+    sa.Column("detail", SafeText, nullable=False),          # the reply's or the error's text, never a secret
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Index("ix_outbox_attempts_outbox", "outbox_id", "attempt"),
+    sqlite_autoincrement=True,
+)
+
 _UNFINISHED: Final = (ActionState.PENDING.value, ActionState.RUNNING.value)
 
 # Decisions with ``provider_call_at``: the linked action's first start.
