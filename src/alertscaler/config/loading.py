@@ -25,6 +25,11 @@ from alertscaler.config.alertmanager_api import AlertmanagerSection
 from alertscaler.config.anomaly import AnomalySection
 from alertscaler.config.groups import GroupConfig
 from alertscaler.config.inputs import InputsConfig, input_references
+from alertscaler.config.notifications import (
+    NotificationMethod,
+    load_notification_methods,
+    notification_references,
+)
 from alertscaler.config.prometheus_side import PrometheusRules, ScrapeJobs
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE, RenderInput
 from alertscaler.config.sections import (
@@ -55,6 +60,7 @@ class PolicyFile(ConfigModel):
     anomaly: AnomalySection = AnomalySection([])  # anomaly scores exported on /metrics (config/anomaly.py)
     alarms: dict[str, AlarmConfig] = {}  # Aodh / Monasca alarm definitions (config/alarms.py)
     alarm_metrics: AlarmMetricsConfig = AlarmMetricsConfig()
+    notification_methods: dict[str, NotificationMethod] = {}  # notify:NAME of alarm actions (config/notifications.py)
     base_dir: str = "."
 
     def state_dir(self) -> Path:
@@ -170,7 +176,7 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     ctx = {"base": base_dir}
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
-    known = [*_SECTIONS, "groups", *_GENERATOR_SECTIONS, "alarms"]
+    known = [*_SECTIONS, "groups", *_GENERATOR_SECTIONS, "alarms", "notification_methods"]
     for key in data:
         if key not in known:
             problems.append(Problem(str(key), _unknown(str(key), known)))
@@ -204,6 +210,11 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
     problems.extend(bad_alarms)
     if alarms:
         sections["alarms"] = alarms
+    methods, bad_methods = load_notification_methods(data.get("notification_methods"), _problems, ctx)
+    problems.extend(bad_methods)
+    problems.extend(notification_references(data.get("alarms"), data.get("notification_methods")))
+    if methods:
+        sections["notification_methods"] = methods
     if alarms and "alarm_metrics" not in problem_sections(problems):
         rules = sections.get("rules")
         problems.extend(alarm_problems(
