@@ -28,6 +28,7 @@ from alertscaler.act.engine import Engine, Loops, utcnow
 from alertscaler.act.executing import Executor
 from alertscaler.act.healing import HealJudge, prometheus_problem
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.notifying import Notifier
 from alertscaler.act.operating import Operator
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import Processor
@@ -162,6 +163,7 @@ def _wire(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
         combiner=combiner,
         closers=[c.close for c in (client, am) if c is not None],
         ownership=ownership,
+        notifier=Notifier(policy, store, clock, ownership.replica, ownership.drives),  # the outbox (act.notifying)
     )
     # publishes to the workers the engine ends up with (a reload keeps the running ones: act.reloading)
     operator = Operator(policy, store, clock, metrics, lambda done: publish(done, metrics, loops.workers))

@@ -7,7 +7,8 @@ Called by ``act.processing``: ``AlarmIntake.lock`` before anything else of a bat
 transaction locks groups first, then alarm states in key order), ``AlarmIntake.take`` for each notification
 (after its decisions). The alarm's scale and heal actions are routes of the normal alert routing
 (``alarm_routes``, ``alarm_heal_routes``): an ALARM alert is decided by the group's step or heal policy like
-any alert its matchers match. A ``log://`` action logs the transition here.
+any alert its matchers match. A ``log://`` action logs the transition here; ``notify:METHOD`` and URL actions
+are put in the notification outbox in the same transaction (``act.notifying.enqueue_for_transition``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alertscaler.act.heal_intake import HealRoute
+from alertscaler.act.notifying import enqueue_for_transition
 from alertscaler.config import PolicyFile
 from alertscaler.config.alarms import alarm_definitions
 from alertscaler.ingest.routing import Route
@@ -79,6 +81,7 @@ class AlarmIntake:
         self.definitions = {n: d for n, d in alarm_definitions(policy.alarms).items() if d.enabled}
         translations = policy.alarm_metrics.translations()
         self.labels = {n: {dim: translations.label(dim) for dim in d.match_by} for n, d in self.definitions.items()}
+        self.methods = policy.notification_methods  # notify:NAME actions (act.notifying)
 
     def _key(self, alert: Alert) -> tuple[str, dict[str, str], AlarmSignal] | None:
         """(alarm, dimensions, signal) of an alarm alert; None for any other alert."""
@@ -137,6 +140,8 @@ class AlarmIntake:
         tx.add_alarm_transitions(transitions, now, notification_id)
         for t in transitions:
             _log(self.definitions[t.alarm], t)
+            # notify: and URL actions: in the outbox, in this transaction (act.notifying delivers them)
+            enqueue_for_transition(tx, self.definitions[t.alarm], t, now, self.methods)
         return taken, transitions
 
 

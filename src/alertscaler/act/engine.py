@@ -27,6 +27,7 @@ from alertscaler.act.approving import expire_due
 from alertscaler.act.healing import HealJudge, signals_from_status
 from alertscaler.act.lifecycle import reconcile, recover_interrupted
 from alertscaler.act.metrics import Metrics
+from alertscaler.act.notifying import Notifier
 from alertscaler.act.operating import Operator, paused_gauges, pending_gauges
 from alertscaler.act.ownership import Ownership
 from alertscaler.act.processing import CheckDue, Processed, Processor
@@ -56,6 +57,7 @@ STATUS_INTERVAL_S = 10.0
 PRUNE_INTERVAL_S = 3600.0  # retention: how often old history is deleted (first pass a minute after start)
 RECORD_BATCH = 256  # webhooks committed together at most
 INLINE_BATCH = 4    # pending notifications processed on the event loop (more go to a thread)
+NOTIFY_INTERVAL_S = 1.0  # how often the outbox is looked at for retries that have come due
 T = TypeVar("T")
 
 
@@ -108,6 +110,7 @@ class Loops:
     combiner: QueryCombiner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     ownership: Ownership = field(default_factory=Ownership)  # this replica: heartbeat, groups it drives
+    notifier: Notifier | None = None  # alarm notifications from the outbox (act.notifying)
 
 
 class Engine:
@@ -133,6 +136,7 @@ class Engine:
         self._background: set[asyncio.Task[GroupStatus]] = set()
         self._checks: set[asyncio.Task[Any]] = set()  # live checks and recoveries: cancelled at stop
         self._checks_due: list[CheckDue] = []
+        self._notify_event = asyncio.Event()  # wakes the notification loop (act.notifying) after decisions
 
     def install(self, policy: PolicyFile, providers: dict[str, Provider], loops: Loops,
                 operator: Operator) -> list[Callable[[], None]]:
@@ -152,6 +156,7 @@ class Engine:
         self._closers = loops.closers
         self.workers = loops.workers
         self.ownership = loops.ownership
+        self.notifier = loops.notifier
         self.operator = operator  # what the API commands (act.operating), wired by the builder
         for loop in (self.reevaluator, self.heal_judge, self.tracking, self.scheduler):
             if loop is not None:
@@ -179,6 +184,7 @@ class Engine:
         self._spawn(self._processing_loop(), "processing")
         self._spawn(self._reevaluate_loop(), "reevaluate")
         self._spawn(self._status_loop(), "status")
+        self._spawn(self._notify_loop(), "notify")
         if self.policy.store.retention:
             self._spawn(self._prune_loop(), "prune")
         self._spawn_workers()
@@ -336,6 +342,7 @@ class Engine:
         for worker in self.workers.values():
             while await worker.run_due() is None:
                 pass
+        await self.deliver_notifications()
         return recorded
 
     # --- loops -------------------------------------------------------------------------------------
@@ -415,6 +422,27 @@ class Engine:
                 out.extend(processed.recorded)
             if len(pending) < batch:
                 return out
+
+    async def deliver_notifications(self) -> int:
+        """One pass of the notification outbox (``act.notifying``): an attempt at each due notification of the
+        groups this replica drives. Returns how many attempts were made."""
+        if self.notifier is None:
+            return 0
+        return len(await self.notifier.run_due(self.clock()))
+
+    async def _notify_loop(self) -> None:
+        """Deliver notifications: at once after decisions (an alarm transition), else every second (retries)."""
+        while True:
+            self._notify_event.clear()
+            try:
+                await self.deliver_notifications()
+            except Exception:
+                log.exception("delivering notifications failed; will retry")
+            try:  # asyncio.timeout: wait_for (3.11) can swallow the stop's cancellation (see GroupWorker._sleep)
+                async with asyncio.timeout(NOTIFY_INTERVAL_S):
+                    await self._notify_event.wait()
+            except TimeoutError:
+                pass
 
     async def _reevaluate_loop(self) -> None:
         while True:
@@ -556,8 +584,10 @@ class Engine:
         publish(recorded, self.metrics, self.workers)
 
     def _decided(self, processed: Processed) -> None:
-        """After deciding on notifications: publish the decisions, run the live checks now due."""
+        """After deciding on notifications: publish the decisions, run the live checks now due, deliver what
+        alarm transitions put in the outbox."""
         self._publish(processed.recorded)
+        self._notify_event.set()
         for due in processed.checks:
             if self.started:
                 self._check_soon(due)
