@@ -24,6 +24,7 @@ from alertscaler.cli.common import (
 )
 from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
+from alertscaler.cli.notifying import add_parsers as add_notification_parsers
 from alertscaler.cli.remote import decisions, pause, reload_policy, resume, scale, status
 from alertscaler.cli.simulating import add_parsers as add_simulating_parsers
 from alertscaler.cli.urls import add_parsers as add_url_parsers
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulating_parsers(sub)  # simulate, backtest: their options live with them (cli.simulating)
     add_url_parsers(sub)  # url create | list | revoke | keys | rotate-key: signed URLs (cli.urls)
+    add_notification_parsers(sub)  # notifications [ID]: the outbox of alarm notifications (cli.notifying)
     return p
 
 
