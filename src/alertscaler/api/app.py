@@ -27,6 +27,7 @@ from starlette.routing import Route
 from alertscaler.act.engine import Engine
 from alertscaler.act.removals import removed_ids
 from alertscaler.api import auth, openapi, views
+from alertscaler.api.alarms import routes as alarm_routes
 from alertscaler.api.notifications import routes as notification_routes
 from alertscaler.api.signals import routes as signal_routes
 from alertscaler.ingest import jsonsafe
@@ -468,6 +469,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *signal_routes(engine, read_body),  # signed URLs, Aodh / Monasca inputs (api.signals)
         *notification_routes(engine),  # the notification outbox (api.notifications)
+        *alarm_routes(engine),  # alarms and their history (api.alarms)
     ]
     return Starlette(
         routes=routes,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from alertscaler import __version__
+from alertscaler.api.openapi_alarms import SCHEMAS as ALARM_SCHEMAS
+from alertscaler.api.openapi_alarms import paths as alarm_paths
 from alertscaler.api.openapi_notifications import SCHEMAS as NOTIFICATION_SCHEMAS
 from alertscaler.api.openapi_notifications import paths as notification_paths
 from alertscaler.api.openapi_signals import SCHEMAS as SIGNAL_SCHEMAS
@@ -498,6 +500,7 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
     }
     paths.update(signal_paths(op, store_down, invalid))  # signed URLs, Aodh / Monasca inputs (api.signals)
     paths.update(notification_paths(op, store_down, invalid, _LIMIT))  # the outbox (api.notifications)
+    paths.update(alarm_paths(op, store_down, invalid, _LIMIT))  # alarms (api.alarms)
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "alertscaler", "version": __version__,
@@ -505,7 +508,7 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
                                 "{\"error\": ..., \"field\": ...}; a client's mistake is always 4xx, 503 only "
                                 "means \"retry later\", 500 only ever a bug."},
         "paths": paths,
-        "components": {"schemas": {**SCHEMAS, **SIGNAL_SCHEMAS, **NOTIFICATION_SCHEMAS}},
+        "components": {"schemas": {**SCHEMAS, **SIGNAL_SCHEMAS, **NOTIFICATION_SCHEMAS, **ALARM_SCHEMAS}},
     }
     if schemes:
         document["components"]["securitySchemes"] = schemes

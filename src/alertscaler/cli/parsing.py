@@ -8,6 +8,7 @@ import argparse
 import os
 
 from alertscaler import __version__
+from alertscaler.cli.alarming import add_parser as add_alarm_parser
 from alertscaler.cli.alerting import alerts
 from alertscaler.cli.approving import approval_id, approvals, approve, default_by, reject
 from alertscaler.cli.common import (
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(al)
     al.add_argument("words", nargs="*", metavar="GROUP | clear GROUP FINGERPRINT")
     al.set_defaults(func=alerts)
+
+    add_alarm_parser(sub, client_args)  # alarms [NAME]: alarm states and history (cli.alarming)
 
     sc = sub.add_parser("scale", help="set a group's desired capacity (bounds apply, cooldowns do not)")
     client_args(sc)
