@@ -162,3 +162,25 @@ async def test_a_notification_pending_at_a_restart_is_delivered_after_it_with_th
     assert delivered["id"] == pending["id"] and delivered["status"] == "delivered" and delivered["attempts"] == 2
     assert [r.uid for r in hook.received] == [pending["uid"]] * 2 and len(hook.ok()) == 1
     assert outbox == 2 and len(smtp.messages) == 1  # nothing enqueued twice, the email not sent again
+
+
+async def test_a_reload_applies_a_changed_method_to_the_next_attempt(
+        tmp_path: Path, receivers: tuple[WebhookReceiver, SmtpSink]) -> None:
+    hook, smtp = receivers
+    file = tmp_path / "policy.yml"
+    file.write_text(policy(hook, smtp))
+    hook.answer(503)
+    async with served(tmp_path, file.read_text(), now=START, source=file) as s:
+        await s.client.post("/api/v1/alerts", json=body(alarm_alert()), headers=AUTH)
+        await s.engine.run_once()
+        [refused] = hook.received
+        with WebhookReceiver() as moved:
+            file.write_text(policy(hook, smtp).replace(f"{hook.url}/alarms", f"{moved.url}/moved"))
+            assert s.engine.reloader is not None
+            reloaded = await s.engine.reloader.reload("test")
+            assert reloaded.diff is not None and reloaded.diff.sections == ("notification_methods",)
+            s.clock.advance(10)
+            await s.engine.run_once()
+            assert [(r.path, r.uid) for r in moved.ok()] == [("/moved", refused.uid)]
+            assert moved.ok()[0].verified(SECRET, now=s.clock.now.timestamp())
+        assert len(hook.received) == 1

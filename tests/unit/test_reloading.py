@@ -67,6 +67,7 @@ def edited(kind: str) -> str:
         "store-path": BASE.replace("store: {retention: 30d}", "store: {retention: 30d, path: other.db}"),
         "state-dir": BASE.replace("  reevaluate_interval: 5s\n", "  reevaluate_interval: 5s\n  state_dir: ./st\n"),
         "listen-and-group": BASE.replace("127.0.0.1:8080", "127.0.0.1:8081") + API_GROUP,
+        "notification-methods": BASE + "notification_methods: {audit: {type: log}}\n",
     }[kind]
 
 
@@ -96,6 +97,9 @@ CASES = {
     # the default database is under the state directory: it moves too
     "state-dir": Case("state-dir", PolicyDiff(unchanged=("batch", "web"), restart=("server.state_dir", "store.path")),
                       "needing a restart: server.state_dir, store.path"),
+    "notification-methods": Case("notification-methods",
+                                 PolicyDiff(unchanged=("batch", "web"), sections=("notification_methods",)),
+                                 "settings changed: notification_methods"),
     "listen-and-group": Case("listen-and-group",
                              PolicyDiff(added=("api",), unchanged=("batch", "web"), restart=("server.listen",)),
                              "groups added: api; needing a restart: server.listen"),

@@ -64,7 +64,7 @@ ProviderFactory = Callable[[PolicyFile, str], Provider]
 #: what a running service cannot change: a reload that changes one is refused ("needs a restart")
 RESTART_FIELDS = ("store.*", "server.listen", "server.tls", "server.state_dir")
 #: the service-wide sections a reload applies (besides the groups)
-_SECTIONS = ("prometheus", "alertmanager", "actions", "rules", "scrape", "inputs")
+_SECTIONS = ("prometheus", "alertmanager", "actions", "rules", "scrape", "inputs", "notification_methods")
 _SERVER_RESTART = ("listen", "tls", "state_dir")
 
 Refusal = Literal["invalid", "needs_restart", "failed"]
