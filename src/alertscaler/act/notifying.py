@@ -242,7 +242,6 @@ class Notifier:
         self.client = client or (lambda: httpx.AsyncClient(follow_redirects=False))
         self.email = email
         self.leader = min(policy.groups) if policy.groups else None
-        self.wakeup = asyncio.Event()
 
     def _group_of(self, n: Outgoing) -> str | None:
         return n.group if n.group in self.policy.groups else self.leader
@@ -264,8 +263,13 @@ class Notifier:
             async def one(n: Outgoing) -> Outgoing | None:
                 async with gate:
                     return await self.deliver(n, client, now)
-            done = await asyncio.gather(*(one(n) for n in due))
-        return [n for n in done if n is not None]
+            # every attempt ends before the client closes; one failing (the store down) does not stop the others
+            done = await asyncio.gather(*(one(n) for n in due), return_exceptions=True)
+        failed = [d for d in done if isinstance(d, BaseException)]
+        for exc in failed[:1]:
+            log.error("delivering %d notification(s) failed; their claims end and they are retried", len(failed),
+                      exc_info=exc)
+        return [d for d in done if isinstance(d, Outgoing)]
 
     def _method(self, n: Outgoing) -> NotificationMethod | None:
         return self.policy.notification_methods.get(n.method)
