@@ -122,3 +122,17 @@ def test_two_resolvers_at_once_one_wins(store: SqlStore) -> None:
     for t in threads:
         t.join(30)
     assert sorted(won) == [False, True]
+
+
+def test_retention_prunes_ended_approvals_only(store: SqlStore) -> None:
+    old_ended, old_pending, recent_ended = pending(store), pending(store, "db"), pending(store, "api")
+    with store.transaction() as tx:
+        assert tx.resolve_approval(old_ended.decision_id, ApprovalState.EXPIRED, T0 + timedelta(hours=1), "expired",
+                                   None)
+        assert tx.resolve_approval(recent_ended.decision_id, ApprovalState.APPROVED, T0 + timedelta(days=9), "alice",
+                                   None)
+    counts = store.prune(T0 + timedelta(days=5))
+    assert counts["approvals"] == 1
+    assert store.get_approval(old_ended.decision_id) is None
+    assert store.get_approval(old_pending.decision_id) is not None  # pending: never pruned, however old
+    assert store.get_approval(recent_ended.decision_id) is not None

@@ -7,7 +7,8 @@ state and active alerts. Deleted, oldest first and in foreign-key order: heal hi
 judged heal signals, finished actions, decisions without an action, then notifications and their dedup keys,
 then outside signals (``signals``: a signed URL's POST, an Aodh or Monasca alarm) and their de-duplication keys,
 then finished notifications of the outbox (delivered or failed; ``outbox``) with their attempts. A pending
-notification is never deleted.
+notification is never deleted. Approvals (``approvals``) go once ended (approved, rejected, expired, superseded)
+for longer than the retention; a pending one never.
 
 A re-send of a notification whose dedup keys were pruned counts as new again: for an alert that has been
 firing for longer than the retention that is what the re-evaluation timer does anyway (one step per
@@ -29,6 +30,7 @@ from alertscaler.store.tables import (
     _UNFINISHED,
     actions,
     active_alerts,
+    approvals,
     decisions,
     heal_history,
     heal_signals,
@@ -40,7 +42,7 @@ from alertscaler.store.tables import (
 )
 
 TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications", "signals",
-          "outbox_attempts", "outbox")
+          "outbox_attempts", "outbox", "approvals")
 
 
 class _Connects(Protocol):
@@ -79,10 +81,14 @@ def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bo
         "outbox_attempts": (outbox_attempts, sa.exists(sa.select(outbox.c.id).where(
             outbox.c.id == outbox_attempts.c.outbox_id, finished_notification))),
         "outbox": (outbox, finished_notification),
+        # approvals: ended ones (their decisions go by the decisions' own rule; none references them)
+        "approvals": (approvals, sa.and_(approvals.c.state != "pending", approvals.c.resolved_at < before)),
     }
 
 
 def _key(table: sa.Table) -> sa.Column[Any]:
+    if table is approvals:
+        return table.c.decision_id
     return table.c.notification_id if table is seen_keys else table.c.id
 
 
