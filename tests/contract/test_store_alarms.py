@@ -105,7 +105,7 @@ def test_two_writers_of_the_same_alarm_take_turns(db_url: str) -> None:
         try:
             barrier.wait()
             fold(stores[i], {}, [firing(i, f"f{i}")], at(10 + i))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]

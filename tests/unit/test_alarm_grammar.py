@@ -163,7 +163,8 @@ def test_str_parses_back_to_the_same_expression(text: str) -> None:
         "unclosed-call", "no-metric", "period-not-multiple-of-60", "period-zero", "bad-second-argument",
         "bad-period-after-deterministic", "times-zero", "times-without-number", "times-not-a-number",
         "dimension-without-value", "dimension-empty-value", "dimension-empty-name", "dimension-twice",
-        "dimension-value-with-space-then-equals", "unclosed-dimensions", "dangling-and", "keyword-as-metric-name", "unknown-logical",
+        "dimension-value-with-space-then-equals", "unclosed-dimensions", "dangling-and", "keyword-as-metric-name",
+        "unknown-logical",
         "or-needs-a-word-boundary", "unclosed-parenthesis", "extra-parenthesis", "unknown-word-operator",
         "single-equals", "nothing-before-operator"])
 def test_an_error_names_the_column(text: str, column: int, says: str) -> None:

@@ -83,7 +83,8 @@ TR = Translations(metrics={"cpu": "100 * avg without (cpu) (rate(cpu_seconds{$di
     ("avg(a) > 1 times 2 or b > 2", (),
      "(min_over_time((avg(avg_over_time(a[1m])) > bool 1)[1m:]) == 1) or (max(max_over_time(b[1m])) > 2)", 0),
 ], ids=["avg", "min", "max", "sum", "count-is-a-sum-of-counts", "last-upward", "last-downward", "last-ignores-times",
-        "bare-upward-is-max", "bare-downward-is-min", "period-and-times-make-for", "dimension-renamed-and-name-sanitised",
+        "bare-upward-is-max", "bare-downward-is-min", "period-and-times-make-for",
+        "dimension-renamed-and-name-sanitised",
         "quote-escaped", "match-by-renamed", "template-dims-subquery", "template-without-dims",
         "template-dims-after-a-matcher", "template-without-placeholder", "and", "or-and-precedence",
         "times-inside-or-is-a-subquery"])
