@@ -155,7 +155,9 @@ rules:
         assert stats.totals.ok > 0 and len(stats.per_target) >= 4  # requests reached every instance
         print(f"\nload: {stats.totals}\nutilisation at 4 instances: {util}")
         print(breakdown(decisions))
-        # reconcile 0 -> 1 at start + 3 out + 3 in, all succeeded (the last one is recorded just after the
-        # provider reports the new size)
+        # reconcile 0 -> 1 at start + 3 out + 3 in, all succeeded (the last one once its victim has drained: the
+        # group counts 1 as soon as the victim leaves, and the action ends after the 13 s drain)
         p.wait(lambda: re.search(r'alertscaler_actions_total\{group="web",result="succeeded"\} 7\.0', p.metrics()),
-               10, f"7 succeeded actions; actions: {p.actions()}")
+               30, f"7 succeeded actions; actions: {p.actions()}")
+        drained = [a["result"] for a in p.actions() if "drain" in (a["result"] or "")]
+        assert len(drained) == 3 and all("after a 13s drain" in r for r in drained), drained

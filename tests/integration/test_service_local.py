@@ -130,6 +130,7 @@ groups:
     desired: 1
     scale_out: {{matchers: ['alertname="HighLoad"'], adjustment: 1, cooldown: 0s}}
     scale_in: {{matchers: ['alertname="LowLoad"'], adjustment: -1, cooldown: 0s}}
+    drain: 1s                      # a scale-in's victim runs 1 s out of the targets (default: 55 s)
 """)
     svc = Service(tmp_path, f"http://127.0.0.1:{port}")
     try:
