@@ -166,3 +166,13 @@ async def test_client_mistakes_are_4xx(tmp_path: Path, path: str, status: int, s
         response = await s.client.get(path)
 
     assert response.status_code == status and says in response.json()["error"]
+
+
+async def test_an_alarm_alert_its_policy_also_matches_is_decided_once(tmp_path: Path) -> None:
+    both = POLICY.replace("""scale_out: {matchers: ['alertname="HighLoad"']""",
+                          """scale_out: {matchers: ['alertscaler_alarm="cpu_high"']""")
+    async with served(tmp_path, both, now=T0 + timedelta(seconds=5)) as s:
+        await post(s, alarm_alert("cpu_high"))
+        decisions = await s.decisions("web")
+
+    assert [(d["policy"], d["outcome"], d["to_capacity"]) for d in decisions] == [("scale_out", "acted", 2)]

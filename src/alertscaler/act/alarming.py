@@ -56,6 +56,18 @@ def alarm_routes(policy: PolicyFile) -> list[Route]:
             for action in alarm.actions.alarm if isinstance(action, ScaleAction)]
 
 
+def one_per_policy(routes: list[Route]) -> list[Route]:
+    """The first route of each (group, policy): an alert that an alarm's ``scale://`` action routes to a policy
+    whose own matchers match it too is decided once."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in routes:
+        if (r.group, r.policy) not in seen:
+            seen.add((r.group, r.policy))
+            out.append(r)
+    return out
+
+
 def alarm_heal_routes(policy: PolicyFile) -> list[HealRoute]:
     """A heal route per ``heal://GROUP`` alarm action (with the group's heal section)."""
     out = []

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alertscaler.act import drills
-from alertscaler.act.alarming import AlarmIntake, alarm_heal_routes, alarm_routes
+from alertscaler.act.alarming import AlarmIntake, alarm_heal_routes, alarm_routes, one_per_policy
 from alertscaler.act.heal_intake import HEAL_POLICY, HealIntake
 from alertscaler.act.recording import About, Evidence, Recorded, effective, gate_of, record, record_skip
 from alertscaler.config import GroupConfig, PolicyFile
@@ -222,7 +222,7 @@ class Processor:
         alarmed = {i for i, alert in enumerate(alerts) if self.alarms.owns(alert)}
         for i, alert in enumerate(alerts):
             is_new = new(alert)
-            matched = route(alert.labels, self.routes)
+            matched = one_per_policy(route(alert.labels, self.routes))  # an alarm's scale:// and the policy's own
             if not matched and i not in healing and i not in alarmed:
                 (unrouted if is_new else unrouted_dups).append(alert)
             for r in matched:
