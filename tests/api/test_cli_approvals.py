@@ -9,6 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -19,6 +20,8 @@ import uvicorn
 from alertscaler.act.engine import Engine
 from alertscaler.api.app import create_app
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
+from alertscaler.cli.local import print_freezes
+from alertscaler.config import load_policy
 from tests.api.conftest import TOKEN, make_harness
 from tests.support.webhooks import alert, body
 
@@ -142,3 +145,21 @@ async def test_reject(cli: Cli) -> None:
 async def test_mistakes_get_a_message_and_a_code(cli: Cli, argv: list[str], code: int, fragment: str) -> None:
     got, _, err = await cli.run(*argv)
     assert got == code and fragment in err
+
+
+def test_check_shows_approval_rules_and_when_each_freeze_window_is_open(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = POLICY.replace("approval: {over_change: 3}", "approval: {over_change: 3, scale_out: false, heal: [replace]}")
+    text = text.replace("reason: weekend freeze}]", "reason: weekend freeze}, {name: xmas, cron: '0 0 24 12 *', "
+                                                    "duration: 3d}]\n      timezone: Europe/Berlin")
+    policy = load_policy(text)
+    print_freezes(policy, datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    printed = capsys.readouterr().out
+    assert "web approval: a change of more than 3 (scale-in only) and heals by replace wait up to 1h" in printed
+    assert "web change freeze weekend: '0 18 * * FRI' for 62h; OPEN now, until Mon 2026-11-23 08:00 Europe/Berlin" \
+        in printed
+    assert "web change freeze xmas: '0 0 24 12 *' for 72h; next opens Thu 2026-12-24 00:00 Europe/Berlin" in printed
+    policy_file = tmp_path / "policy.yml"
+    policy_file.write_text(text.replace(f"bearer_token: {TOKEN}", "insecure_no_auth: true"))
+    assert main(["check", str(policy_file)]) == EXIT_OK
+    assert "web change freeze weekend: '0 18 * * FRI' for 62h;" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Commands on a policy file on this machine: ``serve``, ``demo``, ``check`` (with promtool and amtool on
-what ``render`` would write, and the schedule windows' next openings), ``render`` and ``rules sync``."""
+what ``render`` would write, the schedule and change-freeze windows' next openings, the approval rules),
+``render`` and ``rules sync``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.confgen.validate import validate
 from alertscaler.config import PolicyFile
 from alertscaler.config.render_input import RenderInput
+from alertscaler.decide.schedules import next_opening, open_span
 from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import InputError
 from alertscaler.prometheus.client import PrometheusClient
@@ -46,6 +48,7 @@ def check(args: argparse.Namespace) -> int:
               + ", ".join(f"{n} ({g.provider_type}, {g.min_size}..{g.max_size})" for n, g in policy.groups.items()),
               highlight=False)
     print_schedules(policy, datetime.now(UTC))
+    print_freezes(policy, datetime.now(UTC))
     print_freeze_warnings(policy)
     print_drain_warnings(policy)
     print_silence_note(policy)
@@ -124,6 +127,35 @@ def print_schedules(policy: PolicyFile, now: datetime) -> None:
                 continue
             out.print(f"{text}next opens {upcoming:%a %Y-%m-%d %H:%M} {group.schedule.timezone}",
                       highlight=False, markup=False)
+
+
+def print_freezes(policy: PolicyFile, now: datetime) -> None:
+    """Each change-freeze window with when it is open now or next opens, and each group's approval rules."""
+    for name, group in policy.groups.items():
+        if group.approval is not None:
+            rules = group.approval
+            waits = [f"a change of more than {rules.over_change}" + ("" if rules.scale_out else " (scale-in only)")
+                     ] if rules.over_change is not None else []
+            waits += [f"heals by {', '.join(a.value for a in rules.heal)}"] if rules.heal else []
+            out.print(f"  {name} approval: {' and '.join(waits)} wait up to {format_duration(rules.expire_after)} "
+                      "for an operator", highlight=False, markup=False)
+        if group.change_freeze is None:
+            continue
+        freeze = group.change_freeze
+        for w in freeze.windows:
+            text = f"  {name} change freeze {w.name}: '{w.cron}' for {format_duration(w.duration)}; "
+            opened = open_span(w, freeze.zone, now)
+            upcoming = next_opening(w, freeze.zone, now)
+            if opened is not None:
+                closes = opened[1].astimezone(freeze.zone)
+                out.print(f"{text}OPEN now, until {closes:%a %Y-%m-%d %H:%M} {freeze.timezone}", highlight=False,
+                          markup=False)
+            elif upcoming is None:
+                err.print(f"{text}WARNING: never opens (no date in the next 400 days matches)",
+                          highlight=False, markup=False)
+            else:
+                out.print(f"{text}next opens {upcoming.astimezone(freeze.zone):%a %Y-%m-%d %H:%M} {freeze.timezone}",
+                          highlight=False, markup=False)
 
 
 def render_input(policy: PolicyFile, source: str, args: argparse.Namespace) -> RenderInput:
