@@ -1188,7 +1188,8 @@ def test_retention_deletes_only_what_is_old_and_finished(store: SqlStore, alert:
     counts = store.prune(at(5 * DAY), batch=1)  # one row per transaction: the batching loop is exercised too
 
     assert counts == {"heal_history": 1, "heal_signals": 1, "actions": 1, "decisions": 3, "seen_keys": 1,
-                      "notifications": 1, "signals": 0, "outbox_attempts": 0, "outbox": 0, "approvals": 0}
+                      "notifications": 1, "signals": 0, "outbox_attempts": 0, "outbox": 0, "approvals": 0,
+                      "alarm_history": 0}
     after = {t: _count(store, t) for t in before}
     assert {t: before[t] - after[t] for t in before} == {
         "notifications": 1, "seen_keys": 1, "decisions": 3, "actions": 1, "heal_signals": 1, "heal_history": 1}

@@ -121,3 +121,14 @@ def test_two_writers_of_the_same_alarm_take_turns(db_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_retention_prunes_old_transitions_never_the_state(store: SqlStore) -> None:
+    fold(store, {}, [firing(0)], at(5))
+    fold(store, {}, [resolved(100)], at(3600))
+
+    pruned = store.prune(at(60))
+
+    assert pruned["alarm_history"] == 1
+    assert [t.new for t, _ in store.alarm_history("cpu_high")] == [AlarmState.OK]
+    assert [s.state for s in store.alarm_states()] == [AlarmState.OK]

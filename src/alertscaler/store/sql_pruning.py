@@ -8,7 +8,8 @@ judged heal signals, finished actions, decisions without an action, then notific
 then outside signals (``signals``: a signed URL's POST, an Aodh or Monasca alarm) and their de-duplication keys,
 then finished notifications of the outbox (delivered or failed; ``outbox``) with their attempts. A pending
 notification is never deleted. Approvals (``approvals``) go once ended (approved, rejected, expired, superseded)
-for longer than the retention; a pending one never.
+for longer than the retention; a pending one never. Alarm transitions (``alarm_history``) go once recorded
+longer ago than the retention; an alarm's current state (``alarm_states``) stays.
 
 A re-send of a notification whose dedup keys were pruned counts as new again: for an alert that has been
 firing for longer than the retention that is what the re-evaluation timer does anyway (one step per
@@ -30,6 +31,7 @@ from alertscaler.store.tables import (
     _UNFINISHED,
     actions,
     active_alerts,
+    alarm_history,
     approvals,
     decisions,
     heal_history,
@@ -42,7 +44,7 @@ from alertscaler.store.tables import (
 )
 
 TABLES = ("heal_history", "heal_signals", "actions", "decisions", "seen_keys", "notifications", "signals",
-          "outbox_attempts", "outbox", "approvals")
+          "outbox_attempts", "outbox", "approvals", "alarm_history")
 
 
 class _Connects(Protocol):
@@ -83,6 +85,8 @@ def _prunable(before: datetime) -> dict[str, tuple[sa.Table, sa.ColumnElement[bo
         "outbox": (outbox, finished_notification),
         # approvals: ended ones (their decisions go by the decisions' own rule; none references them)
         "approvals": (approvals, sa.and_(approvals.c.state != "pending", approvals.c.resolved_at < before)),
+        # alarm transitions (each alarm's current state is its alarm_states row, never pruned)
+        "alarm_history": (alarm_history, alarm_history.c.recorded_at < before),
     }
 
 
