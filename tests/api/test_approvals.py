@@ -179,3 +179,46 @@ async def test_a_freeze_lets_only_scale_out_run(tmp_path: Path) -> None:
         await s.engine.run_once()
         outward = (await s.decisions("web"))[-1]
         assert (outward["reason"], outward["to_capacity"]) == ("scaled", 9)  # scale-out runs (6 -> 9: within the limit)
+
+
+HEAL_POLICY = f"""
+server: {{auth: {{bearer_token: {TOKEN}}}}}
+groups:
+  web:
+    provider: {{type: fake}}
+    min_size: 1
+    max_size: 8
+    desired: 4
+    heal: {{matchers: ['alertname="InstanceDown"'], grace: 60s, batch_window: 20s, budget: 2}}
+    approval: {{heal: [replace]}}
+"""
+
+
+async def test_a_replacement_waits_a_repeat_still_waits_and_it_runs_once_approved(tmp_path: Path) -> None:
+    async with served(tmp_path, HEAL_POLICY) as s:
+        s.providers["web"].clock = s.clock
+        s.providers["web"]._resize(4)
+        s.clock.advance(3600)  # the members are past their grace period
+        victim = s.providers["web"].members()[1].id
+
+        async def down(severity: str = "warning") -> None:
+            notification = body(alert("InstanceDown", alertscaler_member=victim, severity=severity))
+            assert (await s.client.post("/api/v1/alerts", json=notification, headers=AUTH)).status_code == 200
+            s.clock.advance(21)  # the batch window closes
+            await s.engine.run_once()
+
+        await down()
+        (pending,) = await approvals(s)
+        assert (pending["kind"], pending["what"], pending["why"]) == \
+            ("heal", f"heal replace {victim}", "heal actions of kind replace need approval")
+        await down(severity="critical")  # another alert naming the same member: the same heal, still waiting
+        assert [a["id"] for a in await approvals(s)] == [pending["id"]]
+        newest = (await s.decisions("web"))[-1]
+        assert str(newest["message"]).startswith(f"still waits for approval {pending['id']}")
+        assert s.providers["web"].heal_calls == []
+
+        await post(s, f"/api/v1/approvals/{pending['id']}/approve", {"by": "alice"})
+        await s.engine.run_once()
+        assert s.providers["web"].heal_calls == [("replace", victim)]
+        (action,) = (await s.client.get("/api/v1/actions")).json()
+        assert (action["kind"], action["state"], action["targets"][0]["member_id"]) == ("heal", "succeeded", victim)

@@ -273,7 +273,7 @@ def record(tx: Tx, about: About, verdict: Verdict, now: datetime, *, state: Grou
     if state is not None:
         _follow(tx, state, verdict, step, now, hold if about.trigger is Trigger.MANUAL else state.held_until)
     if verdict.reason is Reason.PENDING_APPROVAL and about.group is not None:
-        return _wait(tx, about, said, verdict, row, gate, step, targets, now)
+        return _wait(tx, about, said, verdict, row, gate, step, targets, now, numbered)
     if not verdict.acted:
         decision_id = _add(tx, row, numbered)
         return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id, verdict=verdict)
@@ -331,7 +331,7 @@ def summary(alert: Alert | ActiveAlert) -> dict[str, Any]:
 
 
 def _wait(tx: Tx, about: About, said: Verdict, verdict: Verdict, row: NewDecision, gate: Gate,
-          step: Direction | None, targets: Sequence[HealTarget], now: datetime) -> Recorded:
+          step: Direction | None, targets: Sequence[HealTarget], now: datetime, numbered: bool) -> Recorded:
     """A change that waits for approval: kept (``approvals``, its id the decision's) unless the same change
     already waits (then the decision says so); the group's older waiting change of the same kind (scale or
     heal) ends: expired if its time has passed, else superseded (a heal's members it had are carried over)."""
@@ -346,7 +346,7 @@ def _wait(tx: Tx, about: About, said: Verdict, verdict: Verdict, row: NewDecisio
         elif old.same_change(kind, said.from_capacity, said.to_capacity, wanted):
             message = (f"still waits for approval {old.decision_id} until {_when(old.expires_at)}: alertscaler "
                        f"approve {old.decision_id}: would have {said.message}")
-            decision_id = _add(tx, replace(row, message=message), False)
+            decision_id = _add(tx, replace(row, message=message), numbered)
             return Recorded(about.group, verdict.outcome, verdict.reason, None, decision_id,
                             verdict=replace(verdict, message=message), also=tuple(ended))
         else:
