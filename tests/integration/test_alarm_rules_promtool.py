@@ -29,3 +29,9 @@ def test_check_validates_the_alarm_rules_with_promtool(capsys: pytest.CaptureFix
     assert main(["check", str(GOLDEN / "policy.yml")]) == EXIT_OK
     out = capsys.readouterr().out
     assert "promtool check rules" in out and "ok" in out
+
+
+def test_check_passes_on_the_openstack_alarms_example(capsys: pytest.CaptureFixture[str]) -> None:
+    example = GOLDEN.parents[2] / "examples" / "openstack-alarms" / "alertscaler.yml"
+    assert main(["check", str(example)]) == EXIT_OK
+    assert "ok promtool check rules: 10 rule(s) valid" in capsys.readouterr().out
