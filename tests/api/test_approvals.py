@@ -222,3 +222,23 @@ async def test_a_replacement_waits_a_repeat_still_waits_and_it_runs_once_approve
         assert s.providers["web"].heal_calls == [("replace", victim)]
         (action,) = (await s.client.get("/api/v1/actions")).json()
         assert (action["kind"], action["state"], action["targets"][0]["member_id"]) == ("heal", "succeeded", victim)
+
+
+async def test_a_schedules_scale_in_during_a_freeze_is_said_once_and_runs_when_it_ends(tmp_path: Path) -> None:
+    text = POLICY.replace("desired: 2", "desired: 6").replace("FREEZE", FREEZE + """
+    schedule:
+      windows: [{name: night, cron: "0 12 21 11 *", duration: 3d, max_size: 2}]""")
+    async with served(tmp_path, text, now=datetime(2026, 11, 21, 11, 59, tzinfo=UTC), sizes={"web": 6}) as s:
+        await s.engine.run_once()  # the first look: nothing open yet
+        s.clock.advance(60)  # the night window opens: 6 -> 2, but the weekend freeze is open
+        await s.engine.run_once()
+        frozen = (await s.decisions("web"))[-1]
+        assert (frozen["trigger"], frozen["reason"], frozen["to_capacity"]) == ("schedule", "change_freeze", 2)
+        for _ in range(3):
+            s.clock.advance(5)
+            await s.engine.run_once()
+        assert [d["reason"] for d in await s.decisions("web")].count("change_freeze") == 1  # said once
+        s.clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 08:00: the freeze is over
+        await s.engine.run_once()
+        moved = (await s.decisions("web"))[-1]
+        assert (moved["reason"], moved["from_capacity"], moved["to_capacity"]) == ("scheduled", 6, 2)

@@ -20,6 +20,7 @@ from datetime import datetime
 from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import About, Recorded, record
 from alertscaler.config import GroupConfig, PolicyFile
+from alertscaler.decide.approvals import open_freeze
 from alertscaler.decide.schedules import ActiveWindow, active_windows, effective_bounds, scheduled_desired
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.groups import GroupState
@@ -38,6 +39,7 @@ class Scheduler:
         self._open: dict[str, dict[str, ActiveWindow]] = {}  # group -> key -> the open windows last seen
         self._applied: set[str] = set()                     # keys of openings whose desired was applied
         self._gated: dict[str, int] = {}  # group -> the size a paused / held decision last said (said once)
+        self._frozen: dict[str, tuple[int, datetime]] = {}  # group -> (the size a change freeze stopped, its end)
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
     def carry_from(self, old: Scheduler, groups: Collection[str]) -> None:
@@ -49,6 +51,8 @@ class Scheduler:
                 self._open[name] = old._open[name]
             if name in self.groups and name in old._gated:
                 self._gated[name] = old._gated[name]
+            if name in self.groups and name in old._frozen:
+                self._frozen[name] = old._frozen[name]
 
     def run(self, now: datetime) -> list[Recorded]:
         out: list[Recorded] = []
@@ -65,8 +69,10 @@ class Scheduler:
             fresh = pick if pick is not None and pick[0].key not in self._applied else None
             state = self.store.get_group_state(name) or GroupState(name, group.initial_desired)
             wanted = bounds.clamp(fresh[1] if fresh else state.desired)
+            frozen = self._frozen.get(name)
             if opened.keys() == self._open.get(name, {}).keys() and fresh is None and (
-                    wanted == state.desired or self._gated.get(name) == wanted):
+                    wanted == state.desired or self._gated.get(name) == wanted
+                    or (frozen is not None and frozen[0] == wanted and now < frozen[1])):
                 self._open[name] = opened
                 continue
             done = self._record(name, group, bounds, opened, fresh, now)
@@ -74,6 +80,11 @@ class Scheduler:
                 self._gated[name] = wanted
             else:
                 self._gated.pop(name, None)
+            freeze = open_freeze(group.change_freeze, now)  # said once; moved once the freeze has ended
+            if freeze is not None and any(r.reason is Reason.CHANGE_FREEZE for r in done):
+                self._frozen[name] = (wanted, freeze.closes_at)
+            else:
+                self._frozen.pop(name, None)
             out.extend(done)
             self._open[name] = opened
             if fresh is not None:
