@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Served, served
+from tests.support.alertmanager_standin import AlertmanagerStandin
 from tests.support.webhooks import body
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -176,3 +177,22 @@ async def test_an_alarm_alert_its_policy_also_matches_is_decided_once(tmp_path: 
         decisions = await s.decisions("web")
 
     assert [(d["policy"], d["outcome"], d["to_capacity"]) for d in decisions] == [("scale_out", "acted", 2)]
+
+
+async def test_with_alertmanager_asked_an_alarms_scale_action_still_acts(tmp_path: Path) -> None:
+    """With ``alertmanager.url`` every step policy first asks Alertmanager which of its alerts still fire (by the
+    policy's matchers): an alarm's alert routed by its scale:// action is looked up by the alarm's matchers too,
+    so it is neither a phantom nor left undecided."""
+    with AlertmanagerStandin() as am:
+        gated = POLICY.replace("  auth: {insecure_no_auth: true}\n",
+                               f"  auth: {{insecure_no_auth: true}}\nalertmanager: {{url: \"{am.url}\"}}\n")
+        firing = alarm_alert("cpu_high")
+        am.fire(firing)
+        async with served(tmp_path, gated, now=T0 + timedelta(seconds=5)) as s:
+            await post(s, firing)
+            await s.engine.run_once()
+            s.clock.advance(61)
+            await s.engine.run_once()  # after the cooldown: still firing in Alertmanager, one more step
+            decisions = [(d["reason"], d["to_capacity"]) for d in await s.decisions("web")]
+
+    assert decisions[:2] == [("scaled", 2), ("scaled", 3)], decisions

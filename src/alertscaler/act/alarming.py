@@ -45,8 +45,13 @@ from alertscaler.store.base import Tx
 log = logging.getLogger(__name__)
 
 
+def _matcher_texts(alarm: str) -> list[str]:
+    """What an alarm's ALARM alerts carry (``model.alarm_promql`` labels them)."""
+    return [f'{ALARM_LABEL}="{alarm}"', f'{SIGNAL_LABEL}="{AlarmSignal.ALARM.value}"']
+
+
 def _matchers(alarm: str) -> MatcherSet:
-    return MatcherSet.parse([f'{ALARM_LABEL}="{alarm}"', f'{SIGNAL_LABEL}="{AlarmSignal.ALARM.value}"'])
+    return MatcherSet.parse(_matcher_texts(alarm))
 
 
 def alarm_routes(policy: PolicyFile) -> list[Route]:
@@ -54,6 +59,14 @@ def alarm_routes(policy: PolicyFile) -> list[Route]:
     return [Route(action.group, action.policy, _matchers(name))
             for name, alarm in alarm_definitions(policy.alarms).items() if alarm.enabled
             for action in alarm.actions.alarm if isinstance(action, ScaleAction)]
+
+
+def alarm_matchers(policy: PolicyFile, group: str, step: str) -> list[list[str]]:
+    """The matchers of the alarms whose ``scale://`` action routes to ``group``'s ``step`` policy: asked of
+    Alertmanager besides the policy's own when its view of the route is needed (``act.reevaluating``)."""
+    return [_matcher_texts(name) for name, alarm in alarm_definitions(policy.alarms).items() if alarm.enabled
+            for action in alarm.actions.alarm
+            if isinstance(action, ScaleAction) and action.group == group and action.policy.value == step]
 
 
 def one_per_policy(routes: list[Route]) -> list[Route]:

@@ -28,6 +28,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from alertscaler.act.alarming import alarm_matchers
 from alertscaler.act.checking import Checker
 from alertscaler.act.ownership import Drives, drives_all
 from alertscaler.act.recording import (
@@ -40,7 +41,7 @@ from alertscaler.act.recording import (
     record,
     record_skip,
 )
-from alertscaler.act.silencing import Judgement, SilenceGate, judge
+from alertscaler.act.silencing import Judgement, SilenceGate, View, judge
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.evaluator import evaluate_step
 from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
@@ -166,7 +167,11 @@ class Reevaluator:
         assert self.gate is not None
         self._next_reconcile[(route.group, route.policy)] = now + timedelta(seconds=self.gate.interval)
         believed = [a for a in self.store.active_alerts(route.group) if a.policy == route.policy]
-        view = self.gate.ask(step.matchers, now, f"group={route.group} policy={route.policy}")
+        where = f"group={route.group} policy={route.policy}"
+        view = self.gate.ask(step.matchers, now, where)
+        for matchers in alarm_matchers(self.policy, route.group, route.policy):  # its alarms' scale:// alerts
+            more = self.gate.ask(matchers, now, where)
+            view = View(view.asked_at, {**view.alerts, **more.alerts}, view.error or more.error)
         return judge(believed, view, direction, group.silences)
 
     def _live(self, step: StepPolicy, where: str) -> LiveCheck:
