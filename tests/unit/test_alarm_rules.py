@@ -209,3 +209,20 @@ def test_every_mistake_is_reported_with_its_path(path: str, fragment: str) -> No
 
     found = [p.message for p in caught.value.problems if p.path == path]
     assert any(fragment in m for m in found), (path, [str(p) for p in caught.value.problems])
+
+
+def test_alarm_alerts_reach_alertscaler_past_the_routes_matchers() -> None:
+    from alertscaler.confgen.alertmanager import alertmanager_config, route_snippet
+
+    plain = load_policy(HEAD + "alertmanager: {matchers: ['alertscaler_group=~\".+\"']}\n")
+    with_alarms = load_policy(HEAD + "alertmanager: {matchers: ['alertscaler_group=~\".+\"']}\n"
+                              "alarms: {a: {expression: 'm > 1'}}\n")
+
+    def matchers(config: dict[str, object]) -> list[list[str]]:
+        return [r["matchers"] for r in config["route"]["routes"]]  # type: ignore[index]
+
+    assert matchers(alertmanager_config(plain.render_input("p.yml"))) == [['alertscaler_group=~".+"']]
+    assert matchers(alertmanager_config(with_alarms.render_input("p.yml"))) == [
+        ['alertscaler_group=~".+"'], ['alertscaler_alarm=~".+"']]
+    assert matchers(route_snippet(with_alarms.render_input("p.yml"))) == [
+        ['alertscaler_group=~".+"'], ['alertscaler_alarm=~".+"']]

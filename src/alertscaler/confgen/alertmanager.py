@@ -2,8 +2,9 @@
 alertmanager.yml.
 
 Alertmanager 0.25's ``webhook_configs`` has ``max_alerts`` but no ``timeout`` (amtool rejects it), so none
-is written. With ``matchers``, only matching alerts reach alertscaler: the complete file then routes
-everything else to a receiver named ``"null"`` that sends nothing.
+is written. With ``matchers``, only matching alerts reach alertscaler (and the alarms' alerts, by a route of their
+own: ``alertscaler_alarm=~".+"``): the complete file then routes everything else to a receiver named ``"null"``
+that sends nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from alertscaler.confgen.yamltext import dump, header
+from alertscaler.config.alarms import RULE_GROUP as ALARM_GROUP
 from alertscaler.config.render_input import RenderInput
+from alertscaler.model.alarms import ALARM_LABEL
 from alertscaler.model.durations import format_duration
 from alertscaler.model.matchers import Matcher
 
@@ -49,8 +52,18 @@ def child_route(inp: RenderInput) -> dict[str, Any]:
     return route
 
 
+def alarm_route(inp: RenderInput) -> dict[str, Any] | None:
+    """With ``matchers``, the alarms' alerts (label ``alertscaler_alarm``) still reach alertscaler: their own
+    route to the same receiver (None: no matchers, or no alarm)."""
+    if not inp.alertmanager.matchers or not any(g.name == ALARM_GROUP for g in (inp.rules.groups if inp.rules
+                                                                                 else [])):
+        return None
+    return {"receiver": inp.alertmanager.receiver, "matchers": [f'{ALARM_LABEL}=~".+"'], **_timing(inp)}
+
+
 def route_snippet(inp: RenderInput) -> dict[str, Any]:
-    return {"route": {"routes": [child_route(inp)]}, "receivers": [receiver(inp)]}
+    alarms = alarm_route(inp)
+    return {"route": {"routes": [child_route(inp), *([alarms] if alarms else [])]}, "receivers": [receiver(inp)]}
 
 
 def alertmanager_config(inp: RenderInput) -> dict[str, Any]:
@@ -58,7 +71,8 @@ def alertmanager_config(inp: RenderInput) -> dict[str, Any]:
         route = {"receiver": inp.alertmanager.receiver, **_timing(inp)}
         return {"route": route, "receivers": [receiver(inp)]}
     child = {"receiver": inp.alertmanager.receiver, "matchers": _matchers(inp)}
-    route = {"receiver": NULL_RECEIVER, **_timing(inp), "routes": [child]}
+    alarms = alarm_route(inp)
+    route = {"receiver": NULL_RECEIVER, **_timing(inp), "routes": [child, *([alarms] if alarms else [])]}
     return {"route": route, "receivers": [{"name": NULL_RECEIVER}, receiver(inp)]}
 
 
