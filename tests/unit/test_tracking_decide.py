@@ -86,3 +86,49 @@ def test_several_metrics_scale_out_if_any_asks_in_only_if_all_agree() -> None:
 def test_a_mismatched_number_of_values_is_refused() -> None:
     with pytest.raises(ValueError, match="2 metric value"):
         recommend(4, [1.0, 2.0], RULES, NOW)
+
+
+# the forecast's ask combined with the metrics (a group's ``predict`` section): the larger wins, a scale-in needs
+# both to agree; the stabilisation window, rate limits and bounds apply to the combination
+NO_WINDOW = replace(RULES, scale_down=DirectionRules(0.0, RULES.scale_down.limits))
+COMBINED = [
+    # id, current, metric value, forecast's ask, rules, history -> desired, reason
+    ("forecast-larger-wins", 4, 100.0, 7, RULES, [], 7, TrackingReason.PREDICTED),
+    ("metrics-larger-win", 4, 200.0, 5, RULES, [], 8, TrackingReason.SCALED),
+    ("forecast-equal-to-metrics", 4, 200.0, 8, RULES, [], 8, TrackingReason.SCALED),
+    ("no-forecast-is-metrics-alone", 4, 200.0, None, RULES, [], 8, TrackingReason.SCALED),
+    ("metrics-in-forecast-holds", 8, 50.0, 8, NO_WINDOW, [], 8, TrackingReason.NO_CHANGE),
+    ("metrics-in-forecast-up", 8, 50.0, 10, NO_WINDOW, [], 10, TrackingReason.PREDICTED),
+    ("both-in-to-the-larger", 8, 50.0, 6, NO_WINDOW, [], 6, TrackingReason.SCALED),
+    ("forecast-in-metrics-hold", 8, 100.0, 3, NO_WINDOW, [], 8, TrackingReason.NO_CHANGE),
+    ("both-in-held-by-the-window", 8, 50.0, 6, RULES, [Recommendation(ago(100), 8)], 8, TrackingReason.STABILIZED),
+    ("forecast-capped-by-max", 16, 100.0, 30, RULES, [], 20, TrackingReason.PREDICTED),
+    ("forecast-rate-limited", 2, 100.0, 12, RULES, [], 6, TrackingReason.PREDICTED),
+    ("missing-metric-falls-back", 4, None, 9, RULES, [], 4, TrackingReason.FALLBACK),
+]
+
+
+@pytest.mark.parametrize(("current", "value", "predicted", "rules", "history", "desired", "reason"),
+                         [c[1:] for c in COMBINED], ids=[c[0] for c in COMBINED])
+def test_the_forecast_combined_with_the_metrics(current: int, value: float | None, predicted: int | None,
+                                                rules: TrackingRules, history: list[Recommendation], desired: int,
+                                                reason: TrackingReason) -> None:
+    verdict = recommend(current, [value], rules, NOW, history, predicted=predicted)
+    assert (verdict.desired, verdict.reason) == (desired, reason), verdict.message
+    if reason is TrackingReason.PREDICTED:
+        assert verdict.message.startswith(f"the forecast asks {predicted}")
+
+
+@pytest.mark.parametrize(("value", "up", "down", "expected"), [
+    (103.0, 0.0, 0.2, 5),    # 3 % above: no tolerance up
+    (85.0, 0.0, 0.2, 4),     # 15 % below: within the down tolerance
+    (75.0, 0.0, 0.2, 3),     # 25 % below: out of it
+    (103.0, None, None, 4),  # both directions at track.tolerance (0.1)
+    (85.0, None, 0.2, 4),
+    (85.0, 0.05, None, 4),   # 15 % below, down at 0.1: ceil(3.4) = 4 anyway
+], ids=["up-0", "down-0.2-holds", "down-0.2-out", "symmetric", "down-only", "up-only"])
+def test_each_direction_may_have_its_own_tolerance(value: float, up: float | None, down: float | None,
+                                                   expected: int) -> None:
+    rules = replace(RULES, scale_up=replace(RULES.scale_up, tolerance=up),
+                    scale_down=DirectionRules(0.0, RULES.scale_down.limits, tolerance=down))
+    assert recommend(4, [value], rules, NOW).desired == expected

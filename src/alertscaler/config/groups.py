@@ -1,6 +1,6 @@
 """A group's section of the policy file as typed models: bounds, step policies (signed adjustments, live checks),
-``heal``, ``track``, ``schedule``, ``approval`` and ``change_freeze``; ``GroupConfig.bounds_at`` gives the bounds
-in force. Part of ``config``."""
+``heal``, ``track`` (with ``predict``: ``config.prediction``), ``schedule``, ``approval`` and ``change_freeze``;
+``GroupConfig.bounds_at`` gives the bounds in force. Part of ``config``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from alertscaler.config.alertmanager_api import SilencesConfig
+from alertscaler.config.prediction import PredictConfig
 from alertscaler.config.sections import ConfigModel
 from alertscaler.decide.schedules import active_windows, effective_bounds
 from alertscaler.model.approvals import ApprovalRules, ChangeFreeze
@@ -116,9 +117,11 @@ class DirectionConfig(ConfigModel):
     stabilization: Duration = 0.0
     select: Select = Select.MAX
     limits: list[RateLimitConfig] = Field(default_factory=list)
+    tolerance: Annotated[float, Field(ge=0, lt=1)] | None = None  # this direction's own (None: track.tolerance)
 
     def rules(self) -> DirectionRules:
-        return DirectionRules(self.stabilization, tuple(lim.limit() for lim in self.limits), self.select)
+        return DirectionRules(self.stabilization, tuple(lim.limit() for lim in self.limits), self.select,
+                              self.tolerance)
 
 
 _HPA_UP = DirectionConfig(stabilization=0, limits=[RateLimitConfig(percent=100, period=15),
@@ -161,6 +164,7 @@ class GroupConfig(ConfigModel):
     scale_in: ScaleInPolicy | None = None
     heal: HealConfig | None = None
     track: TrackConfig | None = None
+    predict: PredictConfig | None = None          # a load forecast combined with track (config.prediction)
     schedule: Schedule | None = None
     silences: SilencesConfig = SilencesConfig()  # Alertmanager's silences respected; fail open/closed
     approval: ApprovalRules | None = None         # which changes wait for an operator (model.approvals)
@@ -175,6 +179,14 @@ class GroupConfig(ConfigModel):
         low = info.data.get("min_size")
         if low is not None and low > value:
             raise ValueError(f"min_size ({low}) is greater than max_size ({value})")
+        return value
+
+    @field_validator("predict")
+    @classmethod
+    def _predict_with_track(cls, value: PredictConfig | None, info: ValidationInfo) -> PredictConfig | None:
+        if value is not None and info.data.get("track") is None:
+            raise ValueError("predict needs a track section: the forecast is combined with target tracking (the "
+                             "larger wins, a scale-in needs both to agree)")
         return value
 
     @field_validator("desired")

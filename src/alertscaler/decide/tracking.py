@@ -4,8 +4,12 @@ No I/O, no clock (``now`` is passed in), no global config: a caller (the trackin
 backtest) gathers the metric values and the group's recent history and calls ``recommend``. In order:
 
 1. per metric: ``ratio = value / target``; within ``tolerance`` of 1 → the current size, else
-   ``ceil(current * ratio)``;
-2. several metrics: the LARGEST recommendation wins (scale out if any metric asks, in only if all agree);
+   ``ceil(current * ratio)`` (each direction may have its own tolerance: ``scale_up.tolerance`` above the
+   target, ``scale_down.tolerance`` below it);
+2. several metrics: the LARGEST recommendation wins (scale out if any metric asks, in only if all agree); a
+   forecast's ask (``predicted``: the capacity ``decide.prediction`` says the load one start-up delay ahead
+   needs) is one more such recommendation, so the larger of forecast and metrics wins and a scale-in needs
+   both to agree;
 3. a metric missing (no sample, Prometheus down) → the ``fallback``: hold the current size, or a fixed safe
    capacity — never a guess from the other metrics;
 4. stabilisation: the recommendation is remembered; scaling in uses the HIGHEST recommendation of the last
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from alertscaler.model.tracking import (
@@ -35,12 +40,14 @@ from alertscaler.model.tracking import (
 )
 
 
-def per_metric(current: int, value: float, target: float, tolerance: float) -> int:
-    """HPA's formula for one metric. A group of 0 instances with load grows to 1 (the formula gives 0)."""
+def per_metric(current: int, value: float, target: float, tolerance: float, tolerance_down: float | None = None) -> int:
+    """HPA's formula for one metric. A group of 0 instances with load grows to 1 (the formula gives 0).
+    ``tolerance_down``: the tolerance below the target when it differs from the one above (``tolerance``)."""
     if target <= 0:
         raise ValueError("target must be > 0")
     ratio = value / target
-    if abs(ratio - 1.0) <= tolerance:
+    band = tolerance if ratio >= 1.0 or tolerance_down is None else tolerance_down
+    if abs(ratio - 1.0) <= band:
         return current
     if current == 0:
         return 1 if value > 0 else 0
@@ -48,9 +55,12 @@ def per_metric(current: int, value: float, target: float, tolerance: float) -> i
 
 
 def recommend(current: int, values: Sequence[float | None], rules: TrackingRules, now: datetime,
-              history: Sequence[Recommendation] = (), changes: Sequence[Change] = ()) -> TrackingVerdict:
+              history: Sequence[Recommendation] = (), changes: Sequence[Change] = (),
+              predicted: int | None = None) -> TrackingVerdict:
     """The verdict for one evaluation. ``history``: earlier recommendations (the caller appends this one's
-    ``raw`` afterwards); ``changes``: size changes made (for the rate limits)."""
+    ``raw`` afterwards); ``changes``: size changes made (for the rate limits); ``predicted``: the forecast's
+    ask (None: no forecast), which wins when it is larger than every metric's (reason ``predicted`` when
+    that scales the group out). A metric missing still means the fallback: the forecast does not replace it."""
     if len(values) != len(rules.targets):
         raise ValueError(f"{len(values)} metric value(s) for {len(rules.targets)} target(s)")
     if any(v is None or math.isnan(v) for v in values):
@@ -59,18 +69,26 @@ def recommend(current: int, values: Sequence[float | None], rules: TrackingRules
         how = "holding the size" if rules.fallback is None else f"fallback capacity {desired}"
         return TrackingVerdict(current, desired, current, TrackingReason.FALLBACK,
                                f"metric(s) {missing} missing: {how}")
-    asks = tuple(per_metric(current, float(v), t, rules.tolerance)  # type: ignore[arg-type]
+    asks = tuple(per_metric(current, float(v), t, rules.tolerance_up, rules.tolerance_down)  # type: ignore[arg-type]
                  for v, t in zip(values, rules.targets, strict=True))
-    return settle(current, max(asks), rules, now, history, changes, asks)
+    raw = max(asks)
+    if predicted is None or predicted <= raw:
+        return settle(current, raw, rules, now, history, changes, asks)
+    verdict = settle(current, predicted, rules, now, history, changes, asks, forecast=True)
+    if verdict.desired > current and verdict.desired > _clamp(raw, rules):
+        return replace(verdict, reason=TrackingReason.PREDICTED)
+    return verdict
 
 
 def settle(current: int, raw: int, rules: TrackingRules, now: datetime, history: Sequence[Recommendation] = (),
-           changes: Sequence[Change] = (), asks: tuple[int | None, ...] = ()) -> TrackingVerdict:
+           changes: Sequence[Change] = (), asks: tuple[int | None, ...] = (),
+           forecast: bool = False) -> TrackingVerdict:
     """Steps 4-6 for a raw recommendation found by other means than ``per_metric`` (the simulator's HPA
     baseline, whose replica calculator treats booting pods as Kubernetes does): stabilisation, rate limits,
-    bounds. ``recommend`` ends here too."""
+    bounds. ``recommend`` ends here too (``forecast``: ``raw`` is the forecast's ask, larger than the metrics')."""
     if raw == current:
         return TrackingVerdict(current, current, raw, TrackingReason.NO_CHANGE,
+                               "the forecast asks the current size" if forecast else
                                "every metric within tolerance of its target", asks)
 
     stabilized = _stabilize(raw, current, now, rules, history)
@@ -83,14 +101,15 @@ def settle(current: int, raw: int, rules: TrackingRules, now: datetime, history:
             reason = TrackingReason.STABILIZED
         else:
             reason = TrackingReason.RATE_LIMITED
-        return TrackingVerdict(current, current, raw, reason, _explain(current, raw, stabilized, limited, desired),
-                               asks)
+        return TrackingVerdict(current, current, raw, reason,
+                               _explain(current, raw, stabilized, limited, desired, forecast), asks)
     reason = TrackingReason.SCALED
     if desired != raw:
         reason = (TrackingReason.STABILIZED if stabilized != raw else
                   TrackingReason.RATE_LIMITED if limited != stabilized else
                   TrackingReason.AT_MAX if desired < raw else TrackingReason.AT_MIN)
-    return TrackingVerdict(current, desired, raw, reason, _explain(current, raw, stabilized, limited, desired), asks)
+    return TrackingVerdict(current, desired, raw, reason,
+                           _explain(current, raw, stabilized, limited, desired, forecast), asks)
 
 
 def _stabilize(raw: int, current: int, now: datetime, rules: TrackingRules, history: Sequence[Recommendation]) -> int:
@@ -128,8 +147,8 @@ def _clamp(size: int, rules: TrackingRules) -> int:
     return max(rules.min_size, min(rules.max_size, size))
 
 
-def _explain(current: int, raw: int, stabilized: int, limited: int, desired: int) -> str:
-    parts = [f"metrics ask {raw} (from {current})"]
+def _explain(current: int, raw: int, stabilized: int, limited: int, desired: int, forecast: bool = False) -> str:
+    parts = [f"{'the forecast asks' if forecast else 'metrics ask'} {raw} (from {current})"]
     if stabilized != raw:
         parts.append(f"stabilisation window holds {stabilized}")
     if limited != stabilized:

@@ -37,6 +37,8 @@ class DirectionRules:
     stabilization: float = 0.0
     limits: tuple[RateLimit, ...] = ()
     select: Select = Select.MAX
+    tolerance: float | None = None   # this direction's own tolerance (None: ``TrackingRules.tolerance``), as HPA's
+    #                                  ``behavior.scaleUp/scaleDown.tolerance`` (Kubernetes 1.33)
 
 
 #: HPA's default behaviour (autoscaling/v2): up: +100 % or +4 per 15 s, whichever is more, no stabilisation;
@@ -54,6 +56,16 @@ class TrackingRules:
     min_size: int = 0
     max_size: int = 1
     fallback: int | None = None                # None: hold the current size when a metric is missing
+
+    @property
+    def tolerance_up(self) -> float:
+        """The tolerance above the target (a ratio above 1 within it keeps the size)."""
+        return self.tolerance if self.scale_up.tolerance is None else self.scale_up.tolerance
+
+    @property
+    def tolerance_down(self) -> float:
+        """The tolerance below the target."""
+        return self.tolerance if self.scale_down.tolerance is None else self.scale_down.tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,7 @@ class TrackingReason(str, Enum):
     AT_MAX = "at_max"
     AT_MIN = "at_min"
     FALLBACK = "fallback"            # a metric is missing: hold, or the fixed fallback capacity
+    PREDICTED = "predicted"          # scaled out further than the metrics ask: the forecast asks more
 
 
 @dataclass(frozen=True)
