@@ -31,6 +31,7 @@ from alertscaler.act.metrics import Metrics
 from alertscaler.act.notifying import Notifier
 from alertscaler.act.operating import Operator
 from alertscaler.act.ownership import Ownership
+from alertscaler.act.prediction import history_of
 from alertscaler.act.processing import Processor
 from alertscaler.act.queueing import GroupWorker
 from alertscaler.act.recording import exact_policies, publish
@@ -157,7 +158,8 @@ def _wire(policy: PolicyFile, store: StateStore, providers: dict[str, Provider],
         reevaluator=Reevaluator(policy, store, checker, gate),
         heal_judge=HealJudge(policy, store, providers, monitoring or (lambda: prometheus_problem(probe)), gate),
         workers=workers,
-        tracking=TrackingLoop(policy, store, query, values_of) if tracks and query is not None else None,
+        tracking=(TrackingLoop(policy, store, query, values_of, history_of(client) if client is not None else None)
+                  if tracks and query is not None else None),
         scheduler=Scheduler(policy, store) if any(g.schedule for g in groups) else None,
         anomaly=AnomalyLoop(anomalies, client.range if client is not None and anomalies else None, metrics),
         combiner=combiner,

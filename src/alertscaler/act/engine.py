@@ -44,6 +44,7 @@ from alertscaler.model.decisions import Action, ActionState, Decision, Outcome, 
 from alertscaler.model.errors import NotFound, ProviderError, StoreError, StoreUnavailable
 from alertscaler.model.groups import GroupState, GroupStatus
 from alertscaler.model.healing import HealSignal
+from alertscaler.model.prediction import PredictionView
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers.base import Provider
 from alertscaler.store.base import Receipt, StateStore
@@ -481,10 +482,15 @@ class Engine:
         try:
             self._publish(await anyio.to_thread.run_sync(self.tracking.run, self.clock()))
         finally:
+            self.metrics.show_forecasts(self.tracking.forecasts())
             if self.tracking.evaluated > evaluated:
                 self.metrics.tracking_cycle.observe(time.monotonic() - started)
                 self.metrics.tracking_groups.inc(self.tracking.evaluated - evaluated)
                 self.metrics.tracking_requests.inc(self._tracking_requests() - requests)
+
+    def predictions(self) -> dict[str, PredictionView]:
+        """Each ``predict`` group's last forecast, or why it has none (``status``)."""
+        return self.tracking.forecasts() if self.tracking is not None else {}
 
     def _tracking_requests(self) -> int:
         return self._combiner.requests if self._combiner is not None else 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from alertscaler.model.prediction import PredictionView
 
 
 class Metrics:
@@ -58,6 +62,21 @@ class Metrics:
             "alertscaler_tracking_prometheus_requests_total",
             "Requests to Prometheus' query API made by target tracking (queries are combined into few)",
             registry=r)
+        # predictive scaling (act.prediction): a group's series are absent while it has no forecast
+        self.forecast = Gauge(
+            "alertscaler_forecast", "The group's load forecast (predict.query's unit) one predict.lead ahead: "
+            "bound=mean, lower or upper (the band: the central 2 x predict.quantile - 1 of the forecast)",
+            ["group", "bound"], registry=r)
+        self.forecast_desired = Gauge(
+            "alertscaler_forecast_desired", "Capacity the forecast's upper bound needs (ceil(upper / "
+            "predict.per_instance), before the bounds)", ["group"], registry=r)
+        self.forecast_skill = Gauge(
+            "alertscaler_forecast_skill", "1 - the forecast's mean squared one-step error / the last value's (above "
+            "predict.min_skill the forecast is used)", ["group"], registry=r)
+        self.forecast_applied = Gauge(
+            "alertscaler_forecast_applied", "1 when the forecast takes part in the group's decisions (it has skill "
+            "and predict.forecast_only is off), else 0", ["group"], registry=r)
+        self._forecast_groups: set[str] = set()
         # anomaly scores (act.anomaly): absent while a score cannot be computed
         self.anomaly_score = Gauge(
             "alertscaler_anomaly_score", "Anomaly score of a configured series (anomaly: in the policy file): "
@@ -72,3 +91,23 @@ class Metrics:
         self.anomaly_evaluations = Counter(
             "alertscaler_anomaly_evaluations_total", "Anomaly score evaluations by result: ok, insufficient_data "
             "(too few points), error (the query failed)", ["name", "result"], registry=r)
+
+    def show_forecasts(self, views: Mapping[str, PredictionView]) -> None:
+        """Set the forecast gauges from each predict group's view; drop the series of groups without one."""
+        shown: set[str] = set()
+        for group, view in views.items():
+            f = view.forecast
+            if f is None:
+                continue
+            shown.add(group)
+            for bound, value in (("mean", f.mean), ("lower", f.lower), ("upper", f.upper)):
+                self.forecast.labels(group, bound).set(value)
+            self.forecast_desired.labels(group).set(f.ask)
+            self.forecast_skill.labels(group).set(f.skill)
+            self.forecast_applied.labels(group).set(1 if f.applies and not view.forecast_only else 0)
+        for group in self._forecast_groups - shown:
+            for bound in ("mean", "lower", "upper"):
+                self.forecast.remove(group, bound)
+            for gauge in (self.forecast_desired, self.forecast_skill, self.forecast_applied):
+                gauge.remove(group)
+        self._forecast_groups = shown

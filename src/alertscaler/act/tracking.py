@@ -15,6 +15,14 @@ interval, as if that decision had come just after the cycle.
 
 A metric that cannot be read (no series, several series, bad PromQL, Prometheus down) is missing: the
 group's ``fallback`` applies (hold the size, or a fixed safe capacity) and the decision says why.
+
+A group with a ``predict`` section also gets its forecast at each evaluation (``act.prediction``: range
+queries of its history, one group at a time, before the write transactions); the forecast's ask is combined
+with the metrics' by ``decide.tracking.recommend`` (the larger wins; reason ``predicted`` when the forecast
+scales the group out further than the metrics would). With ``predict.forecast_only`` the metrics alone decide;
+when the forecast would have changed the outcome, the decision says so, and a move only the forecast wanted is
+recorded as a ``forecast_only`` skip (from/to: what it would have done). ``forecasts()`` gives each predict
+group's ``PredictionView`` (``/metrics``, ``status``).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alertscaler.act.ownership import Drives, drives_all
+from alertscaler.act.prediction import GroupPredictor, History
 from alertscaler.act.recording import About, Recorded, effective, gate_of, record
 from alertscaler.config import GroupConfig, PolicyFile
 from alertscaler.decide.tracking import recommend
@@ -33,6 +42,7 @@ from alertscaler.model.decisions import Outcome, Reason, Trigger, Verdict
 from alertscaler.model.errors import QueryError
 from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction
+from alertscaler.model.prediction import Forecast, PredictionView
 from alertscaler.model.tracking import Change, Recommendation, TrackingReason, TrackingVerdict
 from alertscaler.prometheus.combining import one_by_one
 from alertscaler.store.base import StateStore, Tx
@@ -50,7 +60,7 @@ _REASONS = {
     TrackingReason.SCALED: Reason.SCALED, TrackingReason.NO_CHANGE: Reason.NO_CHANGE,
     TrackingReason.STABILIZED: Reason.STABILIZED, TrackingReason.RATE_LIMITED: Reason.RATE_LIMITED,
     TrackingReason.AT_MAX: Reason.AT_MAX, TrackingReason.AT_MIN: Reason.AT_MIN,
-    TrackingReason.FALLBACK: Reason.FALLBACK,
+    TrackingReason.FALLBACK: Reason.FALLBACK, TrackingReason.PREDICTED: Reason.PREDICTED,
 }
 
 
@@ -74,6 +84,7 @@ class _Plan:
     problems: list[str]
     seen: GroupState
     pauses: tuple[Pause, ...] = ()  # operators' pauses, read once per cycle
+    forecast: Forecast | None = None  # the group's forecast this cycle (a ``predict`` section)
 
 
 class TrackingLoop:
@@ -85,11 +96,13 @@ class TrackingLoop:
     size changed since the read (an alert's decision, a manual scale in between)."""
 
     def __init__(self, policy: PolicyFile, store: StateStore, query: Query,
-                 values_of: ValuesOf | None = None) -> None:
+                 values_of: ValuesOf | None = None, history: History | None = None) -> None:
         self.groups = {name: g for name, g in policy.groups.items() if g.track is not None}
         self.store = store
         self.values_of = values_of or one_by_one(query)
         self.memory = {name: _Memory() for name in self.groups}
+        self.predictors = {name: GroupPredictor(name, g.predict, history)
+                           for name, g in self.groups.items() if g.predict is not None}
         self.evaluated = 0  # group evaluations so far (for /metrics)
         self.drives: Drives = drives_all  # several replicas: the engine sets its replica's (act.ownership)
 
@@ -99,6 +112,12 @@ class TrackingLoop:
         for name in groups:
             if name in self.memory and name in old.memory:
                 self.memory[name] = old.memory[name]
+            if name in self.predictors and name in old.predictors:
+                self.predictors[name] = old.predictors[name]
+
+    def forecasts(self) -> dict[str, PredictionView]:
+        """Each ``predict`` group's last forecast (or why it has none)."""
+        return {name: p.view() for name, p in self.predictors.items()}
 
     def run(self, now: datetime) -> list[Recorded]:
         due: list[tuple[str, GroupConfig, _Memory]] = []
@@ -123,7 +142,9 @@ class TrackingLoop:
         for name, group, memory in due:
             values, problems = _values(group, answers)
             seen = sizes.get(name) or GroupState(name, group.initial_desired)
-            plan = _Plan(name, group, memory, values, problems, seen, pauses)
+            predictor = self.predictors.get(name)
+            forecast = predictor.forecast(now) if predictor is not None else None
+            plan = _Plan(name, group, memory, values, problems, seen, pauses, forecast)
             if self._must_record(plan, now):
                 plans.append(plan)
         for start in range(0, len(plans), WRITE_CHUNK):
@@ -148,9 +169,24 @@ class TrackingLoop:
         memory.changes = [c for c in memory.changes if c.at > now - keep]
         # as HPA does: the size found at start counts as a recommendation
         history = memory.history if memory.seeded else [*memory.history, Recommendation(now, desired)]
-        verdict = recommend(desired, plan.values, rules, now, history, memory.changes)
+        forecast = plan.forecast
+        ask = forecast.ask if forecast is not None and forecast.applies else None
+        only = group.predict is not None and group.predict.forecast_only
+        verdict = recommend(desired, plan.values, rules, now, history, memory.changes,
+                            predicted=None if only else ask)
+        message = _message(verdict, plan.values, plan.problems, forecast)
         said = Verdict(Outcome.ACTED if verdict.acts else Outcome.SKIPPED, _REASONS[verdict.reason], desired,
-                       verdict.desired, _message(verdict, plan.values, plan.problems))
+                       verdict.desired, message)
+        if only and ask is not None:
+            would = recommend(desired, plan.values, rules, now, history, memory.changes, predicted=ask)
+            if would.desired != verdict.desired:
+                if verdict.acts:
+                    said = replace(said, message=f"{message} (forecast_only: with the forecast it would have been "
+                                                 f"{desired} -> {would.desired})")
+                else:
+                    said = Verdict(Outcome.SKIPPED, Reason.FORECAST_ONLY, desired, would.desired,
+                                   f"forecast_only: would have {would.message}; "
+                                   f"{_message(verdict, plan.values, plan.problems, forecast)}")
         about = About(plan.name, TRACK_POLICY, Trigger.TRACKING, group)
         return verdict, effective(said, group, gate_of(plan.pauses, about, state, now))
 
@@ -205,9 +241,14 @@ def _values(group: GroupConfig, answers: Mapping[str, float | QueryError]) -> tu
     return values, problems
 
 
-def _message(verdict: TrackingVerdict, values: list[float | None], problems: list[str]) -> str:
+def _message(verdict: TrackingVerdict, values: list[float | None], problems: list[str],
+             forecast: Forecast | None = None) -> str:
     shown = ", ".join("missing" if v is None else f"{v:.4g}" for v in values)
     text = f"metric value(s) {shown}: {verdict.message}"
     if problems:
         text += " (" + "; ".join(problems) + ")"
+    if forecast is not None:
+        text += f"; {forecast.describe()}"
+        if not forecast.applies:
+            text += f" (not used: skill {forecast.skill:.2f}, the forecast does no better than the last value)"
     return text

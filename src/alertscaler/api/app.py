@@ -121,8 +121,9 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         states = {s.name: s for s in await anyio.to_thread.run_sync(engine.reads.group_states)}
         pauses = await anyio.to_thread.run_sync(engine.reads.pauses)
         approvals = await anyio.to_thread.run_sync(engine.reads.approvals)
+        predictions = engine.predictions()
         return JSONResponse([views.group(n, g, states.get(n), engine.statuses.get(n), now=engine.clock(),
-                                         pauses=pauses, approvals=approvals)
+                                         pauses=pauses, approvals=approvals, prediction=predictions.get(n))
                              for n, g in engine.policy.groups.items()])
 
     async def get_group(request: Request) -> Response:
@@ -141,7 +142,8 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         approvals = await anyio.to_thread.run_sync(engine.reads.approvals, name)
         status = await engine.live_status(name)
         return JSONResponse(views.group(name, config, state, status, members=True, now=engine.clock(),
-                                        pauses=pauses, approvals=approvals))
+                                        pauses=pauses, approvals=approvals,
+                                        prediction=engine.predictions().get(name)))
 
     async def scale(request: Request) -> Response:
         """

@@ -192,6 +192,9 @@ SCHEMAS: dict[str, Any] = {
                                                                "none), when one next opens"},
             "pending_approvals": {"type": "array", "items": _ref("Approval"),
                                   "description": "the group's changes waiting for approval"},
+            "predict": {"type": "object", "description": "groups with predict: the last forecast (null: none yet; "
+                                                         "mean, lower, upper, desired, skill, applied, for, "
+                                                         "seasons_s, ...), forecast_only, problem (null: fine)"},
             "detail": {"type": "string"},
             "members": {"type": "array", "items": _ref("Member"), "description": "GET /groups/{name} only"},
         },

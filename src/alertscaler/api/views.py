@@ -15,6 +15,7 @@ from alertscaler.model.approvals import ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, Decision
 from alertscaler.model.groups import GroupState, GroupStatus, Member
+from alertscaler.model.prediction import PredictionView
 
 
 def plain(value: Any) -> Any:
@@ -89,7 +90,8 @@ def change_freeze(config: GroupConfig, now: datetime) -> dict[str, Any]:
 
 def group(name: str, config: GroupConfig, state: GroupState | None, status: GroupStatus | None,
           members: bool = False, now: datetime | None = None, pauses: list[Pause] | None = None,
-          approvals: list[PendingApproval] | None = None) -> dict[str, Any]:
+          approvals: list[PendingApproval] | None = None,
+          prediction: PredictionView | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
         "provider": config.provider_type,
@@ -115,11 +117,27 @@ def group(name: str, config: GroupConfig, state: GroupState | None, status: Grou
         out["change_freeze"] = change_freeze(config, now)
     if approvals is not None and now is not None:
         out["pending_approvals"] = [approval(a, now) for a in approvals if a.group == name and a.waiting(now)]
+    if config.predict is not None:
+        out["predict"] = predict(prediction, config.predict.forecast_only)
     if status is not None and status.detail:
         out["detail"] = status.detail
     if members:
         out["members"] = [member(m) for m in (status.members if status else ())]
     return out
+
+
+def predict(view: PredictionView | None, forecast_only: bool) -> dict[str, Any]:
+    """A predict group's forecast (null: none yet) and why there is none or the last read failed."""
+    f = view.forecast if view is not None else None
+    return {
+        "forecast_only": forecast_only,
+        "problem": view.problem if view is not None else "no forecast yet (made at the group's tracking evaluations)",
+        "forecast": None if f is None else {
+            "made_at": plain(f.made_at), "for": plain(f.for_at), "mean": f.mean, "lower": f.lower, "upper": f.upper,
+            "quantile": f.quantile, "desired": f.ask, "skill": f.skill, "applied": f.applies and not forecast_only,
+            "points": f.points, "seasons_s": list(f.seasons), "fitted_at": plain(f.fitted_at),
+            "data_until": plain(f.data_until)},
+    }
 
 
 def schedule(config: GroupConfig, now: datetime) -> dict[str, Any]:

@@ -164,6 +164,9 @@ def print_groups(groups: list[dict[str, Any]]) -> None:
         for a in g.get("pending_approvals") or []:
             notes.append(f"{g['name']}: waits for approval {a['id']}: {a['what']} ({a['why']}) until "
                          f"{a['expires_at'][:19]} UTC: alertscaler approve {a['id']}")
+        predicted = g.get("predict")
+        if predicted:
+            notes.append(f"{g['name']}: {_forecast_note(predicted)}")
         paused = g.get("paused")
         if paused:
             notes.append(f"{g['name']}: PAUSED{' (every group)' if paused['group'] is None else ''} "
@@ -176,6 +179,25 @@ def print_groups(groups: list[dict[str, Any]]) -> None:
     out.print(table)
     for note in notes:
         out.print(note)
+
+
+def _forecast_note(predicted: dict[str, Any]) -> str:
+    """One line on a predict group's forecast: what it says, whether it is used, or why there is none."""
+    f = predicted.get("forecast")
+    problem = predicted.get("problem")
+    if f is None:
+        return f"no forecast: {problem}"
+    band = f"{(2 * f['quantile'] - 1) * 100:.0f} % band {f['lower']:.4g}..{f['upper']:.4g}"
+    seasons = ", ".join(_season(s) for s in f["seasons_s"]) or "no season learned yet"
+    used = ("applied" if f["applied"] else "forecast_only: not applied" if predicted.get("forecast_only")
+            else f"not used (skill {f['skill']:.2f}: no better than the last value)")
+    text = (f"forecast {f['mean']:.4g} ({band}) at {f['for'][11:19]} UTC needs {f['desired']}: {used}; "
+            f"{f['points']} points, seasons: {seasons}")
+    return f"{text}; last read failed: {problem}" if problem else text
+
+
+def _season(seconds: float) -> str:
+    return {86400.0: "daily", 604800.0: "weekly"}.get(float(seconds), f"{seconds:g} s")
 
 
 def since(text: str) -> str:

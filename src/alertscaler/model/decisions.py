@@ -44,6 +44,9 @@ class Reason(str, Enum):
     STABILIZED = "stabilized"        # the stabilisation window held the size (or part of the change)
     RATE_LIMITED = "rate_limited"    # the change was cut by a rate limit
     FALLBACK = "fallback"            # a metric is missing: hold the size, or the fixed fallback capacity
+    # predictive scaling (``decide.prediction``, a group's ``predict`` section)
+    PREDICTED = "predicted"          # acted: the forecast asks more than the metrics (capacity ready one lead ahead)
+    FORECAST_ONLY = "forecast_only"  # the forecast would have moved the group; predict.forecast_only: nothing done
     # checked step policies (``guard`` / ``size_by``)
     CHECKING = "checking"            # (an alert's reason only) firing, its live check not made yet
     GUARD_FAILED = "guard_failed"    # the alert fired but its guard no longer holds: a stale alert, skipped
