@@ -107,10 +107,24 @@ def test_each_construct_compiles(expression: str, match_by: tuple[str, ...], exp
 def test_missing_data_is_an_alert(expression: str, match_by: tuple[str, ...], expr: str, for_: float) -> None:
     rules = compile_alarm(monasca(expression, match_by), TR)
 
-    assert len(rules) == 2
+    assert len(rules) == 3
     assert (rules[1].alert, rules[1].expr, rules[1].for_) == ("a:insufficient_data", expr, for_)
     assert rules[1].labels == {"alertscaler_alarm": "a", "alertscaler_alarm_state": "insufficient_data",
                                "severity": "low"}
+
+
+@pytest.mark.parametrize(("expression", "match_by", "expr"), [
+    ("avg(m, 120) > 1 times 2", (), "group(last_over_time(m[2m]))"),
+    ("last(m) > 1", (), "group(m)"),
+    ("avg(m) > 1 or avg(n) > 1", (), "(group(last_over_time(m[1m]))) and (group(last_over_time(n[1m])))"),
+    ("avg(m) > 1", ("hostname",), "group by (instance) (last_over_time(m[1m]))"),
+    ("count(m, deterministic) > 1 or avg(n) > 1", (), "group(last_over_time(n[1m]))"),
+], ids=["window", "last-instant", "every-metric", "per-dimension-set", "only-the-non-deterministic"])
+def test_data_present_is_an_alert_too(expression: str, match_by: tuple[str, ...], expr: str) -> None:
+    rule = compile_alarm(monasca(expression, match_by), TR)[2]
+
+    assert (rule.alert, rule.expr, rule.for_) == ("a:ok", expr, 0)
+    assert rule.labels == {"alertscaler_alarm": "a", "alertscaler_alarm_state": "ok", "severity": "low"}
 
 
 def test_a_deterministic_alarm_has_no_missing_data_rule() -> None:
@@ -124,10 +138,11 @@ def test_alarm_alerts_carry_what_routes_them() -> None:
 """)
     rules = policy.rules_with_alarms()
     assert rules is not None and [g.name for g in rules.groups] == [RULE_GROUP]
-    alarm, missing = rules.groups[0].rules
+    alarm, missing, present = rules.groups[0].rules
     assert alarm.all_labels() == {"alertscaler_alarm": "cpu_high", "alertscaler_alarm_state": "alarm",
                                   "severity": "critical", "alertscaler_group": "web"}
     assert missing.all_labels()["alertscaler_alarm_state"] == "insufficient_data"
+    assert present.all_labels()["alertscaler_alarm_state"] == "ok"
     assert alarm.annotations == {"summary": "cpu_high: avg(cpu_util) > 70", "description": "instance running hot",
                                  "value": "{{ $value }}"}
 

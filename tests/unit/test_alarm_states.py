@@ -39,8 +39,9 @@ def at(seconds: float) -> datetime:
 
 
 def ev(what: str, t: float, fp: str = "") -> Event:
-    """``alarm+`` / ``alarm-`` (condition alert firing / resolved), ``data+`` / ``data-`` (missing-data alert)."""
-    signal = AlarmSignal.ALARM if what.startswith("alarm") else AlarmSignal.INSUFFICIENT_DATA
+    """``alarm+`` / ``alarm-`` (condition alert firing / resolved), ``data+`` / ``data-`` (missing-data alert),
+    ``ok+`` / ``ok-`` (data-present alert)."""
+    signal = {"alarm": AlarmSignal.ALARM, "data": AlarmSignal.INSUFFICIENT_DATA, "ok": AlarmSignal.OK}[what[:-1]]
     return Event(fp or what[:-1], signal, what.endswith("+"), at(t), value="91" if what == "alarm+" else None)
 
 
@@ -60,13 +61,19 @@ def ev(what: str, t: float, fp: str = "") -> Event:
     (AODH, [ev("alarm+", 0, "a"), ev("alarm+", 5, "b"), ev("alarm-", 60, "a")], [ALARM]),
     (AODH, [ev("alarm+", 0, "a"), ev("alarm+", 5, "b"), ev("alarm-", 60, "a"), ev("alarm-", 70, "b")], [ALARM, OK]),
     (AODH, [ev("alarm+", 0), ev("alarm-", 60), ev("alarm+", 120)], [ALARM, OK, ALARM]),
+    (AODH, [ev("ok+", 0)], [OK]),
+    (AODH, [ev("ok+", 0), ev("alarm+", 10), ev("alarm-", 20)], [OK, ALARM, OK]),
+    (AODH, [ev("ok+", 0), ev("data+", 30), ev("ok-", 31)], [OK, INSUFFICIENT]),
+    (AODH, [ev("ok+", 0), ev("data+", 30), ev("ok-", 31), ev("data-", 60), ev("ok+", 61)],
+     [OK, INSUFFICIENT, OK]),
     (MONASCA_DETERMINISTIC, [ev("alarm-", 0)], []),
     (MONASCA_DETERMINISTIC, [ev("alarm+", 0), ev("alarm-", 60)], [ALARM, OK]),
 ], ids=["nothing-yet", "firing-alarms", "resolved-is-ok", "alarm-then-ok", "resend-changes-nothing",
         "no-data-from-the-start", "data-comes", "data-goes-while-alarming", "data-back-still-alarming",
         "data-back-condition-gone", "missing-data-wins-over-alarm", "late-firing-after-its-resolution-ignored",
         "any-series-firing-is-alarm", "ok-when-every-series-resolved", "alarm-again",
-        "deterministic-starts-ok", "deterministic-alarm-and-back"])
+        "data-present-leaves-the-initial-state", "data-present-then-alarm-and-back", "data-goes",
+        "data-goes-and-comes-back", "deterministic-starts-ok", "deterministic-alarm-and-back"])
 def test_states_follow_the_alerts(definition: AlarmDefinition, events: list[Event],
                                   states: list[AlarmState]) -> None:
     status = AlarmStatus.initial(definition, {})
@@ -104,7 +111,7 @@ def test_monasca_names_its_states() -> None:
     status, lost = apply(AlarmStatus.initial(definition, {}), ev("data-", 0), definition, at(1))
     _, gone = apply(status, ev("data+", 60), definition, at(61))
 
-    assert lost is not None and lost.reason.startswith("Transition to OK due to data is present again")
+    assert lost is not None and lost.reason.startswith("Transition to OK due to data is present")
     assert gone is not None and gone.reason == "Transition to UNDETERMINED due to no data for cpu.user_perc"
     assert [shown(s, Style.MONASCA) for s in AlarmState] == ["OK", "ALARM", "UNDETERMINED"]
     assert [shown(s, Style.AODH) for s in AlarmState] == ["ok", "alarm", "insufficient data"]

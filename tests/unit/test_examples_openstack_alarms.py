@@ -70,6 +70,8 @@ def test_generated_files_are_a_fresh_render(policy: PolicyFile) -> None:
     assert not stale, f"{', '.join(stale)} differ from a fresh render; {hint}"
     rules = yaml.safe_load((GENERATED / "rules" / "alertscaler.rules.yml").read_text())
     assert [r["alert"] for r in rules["groups"][0]["rules"] if ":" not in r["alert"]] == list(policy.alarms)
+    assert {r["alert"] for r in rules["groups"][0]["rules"] if r["alert"].endswith(":ok")} == {
+        f"{name}:ok" for name in policy.alarms}  # every alarm here reads data that can be missing
 
 
 def test_check_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,9 @@ are PromQL's (every comparison aggregates by the same ``match_by`` labels, so th
 Missing data is an alert too (unless the alarm is deterministic): a companion rule fires while a metric the
 condition reads has no sample for a period (``absent_over_time``), or, with ``match_by``, while a dimension set
 seen within ``absent_lookback`` has none (``group by (...) (last_over_time(x[lookback])) unless ...``); its
-``for`` is ``(2·N-1)·P``, so the state changes after ``2·N·P`` without data (Monasca's rule).
+``for`` is ``(2·N-1)·P``, so the state changes after ``2·N·P`` without data (Monasca's rule). A third rule fires
+while every metric has data (``NAME:ok``, per dimension set): it takes the alarm out of its initial state
+(INSUFFICIENT_DATA / UNDETERMINED) to OK without the condition having to hold once.
 """
 
 from __future__ import annotations
@@ -189,9 +191,14 @@ def insufficient_data_alert(name: str) -> str:
     return f"{name}:insufficient_data"
 
 
+def data_alert(name: str) -> str:
+    """The alert name of an alarm's data-present rule."""
+    return f"{name}:ok"
+
+
 def compile_alarm(alarm: AlarmDefinition, tr: Translations) -> list[CompiledRule]:
-    """The alarm's rules: the condition's, and (unless deterministic) the missing-data companion's.
-    Raises ``CompileError``."""
+    """The alarm's rules: the condition's, and (unless deterministic) the missing-data companion's and the
+    data-present one's. Raises ``CompileError``."""
     by = tuple(dict.fromkeys(tr.label(d) for d in alarm.match_by))
     labels = {ALARM_LABEL: alarm.name, "severity": alarm.severity}
     condition = alarm.condition
@@ -213,6 +220,11 @@ def compile_alarm(alarm: AlarmDefinition, tr: Translations) -> list[CompiledRule
             " or ".join(f"({p})" for p in parts), float(wait),
             {**labels, SIGNAL_LABEL: AlarmSignal.INSUFFICIENT_DATA.value},
             {"summary": f"{alarm.name}: no data for {', '.join(alarm.metrics())}"}))
+        present = list(dict.fromkeys(_present(s, by, tr) for s in missing))
+        rules.append(CompiledRule(
+            data_alert(alarm.name), present[0] if len(present) == 1 else " and ".join(f"({p})" for p in present),
+            0.0, {**labels, SIGNAL_LABEL: AlarmSignal.OK.value},
+            {"summary": f"{alarm.name}: data for {', '.join(alarm.metrics())}"}))
     return rules
 
 
@@ -256,6 +268,14 @@ def _operand(expr: Expression, parent: Logical, by: tuple[str, ...], tr: Transla
     left-associative), another operator in parentheses."""
     text = _expression(expr, by, tr)
     return text if isinstance(expr, Logical) and expr.op is parent.op else f"({text})"
+
+
+def _present(sub: SubExpression, by: tuple[str, ...], tr: Translations) -> str:
+    """Series while the comparison's metric has data (per ``by`` dimension set): the complement of ``_absent``."""
+    series = _series(sub, tr)
+    window = series.instant() if sub.function is Function.LAST and not by else (
+        f"last_over_time({series.over(60.0 * 5 if sub.function is Function.LAST else sub.period)})")
+    return f"group by ({', '.join(by)}) ({window})" if by else f"group({window})"
 
 
 def _absent(sub: SubExpression, by: tuple[str, ...], tr: Translations) -> str:

@@ -4,12 +4,13 @@ alerts the alarm's generated rules send. No I/O, no clock: time is an argument.
 
 An alarm compiles (``model.alarm_promql``) to an alerting rule whose alerts carry ``alertscaler_alarm: NAME``
 and ``alertscaler_alarm_state: alarm`` (firing: the condition holds), and, unless deterministic, a companion
-rule for missing data (``alertscaler_alarm_state: insufficient_data``). ``apply`` folds each alert event into
-the alarm's status: every alert (by fingerprint) is remembered with whether it fires and since when, and the
-state is INSUFFICIENT_DATA while any missing-data alert fires, else ALARM while any condition alert fires, else
-OK. An event older than the one already known for the same alert is ignored (a late re-delivery), so the order
-notifications arrive in does not change the outcome. A state change is a ``Transition``, carrying the actions
-due for the new state.
+rule for missing data (``alertscaler_alarm_state: insufficient_data``) and one for data present
+(``alertscaler_alarm_state: ok``, so that an alarm whose condition never held leaves its initial state). ``apply``
+folds each alert event into the alarm's status: every alert (by fingerprint) is remembered with whether it fires
+and since when, and the state is INSUFFICIENT_DATA while any missing-data alert fires, else ALARM while any
+condition alert fires, else OK. An event older than the one already known for the same alert is ignored (a late
+re-delivery), so the order notifications arrive in does not change the outcome. A state change is a
+``Transition``, carrying the actions due for the new state.
 
 Called by ``act.alarming`` (inside the transaction that records the notification), read by ``store``, ``api``.
 """
@@ -62,10 +63,13 @@ def shown(state: AlarmState, style: Style) -> str:
 
 
 class AlarmSignal(str, Enum):
-    """What an alarm alert stands for while it fires (its ``alertscaler_alarm_state`` label)."""
+    """What an alarm alert stands for while it fires (its ``alertscaler_alarm_state`` label): the condition holds
+    (``alarm``), data is missing (``insufficient_data``), or data is there (``ok``: OK unless another says
+    otherwise; it takes an alarm out of its initial state without waiting for the condition to hold once)."""
 
     ALARM = "alarm"
     INSUFFICIENT_DATA = "insufficient_data"
+    OK = "ok"
 
 
 #: severities: Aodh's (low, moderate, critical) and Monasca's (LOW, MEDIUM, HIGH, CRITICAL), kept lower-case
@@ -296,8 +300,8 @@ def _reason(definition: AlarmDefinition, old: AlarmState, new: AlarmState, event
         why = f"{definition.condition} is true{value}"
     elif new is AlarmState.INSUFFICIENT_DATA:
         why = f"no data for {', '.join(definition.metrics())}"
-    elif old is AlarmState.INSUFFICIENT_DATA and event.signal is AlarmSignal.INSUFFICIENT_DATA:
-        why = "data is present again and the condition does not hold"
+    elif old is AlarmState.INSUFFICIENT_DATA and event.signal is not AlarmSignal.ALARM:
+        why = "data is present and the condition does not hold"
     else:
         why = f"{definition.condition} is no longer true"
     return f"Transition to {shown(new, definition.style)} due to {why}"
