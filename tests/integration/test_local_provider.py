@@ -206,7 +206,14 @@ def test_killed_instance_is_reported_failed_and_replaced(make_local: MakeLocal, 
     victim, survivor = provider.members()
     os.kill(int(victim.labels["pid"]), signal.SIGKILL)
 
-    wait_for(lambda: provider.status().current == 1, timeout=5, interval=0.05, what="the victim counted out")
+    # wait until the process is gone, not merely failing its health check: a process still exiting after
+    # SIGKILL (its sockets closed, not yet a zombie) is counted out by the probe but alive to a scale
+    def victim_gone() -> bool:
+        status = provider.status()
+        gone = any(m.id == victim.id and m.labels.get("problem") == "process not running" for m in status.members)
+        return gone and status.current == 1
+
+    wait_for(victim_gone, timeout=30, interval=0.05, what="the victim's process gone and counted out")
     states = {m.id: m.state for m in provider.status().members}
     assert states == {victim.id: MemberState.FAILED, survivor.id: MemberState.RUNNING}
 
