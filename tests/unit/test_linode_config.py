@@ -142,9 +142,9 @@ def test_every_problem_at_its_path(tmp_path: Path) -> None:
     (f"token: {TOKEN}, label_prefix: 'as--'", "label_prefix", "must not contain '--', '__' or '..' "
                                                                  "(Linode labels cannot)"),
     (f"token: {TOKEN}, stackscript_data: {{a: b}}", "", "stackscript_data needs stackscript_id"),
-    (f"token: {TOKEN}, stackscript_id: 10079, user_data: '#cloud-config'", "",
+    (f"token: {TOKEN}, stackscript_id: 10079, user_data: '#!/bin/sh'", "",
      "give either a StackScript (stackscript_id) or cloud-init user data, not both"),
-    (f"token: {TOKEN}, user_data: x, user_data_file: /etc/hostname", "",
+    (f"token: {TOKEN}, user_data: '#!/bin/sh', user_data_file: /etc/hostname", "user_data_file",
      "give either user_data or user_data_file, not both"),
     (f"token: {TOKEN}, private_ip: false, nodebalancer: {{id: 1, config_id: 2, port: 80}}", "",
      "nodebalancer needs private_ip: true (NodeBalancer backends are private addresses)"),

@@ -114,8 +114,10 @@ def test_every_problem_at_its_path(tmp_path: Path) -> None:
     ("{type: openstack-nova, image: i, flavor: f, networks: [{port: p, fixed_ip: 10.0.0.1}]}", "networks[0]",
      "fixed_ip goes with uuid (a port has its own addresses)"),
     ("{type: openstack-nova, image: i, flavor: f, user_data: 'hostname: {hostname}'}", "user_data",
-     "unknown placeholder(s) {hostname} (known: {group}, {name}; ${VAR} and {{ jinja }} are left as they are)"),
-    ("{type: openstack-nova, image: i, flavor: f, user_data: x, user_data_file: /etc/hostname}", "",
+     "unknown placeholder(s) {hostname} (known: {group}, {name}, {index}; ${VAR} and {{ jinja }} are left as they "
+     "are)"),
+    ("{type: openstack-nova, image: i, flavor: f, user_data: '#!/bin/sh', user_data_file: /etc/hostname}",
+     "user_data_file",
      "give either user_data or user_data_file, not both"),
     ("{type: openstack-nova, image: i, flavor: f, boot_timeout: 5s, poll_interval: 10s}", "",
      "poll_interval must not be longer than boot_timeout"),
@@ -137,8 +139,8 @@ def test_single_problems(provider: str, path: str, message: str) -> None:
 def test_user_data_file_with_an_unknown_placeholder(tmp_path: Path) -> None:
     (tmp_path / "ud.sh").write_text("#!/bin/sh\necho {grp}\n")
     found = problems("      {type: openstack-nova, image: i, flavor: f, user_data_file: ud.sh}\n", tmp_path)
-    assert found == {f"{P}.user_data_file": "unknown placeholder(s) {grp} (known: {group}, {name}; ${VAR} and "
-                                             "{{ jinja }} are left as they are)"}
+    assert found == {f"{P}.user_data_file": f"{tmp_path / 'ud.sh'}: unknown placeholder(s) {{grp}} (known: "
+                                             "{group}, {name}, {index}; ${VAR} and {{ jinja }} are left as they are)"}
 
 
 def test_secrets_are_not_echoed_in_problems() -> None:

@@ -127,7 +127,8 @@ def test_template_renders_only_its_placeholders() -> None:
 @pytest.mark.parametrize(("template", "message"), [
     ("hostname: {hostname}\n", "unknown placeholder(s) {hostname}"),
     ("{gruop} {name} {x}", "unknown placeholder(s) {gruop}, {x}"),
-    ("x" * MAX_USER_DATA, "once base64-encoded; Nova accepts at most 65535"),
+    ("#!/bin/sh\n" + "x" * MAX_USER_DATA, "once base64-encoded for the longest instance names; Nova accepts at "
+                                        "most 65535"),
 ], ids=["typo", "several", "too-large"])
 def test_template_errors(template: str, message: str) -> None:
     with pytest.raises(ValueError) as info:

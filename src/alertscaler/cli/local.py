@@ -52,6 +52,7 @@ def check(args: argparse.Namespace) -> int:
     print_freeze_warnings(policy)
     print_drain_warnings(policy)
     print_silence_note(policy)
+    print_user_data(policy)
     exposed = print_auth_warning(policy)
     code = check_generated(policy, path, args)
     if exposed and code == EXIT_OK:
@@ -73,6 +74,20 @@ def print_auth_warning(policy: PolicyFile) -> bool:
         return False
     err.print(f"  [bold red]DANGER[/bold red]: {escape(warning)}", highlight=False)
     return True
+
+
+def print_user_data(policy: PolicyFile) -> None:
+    """Each group's user data (validated at load): its format, size against the cloud's limit, and warnings
+    (cloud-config keys no cloud-init module reads). Read through the provider config's ``user_data_report``."""
+    for name, group in policy.groups.items():
+        report = getattr(group.provider, "user_data_report", None)
+        found = report() if callable(report) else None
+        if found is None:
+            continue
+        out.print(f"  {name}: user data {found.summary()}", highlight=False, markup=False)
+        for warning in found.warnings:
+            err.print(f"  {name}: WARNING: groups.{name}.provider.{found.key}: {warning}", highlight=False,
+                      markup=False)
 
 
 def print_silence_note(policy: PolicyFile) -> None:

@@ -9,10 +9,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from alertscaler.model.durations import PositiveDuration
+from alertscaler.providers.common import userdata
 from alertscaler.providers.common.env import checked_env
+
+#: the placeholders an exec group's user data may use: its command creates and names the instances itself
+USER_DATA_PLACEHOLDERS = ("group",)
+_WHY_NOT = ("the command creates and names the instances: it finds the user data rendered for the group in "
+            "AS_USER_DATA_FILE and fills in each instance's own values")
 
 #: heal action -> the ``ExecConfig`` key naming its command
 HEAL_COMMANDS: dict[str, str] = {"replace": "heal_command", "reboot": "reboot_command",
@@ -57,6 +73,12 @@ class ExecConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, repr=False)
     workdir: str | None = None
     temporary_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] = Field(default_factory=lambda: [75])
+    #: cloud-init user data for the machines the command boots ({group} only), written to a file whose path the
+    #: scale and heal commands get in AS_USER_DATA_FILE
+    user_data: str | None = Field(default=None, repr=False)
+    user_data_file: str | None = None  # the same, from a file read at load (relative to the policy file)
+
+    _template: str | None = PrivateAttr(default=None)
 
 
     @field_validator("env")
@@ -64,3 +86,32 @@ class ExecConfig(BaseModel):
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         return checked_env(value, lambda name: f"{name!r}: names starting with AMX_ or AS_ are set by alertscaler"
                            if name.startswith(("AMX_", "AS_")) else None)
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        return None if value is None else userdata.check(value, None, USER_DATA_PLACEHOLDERS, _WHY_NOT)
+
+    @field_validator("user_data_file")
+    @classmethod
+    def _user_data_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("user_data") is not None:
+            raise ValueError("give either user_data or user_data_file, not both")
+        return userdata.checked_file(value, (info.context or {}).get("base"), None, USER_DATA_PLACEHOLDERS,
+                                     _WHY_NOT)
+
+    @model_validator(mode="after")
+    def _read_user_data(self) -> ExecConfig:
+        self._template = userdata.template_of(self.user_data, self.user_data_file)
+        return self
+
+    @property
+    def template(self) -> str | None:
+        """The user data template (``user_data``, or the text of ``user_data_file`` as read at load)."""
+        return self._template
+
+    def user_data_report(self) -> userdata.Report | None:
+        """What ``check`` prints about the user data (format, size, warnings; no cloud limit)."""
+        return userdata.report(self._template, self.user_data_file, None)

@@ -47,6 +47,10 @@ and nothing runs) and its address comes from there; otherwise the command gets t
 ``heal_actions(config)`` says which actions a group supports: those whose command is configured. The provider
 class has all three methods; one whose command is not configured raises ``PermanentProviderError`` naming the
 key to set.
+
+User data (``user_data`` / ``user_data_file``, checked at load by ``common.userdata``; ``{group}`` only: the
+command creates and names the instances): rendered for the group into ``<state_dir>/user-data`` (mode 0600),
+whose path the scale and heal commands get in ``AS_USER_DATA_FILE``.
 """
 
 from __future__ import annotations
@@ -62,11 +66,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest, Settled
+from alertscaler.providers.common import userdata
 from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.exec.config import HEAL_COMMANDS, Argv, ExecConfig
 from alertscaler.providers.exec.env import amx_environment, clean, heal_environment, synthetic_notification
@@ -243,6 +249,7 @@ class ExecProvider:
         body = request.notification if request.notification is not None else synthetic_notification(request)
         env = self._base_env()
         env.update(amx_environment(body, request))
+        env.update(self._user_data_env())
         env[MARKER] = self.runs.marker(request.action_id)
         stdin = (json.dumps(body, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
         with self._slots:
@@ -313,6 +320,7 @@ class ExecProvider:
         address = member.address if member is not None else None
         env = self._base_env()
         env.update(heal_environment(group, member_id, address, action))
+        env.update(self._user_data_env())
         described: dict[str, Any] = {"id": member_id, "address": address}
         if member is not None:
             described.update(state=member.state.value, labels=member.labels)
@@ -351,6 +359,21 @@ class ExecProvider:
         if outcome.stdout_truncated:
             raise PermanentProviderError(f"status_command {argv[0]} printed more than {_STDOUT_LIMIT} bytes")
         return self._parse_status(argv[0], outcome.stdout.decode("utf-8", "replace"))
+
+    def _user_data_env(self) -> dict[str, str]:
+        """``AS_USER_DATA_FILE``: the user data rendered for the group (written before each run: 0600)."""
+        template = self.config.template
+        if template is None:
+            return {}
+        path = Path(self.context.state_dir) / "user-data"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(userdata.render(template, {"group": self.context.group}))
+        except OSError as exc:
+            raise TemporaryProviderError(f"cannot write the user data file {path}: {exc}") from exc
+        return {"AS_USER_DATA_FILE": str(path)}
 
     def _base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AMX_")}

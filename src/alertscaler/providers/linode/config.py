@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,7 +28,7 @@ from pydantic import (
 )
 
 from alertscaler.model.durations import Duration, PositiveDuration
-from alertscaler.providers.common.parsing import read_template
+from alertscaler.providers.common import userdata
 from alertscaler.providers.linode.members import NodeMode, ScaleInOrder, tag_problem
 from alertscaler.secrets import resolve_secret
 
@@ -80,7 +79,7 @@ class LinodeConfig(BaseModel):
     firewall_id: int | None = Field(default=None, gt=0)  # a Cloud Firewall for every Linode created
     stackscript_id: int | None = Field(default=None, gt=0)
     stackscript_data: dict[str, str] = Field(default_factory=dict, repr=False)
-    user_data: str | None = Field(default=None, repr=False)  # cloud-init user data (Metadata service)
+    user_data: str | None = Field(default=None, repr=False)  # cloud-init user data (Metadata service): a template
     user_data_file: str | None = None  # the same, from a file read at load (relative to the policy file)
     nodebalancer: NodeBalancerRef | None = None
     scale_in: ScaleInOrder = "oldest"  # after the unhealthy ones
@@ -176,21 +175,23 @@ class LinodeConfig(BaseModel):
             raise ValueError(f"is longer than {MAX_STACKSCRIPT_DATA} characters as JSON")
         return value
 
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        return None if value is None else userdata.check(value, userdata.LINODE)
+
     @field_validator("user_data_file")
     @classmethod
     def _file(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        base = (info.context or {}).get("base")
-        file = Path(value) if base is None or Path(value).is_absolute() else Path(base) / value
-        read_template(file)
-        return str(file.absolute())
+        if info.data.get("user_data") is not None:
+            raise ValueError("give either user_data or user_data_file, not both")
+        return userdata.checked_file(value, (info.context or {}).get("base"), userdata.LINODE)
 
 
     @model_validator(mode="after")
     def _coherent(self) -> LinodeConfig:
-        if self.user_data is not None and self.user_data_file is not None:
-            raise ValueError("give either user_data or user_data_file, not both")
         if self.stackscript_data and self.stackscript_id is None:
             raise ValueError("stackscript_data needs stackscript_id")
         if self.stackscript_id is not None and (self.user_data is not None or self.user_data_file is not None):
@@ -201,14 +202,19 @@ class LinodeConfig(BaseModel):
             raise ValueError(f"tags: {self.tag!r} is already the group's tag")
         if self.poll_interval > self.boot_timeout:
             raise ValueError("poll_interval must not be longer than boot_timeout")
-        self._user_data_text = (self.user_data if self.user_data_file is None
-                                else read_template(Path(self.user_data_file)))
+        self._user_data_text = userdata.template_of(self.user_data, self.user_data_file)
         return self
 
     @property
     def user_data_text(self) -> str | None:
-        """The cloud-init user data (``user_data``, or the text of ``user_data_file`` as read at load)."""
+        """The cloud-init user data template (``user_data``, or the text of ``user_data_file`` as read at load):
+        ``{group}``, ``{name}`` (the Linode's label) and ``{index}`` are filled per Linode
+        (``common.userdata``)."""
         return self._user_data_text
+
+    def user_data_report(self) -> userdata.Report | None:
+        """What ``check`` prints about the user data (format, size against Linode's limit, warnings)."""
+        return userdata.report(self._user_data_text, self.user_data_file, userdata.LINODE)
 
     def group_tag(self, group: str) -> str:
         """The tag that makes a Linode a member of ``group``: ``tag``, or ``autoscale-<group>``."""

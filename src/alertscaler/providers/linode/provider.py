@@ -48,6 +48,7 @@ from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import PermanentProviderError, ProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import NO_DEPARTURES, ProviderContext, ScaleRequest
+from alertscaler.providers.common import userdata
 from alertscaler.providers.common.deleting import await_gone
 from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.declaration import Declaration
@@ -308,12 +309,13 @@ class LinodeProvider:
                 index += 1
             label = linode_label(self.config.label_prefix, self.group, action_id, index)
             self._check_names(label)
-            linode = self._call(f"creating Linode {label}", self._create_one, label)
+            linode = self._call(f"creating Linode {label}", self._create_one, label, index)
             log.info("%s: created Linode %s (%s) for action %s", self.group, label, linode.id, action_id)
             created.append(linode)
 
-    def _create_one(self, label: str) -> LinodeView:
-        """POST one Linode. Its root password is made here and only lives in this call."""
+    def _create_one(self, label: str, index: int = 1) -> LinodeView:
+        """POST one Linode, the ``index``-th of its action (its user data rendered for it). Its root password is
+        made here and only lives in this call."""
         cfg = self.config
         options: dict[str, Any] = {"label": label, "tags": [self.tag, *cfg.tags], "private_ip": cfg.private_ip}
         if cfg.firewall_id is not None:
@@ -327,7 +329,8 @@ class LinodeProvider:
             if cfg.stackscript_data:
                 options["stackscript_data"] = dict(cfg.stackscript_data)
         if cfg.user_data_text is not None:
-            options["metadata"] = self.client.linode.build_instance_metadata(user_data=cfg.user_data_text)
+            text = userdata.render_for(cfg.user_data_text, self.group, label, index)
+            options["metadata"] = self.client.linode.build_instance_metadata(user_data=text)
         linode = self.client.linode.instance_create(cfg.linode_type, cfg.region, image=cfg.image,
                                                     root_pass=secrets.token_urlsafe(32), **options)
         return LinodeView.of(linode)

@@ -40,6 +40,7 @@ from pathlib import Path
 import httpx
 
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
+from alertscaler.providers.common import userdata
 from alertscaler.providers.common.processes import proc_stat, processes_with_env
 from alertscaler.providers.local.config import LocalConfig
 
@@ -202,6 +203,22 @@ class Instances:
     def log_path(self, instance_id: str) -> Path:
         return self.state_dir / f"{instance_id}.log"
 
+    def user_data_path(self, instance_id: str) -> Path:
+        """The instance's rendered user data (``user_data`` of the config), named by ``ALERTSCALER_USER_DATA_FILE``."""
+        return self.state_dir / f"{instance_id}.user-data"
+
+    def write_user_data(self, instance_id: str, index: int, keep: bool = False) -> None:
+        """Render the config's user data for this instance into its file (mode 0600: it may hold secrets), unless
+        ``keep`` and the file is there (a reboot keeps what the instance was started with)."""
+        template = self.config.template
+        path = self.user_data_path(instance_id)
+        if template is None or (keep and path.exists()):
+            return
+        text = userdata.render_for(template, self.group, instance_id, index)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
     def load(self) -> list[Record]:
         """Every record of the directory (members, quarantined ones, intents). Never blocks on the lock."""
         records: list[Record] = []
@@ -226,6 +243,7 @@ class Instances:
 
     def forget(self, record: Record, keep_log: bool) -> None:
         self.record_path(record.id).unlink(missing_ok=True)
+        self.user_data_path(record.id).unlink(missing_ok=True)
         if not keep_log:
             self.log_path(record.id).unlink(missing_ok=True)
 
@@ -313,6 +331,8 @@ class Instances:
                 "ALERTSCALER_HOST": HOST,
             }
         )
+        if self.config.template is not None:
+            env["ALERTSCALER_USER_DATA_FILE"] = str(self.user_data_path(instance_id))
         return argv, env
 
     def allocate_port(self) -> int:
@@ -331,9 +351,10 @@ class Instances:
                     return port
         raise TemporaryProviderError(f"{self.group}: no free port in {low}-{high}")
 
-    def spawn(self, *, replaces: str | None = None, again: Record | None = None) -> Record:
-        """Start one instance: a new one (new id and port; ``replaces`` names the member it is for), or
-        ``again`` — an instance that was stopped — with its id, port and creation time (reboot)."""
+    def spawn(self, *, replaces: str | None = None, again: Record | None = None, index: int = 1) -> Record:
+        """Start one instance: a new one (new id and port; ``replaces`` names the member it is for; the ``index``-th
+        of its action, for its user data), or ``again`` — an instance that was stopped — with its id, port and
+        creation time (reboot)."""
         if again is None:
             instance_id, port, created_at = f"{self._id_prefix}-{secrets.token_hex(4)}", self.allocate_port(), now_iso()
         else:
@@ -341,6 +362,11 @@ class Instances:
             with _children_lock:
                 _reserved_ports.add(port)
         argv, env = self.command(instance_id, port)
+        try:
+            self.write_user_data(instance_id, index, keep=again is not None)
+        except OSError as exc:
+            release_port(port)
+            raise TemporaryProviderError(f"{self.group}: cannot write the user data of {instance_id}: {exc}") from exc
         # Intent first: if alertscaler is killed between the fork and the record below, the next scale
         # finds the process by its ALERTSCALER_INSTANCE_ID and adopts it instead of starting a double.
         self.save(Record(id=instance_id, group=self.group, pid=0, port=port, created_at=created_at, start_time=None,

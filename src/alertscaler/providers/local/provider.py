@@ -216,8 +216,8 @@ class LocalProvider:
         to_check = [r for r in live if r.phase != "running"]  # left "starting" by an interrupted scale
         started: list[Record] = []
         try:
-            for _ in range(desired - len(live)):
-                started.append(instances.spawn())
+            for index in range(1, desired - len(live) + 1):
+                started.append(instances.spawn(index=index))
         except PermanentProviderError:
             instances.stop(started)
             raise

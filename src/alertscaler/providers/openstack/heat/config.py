@@ -3,8 +3,10 @@
 Owns: the keys of an ``openstack-heat`` group's ``provider`` section, their defaults and how they must fit
 together (``mode: capacity`` needs ``capacity_parameter``; ``stack`` is required unless ``stack_from_labels``;
 ``stack_from_labels`` needs a non-empty ``allowed_projects`` and/or ``allowed_stacks``, which mean nothing
-without it; the timeout covers the poll interval and ``decline_after``). Each check sits on the field it is
-about, so ``config`` reports e.g. ``groups.web.provider.capacity_parameter: required with mode: capacity``.
+without it; the timeout covers the poll interval and ``decline_after``; user data needs the stack parameter it
+is passed in, ``user_data_parameter``, and may use ``{group}`` only, since Heat creates and names the servers).
+Each check sits on the field it is about, so ``config`` reports e.g.
+``groups.web.provider.capacity_parameter: required with mode: capacity``.
 Imported by ``openstack.heat.provider`` (which declares it in ``DECLARATION``) only.
 """
 
@@ -13,9 +15,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from alertscaler.model.durations import Duration, PositiveDuration, format_duration
+from alertscaler.providers.common import userdata
 from alertscaler.providers.openstack.auth import OpenStackAuth
 from alertscaler.providers.openstack.heat.labels import Allowlist, LabelNames
 
@@ -24,6 +27,11 @@ __all__ = ["HeatConfig"]
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+#: the placeholders a Heat group's user data may use: Heat creates and names the servers itself
+USER_DATA_PLACEHOLDERS = ("group",)
+_WHY_NOT = ("Heat creates the servers from the stack's template, so there is no per-server value to fill; "
+            "cloud-init can (## template: jinja, then {{ v1.local_hostname }})")
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -53,6 +61,13 @@ class HeatConfig(BaseModel):
     #: no sign of scaling for this long after a signal = Heat declined it (Heat 27 records no event for that)
     decline_after: PositiveDuration = 10.0
     timeout: Duration = Field(default=300.0, validate_default=True)
+    #: cloud-init user data ({group} only), passed as the stack parameter ``user_data_parameter`` with every stack
+    #: update alertscaler makes (mode: capacity, exact sizes)
+    user_data: str | None = Field(default=None, repr=False)
+    user_data_file: str | None = None  # the same, from a file read at load (relative to the policy file)
+    user_data_parameter: NonEmpty | None = Field(default=None, validate_default=True)
+
+    _template: str | None = PrivateAttr(default=None)
 
     @field_validator("stack")
     @classmethod
@@ -107,6 +122,46 @@ class HeatConfig(BaseModel):
             if other is not None and value < other:
                 raise ValueError(f"must be at least {name} ({format_duration(other)})")
         return value
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        return None if value is None else userdata.check(value, userdata.NOVA, USER_DATA_PLACEHOLDERS, _WHY_NOT)
+
+    @field_validator("user_data_file")
+    @classmethod
+    def _user_data_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("user_data") is not None:
+            raise ValueError("give either user_data or user_data_file, not both")
+        return userdata.checked_file(value, (info.context or {}).get("base"), userdata.NOVA, USER_DATA_PLACEHOLDERS,
+                                     _WHY_NOT)
+
+    @field_validator("user_data_parameter")
+    @classmethod
+    def _user_data_parameter(cls, value: str | None, info: ValidationInfo) -> str | None:
+        given = info.data.get("user_data") is not None or info.data.get("user_data_file") is not None
+        if value is None and given:
+            raise ValueError("required with user_data / user_data_file: the stack parameter the template passes to "
+                             "its servers' user_data (e.g. user_data)")
+        if value is not None and not given and "user_data" in info.data and "user_data_file" in info.data:
+            raise ValueError("only used with user_data or user_data_file")
+        return value
+
+    @model_validator(mode="after")
+    def _read_user_data(self) -> HeatConfig:
+        self._template = userdata.template_of(self.user_data, self.user_data_file)
+        return self
+
+    @property
+    def template(self) -> str | None:
+        """The user data template (``user_data``, or the text of ``user_data_file`` as read at load)."""
+        return self._template
+
+    def user_data_report(self) -> userdata.Report | None:
+        """What ``check`` prints about the user data (format, size against Nova's limit, warnings)."""
+        return userdata.report(self._template, self.user_data_file, userdata.NOVA)
 
     @property
     def label_names(self) -> LabelNames:

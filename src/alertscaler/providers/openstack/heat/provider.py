@@ -37,6 +37,13 @@ translated here by ``openstack.auth.translate``: unreachable / 5xx / 429 → ``T
 such as a missing policy resource or stack → ``PermanentProviderError`` with Heat's message. Called by the
 engine through ``providers.registry``. Healing: ``heal`` (action ``replace``) marks the member unhealthy and
 updates the stack without changes so that Heat replaces it (``openstack.heat.healing``).
+
+User data (``user_data`` / ``user_data_file`` with ``user_data_parameter``; ``{group}`` only): rendered for the
+group and sent as that stack parameter with every capacity update alertscaler makes (``mode: capacity``, exact
+sizes), so the servers Heat boots next get it; a stack without the parameter is a ``PermanentProviderError``.
+Heat replaces the servers whose user data changes unless the template's server says
+``user_data_update_policy: IGNORE``. Signal mode updates no parameter: there a stack whose parameter differs is
+logged (once per stack and text), naming the command that sets it.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from alertscaler.model.errors import (
 )
 from alertscaler.model.groups import GroupStatus, Member
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common import userdata
 from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.openstack.auth import connect, translate
 from alertscaler.providers.openstack.heat.config import HeatConfig
@@ -123,6 +131,9 @@ class HeatProvider:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._api: Any = None
+        template = config.template
+        self._user_data = None if template is None else userdata.render(template, {"group": context.group})
+        self._warned: set[tuple[str, str]] = set()  # (stack id, user data) said to differ (signal mode)
 
     # -- Provider
 
@@ -138,6 +149,7 @@ class HeatProvider:
             raise PermanentProviderError(
                 f"stack {stack}: an exact size ({request.desired}) needs a stack parameter to set (mode: capacity "
                 "with capacity_parameter); in signal mode Heat's scaling policies decide each step")
+        self._warn_user_data(stack)
         return self._signal(stack, group, request)
 
     def status(self) -> GroupStatus:
@@ -440,7 +452,8 @@ class HeatProvider:
                        f"{after.current}"
             raise TemporaryProviderError(f"stack {stack} is {stack.status}; cannot update it now", delay=_BUSY_DELAY)
         # Heat resizes the group to the parameter on EVERY stack update, also when the value is unchanged
-        self._call("PATCH", stack.path, doing, json_body={"parameters": {param: desired}})
+        parameters: dict[str, Any] = {param: desired, **self._user_data_parameters(stack)}
+        self._call("PATCH", stack.path, doing, json_body={"parameters": parameters})
         self._remember(stack)
         self._wait_update(stack, param, desired, doing)
         after = self._group_after(stack)
@@ -451,6 +464,30 @@ class HeatProvider:
         note = "" if after.current == desired else f" (Heat made it {after.current}, not {desired})"
         return (f"updated stack {stack} parameter {param} {old} -> {desired}: "
                 f"{res} {group.current} -> {after.current}{note}")
+
+    def _user_data_parameters(self, stack: StackInfo) -> dict[str, str]:
+        """``{user_data_parameter: the rendered user data}`` for a stack update (empty without user data)."""
+        name = self.config.user_data_parameter
+        if self._user_data is None or name is None:
+            return {}
+        if name not in stack.parameters:
+            shown = ", ".join(sorted(k for k in stack.parameters if not k.startswith("OS::"))) or "none"
+            raise PermanentProviderError(
+                f"stack {stack} has no parameter {name!r} (user_data_parameter); its parameters: {shown}")
+        return {name: self._user_data}
+
+    def _warn_user_data(self, stack: StackInfo) -> None:
+        """Signal mode: say (once) when the stack's user data parameter is not the policy file's."""
+        name = self.config.user_data_parameter
+        if self._user_data is None or name is None or stack.parameters.get(name) == self._user_data:
+            return
+        key = (stack.id, self._user_data)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        log.warning("%s: stack %s: its parameter %s is not the policy file's user data; Heat boots new servers "
+                    "with the stack's. Signal mode changes no parameter: set it with openstack stack update "
+                    "--existing --parameter %s=... (or use mode: capacity)", self.context.group, stack, name, name)
 
     def _wait_update(self, before: StackInfo, param: str, desired: int, doing: str, resumed: bool = False) -> None:
         state = Judgement(Verdict.IN_PROGRESS, active=True) if resumed else Judgement(Verdict.WAITING)

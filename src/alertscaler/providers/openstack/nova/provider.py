@@ -38,7 +38,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
@@ -47,8 +46,8 @@ from alertscaler.model.durations import PositiveDuration, format_duration
 from alertscaler.model.errors import PermanentProviderError, TemporaryProviderError
 from alertscaler.model.groups import GroupStatus, Member, MemberState
 from alertscaler.providers.base import ProviderContext, ScaleRequest
+from alertscaler.providers.common import userdata
 from alertscaler.providers.common.deleting import await_gone
-from alertscaler.providers.common.parsing import read_template
 from alertscaler.providers.common.retries import DEFAULT_DELAY
 from alertscaler.providers.declaration import Declaration
 from alertscaler.providers.openstack import auth as openstack_auth
@@ -91,7 +90,7 @@ class NovaConfig(BaseModel):
     networks: list[NetworkRef] = Field(default_factory=list)  # empty (or "auto"): Nova's networks "auto"
     key_name: str | None = None
     security_groups: list[str] = Field(default_factory=list)
-    user_data: str | None = Field(default=None, repr=False)  # a template: {group}, {name}
+    user_data: str | None = Field(default=None, repr=False)  # a template: {group}, {name}, {index}
     user_data_file: str | None = None  # the same, from a file read at load (relative to the policy file)
     owner_key: str = Field(default="alertscaler_group", min_length=1, max_length=MAX_METADATA_LENGTH)
     owner_value: str | None = Field(default=None, min_length=1, max_length=MAX_METADATA_LENGTH)  # default: group
@@ -126,10 +125,9 @@ class NovaConfig(BaseModel):
     def _file_ok(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        base = (info.context or {}).get("base")
-        file = Path(value) if base is None or Path(value).is_absolute() else Path(base) / value
-        check_template(read_template(file))
-        return str(file.absolute())
+        if info.data.get("user_data") is not None:
+            raise ValueError("give either user_data or user_data_file, not both")
+        return userdata.checked_file(value, (info.context or {}).get("base"), userdata.NOVA)
 
 
     @field_validator("security_groups")
@@ -161,17 +159,19 @@ class NovaConfig(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> NovaConfig:
-        if self.user_data is not None and self.user_data_file is not None:
-            raise ValueError("give either user_data or user_data_file, not both")
         if self.poll_interval > self.boot_timeout:
             raise ValueError("poll_interval must not be longer than boot_timeout")
-        self._template = self.user_data if self.user_data_file is None else read_template(Path(self.user_data_file))
+        self._template = userdata.template_of(self.user_data, self.user_data_file)
         return self
 
     @property
     def template(self) -> str | None:
         """The user data template (``user_data``, or the text of ``user_data_file`` as read at load)."""
         return self._template
+
+    def user_data_report(self) -> userdata.Report | None:
+        """What ``check`` prints about the user data (format, size against Nova's limit, warnings)."""
+        return userdata.report(self._template, self.user_data_file, userdata.NOVA)
 
 
 
@@ -344,7 +344,7 @@ class NovaProvider:
             while server_name(cfg.name_prefix, self.group, action_id, index) in taken:
                 index += 1
             name = server_name(cfg.name_prefix, self.group, action_id, index)
-            created.append(self._boot(name, {ACTION_KEY: str(action_id)}, image_id, flavor_id))
+            created.append(self._boot(name, {ACTION_KEY: str(action_id)}, image_id, flavor_id, index))
             log.info("%s: created server %s (%s) for action %s", self.group, name, created[-1].id, action_id)
 
     def _boot_refs(self) -> tuple[str, str]:
@@ -359,13 +359,15 @@ class NovaProvider:
             image_id = image.id
         return image_id, str(flavor.id)
 
-    def _boot(self, name: str, extra: dict[str, str], image_id: str, flavor_id: str) -> ServerView:
-        """POST one server of the group (ownership and discovery metadata, plus ``extra``); it is BUILDing."""
-        attrs = self._server_attrs(name, extra, image_id, flavor_id)
+    def _boot(self, name: str, extra: dict[str, str], image_id: str, flavor_id: str, index: int = 1) -> ServerView:
+        """POST one server of the group (ownership and discovery metadata, plus ``extra``; its user data rendered
+        for ``name`` and ``index``, its number in the action); it is BUILDing."""
+        attrs = self._server_attrs(name, extra, image_id, flavor_id, index)
         server = self._call(f"creating server {name}", self.conn.compute.create_server, **attrs)
         return ServerView(id=str(server.id), name=name, status="BUILD", metadata=attrs["metadata"])
 
-    def _server_attrs(self, name: str, extra: dict[str, str], image_id: str, flavor_id: str) -> dict[str, Any]:
+    def _server_attrs(self, name: str, extra: dict[str, str], image_id: str, flavor_id: str,
+                      index: int = 1) -> dict[str, Any]:
         cfg = self.config
         metadata = {**cfg.metadata, **cfg.discovery_metadata, cfg.owner_key: self.owner_value, **extra}
         networks: Any = [net.model_dump(exclude_none=True) for net in cfg.networks] or "auto"
@@ -378,7 +380,7 @@ class NovaProvider:
         if cfg.availability_zone:
             attrs["availability_zone"] = cfg.availability_zone
         if cfg.template is not None:
-            attrs["user_data"] = encode_user_data(render_template(cfg.template, self.group, name))
+            attrs["user_data"] = encode_user_data(render_template(cfg.template, self.group, name, index))
         return attrs
 
     def _await_active(self, servers: list[ServerView]) -> tuple[dict[str, tuple[str, str]], list[int]]:

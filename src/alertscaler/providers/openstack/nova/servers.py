@@ -3,14 +3,13 @@
 Owns: ``NetworkRef`` (one NIC of the config), the mapping of Nova's server ``status`` (plus
 ``OS-EXT-STS:task_state``) to ``MemberState``, the address of a member (first fixed IPv4), the choice of
 scale-in victims (``choose_victims``: the strategies of ``common.victims``), server names and the ``user_data``
-template (``{group}`` and ``{name}`` placeholders, checked at load; the file is read by ``common.parsing``); for
+template (``{group}``, ``{name}`` and ``{index}``, checked at load against Nova's limit: ``common.userdata``); for
 healing, the name of a replacement, the metadata of a quarantined server and how far a reboot has got
 (``reboot_progress``). Used by ``openstack.nova.provider`` and ``openstack.nova.healing``.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,18 +19,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from alertscaler.model.groups import Member, MemberState
-from alertscaler.providers.common import victims
+from alertscaler.providers.common import userdata, victims
 from alertscaler.providers.common.parsing import parse_timestamp
 
 ScaleInPolicy = Literal["unhealthy_first", "oldest", "newest"]
 
 #: Nova accepts at most 65535 bytes of base64-encoded ``user_data``.
-MAX_USER_DATA = 65535
+MAX_USER_DATA = userdata.NOVA.size
 #: Nova's limit on the length of a metadata key or value, and on a server name.
 MAX_METADATA_LENGTH = 255
-PLACEHOLDERS = ("group", "name")
-# ``{word}`` with single braces: not ``${VAR}`` (shell) and not ``{{ jinja }}`` (cloud-init templates)
-_PLACEHOLDER = re.compile(r"(?<![{$])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+PLACEHOLDERS = userdata.PLACEHOLDERS
 
 # Nova server statuses (api-ref "Server status"): BUILD -> ACTIVE normally; ERROR when the build (or a later
 # operation) failed; DELETED / SOFT_DELETED once deleted. The others are operations on a server that exists.
@@ -193,26 +190,19 @@ def reboot_progress(server: ServerView) -> RebootProgress:
 
 
 def check_template(template: str) -> str:
-    """Raise ``ValueError`` for an unknown ``{placeholder}`` or user data too large for Nova."""
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(PLACEHOLDERS))
-    if unknown:
-        known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        raise ValueError(f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)} (known: {known}; "
-                         "${VAR} and {{ jinja }} are left as they are)")
-    size = len(encode_user_data(render_template(template, "g" * 64, "n" * 128)))
-    if size > MAX_USER_DATA:
-        raise ValueError(f"user data is {size} bytes once base64-encoded; Nova accepts at most {MAX_USER_DATA}")
-    return template
+    """Raise ``ValueError`` for an unknown ``{placeholder}``, text cloud-init would not run, invalid cloud-config or
+    user data too large for Nova (``common.userdata.check``)."""
+    return userdata.check(template, userdata.NOVA)
 
 
-def render_template(template: str, group: str, name: str) -> str:
-    values = {"group": group, "name": name}
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+def render_template(template: str, group: str, name: str, index: int = 1) -> str:
+    """The user data of server ``name``, the ``index``-th its action boots."""
+    return userdata.render_for(template, group, name, index)
 
 
 def encode_user_data(text: str) -> str:
     """``user_data`` as Nova's create-server body wants it: base64 of the UTF-8 text."""
-    return base64.b64encode(text.encode()).decode("ascii")
+    return userdata.encode(text)
 
 
 def looks_like_uuid(text: str) -> bool:
