@@ -205,3 +205,14 @@ def test_check_refuses_user_data_cloud_init_would_ignore(tmp_path: Path,
     err = capsys.readouterr().err
     assert "groups.web.provider.user_data: must start with #cloud-config" in err
     assert "Traceback" not in err
+
+
+def test_the_readme_example_is_valid_user_data() -> None:
+    """README "Instance bootstrap": seed 003's user data, as shown there, passes the check with no warning."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```yaml\n", readme.index("Seed 003's user data, for Nova:")) + len("```yaml\n")
+    template = readme[start:readme.index("```\n", start)]
+    assert userdata.check(template, NOVA) == template
+    assert userdata.warnings(template) == []
+    out = userdata.render_for(template, "web", "web-4-1", 1)
+    assert "hostname: web-4-1" in out and 'echo "group=web index=1"' in out
