@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate a policy file. Exit 0 when valid, 1 with every problem listed (or when it "
                                    "runs without authentication, insecure_no_auth, beyond loopback). "
                                    "Then validate the Prometheus side render would write with promtool and amtool "
-                                   "(when on PATH).")
+                                   "(when on PATH). Groups' user data (cloud-init) is checked too: a format "
+                                   "cloud-init runs, #cloud-config as a YAML mapping, placeholders, the cloud's size "
+                                   "limit; unknown cloud-config keys are warnings.")
     c.add_argument("file", nargs="?", help="policy file (or use -c)")
     config_arg(c)
     render_args(c)
