@@ -38,6 +38,17 @@ API_GROUP = """
     max_size: 3
 """
 
+ALARM = """
+alarms:
+  cpu_high:
+    meter_name: cpu_util
+    threshold: 70.0
+    comparison_operator: gt
+    statistic: avg
+    period: 600
+    evaluation_periods: 3
+"""
+
 
 def load(text: str, base: Path) -> PolicyFile:
     return load_policy(text, base_dir=base)
@@ -68,6 +79,8 @@ def edited(kind: str) -> str:
         "state-dir": BASE.replace("  reevaluate_interval: 5s\n", "  reevaluate_interval: 5s\n  state_dir: ./st\n"),
         "listen-and-group": BASE.replace("127.0.0.1:8080", "127.0.0.1:8081") + API_GROUP,
         "notification-methods": BASE + "notification_methods: {audit: {type: log}}\n",
+        "alarms": BASE + ALARM,
+        "anomaly": BASE + "anomaly:\n  - {name: lat, query: 'web:latency_seconds:avg1m', window: 10m}\n",
     }[kind]
 
 
@@ -100,6 +113,11 @@ CASES = {
     "notification-methods": Case("notification-methods",
                                  PolicyDiff(unchanged=("batch", "web"), sections=("notification_methods",)),
                                  "settings changed: notification_methods"),
+    # every top-level section is compared (derived from the schema): alarms and anomaly scores are applied live
+    "alarms": Case("alarms", PolicyDiff(unchanged=("batch", "web"), sections=("alarms",)),
+                   "settings changed: alarms"),
+    "anomaly": Case("anomaly", PolicyDiff(unchanged=("batch", "web"), sections=("anomaly",)),
+                    "settings changed: anomaly"),
     "listen-and-group": Case("listen-and-group",
                              PolicyDiff(added=("api",), unchanged=("batch", "web"), restart=("server.listen",)),
                              "groups added: api; needing a restart: server.listen"),

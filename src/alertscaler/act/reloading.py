@@ -64,7 +64,9 @@ ProviderFactory = Callable[[PolicyFile, str], Provider]
 #: what a running service cannot change: a reload that changes one is refused ("needs a restart")
 RESTART_FIELDS = ("store.*", "server.listen", "server.tls", "server.state_dir")
 #: the service-wide sections a reload applies (besides the groups)
-_SECTIONS = ("prometheus", "alertmanager", "actions", "rules", "scrape", "inputs", "notification_methods")
+#: the policy file's top-level sections applied live: every field of ``PolicyFile`` but the ones a reload compares
+#: on their own (server, store, groups) and ``base_dir`` — derived, so a new section can never be left out
+_SECTIONS = tuple(name for name in PolicyFile.model_fields if name not in ("server", "store", "groups", "base_dir"))
 _SERVER_RESTART = ("listen", "tls", "state_dir")
 
 Refusal = Literal["invalid", "needs_restart", "failed"]
