@@ -80,8 +80,10 @@ class Model:
     @property
     def skill(self) -> float:
         """1 - the model's mean squared one-step error / the naive forecast's (> 0: the model does better than
-        taking the last value, which is what reactive tracking does; 0 when nothing is known)."""
-        return 1.0 - self.sigma2 / self.naive2 if self.naive2 > 0 else 0.0
+        taking the last value, which is what reactive tracking does; 0 until ``MIN_POINTS`` errors were seen)."""
+        if self.scored < MIN_POINTS or self.naive2 <= 0:
+            return 0.0  # too few errors seen out of sample to tell
+        return 1.0 - self.sigma2 / self.naive2
 
 
 @dataclass(frozen=True)

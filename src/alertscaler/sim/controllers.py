@@ -23,6 +23,7 @@ from alertscaler.model.groups import GroupState
 from alertscaler.model.policies import Direction, LiveCheck
 from alertscaler.model.tracking import Change, Recommendation
 from alertscaler.sim.hpa import hpa_replicas
+from alertscaler.sim.predicting import SimPredictor
 from alertscaler.sim.scenarios import DEFAULT_CPU_LIMIT, Metric, Policy, Scenario, StepAlertPolicy, TrackingPolicy
 
 __all__ = ["EPOCH", "Alert", "Controller", "Decision", "Observation", "StepController", "TrackingController",
@@ -112,6 +113,7 @@ class TrackingController:
                      for limit in rules.limits), 0.0)
         self.memory = TrackingMemory(keep)
         self.seen: deque[tuple[float, float]] = deque()  # (t, demand) for the lookahead's trend
+        self.predictor = SimPredictor(policy.predict) if policy.predict is not None else None
 
     def decide(self, t: float, obs: Observation) -> Decision:
         now = self.start + timedelta(seconds=t)
@@ -126,7 +128,12 @@ class TrackingController:
             values: tuple[float, ...] = (value,)
             if policy.lookahead > 0:
                 values = (value, self._predicted(t, obs))
-            verdict = recommend(obs.desired, values, self.rules, now, history, changes)
+            ask = None
+            if self.predictor is not None:
+                self.predictor.observe(now, obs.demand)
+                forecast = self.predictor.forecast(now)
+                ask = forecast.ask if forecast is not None and forecast.applies else None
+            verdict = recommend(obs.desired, values, self.rules, now, history, changes, predicted=ask)
         self.memory.after(now, verdict.raw, obs.desired, verdict.desired)
         return Decision(verdict.desired, verdict.reason.value, verdict.message)
 

@@ -29,6 +29,11 @@ Alertmanager's ``group_wait`` is not modelled (notifications arrive at once).
 Tracking steps and step policies stamp the same cooldown clocks (``GroupState.stepped``), as the service's
 recording does; a schedule's change of bounds and its ``desired`` (once per opening) resize without
 touching them. ``dry_run`` is ignored: the replay shows what the group would do.
+
+A ``predict`` section runs the service's forecasting (``sim.predicting``: the same ``decide.prediction`` calls
+on the demand replayed so far, read as ``predict.query`` would give it: the group's requests/s, so give
+``per_instance`` in requests/s), and its ask is combined with the track metrics as the service combines it.
+``predict.forecast_only`` is ignored like ``dry_run``: the replay shows what the forecast would do.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from alertscaler.model.groups import GroupState
 from alertscaler.model.matchers import MatcherSet
 from alertscaler.model.policies import Bounds, Direction, LiveCheck, StepPolicy
 from alertscaler.sim.controllers import EPOCH, Alert, Decision, Observation, TrackingMemory
+from alertscaler.sim.predicting import SimPredictor
 from alertscaler.sim.scenarios import Metric, Scenario
 
 __all__ = ["Condition", "GroupError", "GroupPolicy", "Kind", "Route", "group_policy", "parse_condition"]
@@ -296,6 +302,8 @@ def group_policy(policy: PolicyFile, name: str, *, start: datetime | None = None
                          "nothing would scale it in the replay")
     if group.dry_run:
         notes.append(f"group {name} is dry_run: the replay shows what it would do")
+    if group.predict is not None and group.predict.forecast_only:
+        notes.append(f"group {name}'s predict is forecast_only: the replay applies the forecast (what it would do)")
     rule_interval = _rule_interval(policy, group)
     policy_value = GroupPolicy(
         f"group {name}", group, tuple(track_kinds), tuple(routes), start or EPOCH, rule_interval,
@@ -343,6 +351,11 @@ def _describe(policy: GroupPolicy) -> str:
         metrics = ", ".join(f"{k.value} {m.target:g}" for m, k in zip(track.metrics, policy.track_kinds, strict=True))
         parts.append(f"track {metrics} every {format_duration(track.interval)} (tolerance {track.tolerance:g}, "
                      f"down window {format_duration(track.scale_down.stabilization)})")
+    if group.predict is not None:
+        p = group.predict
+        seasons = ", ".join(format_duration(s) for s in p.seasons) or "none"
+        parts.append(f"predict {p.per_instance:g} req/s per member {format_duration(p.lead)} ahead (seasons "
+                     f"{seasons}, quantile {p.quantile:g})")
     for route in policy.routes:
         step = route.policy
         alerts = " or ".join(f"{t.name} ({t.condition.text()})" for t in route.triggers) or "no alert"
@@ -376,6 +389,7 @@ class GroupController:
             keep = max(rules.scale_up.stabilization, rules.scale_down.stabilization,
                        *(lim.period for lim in (*rules.scale_up.limits, *rules.scale_down.limits)), 0.0)
             self.memory = TrackingMemory(keep)
+        self.predictor = SimPredictor(self.group.predict.rules()) if self.group.predict is not None else None
         self.alerts = [[Alert(t.condition.hold) for t in route.triggers] for route in policy.routes]
         self.next_track = 0.0
         self.next_rules = 0.0
@@ -435,7 +449,12 @@ class GroupController:
             value = _read(kind, replace(obs, desired=current), kind is Kind.CPU and metric.target > _CPU_PERCENT)
             values.append(None if math.isnan(value) else value)
         history, changes = memory.before(now, current)
-        verdict = recommend(current, values, rules, now, history, changes)
+        ask = None
+        if self.predictor is not None:
+            self.predictor.observe(now, obs.demand)
+            forecast = self.predictor.forecast(now)
+            ask = forecast.ask if forecast is not None and forecast.applies else None
+        verdict = recommend(current, values, rules, now, history, changes, predicted=ask)
         memory.after(now, verdict.raw, current, verdict.desired)
         if not verdict.acts:
             return None

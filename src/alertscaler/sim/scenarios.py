@@ -50,6 +50,7 @@ from typing import Protocol
 
 from alertscaler.config.groups import TrackConfig, TrackMetric
 from alertscaler.model.policies import AdjustmentType, Bounds, SizeBy, StepPolicy
+from alertscaler.model.prediction import PredictRules
 from alertscaler.model.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
 from alertscaler.sim.traces import Trace
 
@@ -158,14 +159,15 @@ class TrackingPolicy:
     hpa: bool = False                  # True: HPA's replica calculator (booting pods as Kubernetes treats them)
     lookahead: float = 0.0             # > 0: a second metric, the same one predicted this far ahead (s) ...
     trend_window: float = 300.0        # ... from a least-squares line over this window (predict_linear)
+    predict: PredictRules | None = None  # a ``predict`` section: the forecast's ask combined (decide.prediction)
 
     def __post_init__(self) -> None:
         if self.lookahead < 0 or not self.trend_window > 0:
             raise ValueError(f"{self.name}: lookahead must be >= 0 and trend_window > 0")
         if not (math.isfinite(self.target) and self.target > 0):
             raise ValueError(f"{self.name}: target must be > 0, got {self.target}")
-        if self.hpa and self.lookahead:
-            raise ValueError(f"{self.name}: HPA has no lookahead")
+        if self.hpa and (self.lookahead or self.predict is not None):
+            raise ValueError(f"{self.name}: HPA has no lookahead and no forecast")
 
     def rules(self, scenario: Scenario) -> TrackingRules:
         targets = (self.target, self.target) if self.lookahead > 0 else (self.target,)
