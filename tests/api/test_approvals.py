@@ -77,7 +77,7 @@ async def test_a_big_change_waits_until_approved(tmp_path: Path) -> None:
         group = (await s.client.get("/api/v1/groups/web")).json()
         assert [a["id"] for a in group["pending_approvals"]] == [pending["id"]] and group["desired"] == 2
         await s.engine.refresh_gauges()
-        assert 'alertscaler_approvals_pending{group="web"} 1.0' in (await s.client.get("/metrics")).text
+        assert 'alertscaler_approvals_pending{alertscaler_group="web"} 1.0' in (await s.client.get("/metrics")).text
 
         s.clock.advance(300)
         done = await post(s, f"/api/v1/approvals/{pending['id']}/approve", {"by": "alice"})
@@ -90,7 +90,7 @@ async def test_a_big_change_waits_until_approved(tmp_path: Path) -> None:
         assert (newest["trigger"], newest["reason"], newest["from_capacity"], newest["to_capacity"]) == \
             ("approval", "approved", 2, 9)
         assert await approvals(s) == [] and [a["state"] for a in await approvals(s, all="true")] == ["approved"]
-        assert 'alertscaler_approvals_pending{group="web"} 0.0' in (await s.client.get("/metrics")).text
+        assert 'alertscaler_approvals_pending{alertscaler_group="web"} 0.0' in (await s.client.get("/metrics")).text
         refused = await post(s, f"/api/v1/approvals/{pending['id']}/approve", status=409)
         assert "is already approved by alice" in refused["error"]
 

@@ -103,7 +103,7 @@ async def test_a_down_member_is_batched_then_replaced(h: H) -> None:
     (action,) = (await h.client.get("/api/v1/actions")).json()
     assert (action["kind"], action["state"], action["targets"][0]["member_id"]) == ("heal", "succeeded", victim)
     metrics = (await h.client.get("/metrics")).text
-    assert 'alertscaler_heals_total{action="replace",group="web"} 1.0' in metrics
+    assert 'alertscaler_heals_total{action="replace",alertscaler_group="web"} 1.0' in metrics
 
 
 async def test_signals_within_the_window_make_one_action_and_the_budget_holds(h: H) -> None:

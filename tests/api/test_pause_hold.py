@@ -43,13 +43,13 @@ async def test_paused_signals_are_decided_paused_and_nothing_runs_until_resumed(
     assert harness.providers["web"].calls == []
     group = (await harness.client.get("/api/v1/groups/web")).json()
     assert group["paused"]["reason"] == "incident 42" and group["desired"] == 1
-    assert 'alertscaler_group_paused{group="web"} 1.0' in (await harness.client.get("/metrics")).text
+    assert 'alertscaler_group_paused{alertscaler_group="web"} 1.0' in (await harness.client.get("/metrics")).text
     harness.clock.advance(30)
     await harness.engine.run_once()  # still paused: said once, not every tick
     assert len(await harness.decisions(group="web")) == 1
 
     assert (await post(harness, resume_path, {}))["resumed"] is True
-    assert 'alertscaler_group_paused{group="web"} 0.0' in (await harness.client.get("/metrics")).text
+    assert 'alertscaler_group_paused{alertscaler_group="web"} 0.0' in (await harness.client.get("/metrics")).text
     harness.clock.advance(30)
     await harness.engine.run_once()  # the alert still fires: the timer acts now
     newest = (await harness.decisions(group="web"))[0]

@@ -103,10 +103,10 @@ async def test_metrics_count_what_happened(harness: Harness) -> None:
     assert "alertscaler_notifications_received_total 2.0" in text
     assert 'alertscaler_alerts_received_total{kind="duplicate"} 1.0' in text
     assert 'alertscaler_notifications_rejected_total{status="400"} 1.0' in text
-    assert 'alertscaler_decisions_total{group="web",outcome="acted",reason="scaled"} 1.0' in text
-    assert 'alertscaler_actions_total{group="web",result="succeeded"} 1.0' in text
-    assert 'alertscaler_group_desired{group="web"} 2.0' in text
-    assert 'alertscaler_group_current{group="web"} 2.0' in text
+    assert 'alertscaler_decisions_total{alertscaler_group="web",outcome="acted",reason="scaled"} 1.0' in text
+    assert 'alertscaler_actions_total{alertscaler_group="web",result="succeeded"} 1.0' in text
+    assert 'alertscaler_group_desired{alertscaler_group="web"} 2.0' in text
+    assert 'alertscaler_group_current{alertscaler_group="web"} 2.0' in text
     assert "alertscaler_action_duration_seconds_bucket" in text
 
 

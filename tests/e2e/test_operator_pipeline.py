@@ -206,7 +206,7 @@ def test_a_pause_survives_a_restart(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert paused[0]["policy"] == "scale_out" and "would have" in paused[0]["message"]
         assert p.actions(group="web") == []  # nothing executed, before or after the restart
         assert (p.group("web")["desired"], p.group("web")["current"]) == (2, 2)
-        assert 'alertscaler_group_paused{group="web"} 1.0' in p.metrics()
+        assert 'alertscaler_group_paused{alertscaler_group="web"} 1.0' in p.metrics()
 
         assert main(["resume", "web", *cli]) == EXIT_OK  # the policies decide afresh at once
         assert "resumed web" in capsys.readouterr().out

@@ -123,8 +123,8 @@ def test_the_service_forecasts_from_prometheus_history(forecast_only: bool, tmp_
                  what="the desired size")
 
         metrics = http.get("/metrics").text
-        assert 'alertscaler_forecast{bound="mean",group="web"}' in metrics
-        assert f'alertscaler_forecast_applied{{group="web"}} {0.0 if forecast_only else 1.0}' in metrics
+        assert 'alertscaler_forecast{alertscaler_group="web",bound="mean"}' in metrics
+        assert f'alertscaler_forecast_applied{{alertscaler_group="web"}} {0.0 if forecast_only else 1.0}' in metrics
 
         monkeypatch.setenv("ALERTSCALER_TOKEN", TOKEN)
         capsys.readouterr()

@@ -136,8 +136,8 @@ def test_the_forecast_gauges(store: SqlStore, tmp_path: Path) -> None:
     metrics = Metrics()
     metrics.show_forecasts(loop.forecasts())
     get = metrics.registry.get_sample_value
-    assert get("alertscaler_forecast", {"group": "web", "bound": "mean"}) == pytest.approx(600.0, abs=0.5)
-    assert get("alertscaler_forecast_desired", {"group": "web"}) == 6
-    assert get("alertscaler_forecast_applied", {"group": "web"}) == 0  # forecast_only
+    assert get("alertscaler_forecast", {"alertscaler_group": "web", "bound": "mean"}) == pytest.approx(600.0, abs=0.5)
+    assert get("alertscaler_forecast_desired", {"alertscaler_group": "web"}) == 6
+    assert get("alertscaler_forecast_applied", {"alertscaler_group": "web"}) == 0  # forecast_only
     metrics.show_forecasts({})  # the group gone (a reload): its series go
-    assert get("alertscaler_forecast", {"group": "web", "bound": "mean"}) is None
+    assert get("alertscaler_forecast", {"alertscaler_group": "web", "bound": "mean"}) is None

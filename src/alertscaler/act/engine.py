@@ -548,8 +548,14 @@ class Engine:
     async def refresh_gauges(self) -> None:
         try:
             states = await anyio.to_thread.run_sync(self.store.group_states)
+            now = self.clock()
             for state in states:
                 self.metrics.desired.labels(state.name).set(state.desired)
+                group = self.policy.groups.get(state.name)
+                if group is not None:  # the bounds in force (a schedule window's while one is open)
+                    bounds = group.bounds_at(now)
+                    self.metrics.min_size.labels(state.name).set(bounds.min_size)
+                    self.metrics.max_size.labels(state.name).set(bounds.max_size)
             paused_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.pauses),
                           self.clock())
             pending_gauges(self.metrics, self.policy, await anyio.to_thread.run_sync(self.store.approvals),

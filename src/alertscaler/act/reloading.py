@@ -246,7 +246,7 @@ class Reloader:
         for name in diff.removed:
             engine.statuses.pop(name, None)
             for gauge in (engine.metrics.desired, engine.metrics.current, engine.metrics.paused,
-                          engine.metrics.active_alerts):
+                          engine.metrics.active_alerts, engine.metrics.min_size, engine.metrics.max_size):
                 try:
                     gauge.remove(name)
                 except KeyError:

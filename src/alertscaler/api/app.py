@@ -11,6 +11,7 @@ import base64
 import binascii
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -92,6 +93,20 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
           422: {description: a field is missing, wrong or cannot be stored; the message names it}
           503: {description: store unavailable; Alertmanager will retry}
         """
+        started = time.perf_counter()  # alertscaler_webhook_duration_seconds, by the answer's status
+        status = "500"
+        try:
+            response = await record_notification(request)
+            status = str(response.status_code)
+            return response
+        except AlertscalerError as exc:
+            status = ("401" if isinstance(exc, AuthError) else "503" if isinstance(exc, StoreUnavailable)
+                      else str(getattr(exc, "status_code", None) or 500))
+            raise
+        finally:
+            engine.metrics.webhook_duration.labels(status).observe(time.perf_counter() - started)
+
+    async def record_notification(request: Request) -> Response:
         auth.check(request, engine.policy.server.auth, write=True)
         try:
             body = await read_body(request)
