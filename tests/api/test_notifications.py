@@ -86,6 +86,8 @@ async def test_an_alarm_transition_notifies_a_webhook_and_an_email_and_shows_eve
         assert [(a["attempt"], a["status"], a["ok"]) for a in hooked["attempt_history"]] == [
             (1, "HTTP 503", False), (2, "HTTP 200", True)]
         assert hooked["transition"]["old"] == "insufficient_data" and hooked["transition"]["new"] == "alarm"
+        [transition] = (await s.client.get("/api/v1/alarms/cpu_high/history", headers=AUTH)).json()
+        assert hooked["history_id"] == transition["id"] == by_method["mail"]["history_id"]  # names its transition
         check(spec, "/api/v1/notifications", "get", 200, listed)
         one = await s.client.get(f"/api/v1/notifications/{hooked['id']}", headers=AUTH)
         assert one.status_code == 200 and one.json() == hooked
@@ -184,3 +186,26 @@ async def test_a_reload_applies_a_changed_method_to_the_next_attempt(
             assert [(r.path, r.uid) for r in moved.ok()] == [("/moved", refused.uid)]
             assert moved.ok()[0].verified(SECRET, now=s.clock.now.timestamp())
         assert len(hook.received) == 1
+
+
+async def test_repeat_actions_notify_again_on_each_resend_while_the_state_holds(
+        tmp_path: Path, receivers: tuple[WebhookReceiver, SmtpSink]) -> None:
+    """Aodh's ``repeat_actions: true``: Alertmanager's re-send of the firing alert (its repeat_interval) runs the
+    ALARM actions again: a new notification with a new uid, no new transition in the history (history_id null)."""
+    hook, smtp = receivers
+    text = policy(hook, smtp).replace("    ok_actions: ['notify:hook']\n",
+                                      "    ok_actions: ['notify:hook']\n    repeat_actions: true\n")
+    async with served(tmp_path, text, now=START) as s:
+        for _ in range(2):  # the alert, then Alertmanager's repeat of it
+            response = await s.client.post("/api/v1/alerts", json=body(alarm_alert()), headers=AUTH)
+            assert response.status_code == 200
+            s.clock.advance(30)
+            await s.engine.run_once()
+        history = (await s.client.get("/api/v1/alarms/cpu_high/history", headers=AUTH)).json()
+        hooks = [n for n in (await s.client.get("/api/v1/notifications", headers=AUTH)).json() if n["method"] == "hook"]
+        assert len(history) == 1
+        assert sorted((n["history_id"], n["transition"]["old"], n["transition"]["new"]) for n in hooks
+                      if n["history_id"] is not None) == [(history[0]["id"], "insufficient_data", "alarm")]
+        assert [(n["transition"]["old"], n["transition"]["new"]) for n in hooks if n["history_id"] is None] == [
+            ("alarm", "alarm")]
+        assert [r.json()["state"] for r in hook.ok()] == ["ALARM", "ALARM"] and len({r.uid for r in hook.ok()}) == 2

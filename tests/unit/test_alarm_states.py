@@ -134,3 +134,32 @@ def test_resolved_alerts_are_forgotten_after_a_day_firing_ones_never() -> None:
     status, _ = apply(status, ev("alarm+", 25, "b"), AODH, later)
 
     assert set(status.alerts) == {"d", "b"}
+
+
+REPEATING = AlarmDefinition("cpu_high", Style.AODH, parse_expression("avg(cpu_util, 600) > 70 times 3"),
+                            actions=Actions(alarm=(SCALE, LogAction()), ok=(LogAction(),)), repeat_actions=True)
+
+
+@pytest.mark.parametrize(("definition", "first", "then", "repeats"), [
+    (REPEATING, [ev("alarm+", 0)], [ev("alarm+", 0)], [ALARM]),
+    (REPEATING, [ev("ok+", 0)], [ev("ok+", 0)], [OK]),
+    (REPEATING, [ev("alarm+", 0, "a"), ev("alarm+", 5, "b")], [ev("alarm+", 0, "a"), ev("alarm+", 5, "b")], [ALARM]),
+    (REPEATING, [ev("alarm+", 0)], [ev("alarm-", 60)], []),
+    (REPEATING, [ev("ok+", 0), ev("alarm+", 10)], [ev("ok+", 0)], []),
+    (REPEATING, [ev("alarm-", 0)], [ev("alarm-", 0)], []),
+    (AODH, [ev("alarm+", 0)], [ev("alarm+", 0)], []),
+], ids=["alarm-resent-repeats", "ok-resent-repeats", "one-repeat-per-notification", "a-change-is-no-repeat",
+        "resend-of-another-state-no-repeat", "resolved-resent-no-repeat", "without-repeat-actions-nothing"])
+def test_repeat_actions_repeat_the_state_actions_on_a_resend(definition: AlarmDefinition, first: list[Event],
+                                                             then: list[Event], repeats: list[AlarmState]) -> None:
+    """Aodh's ``repeat_actions``: while the state holds, each Alertmanager re-send of its alert runs the state's
+    actions again — one ``repeat`` transition per notification, same state, never stored as a change."""
+    status, _ = apply_all(AlarmStatus.initial(definition, {}), first, definition, at(100))
+
+    after, transitions = apply_all(status, then, definition, at(200))
+
+    repeated = [t for t in transitions if t.repeat]
+    assert [t.new for t in repeated] == repeats
+    assert all(t.old is t.new and t.actions == definition.actions.on(t.new) and t.at == at(200) for t in repeated)
+    if repeats:
+        assert after.state is status.state and transitions == repeated

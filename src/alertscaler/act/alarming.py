@@ -162,11 +162,14 @@ class AlarmIntake:
             status, changed = apply_all(status, item.events, item.definition, now)
             tx.save_alarm_state(status, now)
             transitions += changed
-        tx.add_alarm_transitions(transitions, now, notification_id)
+        # a repeat (repeat_actions) changes no state: not in the history; the others' rows, in order
+        history_ids = iter(tx.add_alarm_transitions([t for t in transitions if not t.repeat], now, notification_id))
         for t in transitions:
             _log(self.definitions[t.alarm], t)
-            # notify: and URL actions: in the outbox, in this transaction (act.notifying delivers them)
-            enqueue_for_transition(tx, self.definitions[t.alarm], t, now, self.methods)
+            # notify: and URL actions: in the outbox, in this transaction (act.notifying delivers them), naming
+            # the history row of the transition (a repeat has none)
+            enqueue_for_transition(tx, self.definitions[t.alarm], t, now, self.methods,
+                                   None if t.repeat else next(history_ids))
         return taken, transitions
 
 

@@ -44,6 +44,7 @@ def view(n: Outgoing) -> dict[str, Any]:
         "alarm": n.alarm, "group": n.group, "dimensions": dict(e.dimensions),
         "transition": {"old": e.old.value, "new": e.new.value, "at": e.at.isoformat(), "severity": e.severity,
                        "reason": e.reason},
+        "history_id": n.history_id,
         "status": n.status.value, "attempts": n.attempts, "max_attempts": n.max_attempts,
         "created_at": n.created_at.isoformat(),
         "next_attempt_at": n.next_attempt_at.isoformat() if n.status is DeliveryStatus.PENDING else None,

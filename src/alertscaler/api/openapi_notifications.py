@@ -54,6 +54,9 @@ SCHEMAS: dict[str, Any] = {
             "transition": {"type": "object", "required": ["old", "new", "at", "reason"], "properties": {
                 "old": {"type": "string", "enum": _STATES}, "new": {"type": "string", "enum": _STATES},
                 "at": _TIME, "severity": {"type": "string"}, "reason": {"type": "string"}}},
+            "history_id": {"type": "integer", "nullable": True,
+                           "description": "the transition's id in GET /api/v1/alarms/{id}/history; null for a "
+                                          "repeat (repeat_actions: the same state, no new transition)"},
             "status": {"type": "string", "enum": [s.value for s in DeliveryStatus],
                        "description": "pending (next attempt at next_attempt_at), delivered, failed (given up)"},
             "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},

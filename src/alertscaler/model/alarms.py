@@ -248,6 +248,7 @@ class Transition:
     id: int | None = None
     recorded_at: datetime | None = None
     notification_id: int | None = None
+    repeat: bool = False  # no change: the state's actions again (``repeat_actions``), not stored in the history
 
 
 def derive(alerts: Mapping[str, AlertMark], current: AlarmState) -> AlarmState:
@@ -284,13 +285,30 @@ def apply(status: AlarmStatus, event: Event, definition: AlarmDefinition,
 
 def apply_all(status: AlarmStatus, events: list[Event], definition: AlarmDefinition,
               now: datetime) -> tuple[AlarmStatus, list[Transition]]:
-    """``apply`` for several events of one alarm and dimension set, oldest first (ties: resolutions first)."""
+    """``apply`` for several events of one alarm and dimension set, oldest first (ties: resolutions first).
+    With ``repeat_actions``, a notification that only re-sends a firing alert of the state the alarm is in (an
+    Alertmanager repeat while the condition holds) gives ONE ``repeat`` transition: the state's actions again."""
     transitions = []
+    resent = False
     for event in sorted(events, key=lambda e: (e.at, e.firing, e.fingerprint)):
+        known = status.alerts.get(event.fingerprint)
+        resent |= (event.firing and known is not None and known.firing and event.at == known.at
+                   and _state_of(event.signal) is status.state)
         status, transition = apply(status, event, definition, now)
         if transition is not None:
             transitions.append(transition)
+    if definition.repeat_actions and resent and not transitions:
+        state = status.state
+        transitions.append(Transition(
+            status.alarm, dict(status.dimensions), state, state, now,
+            f"Remaining as {shown(state, definition.style)}: actions repeated (repeat_actions)",
+            definition.actions.on(state), repeat=True))
     return status, transitions
+
+
+def _state_of(signal: AlarmSignal) -> AlarmState:
+    return {AlarmSignal.ALARM: AlarmState.ALARM, AlarmSignal.INSUFFICIENT_DATA: AlarmState.INSUFFICIENT_DATA}.get(
+        signal, AlarmState.OK)
 
 
 def _reason(definition: AlarmDefinition, old: AlarmState, new: AlarmState, event: Event) -> str:

@@ -124,11 +124,17 @@ class AlarmTxMixin:
             updated_at=status.updated_at or now, reason=status.reason, alerts=_dumps(alerts)))
 
     def add_alarm_transitions(self: _Executes, transitions: Sequence[Transition], recorded_at: datetime,
-                              notification_id: int | None = None) -> None:
-        if not transitions:
-            return
-        self._execute(alarm_history.insert(), [
-            {"alarm": t.alarm, "dims_key": dims_key(t.dimensions), "dimensions": _dumps(dict(t.dimensions)),
-             "old_state": t.old.value, "new_state": t.new.value, "at": t.at, "recorded_at": recorded_at,
-             "reason": t.reason, "actions": _dumps([str(a) for a in t.actions]), "notification_id": notification_id}
-            for t in transitions])
+                              notification_id: int | None = None) -> list[int]:
+        """Store the transitions (one row each, few per notification); returns their history ids, in order (a
+        notification of a transition names its row)."""
+        ids = []
+        for t in transitions:
+            result = self._execute(alarm_history.insert(), {
+                "alarm": t.alarm, "dims_key": dims_key(t.dimensions), "dimensions": _dumps(dict(t.dimensions)),
+                "old_state": t.old.value, "new_state": t.new.value, "at": t.at, "recorded_at": recorded_at,
+                "reason": t.reason, "actions": _dumps([str(a) for a in t.actions]),
+                "notification_id": notification_id})
+            key = result.inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
+        return ids
