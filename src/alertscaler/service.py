@@ -8,10 +8,8 @@ Called by ``cli`` (``serve``) and by tests that want the whole service, or an en
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +43,7 @@ from alertscaler.api.app import create_app
 from alertscaler.api.tls import TlsListener
 from alertscaler.confgen.syncing import SyncError, sync_rules
 from alertscaler.config import PolicyFile
+from alertscaler.logs import setup_logging as setup_logging  # re-exported: the formats live in logs
 from alertscaler.prometheus.client import PrometheusClient
 from alertscaler.prometheus.combining import QueryCombiner
 from alertscaler.providers import registry
@@ -242,25 +241,3 @@ def reload_on_sighup(engine: Engine, listener: TlsListener | None = None) -> Any
             reloader.reload_soon("SIGHUP")
 
     return signal.signal(signal.SIGHUP, on_sighup)
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                               "logger": record.name, "msg": record.getMessage()}
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
-
-
-def setup_logging(level: str = "info", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "alembic"):  # one line per HTTP call / migration plugin: not decisions
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

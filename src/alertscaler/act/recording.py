@@ -26,7 +26,8 @@ and manual scale (``act.engine``) — and, after the commit, by ``act.engine`` t
   a ``reconcile`` skip makes ``desired`` follow the provider that decides the size itself;
 - the action: created already claimed when the group has nothing queued (``Claimed``: the worker runs it
   without reading it back), else queued behind the group's older action;
-- the one log line: ``decision group=… policy=… from=… to=… outcome=… reason=… trigger=…: message``.
+- the one log line: ``decision: message`` with group, policy, from, to, outcome, reason, trigger as fields
+  (``extra=``: keys in JSON and logfmt, ``key=value`` after a text line; ``alertscaler.logs``).
 
 ``publish`` (after the commit) counts each decision in ``/metrics`` and gives each acted decision to its
 group's worker (``act.queueing.GroupWorker.deliver``): the one way an action reaches a worker.
@@ -431,9 +432,11 @@ def _row(about: About, outcome: Outcome, reason: Reason, from_capacity: int | No
 
 
 def _log(row: NewDecision) -> None:
-    log.info("decision group=%s policy=%s from=%s to=%s outcome=%s reason=%s trigger=%s: %s",
-             row.group or "-", row.policy or "-", _or_dash(row.from_capacity), _or_dash(row.to_capacity),
-             row.outcome.value, row.reason.value, row.trigger.value, row.message)
+    # the fields as their own keys (alertscaler.logs: JSON keys, logfmt pairs, appended to a text line)
+    log.info("decision: %s", row.message, extra={
+        "group": row.group or "-", "policy": row.policy or "-", "from": _or_dash(row.from_capacity),
+        "to": _or_dash(row.to_capacity), "outcome": row.outcome.value, "reason": row.reason.value,
+        "trigger": row.trigger.value})
 
 
 def _or_dash(value: int | None) -> str:

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'alertscaler reload') and, with server.tls, the certificate.")
     config_arg(s)
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    s.add_argument("--log-format", default="text", choices=["text", "json"])
+    s.add_argument("--log-format", default="text", choices=["text", "logfmt", "json"],
+                   help="text (people), logfmt (key=value) or json (one object per line); UTC, milliseconds")
     s.set_defaults(func=serve)
 
     c = sub.add_parser("check", help="validate a policy file, reporting every problem with its path",
