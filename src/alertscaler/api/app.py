@@ -31,6 +31,7 @@ from alertscaler.api import auth, openapi, views
 from alertscaler.api.alarms import routes as alarm_routes
 from alertscaler.api.notifications import routes as notification_routes
 from alertscaler.api.signals import routes as signal_routes
+from alertscaler.api.tacker import routes as tacker_routes
 from alertscaler.ingest import jsonsafe
 from alertscaler.ingest.alertmanager import in_range, parse_body
 from alertscaler.model.decisions import ActionState, Outcome, Reason
@@ -487,6 +488,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         *signal_routes(engine, read_body),  # signed URLs, Aodh / Monasca inputs (api.signals)
         *notification_routes(engine),  # the notification outbox (api.notifications)
         *alarm_routes(engine),  # alarms and their history (api.alarms)
+        *tacker_routes(engine, read_body),  # Tacker's five alert endpoints (api.tacker)
     ]
     return Starlette(
         routes=routes,

@@ -16,6 +16,8 @@ from alertscaler.api.openapi_notifications import SCHEMAS as NOTIFICATION_SCHEMA
 from alertscaler.api.openapi_notifications import paths as notification_paths
 from alertscaler.api.openapi_signals import SCHEMAS as SIGNAL_SCHEMAS
 from alertscaler.api.openapi_signals import paths as signal_paths
+from alertscaler.api.openapi_tacker import SCHEMAS as TACKER_SCHEMAS
+from alertscaler.api.openapi_tacker import paths as tacker_paths
 from alertscaler.config import AuthConfig
 from alertscaler.ingest.jsonsafe import MAX_DEPTH, MAX_INT_DIGITS
 from alertscaler.model.decisions import ActionState, Outcome, Reason, Trigger
@@ -504,6 +506,7 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
     paths.update(signal_paths(op, store_down, invalid))  # signed URLs, Aodh / Monasca inputs (api.signals)
     paths.update(notification_paths(op, store_down, invalid, _LIMIT))  # the outbox (api.notifications)
     paths.update(alarm_paths(op, store_down, invalid, _LIMIT))  # alarms (api.alarms)
+    paths.update(tacker_paths(op, store_down, invalid))  # Tacker's alert endpoints (api.tacker)
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "alertscaler", "version": __version__,
@@ -511,7 +514,8 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
                                 "{\"error\": ..., \"field\": ...}; a client's mistake is always 4xx, 503 only "
                                 "means \"retry later\", 500 only ever a bug."},
         "paths": paths,
-        "components": {"schemas": {**SCHEMAS, **SIGNAL_SCHEMAS, **NOTIFICATION_SCHEMAS, **ALARM_SCHEMAS}},
+        "components": {"schemas": {**SCHEMAS, **SIGNAL_SCHEMAS, **NOTIFICATION_SCHEMAS, **ALARM_SCHEMAS,
+                                   **TACKER_SCHEMAS}},
     }
     if schemes:
         document["components"]["securitySchemes"] = schemes

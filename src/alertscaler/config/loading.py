@@ -41,6 +41,7 @@ from alertscaler.config.sections import (
     ServerConfig,
     StoreConfig,
 )
+from alertscaler.config.tacker import TackerSection, tacker_groups
 from alertscaler.model.durations import format_duration
 from alertscaler.model.errors import ConfigError, Problem
 from alertscaler.providers import registry
@@ -61,6 +62,7 @@ class PolicyFile(ConfigModel):
     alarms: dict[str, AlarmConfig] = {}  # Aodh / Monasca alarm definitions (config/alarms.py)
     alarm_metrics: AlarmMetricsConfig = AlarmMetricsConfig()
     notification_methods: dict[str, NotificationMethod] = {}  # notify:NAME of alarm actions (config/notifications.py)
+    tacker: TackerSection = TackerSection()  # Tacker's alert endpoints, aspects, healing (config/tacker.py)
     base_dir: str = "."
 
     def state_dir(self) -> Path:
@@ -139,6 +141,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig, "store": StoreConfig, "prometheus": PrometheusConfig, "actions": ActionsConfig,
     "anomaly": AnomalySection,
     "inputs": InputsConfig,
+    "tacker": TackerSection,
 }
 
 
@@ -203,6 +206,8 @@ def load_policy(text: str, base_dir: Path | None = None, source: str = "") -> Po
         problems.extend(group_problems)
         if group is not None:
             groups[str(name)] = group
+    groups, tacker_problems = tacker_groups(sections.get("tacker"), groups, [str(n) for n in raw_groups])
+    problems.extend(tacker_problems)
     problems.extend(_group_references(data, raw_groups))
     problems.extend(input_references(sections.get("inputs"), groups, [str(n) for n in raw_groups]))
     problems.extend(_retention_covers_heal_periods(sections.get("store"), groups))
