@@ -201,3 +201,16 @@ async def test_endpoints_not_built_record_and_say_what_is_missing(s: Served, pat
     assert missing in response.json()["not_built"] and response.json()["new"] == 1
     rows = (await s.client.get("/api/v1/decisions", params={"reason": "no_group"})).json()
     assert len(rows) == 1
+
+
+@pytest.mark.parametrize(("auth", "secured"), [("required", True), ("open", False)], ids=["required", "open"])
+async def test_the_openapi_document_says_whether_the_endpoints_need_credentials(tmp_path: Path, auth: str,
+                                                                                 secured: bool) -> None:
+    text = POLICY.replace("tacker:\n", f"tacker:\n  auth: {auth}\n")
+    async with served(tmp_path, text) as s:
+        spec = (await s.client.get("/openapi.json")).json()
+    for path in ("/pm_event", "/pm_threshold", "/vnfpm_threshold", "/alert", "/alert/auto_scaling",
+                 "/alert/auto_healing"):
+        op = spec["paths"][path]["post"]
+        assert bool(op["security"]) is secured and ("401" in op["responses"]) is secured, path
+    assert bool(spec["paths"]["/api/v1/alerts"]["post"]["security"])

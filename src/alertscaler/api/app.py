@@ -400,10 +400,11 @@ def create_app(engine: Engine, manage_engine: bool = True) -> Starlette:
         summary: This document (api/openapi.py).
         """
         server = engine.policy.server
-        if id(server) not in documents:
+        key = id(engine.policy)
+        if key not in documents:
             documents.clear()
-            documents[id(server)] = openapi.spec(server.auth, server.max_body_bytes)
-        return JSONResponse(documents[id(server)])
+            documents[key] = openapi.spec(server.auth, server.max_body_bytes, open_tacker=engine.policy.tacker.open)
+        return JSONResponse(documents[key])
 
     async def reload(request: Request) -> Response:
         """

@@ -349,8 +349,9 @@ def _time_param(name: str, what: str) -> dict[str, Any]:
             "description": f"{what} (RFC 3339 with a time zone, 1970 to 2999)"}
 
 
-def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
-    """The document for an app whose policy has this ``server.auth`` and ``server.max_body_bytes``."""
+def spec(auth: AuthConfig, max_body_bytes: int, open_tacker: bool = False) -> dict[str, Any]:
+    """The document for an app whose policy has this ``server.auth`` and ``server.max_body_bytes`` (and
+    ``tacker.auth: open``: Tacker's endpoints without credentials)."""
     schemes: dict[str, Any] = {}
     if auth.bearer_token is not None:
         schemes["bearerAuth"] = {"type": "http", "scheme": "bearer"}
@@ -506,7 +507,7 @@ def spec(auth: AuthConfig, max_body_bytes: int) -> dict[str, Any]:
     paths.update(signal_paths(op, store_down, invalid))  # signed URLs, Aodh / Monasca inputs (api.signals)
     paths.update(notification_paths(op, store_down, invalid, _LIMIT))  # the outbox (api.notifications)
     paths.update(alarm_paths(op, store_down, invalid, _LIMIT))  # alarms (api.alarms)
-    paths.update(tacker_paths(op, store_down, invalid))  # Tacker's alert endpoints (api.tacker)
+    paths.update(tacker_paths(op, store_down, invalid, open_tacker))  # Tacker's alert endpoints (api.tacker)
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "alertscaler", "version": __version__,

@@ -30,8 +30,8 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def paths(op: Op, store_down: dict[str, Any], invalid: dict[str, Any]) -> dict[str, Any]:
-    """The paths of ``api.tacker``'s routes, built with the document's ``op``."""
+def paths(op: Op, store_down: dict[str, Any], invalid: dict[str, Any], open_tacker: bool = False) -> dict[str, Any]:
+    """The paths of ``api.tacker``'s routes, built with the document's ``op`` (``open_tacker``: no credentials)."""
     received = {"200": {"description": "recorded (and decided) before this answer",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TackerReceipt"}}}},
                 "422": invalid, "503": store_down}
@@ -45,8 +45,8 @@ def paths(op: Op, store_down: dict[str, Any], invalid: dict[str, Any]) -> dict[s
             f"Tacker's {endpoint.value} alert endpoint (Alertmanager webhook; labels {labels})", write=True,
             description=f"Durable and idempotent like /api/v1/alerts; {what}. Needs the API's credentials unless "
                         "tacker.auth is open. A missing or wrong Tacker label is a 422 naming it.",
-            body=body, responses=received)}
+            body=body, responses=received, secured=not open_tacker)}
     out[THRESHOLD_ALIAS] = {"post": op(
         "The same as /pm_threshold (the URL of Tacker's documented Alertmanager example)", write=True,
-        body=body, responses=received)}
+        body=body, responses=received, secured=not open_tacker)}
     return out
