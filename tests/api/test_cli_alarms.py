@@ -75,7 +75,7 @@ async def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
 async def test_list_filter_and_show_one(cli: Cli) -> None:
     code, listed, _ = await cli.run("alarms")
     assert code == EXIT_OK
-    lines = {line.split("│")[1].strip(): line for line in listed.splitlines() if line.count("│") > 3}
+    lines = {line.split("\t")[0]: line for line in listed.splitlines() if line.count("\t") > 3}  # piped: plain
     assert "alarm" in lines["cpu_high"] and "avg(cpu_util, 600) > 70 times 3" in lines["cpu_high"]
     assert "scale web scale_out, log" in lines["cpu_high"]
     assert "UNDETERMINED (1 set of instance)" in lines["web_busy"]
@@ -88,7 +88,7 @@ async def test_list_filter_and_show_one(cli: Cli) -> None:
     assert code == EXIT_OK
     assert "cpu_high (aodh, severity low): avg(cpu_util, 600) > 70 times 3" in one
     assert "instance running hot" in one
-    assert "insufficient data │ alarm" in one and "scale web scale_out, log" in one
+    assert "insufficient data\talarm" in one and "scale web scale_out, log" in one
 
     code, as_json, _ = await cli.run("alarms", "web_busy", "--json")
     data = json.loads(as_json)

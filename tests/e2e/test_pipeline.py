@@ -157,7 +157,8 @@ rules:
         print(breakdown(decisions))
         # reconcile 0 -> 1 at start + 3 out + 3 in, all succeeded (the last one once its victim has drained: the
         # group counts 1 as soon as the victim leaves, and the action ends after the 13 s drain)
-        p.wait(lambda: re.search(r'alertscaler_actions_total\{alertscaler_group="web",result="succeeded"\} 7\.0', p.metrics()),
+        succeeded = r'alertscaler_actions_total\{alertscaler_group="web",result="succeeded"\} 7\.0'
+        p.wait(lambda: re.search(succeeded, p.metrics()),
                30, f"7 succeeded actions; actions: {p.actions()}")
         drained = [a["result"] for a in p.actions() if "drain" in (a["result"] or "")]
         assert len(drained) == 3 and all("after a 13s drain" in r for r in drained), drained

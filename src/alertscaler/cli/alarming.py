@@ -14,6 +14,7 @@ from rich.table import Table
 
 from alertscaler.cli.common import EXIT_NO, EXIT_OK, out, print_json
 from alertscaler.cli.remote import request
+from alertscaler.cli.tables import print_table
 
 _STYLE = {"alarm": "red", "insufficient_data": "yellow", "ok": "green"}
 
@@ -44,7 +45,7 @@ def alarms(args: argparse.Namespace) -> int:
             shown += f" ({sets} set{'s' if sets != 1 else ''} of {','.join(a['match_by'])})"
         table.add_row(escape(a["name"]), a["style"], a["severity"], _state(a["state"], shown), since[:19],
                       escape(a["condition"]), escape(", ".join(a["actions"]["alarm"]) or "-"))
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -70,14 +71,14 @@ def _one(args: argparse.Namespace, listed: list[dict[str, Any]]) -> int:
     for s in alarm["states"]:
         states.add_row(escape(_dims(s["dimensions"])), _state(s["state"], s["shown"]), (s["since"] or "")[:19],
                        (s["updated_at"] or "")[:19], escape(s["reason"]))
-    out.print(states)
+    print_table(states)
     table = Table(title="transitions (newest first)")
     for col in ("at", "dimensions", "from", "to", "actions", "reason"):
         table.add_column(col, overflow="fold")
     for t in history:
         table.add_row(t["at"][:19], escape(_dims(t["dimensions"])), _state(t["old"], t["old_shown"]),
                       _state(t["new"], t["new_shown"]), escape(", ".join(t["actions"]) or "-"), escape(t["reason"]))
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 

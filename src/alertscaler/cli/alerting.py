@@ -10,6 +10,7 @@ from rich.table import Table
 
 from alertscaler.cli.common import EXIT_OK, EXIT_USAGE, CliError, out, print_json
 from alertscaler.cli.remote import request
+from alertscaler.cli.tables import print_table
 
 
 def alerts(args: argparse.Namespace) -> int:
@@ -35,5 +36,5 @@ def alerts(args: argparse.Namespace) -> int:
     for a in data:
         table.add_row(a["group"], a["policy"], a["fingerprint"], a["labels"].get("alertname", ""),
                       (a["starts_at"] or "")[:19], (a["last_seen_at"] or "")[:19], a["last_reason"] or "")
-    out.print(table)
+    print_table(table)
     return EXIT_OK

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from alertscaler.cli.common import EXIT_OK, out, print_json
 from alertscaler.cli.remote import request
+from alertscaler.cli.tables import print_table
 
 
 def approval_id(text: str) -> int:
@@ -48,7 +49,7 @@ def approvals(args: argparse.Namespace) -> int:
         style = "yellow" if a["state"] == "pending" else "green" if a["state"] == "approved" else "dim"
         table.add_row(str(a["id"]), a["group"], a["what"], f"[{style}]{a['state']}[/{style}]", a["why"],
                       a["expires_at"][:19], a["policy"] or "-", a.get("resolved_by") or "")
-    out.print(table)
+    print_table(table)
     if any(a["state"] == "pending" for a in data):
         out.print("alertscaler approve ID carries a change out; alertscaler reject ID drops it", highlight=False)
     return EXIT_OK

@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+import yaml
 from rich.console import Console
 
 from alertscaler.api.openapi import MAX_DURATION_S
@@ -16,6 +17,7 @@ from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import ConfigError
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as a command the signal killed)
 DEFAULT_CONFIG = "alertscaler.yml"
 
 out = Console(soft_wrap=True)
@@ -75,6 +77,31 @@ def print_problems(exc: ConfigError) -> None:
         err.print(f"  {p}", highlight=False, markup=False)
 
 
+OUTPUTS = ("table", "json", "yaml")
+
+
+class _Structured:
+    """The format ``print_json`` writes: ``json`` (``--json``, ``-o json``) or ``yaml`` (``-o yaml``); set by
+    ``parsing.main`` for each run."""
+
+    format = "json"
+
+
+def output_args(sp: argparse.ArgumentParser, shown: str = "a table") -> None:
+    """``-o table|json|yaml`` and ``--json`` (the same as ``-o json``) for a command that prints what it read."""
+    sp.add_argument("-o", "--output", choices=OUTPUTS, default=None,
+                    help=f"table: {shown} (plain tab-separated lines when piped); json or yaml: every field")
+    sp.add_argument("--json", action="store_true", help="the same as -o json")
+
+
+def set_output(output: str | None) -> None:
+    _Structured.format = "yaml" if output == "yaml" else "json"
+
+
 def print_json(data: Any) -> int:
-    print(json.dumps(data, indent=2))
+    """``data`` as JSON, or YAML with ``-o yaml`` (the same fields, in the API's order)."""
+    if _Structured.format == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False), end="")
+    else:
+        print(json.dumps(data, indent=2))
     return EXIT_OK

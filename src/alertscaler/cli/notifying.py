@@ -10,8 +10,9 @@ from typing import Any
 
 from rich.table import Table
 
-from alertscaler.cli.common import DEFAULT_CONFIG, EXIT_OK, out, print_json
+from alertscaler.cli.common import DEFAULT_CONFIG, EXIT_OK, out, output_args, print_json
 from alertscaler.cli.remote import request
+from alertscaler.cli.tables import print_table
 
 _STYLE = {"delivered": "green", "pending": "yellow", "failed": "red"}
 
@@ -37,7 +38,7 @@ def add_parsers(sub: Any) -> None:
     n.add_argument("-c", "--config", default=os.environ.get("ALERTSCALER_CONFIG", DEFAULT_CONFIG),
                    help="policy file (default: $ALERTSCALER_CONFIG or ./alertscaler.yml)")
     n.add_argument("--url", help="service URL (default: from the policy file's server section)")
-    n.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output_args(n)
     n.add_argument("id", nargs="?", type=notification_id, help="one notification (its attempts in full)")
     n.add_argument("--alarm", help="one alarm's only")
     n.add_argument("--status", choices=["pending", "delivered", "failed"], help="only these")
@@ -68,7 +69,7 @@ def notifications(args: argparse.Namespace) -> int:
         table.add_row(str(n["id"]), n["alarm"] or "-", f"{n['transition']['old']} -> {n['transition']['new']}",
                       f"{n['method']} ({n['kind']})", f"[{style}]{n['status']}[/{style}]",
                       f"{n['attempts']}/{n['max_attempts']}", n["last_result"] or "-", (when or "-")[:19])
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -91,5 +92,5 @@ def _one(args: argparse.Namespace) -> int:
         table.add_row(str(a["attempt"]), a["at"][:19], a["replica"], f"[{style}]{a['status']}[/{style}]",
                       a["detail"], str(a["duration_ms"]))
     if n["attempt_history"]:
-        out.print(table)
+        print_table(table)
     return EXIT_OK

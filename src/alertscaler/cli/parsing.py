@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from alertscaler import __version__
 from alertscaler.cli.alarming import add_parser as add_alarm_parser
@@ -14,14 +15,18 @@ from alertscaler.cli.approving import approval_id, approvals, approve, default_b
 from alertscaler.cli.common import (
     DEFAULT_CONFIG,
     EXIT_NO,
+    EXIT_OK,
+    EXIT_PIPE,
     EXIT_USAGE,
     CliError,
     duration_arg,
     duration_text,
     err,
     non_negative,
+    output_args,
     positive_float,
     print_problems,
+    set_output,
 )
 from alertscaler.cli.drilling import drill
 from alertscaler.cli.local import check, demo, render, rules_sync, serve
@@ -30,6 +35,7 @@ from alertscaler.cli.remote import decisions, pause, reload_policy, resume, scal
 from alertscaler.cli.simulating import add_parsers as add_simulating_parsers
 from alertscaler.cli.urls import add_parsers as add_url_parsers
 from alertscaler.config.render_input import DEFAULT_ALERTMANAGER_URL, DEFAULT_TOKEN_FILE
+from alertscaler.model.decisions import Outcome, Reason
 from alertscaler.model.errors import ConfigError
 
 
@@ -39,9 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    output = getattr(args, "output", None)
+    if output in ("json", "yaml"):
+        args.json = True  # the commands print print_json's format (common.set_output) instead of a table
+    set_output(output)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        return closed_pipe()
     except CliError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return exc.code
@@ -69,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     def client_args(sp: argparse.ArgumentParser) -> None:
         config_arg(sp)
         sp.add_argument("--url", help="service URL (default: from the policy file's server section)")
-        sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        output_args(sp)
 
     s = sub.add_parser("serve", help="run the service (webhook, API, workers)",
                        description="Run alertscaler: receive Alertmanager webhooks, decide, act. SIGHUP re-reads the "
@@ -125,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decisions", help="recent decisions with their reasons")
     client_args(d)
     d.add_argument("--group")
-    d.add_argument("--outcome", choices=["acted", "skipped"])
-    d.add_argument("--reason")
+    d.add_argument("--outcome", choices=[o.value for o in Outcome])
+    d.add_argument("--reason", choices=[r.value for r in Reason], metavar="REASON",
+                   help="one of: " + ", ".join(r.value for r in Reason))
     d.add_argument("--since", help="a duration ago (10m, 2h) or an RFC 3339 time")
     d.add_argument("--limit", type=int, default=20)
     d.set_defaults(func=decisions)
@@ -256,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulating_parsers(sub)  # simulate, backtest: their options live with them (cli.simulating)
     add_url_parsers(sub)  # url create | list | revoke | keys | rotate-key: signed URLs (cli.urls)
     add_notification_parsers(sub)  # notifications [ID]: the outbox of alarm notifications (cli.notifying)
+
+    co = sub.add_parser("completion", help="print the shell completion script (bash, zsh or tcsh)",
+                        description="Print a completion script for commands, options and their values.",
+                        epilog="bash: alertscaler completion bash > ~/.local/share/bash-completion/completions/"
+                               "alertscaler (or: eval \"$(alertscaler completion bash)\"); zsh: alertscaler "
+                               "completion zsh > \"${fpath[1]}/_alertscaler\"")
+    co.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    co.set_defaults(func=completion)
     return p
 
 
@@ -265,6 +287,25 @@ def render_args(sp: argparse.ArgumentParser) -> None:
                          f"(default {DEFAULT_TOKEN_FILE}); its content is never written")
     sp.add_argument("--alertmanager-url", default=DEFAULT_ALERTMANAGER_URL, metavar="URL",
                     help=f"Alertmanager for prometheus.yml's alerting section (default {DEFAULT_ALERTMANAGER_URL})")
+
+
+def closed_pipe() -> int:
+    """stdout's reader went away (``alertscaler decisions --json | head -1``): no traceback, the rest of the output
+    goes to /dev/null (also Python's flush at exit), and exit 141 like a command killed by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE
+
+
+def completion(args: argparse.Namespace) -> int:
+    """``alertscaler completion bash|zsh|tcsh``: the shell completion script (shtab) on stdout."""
+    try:
+        import shtab
+    except ImportError:
+        raise CliError("shell completion needs shtab: pip install shtab", EXIT_USAGE) from None
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
+    return EXIT_OK
 
 
 def usage(parser: argparse.ArgumentParser) -> int:

@@ -25,6 +25,7 @@ from alertscaler.cli.common import (
     print_json,
     print_problems,
 )
+from alertscaler.cli.tables import print_table
 from alertscaler.config import load_policy_file
 from alertscaler.model.durations import parse_duration
 from alertscaler.model.errors import ConfigError
@@ -41,7 +42,7 @@ def status(args: argparse.Namespace) -> int:
             members.add_column(col)
         for m in data.get("members", []):
             members.add_row(m["id"], m.get("address") or "", m["state"], m.get("created_at") or "")
-        out.print(members)
+        print_table(members)
         return EXIT_OK
     data = request(args, "GET", "/api/v1/groups")
     if args.json:
@@ -68,7 +69,7 @@ def decisions(args: argparse.Namespace) -> int:
         style = "green" if d["outcome"] == "acted" else "yellow"
         table.add_row(str(d["id"]), (d["decided_at"] or "")[:19], d["group"] or "-", d["policy"] or "-",
                       d["trigger"], f"[{style}]{d['outcome']}[/{style}]", d["reason"], arrow, d["message"])
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -176,7 +177,7 @@ def print_groups(groups: list[dict[str, Any]]) -> None:
                       high, "yes" if g["dry_run"] else "", "[red]yes[/red]" if paused else "",
                       (g.get("held_until") or "")[:19], (g["last_scale_out_at"] or "")[:19],
                       (g["last_scale_in_at"] or "")[:19])
-    out.print(table)
+    print_table(table)
     for note in notes:
         out.print(note)
 

@@ -10,8 +10,19 @@ from typing import Any
 
 from rich.table import Table
 
-from alertscaler.cli.common import DEFAULT_CONFIG, EXIT_OK, EXIT_USAGE, CliError, duration_arg, err, out, print_json
+from alertscaler.cli.common import (
+    DEFAULT_CONFIG,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    duration_arg,
+    err,
+    out,
+    output_args,
+    print_json,
+)
 from alertscaler.cli.remote import request
+from alertscaler.cli.tables import print_table
 
 
 def add_parsers(sub: Any) -> None:
@@ -32,7 +43,7 @@ def add_parsers(sub: Any) -> None:
         sp.add_argument("-c", "--config", default=os.environ.get("ALERTSCALER_CONFIG", DEFAULT_CONFIG),
                         help="policy file (default: $ALERTSCALER_CONFIG or ./alertscaler.yml)")
         sp.add_argument("--url", help="service URL (default: from the policy file's server section)")
-        sp.add_argument("--json", action="store_true", help="print JSON instead of text")
+        output_args(sp, "text")
 
     c = cmds.add_parser(
         "create", help="hand out a signed URL for GROUP's POLICY (or --input aodh|monasca); printed once",
@@ -125,7 +136,7 @@ def list_urls(args: argparse.Namespace) -> int:
         style = styles.get(u["state"], "white")
         table.add_row(u["id"], target, f"[{style}]{u['state']}[/{style}]", u["expires_at"][:19], str(u["uses"]),
                       (u["last_used_at"] or "")[:19], u["key_id"], u["note"], u["url"])
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -147,7 +158,7 @@ def keys(args: argparse.Namespace) -> int:
         table.add_column(col)
     for k in data:
         table.add_row(k["kid"], k["created_at"][:19], (k["retired_at"] or "")[:19])
-    out.print(table)
+    print_table(table)
     return EXIT_OK
 
 
