@@ -6,9 +6,10 @@ replays a load trace through a policy and the baselines (``alertscaler.sim``); `
 a Prometheus range query (``alertscaler.sim.backtest``).
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (invalid file, refused request);
-2 usage error; 3 the service cannot be reached.
+2 usage error; 3 the service cannot be reached; 141 stdout was closed by its reader (``| head``).
 
-Modules: ``parsing`` (``main``, the parser), ``local``, ``remote``, ``simulating`` (the commands), ``common``.
+Modules: ``parsing`` (``main``, the parser, ``completion``), ``local``, ``remote``, ``simulating`` (the commands),
+``common`` (exit codes, ``-o json|yaml``), ``tables`` (tables fitted to the terminal, plain when piped).
 """
 
 from alertscaler.cli.common import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError
