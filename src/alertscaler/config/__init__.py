@@ -14,6 +14,8 @@ key                                      module (class)
 ``prometheus``                           ``config.sections`` (``PrometheusConfig``)
 ``actions``                              ``config.sections`` (``ActionsConfig``)
 ``inputs`` (signed URLs, Aodh, Monasca)  ``config.inputs`` (``InputsConfig``)
+``tacker`` (aspects, healing, auth)      ``config.tacker`` (``TackerSection``): policies and heal sections
+                                         it gives the mapped groups (``tacker_groups``)
 ``groups.<name>``: sizes, ``dry_run``,   ``config.groups`` (``GroupConfig``); the default drain from
 ``drain``                                ``scrape`` (``PolicyFile.drain_of``)
 ``groups.<name>.scale_out|scale_in``     ``config.groups`` (``ScaleOutPolicy``, ``ScaleInPolicy``) on
