@@ -214,3 +214,14 @@ async def test_the_openapi_document_says_whether_the_endpoints_need_credentials(
         op = spec["paths"][path]["post"]
         assert bool(op["security"]) is secured and ("401" in op["responses"]) is secured, path
     assert bool(spec["paths"]["/api/v1/alerts"]["post"]["security"])
+
+
+async def test_heal_alerts_of_an_unmapped_instance_or_an_unknown_vnfc_heal_nothing(s: Served) -> None:
+    other = await post(s, "/alert/auto_healing", body(heal("VDU2-x", vnf="another-vnf"), receiver="auto-heal"))
+    assert other.json()["unmapped"] == [{"vnf_instance_id": "another-vnf"}]
+    await post(s, "/alert/auto_healing", body(heal("VDU2-not-a-pod"), receiver="auto-heal"))
+    s.clock.advance(21)
+    await s.engine.run_once()
+    assert s.providers["vdu2"].heal_calls == []
+    assert [d["reason"] for d in await s.decisions("vdu2")] == ["batched", "unknown_member"]
+    assert len((await s.client.get("/api/v1/decisions", params={"reason": "no_group"})).json()) == 1
