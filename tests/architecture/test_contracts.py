@@ -39,7 +39,9 @@ def _m(module: str, code: str, *caught_by: str) -> Mutation:
 
 MUTATIONS: dict[str, Mutation] = {
     # decide: pure, clock injected
-    "decide-imports-store": _m("decide/evaluator.py", "from alertscaler.store import base as _mutant\n", "layers"),
+    # (decide-pure too: store.base's values import model.notifications, which names alarms with uuid5)
+    "decide-imports-store": _m("decide/evaluator.py", "from alertscaler.store import base as _mutant\n", "layers",
+                               "decide-pure"),
     "decide-calls-datetime-now": _m(
         "decide/evaluator.py", "def _mutant() -> datetime:\n    return datetime.now()\n", "decide-calls"),
     "decide-calls-date-today": _m(
