@@ -12,25 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from functools import lru_cache
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from alertscaler.model.cron import CronExpr
 from alertscaler.model.decisions import HealTarget, Trigger
 from alertscaler.model.durations import Duration, format_duration
 from alertscaler.model.healing import HealAction
-from alertscaler.model.schedules import MAX_WINDOW_DURATION
+from alertscaler.model.schedules import CronWindow, ZonedWindows
 
 DEFAULT_EXPIRY = 3600.0
 MAX_EXPIRY = 7 * 86400.0
-
-
-@lru_cache(maxsize=256)
-def _parse_cron(text: str) -> CronExpr:
-    return CronExpr.parse(text)
 
 
 class _Frozen(BaseModel):
@@ -64,62 +56,18 @@ class ApprovalRules(_Frozen):
         return self
 
 
-class FreezeWindow(_Frozen):
+class FreezeWindow(CronWindow):
     """One change-freeze window: opens when ``cron`` fires (in the freeze's time zone), stays open ``duration``."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    cron: str
-    duration: Duration
+    EXAMPLE_DURATION: ClassVar[str] = "62h"
+
     reason: Annotated[str, Field(max_length=200)] = ""
 
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        _parse_cron(value)  # raises ValueError naming the field and the bad part
-        return value
 
-    @field_validator("duration")
-    @classmethod
-    def _valid_duration(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be more than 0s (e.g. 62h)")
-        if value > MAX_WINDOW_DURATION:
-            raise ValueError(f"must be at most 31d, got {format_duration(value)}")
-        return value
-
-    @property
-    def expr(self) -> CronExpr:
-        return _parse_cron(self.cron)
-
-
-class ChangeFreeze(_Frozen):
+class ChangeFreeze(ZonedWindows):
     """``groups.NAME.change_freeze``: windows whose cron expressions are read in ``timezone`` (an IANA name)."""
 
-    timezone: str = "UTC"
     windows: Annotated[list[FreezeWindow], Field(min_length=1)]
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone '{value}' (an IANA name such as Europe/Berlin or UTC)") from None
-        return value
-
-    @field_validator("windows")
-    @classmethod
-    def _unique_names(cls, value: list[FreezeWindow]) -> list[FreezeWindow]:
-        seen: set[str] = set()
-        for window in value:
-            if window.name in seen:
-                raise ValueError(f"window name '{window.name}' is used twice")
-            seen.add(window.name)
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
 
 class ApprovalState(str, Enum):

@@ -9,7 +9,7 @@ what they change is decided in ``decide.schedules``.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,16 +31,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ScheduleWindow(_Frozen):
-    """One named window: opens when ``cron`` fires, stays open ``duration``, and sets at least one of
-    ``min_size`` / ``max_size`` (overrides while open) and ``desired`` (applied once per opening)."""
+class CronWindow(_Frozen):
+    """A named window that opens when ``cron`` fires (in its list's time zone) and stays open ``duration``:
+    the part a schedule's window and a change freeze's window share (``model.approvals.FreezeWindow``)."""
+
+    EXAMPLE_DURATION: ClassVar[str] = "10h"  # named in the error for a duration that is not more than 0s
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     cron: str
     duration: Duration
-    min_size: Annotated[int, Field(ge=0)] | None = None
-    max_size: Annotated[int, Field(ge=0)] | None = None
-    desired: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("cron")
     @classmethod
@@ -52,10 +51,53 @@ class ScheduleWindow(_Frozen):
     @classmethod
     def _valid_duration(cls, value: float) -> float:
         if value <= 0:
-            raise ValueError("must be more than 0s (e.g. 10h)")
+            raise ValueError(f"must be more than 0s (e.g. {cls.EXAMPLE_DURATION})")
         if value > MAX_WINDOW_DURATION:
             raise ValueError(f"must be at most 31d, got {format_duration(value)}")
         return value
+
+    @property
+    def expr(self) -> CronExpr:
+        return _parse_cron(self.cron)
+
+
+class ZonedWindows(_Frozen):
+    """Windows (a subclass declares ``windows``, at least one, names unique) read in ``timezone``, an IANA name:
+    what ``Schedule`` and a change freeze (``model.approvals.ChangeFreeze``) share."""
+
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone '{value}' (an IANA name such as Europe/Berlin or UTC)") from None
+        return value
+
+    @field_validator("windows", check_fields=False)
+    @classmethod
+    def _unique_names(cls, value: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for window in value:
+            if window.name in seen:
+                raise ValueError(f"window name '{window.name}' is used twice")
+            seen.add(window.name)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ScheduleWindow(CronWindow):
+    """One named window: opens when ``cron`` fires, stays open ``duration``, and sets at least one of
+    ``min_size`` / ``max_size`` (overrides while open) and ``desired`` (applied once per opening)."""
+
+    min_size: Annotated[int, Field(ge=0)] | None = None
+    max_size: Annotated[int, Field(ge=0)] | None = None
+    desired: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ScheduleWindow:
@@ -70,36 +112,8 @@ class ScheduleWindow(_Frozen):
             raise ValueError(f"desired ({desired}) is greater than max_size ({high})")
         return self
 
-    @property
-    def expr(self) -> CronExpr:
-        return _parse_cron(self.cron)
 
-
-class Schedule(_Frozen):
+class Schedule(ZonedWindows):
     """Windows whose cron expressions are read in ``timezone`` (an IANA name)."""
 
-    timezone: str = "UTC"
     windows: Annotated[list[ScheduleWindow], Field(min_length=1)]
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone '{value}' (an IANA name such as Europe/Berlin or UTC)") from None
-        return value
-
-    @field_validator("windows")
-    @classmethod
-    def _unique_names(cls, value: list[ScheduleWindow]) -> list[ScheduleWindow]:
-        seen: set[str] = set()
-        for window in value:
-            if window.name in seen:
-                raise ValueError(f"window name '{window.name}' is used twice")
-            seen.add(window.name)
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
