@@ -6,23 +6,20 @@ run it: output, exit codes, a clear message without a traceback for every mistak
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
-import uvicorn
 
 from alertscaler.act.engine import Engine
-from alertscaler.api.app import create_app
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
 from alertscaler.cli.local import print_freezes
 from alertscaler.config import load_policy
 from tests.api.conftest import TOKEN, make_harness
+from tests.support.cli import CliRunner, serving
 from tests.support.webhooks import alert, body
 
 POLICY = f"""
@@ -41,26 +38,8 @@ groups:
 
 
 @dataclass
-class Cli:
-    url: str
+class Cli(CliRunner):
     engine: Engine
-    capsys: pytest.CaptureFixture[str]
-
-    async def run(self, *argv: str) -> tuple[int, str, str]:
-        """``alertscaler ARGV --url URL``: (exit code, stdout, stderr); argparse's usage errors included."""
-        args = [*argv, "--url", self.url, "-c", "/nonexistent/alertscaler.yml"]
-
-        def call() -> int:
-            try:
-                return main(args)
-            except SystemExit as exc:
-                return int(exc.code or 0)
-
-        self.capsys.readouterr()
-        code = await anyio.to_thread.run_sync(call)
-        captured = self.capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
 
     async def surge(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, trust_env=False) as client:
@@ -76,18 +55,10 @@ async def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
     monkeypatch.setenv("ALERTSCALER_TOKEN", TOKEN)
     monkeypatch.setenv("COLUMNS", "250")  # rich tables on one line each
     engine, _, _, store, _ = make_harness(tmp_path, POLICY)
-    config = uvicorn.Config(create_app(engine, manage_engine=False), log_config=None, lifespan="off")
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)  # what Server._serve sets before startup
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await server.startup(sockets=[sock])  # listening when this returns
     try:
-        yield Cli(f"http://127.0.0.1:{sock.getsockname()[1]}", engine, capsys)
+        async with serving(engine) as url:
+            yield Cli(url, capsys, engine)
     finally:
-        await server.shutdown(sockets=[sock])
-        sock.close()
         await engine.stop()
         store.close()
 

@@ -6,21 +6,18 @@ output, exit codes, a clear message without a traceback for every mistake."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
-import uvicorn
 
 from alertscaler.act.engine import Engine
-from alertscaler.api.app import create_app
-from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE, main
+from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE
 from tests.api.conftest import TOKEN, Clock, make_harness
 from tests.api.test_notifications import alarm_alert
+from tests.support.cli import CliRunner, serving
 from tests.support.receivers import WebhookReceiver
 from tests.support.webhooks import body
 
@@ -46,26 +43,10 @@ alarms:
 
 
 @dataclass
-class Cli:
-    url: str
+class Cli(CliRunner):
     engine: Engine
     clock: Clock
-    capsys: pytest.CaptureFixture[str]
 
-    async def run(self, *argv: str) -> tuple[int, str, str]:
-        args = [*argv, "--url", self.url, "-c", "/nonexistent/alertscaler.yml"]
-
-        def call() -> int:
-            try:
-                return main(args)
-            except SystemExit as exc:
-                return int(exc.code or 0)
-
-        self.capsys.readouterr()
-        code = await anyio.to_thread.run_sync(call)
-        captured = self.capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -75,18 +56,10 @@ async def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
     monkeypatch.setenv("COLUMNS", "250")  # rich tables on one line each
     with WebhookReceiver() as hook:
         engine, clock, _, store, _ = make_harness(tmp_path, policy(hook))
-        config = uvicorn.Config(create_app(engine, manage_engine=False), log_config=None, lifespan="off")
-        config.load()
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        await server.startup(sockets=[sock])
         try:
-            yield Cli(f"http://127.0.0.1:{sock.getsockname()[1]}", engine, clock, capsys), hook
+            async with serving(engine) as url:
+                yield Cli(url, capsys, engine, clock), hook
         finally:
-            await server.shutdown(sockets=[sock])
-            sock.close()
             await engine.stop()
             store.close()
 

@@ -8,76 +8,34 @@ duration, missing credentials, no service).
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
-import httpx
 import pytest
-import uvicorn
 
-from alertscaler.api.app import create_app
-from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
+from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.api.conftest import TOKEN, make_harness
+from tests.support.cli import CliRunner, serving
 from tests.support.webhooks import alert, body
 
 HIGH = alert("HighLoad", service="web")
 
 
-@dataclass
-class Cli:
-    """A served engine and the CLI pointed at it (``--url``, the token in ``ALERTSCALER_TOKEN``)."""
-
-    url: str
-    capsys: pytest.CaptureFixture[str]
-
-    async def run(self, *argv: str, url: str | None = None) -> tuple[int, str, str]:
-        """``alertscaler ARGV --url URL -c <none>``: (exit code, stdout, stderr). argparse's own usage errors exit
-        through SystemExit: its code is returned like ``main``'s."""
-        args = [*argv, "--url", url or self.url, "-c", "/nonexistent/alertscaler.yml"]
-
-        def call() -> int:
-            try:
-                return main(args)
-            except SystemExit as exc:
-                return int(exc.code or 0)
-
-        self.capsys.readouterr()
-        code = await anyio.to_thread.run_sync(call)
-        captured = self.capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
-
-    async def post(self, path: str, payload: object) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.url, trust_env=False) as client:
-            return await client.post(path, json=payload, headers={"Authorization": f"Bearer {TOKEN}"})
-
-
 @pytest.fixture
 async def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-              ) -> AsyncIterator[Cli]:
+              ) -> AsyncIterator[CliRunner]:
     monkeypatch.setenv("ALERTSCALER_TOKEN", TOKEN)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables on one line each
     engine, _, _, store, _ = make_harness(tmp_path)  # the clock stays at 2026-11-21 12:00 UTC
-    config = uvicorn.Config(create_app(engine, manage_engine=False), log_config=None, lifespan="off")
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)  # what Server._serve sets before startup
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await server.startup(sockets=[sock])  # listening when this returns
     try:
-        yield Cli(f"http://127.0.0.1:{sock.getsockname()[1]}", capsys)
+        async with serving(engine) as url:
+            yield CliRunner(url, capsys)
     finally:
-        await server.shutdown(sockets=[sock])
-        sock.close()
         await engine.stop()
         store.close()
 
 
-async def test_pause_resume_and_status(cli: Cli) -> None:
+async def test_pause_resume_and_status(cli: CliRunner) -> None:
     code, out, _ = await cli.run("pause", "web", "--for", "2h", "--reason", "incident 42")
     assert (code, out.strip()) == (EXIT_OK, "paused web until 2026-11-21T14:00:00 UTC: decisions are recorded as "
                                             "paused, nothing is executed")
@@ -102,7 +60,7 @@ async def test_pause_resume_and_status(cli: Cli) -> None:
     assert "PAUSED" not in out
 
 
-async def test_scale_says_how_long_policies_keep_off(cli: Cli) -> None:
+async def test_scale_says_how_long_policies_keep_off(cli: CliRunner) -> None:
     code, out, _ = await cli.run("scale", "web", "3", "--hold", "30m")
     assert code == EXIT_OK
     assert out.splitlines()[-1] == "held: policies may not move web before 2026-11-21T12:30:00 UTC"
@@ -121,8 +79,8 @@ async def test_scale_says_how_long_policies_keep_off(cli: Cli) -> None:
     assert out.splitlines()[-1] == "web is paused: nothing was executed (alertscaler resume web)"
 
 
-async def test_alerts_listed_and_cleared(cli: Cli) -> None:
-    assert (await cli.post("/api/v1/alerts", body(HIGH))).status_code == 200
+async def test_alerts_listed_and_cleared(cli: CliRunner) -> None:
+    assert (await cli.post("/api/v1/alerts", body(HIGH), TOKEN)).status_code == 200
     code, out, _ = await cli.run("alerts", "--json")
     (listed,) = json.loads(out)
     assert (code, listed["group"], listed["policy"], listed["fingerprint"]) == (
@@ -169,13 +127,14 @@ MISTAKES = [
     "clear-unknown-group", "pause-no-group", "pause-group-and-all", "resume-no-group", "pause-bad-duration",
     "pause-zero-duration", "pause-over-30d", "hold-bad-duration", "hold-over-30d", "scale-negative",
     "clear-missing-fingerprint", "alerts-two-groups"])
-async def test_mistakes_get_a_clear_message_and_a_code(cli: Cli, argv: list[str], code: int, message: str) -> None:
+async def test_mistakes_get_a_clear_message_and_a_code(cli: CliRunner, argv: list[str], code: int,
+                                                       message: str) -> None:
     got, out, err = await cli.run(*argv)
     assert (got, message in err) == (code, True), err
     assert out == ""
 
 
-async def test_credentials_and_an_unreachable_service(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_credentials_and_an_unreachable_service(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALERTSCALER_TOKEN")
     code, out, err = await cli.run("pause", "web")
     assert (code, out) == (EXIT_NO, "") and "POST /api/v1/groups/web/pause: HTTP 401" in err

@@ -9,27 +9,24 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 import yaml
 from rich.console import Console
 from rich.table import Table
 
-from alertscaler.api.app import create_app
 from alertscaler.cli import EXIT_OK, EXIT_USAGE, main
 from alertscaler.cli.tables import print_table
 from alertscaler.model.decisions import Reason
 from tests.api.conftest import TOKEN, make_harness
+from tests.support.cli import CliRunner, serving
 
 ALERTSCALER = str(Path(sys.executable).with_name("alertscaler"))
 COLUMNS = ("id", "time", "group", "policy", "trigger", "outcome", "reason", "from→to", "message")
@@ -78,44 +75,15 @@ def test_piped_a_table_is_plain_tab_separated() -> None:
     assert len(lines) == 3 and "…" not in buf.getvalue()
 
 
-@dataclass
-class Served:
-    url: str
-    capsys: pytest.CaptureFixture[str]
-
-    async def run(self, *argv: str) -> tuple[int, str, str]:
-        args = [*argv, "--url", self.url, "-c", "/nonexistent/alertscaler.yml"]
-
-        def call() -> int:
-            try:
-                return main(args)
-            except SystemExit as exc:
-                return int(exc.code or 0)
-
-        self.capsys.readouterr()
-        code = await anyio.to_thread.run_sync(call)
-        captured = self.capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
-
-
 @pytest.fixture
 async def served(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-                 ) -> AsyncIterator[Served]:
+                 ) -> AsyncIterator[CliRunner]:
     monkeypatch.setenv("ALERTSCALER_TOKEN", TOKEN)
     engine, _, _, store, _ = make_harness(tmp_path)
-    config = uvicorn.Config(create_app(engine, manage_engine=False), log_config=None, lifespan="off")
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await server.startup(sockets=[sock])
     try:
-        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", capsys)
+        async with serving(engine) as url:
+            yield CliRunner(url, capsys)
     finally:
-        await server.shutdown(sockets=[sock])
-        sock.close()
         await engine.stop()
         store.close()
 
@@ -138,7 +106,7 @@ async def scale_many(url: str, times: int) -> None:
     ],
     ids=["--json", "-o-json", "-o-yaml", "status-yaml"],
 )
-async def test_structured_output(served: Served, argv: tuple[str, ...], load: Callable[[str], Any]) -> None:
+async def test_structured_output(served: CliRunner, argv: tuple[str, ...], load: Callable[[str], Any]) -> None:
     await scale_many(served.url, 2)
     code, out, _ = await served.run(*argv)
     data = load(out)
@@ -149,7 +117,7 @@ async def test_structured_output(served: Served, argv: tuple[str, ...], load: Ca
         assert [g["name"] for g in data] == ["web", "batch"]
 
 
-async def test_piped_decisions_are_plain(served: Served) -> None:
+async def test_piped_decisions_are_plain(served: CliRunner) -> None:
     await scale_many(served.url, 1)
     code, out, _ = await served.run("decisions")
     assert code == EXIT_OK
@@ -158,7 +126,7 @@ async def test_piped_decisions_are_plain(served: Served) -> None:
     assert row.split("\t")[2:8] == ["web", "-", "manual", "acted", "manual", "1→2"]
 
 
-async def test_a_closed_pipe_is_no_error(served: Served) -> None:
+async def test_a_closed_pipe_is_no_error(served: CliRunner) -> None:
     await scale_many(served.url, 250)  # --json of 250 decisions (~150 KB): more than a pipe holds (64 KiB)
     code, out, _ = await served.run("decisions", "--json", "--limit", "1000")
     assert code == EXIT_OK and len(out) > 2 * 65536
