@@ -107,7 +107,8 @@ def test_the_service_forecasts_from_prometheus_history(forecast_only: bool, tmp_
         assert made["seasons_s"] == [86400.0] and made["points"] >= 800
         assert made["mean"] == pytest.approx(600.0, abs=15.0)
         assert made["lower"] <= made["mean"] <= made["upper"]
-        assert made["desired"] == math.ceil(made["upper"] / PER_INSTANCE) >= 6
+        assert made["mean"] <= made["planned"] <= made["upper"] and made["band"] == 0.8
+        assert made["desired"] == math.ceil(made["planned"] / PER_INSTANCE) >= 6
         assert made["applied"] is (not forecast_only) and made["skill"] > 0.5
         reason = "forecast_only" if forecast_only else "predicted"
 

@@ -84,9 +84,10 @@ def test_a_season_is_learned_once_the_history_covers_two_cycles(days: float, lea
 
 @pytest.mark.parametrize(("noise", "quantile", "z"), [
     (5.0, 0.9, 1.2816), (5.0, 0.75, 0.6745), (5.0, 0.5, 0.0), (0.0, 0.9, 1.2816),
-], ids=["q90", "q75", "median-has-no-band", "no-noise-no-band"])
-def test_the_band_is_the_quantile_of_the_one_step_errors(noise: float, quantile: float, z: float) -> None:
-    """The band's half-width is z x the rms of the one-step errors the model then makes on new data."""
+], ids=["q90", "q75", "median-plans-for-the-mean", "no-noise-no-band"])
+def test_the_band_and_the_plan_are_quantiles_of_the_one_step_errors(noise: float, quantile: float, z: float) -> None:
+    """The 80 % band's half-width is 1.28 x the rms of the one-step errors the model then makes on new data; the
+    capacity is planned for ``quantile`` of the same distribution (z x that rms above the mean)."""
     rng = random.Random(7)
     rules = PredictRules(per_instance=10, seasons=(DAY,), quantile=quantile, smoothing=Smoothing(level=0.1))
     points = [(t, v + rng.gauss(0, noise)) for t, v in series(daily, 8)]
@@ -101,9 +102,10 @@ def test_the_band_is_the_quantile_of_the_one_step_errors(noise: float, quantile:
         errors.append(point[1] - forecast(model, point[0], rules)[0])
         model = advance(model, [point], rules)
     rms = math.sqrt(sum(e * e for e in errors) / len(errors))
-    assert (f.upper - f.mean) == pytest.approx(z * rms, rel=0.2, abs=0.05)
+    assert (f.upper - f.mean) == pytest.approx(1.2816 * rms, rel=0.2, abs=0.05)
     assert f.mean - f.lower == pytest.approx(f.upper - f.mean, abs=1e-9)
-    assert f.ask == math.ceil(f.upper / 10 - 1e-9)
+    assert (f.planned - f.mean) == pytest.approx(z * rms, rel=0.2, abs=0.05)
+    assert f.ask == math.ceil(f.planned / 10 - 1e-9)
 
 
 def test_the_band_widens_with_the_horizon() -> None:

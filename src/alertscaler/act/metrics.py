@@ -107,11 +107,11 @@ class Metrics:
         # predictive scaling (act.prediction): a group's series are absent while it has no forecast
         self.forecast = Gauge(
             "alertscaler_forecast", "The group's load forecast (predict.query's unit) one predict.lead ahead: "
-            "bound=mean, lower or upper (the band: the central 2 x predict.quantile - 1 of the forecast)",
+            "bound=mean, lower or upper (the central 80 % of the forecast), planned (its predict.quantile)",
             [G, "bound"], registry=r)
         self.forecast_desired = Gauge(
-            "alertscaler_forecast_desired", "Capacity the forecast's upper bound needs (ceil(upper / "
-            "predict.per_instance), before the bounds)", [G], registry=r)
+            "alertscaler_forecast_desired", "Capacity the forecast needs (ceil(planned / predict.per_instance), "
+            "before the bounds)", [G], registry=r)
         self.forecast_skill = Gauge(
             "alertscaler_forecast_skill", "1 - the forecast's mean squared one-step error / the last value's (above "
             "predict.min_skill the forecast is used)", [G], registry=r)
@@ -142,13 +142,13 @@ class Metrics:
             if f is None:
                 continue
             shown.add(group)
-            for bound, value in (("mean", f.mean), ("lower", f.lower), ("upper", f.upper)):
+            for bound, value in (("mean", f.mean), ("lower", f.lower), ("upper", f.upper), ("planned", f.planned)):
                 self.forecast.labels(group, bound).set(value)
             self.forecast_desired.labels(group).set(f.ask)
             self.forecast_skill.labels(group).set(f.skill)
             self.forecast_applied.labels(group).set(1 if f.applies and not view.forecast_only else 0)
         for group in self._forecast_groups - shown:
-            for bound in ("mean", "lower", "upper"):
+            for bound in ("mean", "lower", "upper", "planned"):
                 self.forecast.remove(group, bound)
             for gauge in (self.forecast_desired, self.forecast_skill, self.forecast_applied):
                 gauge.remove(group)

@@ -15,7 +15,7 @@ from alertscaler.model.approvals import ApprovalState, PendingApproval
 from alertscaler.model.controls import Pause, pause_of
 from alertscaler.model.decisions import Action, Decision
 from alertscaler.model.groups import GroupState, GroupStatus, Member
-from alertscaler.model.prediction import PredictionView
+from alertscaler.model.prediction import BAND, PredictionView
 
 
 def plain(value: Any) -> Any:
@@ -134,7 +134,8 @@ def predict(view: PredictionView | None, forecast_only: bool) -> dict[str, Any]:
         "problem": view.problem if view is not None else "no forecast yet (made at the group's tracking evaluations)",
         "forecast": None if f is None else {
             "made_at": plain(f.made_at), "for": plain(f.for_at), "mean": f.mean, "lower": f.lower, "upper": f.upper,
-            "quantile": f.quantile, "desired": f.ask, "skill": f.skill, "applied": f.applies and not forecast_only,
+            "band": BAND, "planned": f.planned, "quantile": f.quantile, "desired": f.ask, "skill": f.skill,
+            "applied": f.applies and not forecast_only,
             "points": f.points, "seasons_s": list(f.seasons), "fitted_at": plain(f.fitted_at),
             "data_until": plain(f.data_until)},
     }

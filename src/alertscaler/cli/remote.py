@@ -188,7 +188,9 @@ def _forecast_note(predicted: dict[str, Any]) -> str:
     problem = predicted.get("problem")
     if f is None:
         return f"no forecast: {problem}"
-    band = f"{(2 * f['quantile'] - 1) * 100:.0f} % band {f['lower']:.4g}..{f['upper']:.4g}"
+    band = f"{f.get('band', 0.8) * 100:.0f} % band {f['lower']:.4g}..{f['upper']:.4g}"
+    if f["quantile"] != 0.5:
+        band += f", planned for its {f['quantile']:g} quantile {f['planned']:.4g}"
     seasons = ", ".join(_season(s) for s in f["seasons_s"]) or "no season learned yet"
     used = ("applied" if f["applied"] else "forecast_only: not applied" if predicted.get("forecast_only")
             else f"not used (skill {f['skill']:.2f}: no better than the last value)")

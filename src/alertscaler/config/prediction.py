@@ -50,8 +50,10 @@ class PredictConfig(ConfigModel):
     lead: Duration = 120.0                         # a new member's start-up delay: plan this far ahead
     history: Duration = 1814400.0                  # 3w
     refit: Interval = 86400.0
-    quantile: Annotated[float, Field(ge=0.5, lt=1)] = 0.75
-    min_skill: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # chosen on the bank of traces (BENCHMARKS.md): plan for the mean; use the forecast only while its one-step
+    # error is at least 30 % (squared) below the last value's
+    quantile: Annotated[float, Field(ge=0.5, lt=1)] = 0.5
+    min_skill: Annotated[float, Field(ge=0, lt=1)] = 0.3
     smoothing: SmoothingConfig = SmoothingConfig()
     forecast_only: bool = False
 

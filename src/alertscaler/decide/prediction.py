@@ -29,8 +29,9 @@ minutes), deterministic; in between two fits each new point is one more step of 
 
 The band: s2, an exponentially weighted mean of the squared one-step errors over about a day
 (``BAND_MEMORY``), widened for a forecast k steps ahead as for additive Holt-Winters,
-s2_k = s2*(1 + sum over j < k of (alpha*(1 + j*beta))^2); the band is mean -/+ z*sqrt(s2_k) with z the
-normal quantile of ``quantile``. Skill: the same weighted mean of the squared errors of the naive forecast
+s2_k = s2*(1 + sum over j < k of (alpha*(1 + j*beta))^2); the band shown is mean -/+ z*sqrt(s2_k) with z
+the normal quantile of the central ``BAND`` (80 %), and capacity is planned for the ``quantile`` of the same
+normal distribution (the mean by default). Skill: the same weighted mean of the squared errors of the naive forecast
 (the last value, which is what reactive tracking acts on) is kept beside it; ``Model.skill`` = 1 - s2 / that.
 A forecast ``applies`` (its ask is combined with the metrics') only while its skill is above
 ``min_skill``: where the history has no pattern the forecast only adds its band's cost, so it stays out.
@@ -45,7 +46,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from statistics import NormalDist
 
-from alertscaler.model.prediction import MIN_CYCLES, MIN_POINTS, Forecast, PredictRules
+from alertscaler.model.prediction import BAND, MIN_CYCLES, MIN_POINTS, Forecast, PredictRules
 
 __all__ = ["BAND_MEMORY", "Fetch", "Model", "PredictorState", "absorb", "advance", "bucket", "failed", "fit",
            "forecast", "plan", "predict"]
@@ -336,12 +337,14 @@ def predict(state: PredictorState, now: datetime, rules: PredictRules) -> Foreca
         return None
     target = t + rules.lead
     mean, sd = forecast(model, target, rules)
-    z = NormalDist().inv_cdf(rules.quantile)
+    normal = NormalDist()
+    z = normal.inv_cdf(0.5 + BAND / 2)
     mean = max(0.0, mean)
     lower, upper = max(0.0, mean - z * sd), max(0.0, mean + z * sd)
-    ask = max(0, math.ceil(upper / rules.per_instance - _EPS))
+    planned = max(0.0, mean + normal.inv_cdf(rules.quantile) * sd)
+    ask = max(0, math.ceil(planned / rules.per_instance - _EPS))
     return Forecast(made_at=now, for_at=datetime.fromtimestamp(target, UTC), mean=mean, lower=lower, upper=upper,
-                    quantile=rules.quantile, ask=ask, skill=model.skill,
+                    planned=planned, quantile=rules.quantile, ask=ask, skill=model.skill,
                     applies=model.skill > rules.min_skill, points=model.points,
                     seasons=tuple(p * rules.step for p in model.periods),
                     fitted_at=datetime.fromtimestamp(state.fitted_at, UTC),

@@ -15,6 +15,8 @@ from datetime import datetime
 MIN_CYCLES = 2
 #: the fewest points on the step grid a forecast is made from (level and trend only)
 MIN_POINTS = 12
+#: the band shown (status, /metrics): the central share of the forecast distribution
+BAND = 0.8
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class PredictRules:
     ahead capacity is planned (``lead``: a new member's start-up delay), how much history is read
     (``history``), how often it is read whole and the model fitted again (``refit``; in between only the new
     points are folded in), the share of the forecast distribution capacity is planned for (``quantile``: 0.5
-    plans for the mean, 0.9 for the upper end of an 80 % band) and the smoothing constants."""
+    plans for the mean, 0.9 for the upper end of the 80 % band) and the smoothing constants; the forecast is
+    used only while its skill is above ``min_skill``. The defaults are ``config.prediction.PredictConfig``'s."""
 
     per_instance: float
     seasons: tuple[float, ...] = (86400.0, 604800.0)
@@ -44,9 +47,9 @@ class PredictRules:
     lead: float = 120.0
     history: float = 1814400.0
     refit: float = 86400.0
-    quantile: float = 0.9
+    quantile: float = 0.5
     smoothing: Smoothing = Smoothing()
-    min_skill: float = 0.0
+    min_skill: float = 0.3
 
     def __post_init__(self) -> None:
         if not self.per_instance > 0:
@@ -63,9 +66,10 @@ class PredictRules:
 
 @dataclass(frozen=True)
 class Forecast:
-    """The group's load forecast for ``for_at`` (made at ``made_at``, ``lead`` ahead): the ``mean`` and the band
-    ``lower``..``upper`` (the central ``2 x quantile - 1`` of the forecast distribution), the capacity the
-    upper end needs (``ask`` = ceil(upper / per_instance), before bounds), from ``points`` points of history
+    """The group's load forecast for ``for_at`` (made at ``made_at``, ``lead`` ahead): the ``mean``, the ``BAND``
+    ``lower``..``upper``, the value capacity is planned for (``planned``: the ``quantile`` of the forecast
+    distribution) and the capacity it needs (``ask`` = ceil(planned / per_instance), before bounds); its
+    ``skill`` and whether it ``applies`` (skill above ``min_skill``); from ``points`` points of history
     with the seasons it learned (``seasons``, seconds; empty: level and trend only), the model fitted at
     ``fitted_at`` and fed up to ``data_until``."""
 
@@ -74,6 +78,7 @@ class Forecast:
     mean: float
     lower: float
     upper: float
+    planned: float
     quantile: float
     ask: int
     skill: float
@@ -84,8 +89,8 @@ class Forecast:
     data_until: datetime
 
     def describe(self) -> str:
-        band = f"{(2 * self.quantile - 1) * 100:.0f} % band"
-        return (f"forecast {self.mean:.4g} ({band} {self.lower:.4g}..{self.upper:.4g}) at "
+        planned = "" if self.quantile == 0.5 else f", planned for its {self.quantile:g} quantile {self.planned:.4g}"
+        return (f"forecast {self.mean:.4g} ({BAND * 100:.0f} % band {self.lower:.4g}..{self.upper:.4g}{planned}) at "
                 f"{self.for_at.isoformat(timespec='seconds').replace('+00:00', 'Z')} needs {self.ask}")
 
 
