@@ -102,8 +102,10 @@ async def test_scale_in_waits_for_the_stabilisation_window(t: T) -> None:
     await t.tick()
     assert await t.desired() == 2
     assert [d["reason"] for d in await t.decisions()] == ["stabilized"]
-    for _ in range(20):      # 300 s of the same low value, after the size found at start
-        await t.tick()
+    for _ in range(11):      # 180 s (the default scale-down window) of the same low value, after the size found
+        await t.tick()       # at start: still held ...
+    assert await t.desired() == 2
+    await t.tick()           # ... until the window has passed
     assert await t.desired() == 1
     assert [d["reason"] for d in await t.decisions()] == ["stabilized", "scaled"]
 

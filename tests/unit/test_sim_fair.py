@@ -81,14 +81,15 @@ def test_what_each_metric_shows(metric: Metric, demand: float, ready: int, desir
                          ids=["alertscaler", "hpa-rps", "hpa-cpu"])
 def test_the_scale_down_window_is_seeded_with_the_size_found_first(policy: object) -> None:
     """A group found at 10 with load for 5: the first evaluation's size counts as a recommendation, so the
-    scale-in waits the whole 300 s window (an empty window would scale in at once)."""
+    scale-in waits the whole window (HPA's 300 s, alertscaler's 180 s; an empty window would scale in at once)."""
     controller = TrackingController(policy, Scenario(per_minute(1, 1), max_size=40))  # type: ignore[arg-type]
+    window = int(policy.scale_down.stabilization)  # type: ignore[attr-defined]
     sizes = {}
     desired = 10
-    for t in range(0, 330, 15):
+    for t in range(0, window + 30, 15):
         desired = controller.decide(float(t), Observation(140.0, desired, desired, 40.0)).size
         sizes[t] = desired
-    assert sizes[285] == 10 and sizes[300] == 5
+    assert sizes[window - 15] == 10 and sizes[window] == 5
 
 
 def test_alertscaler_default_is_the_service_default_track() -> None:
@@ -98,7 +99,8 @@ def test_alertscaler_default_is_the_service_default_track() -> None:
     assert (policy.tolerance, policy.scale_up, policy.scale_down) == (rules.tolerance, rules.scale_up,
                                                                        rules.scale_down)
     assert policy.interval == service.interval and policy.target == 28.0 and policy.lookahead == 0
-    assert policy.scale_down.stabilization == 300 and not policy.hpa
+    assert policy.scale_down.stabilization == 180 and not policy.hpa
+    assert (rules.tolerance_up, rules.tolerance_down) == (0.0, 0.3)
     assert service_track_defaults().scale_down == rules.scale_down
 
 

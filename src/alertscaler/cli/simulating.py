@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from alertscaler.sim.scenarios import Policy
     from alertscaler.sim.traces import Trace
 
-POLICY_NAMES = ("tracking", "predictive", "step", "sized", "hpa-rps", "hpa-cpu", "seed")
+POLICY_NAMES = ("tracking", "forecast", "predictive", "step", "sized", "hpa-rps", "hpa-cpu", "seed")
 _DEFAULT_MIN, _DEFAULT_MAX = 1, 20
 
 
@@ -56,7 +56,9 @@ def add_parsers(sub: Any) -> None:
                     "instance-hours and their ratio to the oracle's, the share of requests unserved at full "
                     "capacity, the share of time with instances booting. Deterministic.",
         epilog="Policies: tracking = the service's default track section (requests/s per member at --target x "
-               "--capacity, HPA's tolerance, rate limits and 300 s scale-down window); predictive = not the "
+               "--capacity, the service's track defaults); forecast = the same with a predict section at its "
+               "defaults (the load forecast from the trace replayed so far, one --delay ahead: the larger of "
+               "forecast and metric wins); predictive = not the "
                "default: the rate now and predicted one --delay ahead, no scale-down window; step = +50%% while "
                "CPU > --target for 1m, -10%% below half of it for 5m; sized = the same alerts, steps sized with "
                "size_by; hpa-rps; hpa-cpu; seed. "

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -117,18 +118,24 @@ class DirectionConfig(ConfigModel):
     stabilization: Duration = 0.0
     select: Select = Select.MAX
     limits: list[RateLimitConfig] = Field(default_factory=list)
-    tolerance: Annotated[float, Field(ge=0, lt=1)] | None = None  # this direction's own (None: track.tolerance)
+    # this direction's own; None: track.tolerance if given, else the direction's default (TOLERANCE_UP / _DOWN)
+    tolerance: Annotated[float, Field(ge=0, lt=1)] | None = None
 
     def rules(self) -> DirectionRules:
         return DirectionRules(self.stabilization, tuple(lim.limit() for lim in self.limits), self.select,
                               self.tolerance)
 
 
+# The defaults, chosen on a bank of traces (BENCHMARKS.md, "Choosing the defaults"; bench/choose_defaults.py):
+# no tolerance above the target (HPA's 10 % band above it is most of the time its group is under the target),
+# 30 % below it and a 3-minute scale-down window (few actions, a quick return after a burst); HPA's rate limits.
+TOLERANCE_UP = 0.0
+TOLERANCE_DOWN = 0.3
 _HPA_UP = DirectionConfig(stabilization=0, limits=[RateLimitConfig(percent=100, period=15),
                                                    RateLimitConfig(instances=4, period=15)])
 
 
-_HPA_DOWN = DirectionConfig(stabilization=300, limits=[RateLimitConfig(percent=100, period=15)])
+_DEFAULT_DOWN = DirectionConfig(stabilization=180, limits=[RateLimitConfig(percent=100, period=15)])
 
 
 class TrackMetric(ConfigModel):
@@ -137,21 +144,34 @@ class TrackMetric(ConfigModel):
 
 
 class TrackConfig(ConfigModel):
-    """``groups.NAME.track``: target tracking like Kubernetes' HPA (its defaults): every ``interval`` each
-    metric's query is evaluated and the group sized so that value / target comes back to 1."""
+    """``groups.NAME.track``: target tracking the way Kubernetes' HPA decides: every ``interval`` each metric's
+    query is evaluated and the group sized so that value / target comes back to 1. HPA's algorithm and rate
+    limits; the tolerances and the scale-down window are alertscaler's defaults (``TOLERANCE_UP``,
+    ``TOLERANCE_DOWN``, 180 s). ``tolerance`` sets both directions at once (HPA's is 0.1); a direction's own
+    ``tolerance`` wins over it."""
 
     metrics: Annotated[list[TrackMetric], Field(min_length=1)]
     interval: Interval = 15.0
-    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    tolerance: Annotated[float, Field(ge=0, lt=1)] | None = None
     scale_up: DirectionConfig = _HPA_UP
-    scale_down: DirectionConfig = _HPA_DOWN
+    scale_down: DirectionConfig = _DEFAULT_DOWN
     fallback: Literal["hold"] | Annotated[int, Field(ge=0)] = "hold"
 
     def rules(self, bounds: Bounds) -> TrackingRules:
-        return TrackingRules(targets=tuple(m.target for m in self.metrics), tolerance=self.tolerance,
-                             scale_up=self.scale_up.rules(), scale_down=self.scale_down.rules(),
+        up = _tolerance(self.scale_up, self.tolerance, TOLERANCE_UP)
+        down = _tolerance(self.scale_down, self.tolerance, TOLERANCE_DOWN)
+        return TrackingRules(targets=tuple(m.target for m in self.metrics), tolerance=up,
+                             scale_up=replace(self.scale_up.rules(), tolerance=up),
+                             scale_down=replace(self.scale_down.rules(), tolerance=down),
                              min_size=bounds.min_size, max_size=bounds.max_size,
                              fallback=None if self.fallback == "hold" else int(self.fallback))
+
+
+def _tolerance(direction: DirectionConfig, both: float | None, default: float) -> float:
+    """A direction's tolerance: its own, else ``track.tolerance``, else the direction's default."""
+    if direction.tolerance is not None:
+        return direction.tolerance
+    return both if both is not None else default
 
 
 class GroupConfig(ConfigModel):

@@ -22,6 +22,7 @@ from alertscaler.sim.running import Progress, Run, simulate_all
 from alertscaler.sim.scenarios import (
     Policy,
     Scenario,
+    alertscaler_forecasting,
     alertscaler_predictive,
     alertscaler_sized,
     alertscaler_step,
@@ -37,17 +38,20 @@ __all__ = ["DEFAULT_PEAK_FRACTION", "POLICIES", "Comparison", "baselines", "comp
 
 #: A bundled trace is scaled so that its busiest sample needs this share of max_size's capacity.
 DEFAULT_PEAK_FRACTION = 0.7
-POLICIES = ("tracking", "predictive", "step", "sized", "hpa-rps", "hpa-cpu", "seed")
+POLICIES = ("tracking", "forecast", "predictive", "step", "sized", "hpa-rps", "hpa-cpu", "seed")
 
 
 def policy_named(name: str, scenario: Scenario) -> Policy:
-    """``tracking`` (the service's default ``track``), ``predictive`` (not the default: a second metric
+    """``tracking`` (the service's default ``track``), ``forecast`` (the same with a ``predict`` section at its
+    defaults, planning one start-up delay ahead), ``predictive`` (not the default: a second metric
     predicted one start-up delay ahead), ``step`` (alertscaler's step policy, scale-out cooldown = max(60 s,
     delay)), ``sized`` (the same alerts, steps sized live with ``size_by``), ``hpa-rps``, ``hpa-cpu``,
     ``seed``; all at the scenario's target utilisation and capacity."""
     target, capacity, delay = scenario.target, scenario.capacity, scenario.delay
     if name == "tracking":
         return alertscaler_tracking(target, capacity)
+    if name == "forecast":
+        return alertscaler_forecasting(target, capacity, lead=delay)
     if name == "predictive":
         return alertscaler_predictive(target, capacity, lookahead=delay)
     if name == "step":

@@ -349,8 +349,10 @@ def _describe(policy: GroupPolicy) -> str:
     if group.track is not None:
         track = group.track
         metrics = ", ".join(f"{k.value} {m.target:g}" for m, k in zip(track.metrics, policy.track_kinds, strict=True))
-        parts.append(f"track {metrics} every {format_duration(track.interval)} (tolerance {track.tolerance:g}, "
-                     f"down window {format_duration(track.scale_down.stabilization)})")
+        rules = track.rules(group.bounds)
+        parts.append(f"track {metrics} every {format_duration(track.interval)} (tolerance {rules.tolerance_up:g} "
+                     f"above / {rules.tolerance_down:g} below, down window "
+                     f"{format_duration(track.scale_down.stabilization)})")
     if group.predict is not None:
         p = group.predict
         seasons = ", ".join(format_duration(s) for s in p.seasons) or "none"

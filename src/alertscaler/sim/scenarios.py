@@ -36,7 +36,9 @@ every 15 s, up +100 % or +4 pods per 15 s, down after a 300 s window at most -10
 * ``seed_step()``: the seeds' step policy (+1 when CPU > 0.8 for 1m, -1 when < 0.2 for 1m).
 
 alertscaler's own: ``alertscaler_tracking(target, capacity)`` — the service's DEFAULT ``track`` behaviour
-(``config.groups.TrackConfig``'s defaults, read from there) on requests/s per member; and the alternatives
+(``config.groups.TrackConfig``'s defaults, read from there) on requests/s per member;
+``alertscaler_forecasting(target, capacity, lead)`` — the same with a ``predict`` section at ITS defaults
+(``config.prediction.PredictConfig``'s; ``lead`` the start-up delay, as a user sets it); and the alternatives
 that are not the default: ``alertscaler_predictive`` (a second metric predicted one start-up delay ahead, no
 scale-down window), ``alertscaler_step``, ``alertscaler_sized`` (steps sized live with ``size_by``).
 """
@@ -44,11 +46,12 @@ scale-down window), ``alertscaler_step``, ``alertscaler_sized`` (steps sized liv
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
 from alertscaler.config.groups import TrackConfig, TrackMetric
+from alertscaler.config.prediction import PredictConfig
 from alertscaler.model.policies import AdjustmentType, Bounds, SizeBy, StepPolicy
 from alertscaler.model.prediction import PredictRules
 from alertscaler.model.tracking import HPA_SCALE_DOWN, HPA_SCALE_UP, DirectionRules, TrackingRules
@@ -62,6 +65,7 @@ __all__ = [
     "Scenario",
     "StepAlertPolicy",
     "TrackingPolicy",
+    "alertscaler_forecasting",
     "alertscaler_predictive",
     "alertscaler_sized",
     "alertscaler_step",
@@ -266,8 +270,22 @@ def alertscaler_tracking(target: float = DEFAULT_TARGET, capacity: float = 40.0)
         "alertscaler-default", Metric.RPS, target * capacity, rules.tolerance, rules.scale_up, rules.scale_down,
         interval=_service_interval(),
         description=f"the service's default track: requests/s per member (booting ones counted), target "
-                    f"{target * capacity:g}; tolerance {rules.tolerance:g}, scale-down window "
+                    f"{target * capacity:g}; tolerance {rules.tolerance_up:g} above / {rules.tolerance_down:g} "
+                    f"below, scale-down window "
                     f"{rules.scale_down.stabilization:g}s, HPA's rate limits")
+
+
+def alertscaler_forecasting(target: float = DEFAULT_TARGET, capacity: float = 40.0,
+                            lead: float = 120.0) -> TrackingPolicy:
+    """alertscaler's default ``track`` section WITH a ``predict`` section at its defaults (``PredictConfig``'s,
+    read from the config model): the group's requests/s forecast from the demand replayed so far, ``lead``
+    seconds ahead (give the start-up delay, as a user does), ``target`` x ``capacity`` per member; the forecast's
+    ask and the metric's combined (the larger wins)."""
+    base = alertscaler_tracking(target, capacity)
+    predict = PredictConfig(query="simulated", per_instance=target * capacity, lead=lead)
+    return replace(base, name="default+predict", predict=predict.rules(),
+                   description=f"{base.description}; with predict at its defaults (lead {lead:g}s, quantile "
+                               f"{predict.quantile:g}, min_skill {predict.min_skill:g}, seasons 1d and 1w)")
 
 
 def alertscaler_predictive(target: float = DEFAULT_TARGET, capacity: float = 40.0,
