@@ -24,12 +24,16 @@ def problems(group: str) -> dict[str, str]:
 
 
 def test_the_defaults() -> None:
-    web = load_policy(text(f"    {TRACK}\n    predict: {{{PREDICT}}}\n")).groups["web"]
+    policy = load_policy(text(f"    {TRACK}\n    predict: {{{PREDICT}}}\n"))
+    web = policy.groups["web"]
+    # checked with the other queries alertscaler runs itself (alertscaler check: promtool)
+    assert ("groups.web.predict.query", "sum(rate(requests_total[5m]))") in policy.queries()
     assert web.predict is not None
     rules = web.predict.rules()
     assert (rules.per_instance, rules.seasons, rules.step, rules.lead) == (28.0, (86400.0, 604800.0), 300.0, 120.0)
     assert (rules.history, rules.refit, rules.quantile) == (21 * 86400.0, 86400.0, web.predict.quantile)
     assert rules.smoothing.level is None  # chosen at each fit
+    assert (rules.quantile, rules.min_skill) == (0.5, 0.3)
     assert web.predict.forecast_only is False
 
 

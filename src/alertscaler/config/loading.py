@@ -95,11 +95,13 @@ class PolicyFile(ConfigModel):
         return PrometheusRules(groups=groups)
 
     def queries(self) -> tuple[tuple[str, str], ...]:
-        """(path, PromQL) of every query alertscaler runs itself: track metrics, guards, size_by."""
+        """(path, PromQL) of every query alertscaler runs itself: track metrics, predict, guards, size_by."""
         out: list[tuple[str, str]] = []
         for name, group in self.groups.items():
             if group.track is not None:
                 out += [(f"groups.{name}.track.metrics[{i}].query", m.query) for i, m in enumerate(group.track.metrics)]
+            if group.predict is not None:
+                out.append((f"groups.{name}.predict.query", group.predict.query))
             for direction, step in group.policies():
                 where = f"groups.{name}.{direction.value}"
                 if step.guard is not None:
