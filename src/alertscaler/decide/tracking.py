@@ -1,4 +1,5 @@
-"""Pure target tracking, the way Kubernetes' HPA decides (so its defaults mean what HPA users expect).
+"""Pure target tracking, the way Kubernetes' HPA decides (its algorithm; the policy file's defaults are in
+``config.groups``).
 
 No I/O, no clock (``now`` is passed in), no global config: a caller (the tracking loop, the simulator, the
 backtest) gathers the metric values and the group's recent history and calls ``recommend``. In order:
@@ -13,8 +14,8 @@ backtest) gathers the metric values and the group's recent history and calls ``r
 3. a metric missing (no sample, Prometheus down) → the ``fallback``: hold the current size, or a fixed safe
    capacity — never a guess from the other metrics;
 4. stabilisation: the recommendation is remembered; scaling in uses the HIGHEST recommendation of the last
-   ``scale_down.stabilization`` seconds (default 300: no flapping on a dip), scaling out the LOWEST of
-   ``scale_up.stabilization`` (default 0);
+   ``scale_down.stabilization`` seconds (HPA's default 300, the service's 180: no flapping on a dip), scaling
+   out the LOWEST of ``scale_up.stabilization`` (default 0);
 5. rate limits per direction, HPA's ``policies`` + ``select``: e.g. scale-up at most +100 % or +4 per 15 s
    (whichever allows more: ``select: max``), counted from the changes already made within the period;
 6. the group's min/max.

@@ -3,8 +3,9 @@ stabilisation and rate limits per direction, bounds, fallback), the history they
 (``Recommendation``, ``Change``) and the verdict ``decide.tracking.recommend`` returns. Used by ``config``
 (``TrackConfig.rules``), ``decide``, ``act.tracking`` and ``sim``.
 
-HPA's defaults (``HPA_SCALE_UP``, ``HPA_SCALE_DOWN``) are those of Kubernetes autoscaling/v2, so a policy
-file's defaults mean what HPA users expect.
+HPA's defaults (``HPA_SCALE_UP``, ``HPA_SCALE_DOWN``) are those of Kubernetes autoscaling/v2 (the simulator's
+HPA baselines); the policy file's defaults (``config.groups``) keep HPA's rate limits, with their own
+tolerances and scale-down window.
 """
 
 from __future__ import annotations
