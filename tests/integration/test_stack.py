@@ -274,8 +274,12 @@ def test_alertscaler_and_the_instances_it_starts_are_stopped_with_the_stack(tmp_
 # -- signals and kill -9 --------------------------------------------------------------------------------------
 
 _STACK_SCRIPT = """
-import json, os, sys, time
+import json, os, signal, sys, time
 from alertscaler.demo.stack import Stack
+# a stop signal stops, as when started from a terminal, whatever the test runner ignores (under nohup, or as a
+# background job of a shell: SIGHUP / SIGINT ignored, inherited, and a stack leaves ignored signals ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 nested = ("import subprocess, sys, time;"
           "p = subprocess.Popen(['sleep', '60'], start_new_session=True);"  # escapes its parent's group
           "print(p.pid, flush=True); time.sleep(60)")
