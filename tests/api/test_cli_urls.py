@@ -10,7 +10,8 @@ import json
 import httpx
 
 from alertscaler.cli import EXIT_NO, EXIT_OK, EXIT_USAGE
-from tests.api.test_cli_operating import Cli, cli  # noqa: F401  (the fixture)
+from tests.api.test_cli_operating import cli  # noqa: F401  (the fixture)
+from tests.support.cli import CliRunner
 
 
 async def bare_post(url: str) -> httpx.Response:
@@ -19,7 +20,7 @@ async def bare_post(url: str) -> httpx.Response:
         return await client.post(url)
 
 
-async def test_create_prints_a_url_that_scales_the_group(cli: Cli) -> None:  # noqa: F811
+async def test_create_prints_a_url_that_scales_the_group(cli: CliRunner) -> None:  # noqa: F811
     code, out, err = await cli.run("url", "create", "web", "scale_out", "--expires", "2d", "--note", "aodh cpu_high")
     assert code == EXIT_OK, err
     url = out.strip()
@@ -34,7 +35,7 @@ async def test_create_prints_a_url_that_scales_the_group(cli: Cli) -> None:  # n
     assert sig not in out and sig[:4] in out
 
 
-async def test_revoke_and_rotate_key(cli: Cli) -> None:  # noqa: F811
+async def test_revoke_and_rotate_key(cli: CliRunner) -> None:  # noqa: F811
     _, first, _ = await cli.run("url", "create", "web", "scale_out", "--json")
     first_url = json.loads(first)
     _, second, _ = await cli.run("url", "create", "web", "scale_in")
@@ -55,7 +56,7 @@ async def test_revoke_and_rotate_key(cli: Cli) -> None:  # noqa: F811
     assert {u["state"] for u in json.loads(out)} == {"revoked", "key_retired"}
 
 
-async def test_mistakes_are_clear_messages(cli: Cli) -> None:  # noqa: F811
+async def test_mistakes_are_clear_messages(cli: CliRunner) -> None:  # noqa: F811
     code, _, err = await cli.run("url", "create", "nope", "scale_out")
     assert code == EXIT_NO and "no group named 'nope'" in err
     code, _, err = await cli.run("url", "create", "web")
